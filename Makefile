@@ -1,0 +1,71 @@
+# mxsend - build, test, demo, install.
+#   make            build ./sendmail
+#   make check      all tests (prove t/*.t); SAN=1 for ASan + UBSan
+#   make demo       deliver one message end to end to a local test MX
+#   make bench      benchmarks (not tests)
+#   make deps       install build and test dependencies (Debian, as root)
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+PKGS     = libcares openssl
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wno-format-nonliteral
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) \
+           $(shell pkg-config --cflags $(PKGS))
+LIBS     = $(shell pkg-config --libs $(PKGS))
+ifeq ($(SAN),1)
+ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+OBJS  = util.o conf.o msg.o queue.o dns.o smtp.o deliver.o
+TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest
+
+all: sendmail
+
+# Objects are rebuilt when the flags change (SAN=1 and back).
+.flags: FORCE
+	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
+	  echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+%.o: %.c mxsend.h .flags
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+sendmail: sendmail.o $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ sendmail.o $(OBJS) $(LIBS)
+
+t/%: t/%.o $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $< $(OBJS) $(LIBS)
+t/%.o: t/%.c mxsend.h .flags
+	$(CC) $(ALL_CFLAGS) -I. -c -o $@ $<
+
+check: sendmail $(TPROGS)
+	prove -j2 t/*.t
+
+demo: sendmail
+	sh t/demo.sh
+
+bench: sendmail
+	sh t/bench.sh
+
+deps:
+	sh .ci/deps
+
+install: sendmail
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/doc/mxsend
+	install -m 755 sendmail $(DESTDIR)$(PREFIX)/sbin/sendmail
+	ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/mailq
+	ln -sf sendmail $(DESTDIR)$(PREFIX)/sbin/newaliases
+	install -m 644 sendmail.8 $(DESTDIR)$(PREFIX)/share/man/man8/sendmail.8
+	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
+
+clean:
+	rm -f sendmail *.o t/*.o $(TPROGS) .flags
+
+.PHONY: all check demo bench deps install clean FORCE
+.SECONDARY:

@@ -1,0 +1,405 @@
+/*
+ * mxsend.h - shared types and every cross-file prototype, grouped by file.
+ *
+ * mxsend is a sendmail replacement for machines that send mail but do not
+ * receive it.  Data flows one way:
+ *
+ *   sendmail.c -> msg.c -> queue.c -> deliver.c -> dns.c -> smtp.c
+ *
+ * Modules return outcomes; only sendmail.c exits.
+ */
+#ifndef MXSEND_H
+#define MXSEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#define MXSEND_VERSION "0.1"
+
+/*
+ * Named limits on what users and the network control.
+ */
+/* RFC 5321 4.5.3.1.3: a path is at most 256 octets; we allow a little more
+ * for quoted local parts and still keep every address one short line. */
+#define ADDR_MAX 320
+/* RFC 1035 2.3.4: 255 octets for a domain name. */
+#define HOST_MAX 256
+/* RFC 5322 2.1.1: a line is at most 998 octets plus CRLF. */
+#define LINE_MAX_OCTETS 998
+/* The whole header block of a submitted message.  Big enough for a To: with
+ * thousands of recipients, small enough that a runaway producer is caught. */
+#define HEADER_MAX (1024 * 1024)
+/* Recipients of one message. */
+#define RCPT_MAX 10000
+/* One error text kept per recipient (server text made printable). */
+#define ERRTEXT_MAX 400
+
+/*
+ * One outcome type for everything that can fail in delivery.  Anything
+ * unexpected is TEMP: a wrong TEMP delays mail, a wrong PERM loses it.
+ */
+enum outcome { OUT_OK = 0, OUT_TEMP = 1, OUT_PERM = 2 };
+
+struct result {
+	enum outcome o;
+	char text[ERRTEXT_MAX];		/* printable, one line */
+};
+
+/* util.c */
+
+/* A growable byte buffer with a cap; always NUL-terminated. */
+struct buf {
+	char *p;
+	size_t len, cap, max;
+};
+
+struct strlist {
+	char **v;
+	size_t n, cap;
+};
+
+void buf_init(struct buf *, size_t max);
+void buf_free(struct buf *);
+void buf_reset(struct buf *);
+int buf_add(struct buf *, const void *, size_t);	/* 0 or -1 (cap/ENOMEM) */
+int buf_adds(struct buf *, const char *);
+int buf_addc(struct buf *, int);
+int buf_printf(struct buf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+void strlist_init(struct strlist *);
+void strlist_free(struct strlist *);
+int strlist_add(struct strlist *, const char *);	/* copies; 0 or -1 */
+int strlist_addn(struct strlist *, const char *, size_t);
+
+void result_set(struct result *, enum outcome, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+void printable(char *dst, size_t dstlen, const char *src, size_t srclen);
+
+extern int verbose;		/* -v */
+extern const char *progname;	/* for messages: "sendmail" */
+void log_open(void);
+void logmsg(int prio, const char *, ...) __attribute__((format(printf, 2, 3)));
+void vlog(const char *, ...) __attribute__((format(printf, 1, 2)));
+void warnx_(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+int parse_long(const char *, long min, long max, long *out);
+int parse_duration(const char *, long *secs);
+int write_all(int fd, const void *, size_t);
+int fsync_dir(const char *path);
+void *xmalloc(size_t);
+char *xstrdup(const char *);
+
+/* conf.c */
+
+enum tls_policy { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRED, TLS_VERIFY };
+
+#define RETRY_MAX 32
+
+struct conf {
+	char hostname[HOST_MAX];
+	char qualify_domain[HOST_MAX];
+	struct strlist local_domains;
+	char queue_dir[1024];
+	char aliases[1024];
+	char local_delivery[1024];
+	char smarthost[HOST_MAX];	/* empty: deliver to MX hosts */
+	int smarthost_port;
+	int smtp_port;
+	char dns_server[512];		/* empty: resolv.conf */
+	enum tls_policy tls;
+	int tls_set;			/* tls given in the file */
+	char tls_ca_file[1024], tls_cert[1024], tls_key[1024];
+	char auth_file[1024];
+	long retry[RETRY_MAX];
+	size_t nretry;
+	long queue_lifetime, warn_after;
+	long max_parallel;
+	long connect_timeout, command_timeout, data_timeout;
+	long long max_message_size;
+};
+
+void conf_defaults(struct conf *);
+/* conf_parse - parse config text; err gets "FILE:LINE: reason". */
+int conf_parse(struct conf *, const char *text, size_t len, const char *fname,
+    char *err, size_t errlen);
+/* conf_load - defaults, then FILE if it exists (missing default file is ok). */
+int conf_load(struct conf *, const char *path, int must_exist, char *err,
+    size_t errlen);
+void conf_free(struct conf *);
+
+/* msg.c - RFC 5322 header block and addresses; pure functions. */
+
+struct hfield {
+	char *name;	/* field name as written, without the colon */
+	char *body;	/* after the colon, as written; folded lines joined by
+			 * "\n" (the line breaks of the input), no final newline */
+};
+
+struct header {
+	struct hfield *f;
+	size_t n, cap;
+	size_t bytes;		/* total input octets, for HEADER_MAX */
+};
+
+void header_init(struct header *);
+void header_free(struct header *);
+/*
+ * header_add_line - feed one line of the header block, without its line
+ * ending.  Returns 0 when taken, 1 when the line is not part of a header
+ * (an empty line, or the first line that is neither a field nor a
+ * continuation: the body starts there), -1 on error with err set.
+ */
+int header_add_line(struct header *, const char *line, size_t len,
+    char *err, size_t errlen);
+struct hfield *header_get(const struct header *, const char *name);
+size_t header_count(const struct header *, const char *name);
+void header_remove(struct header *, const char *name);
+int header_append(struct header *, const char *name, const char *body);
+/* header_write - the fields as CRLF lines, folding kept. */
+int header_write(const struct header *, struct buf *);
+
+/*
+ * addrlist_parse - append every addr-spec of an RFC 5322 address-list
+ * (mailboxes, groups, display names, comments, quoted strings) to out,
+ * without angle brackets.  Returns 0 or -1 with err set.
+ */
+int addrlist_parse(const char *text, struct strlist *out, char *err,
+    size_t errlen);
+/*
+ * addrlist_qualify - copy an address-list to out, appending "@domain" to
+ * every addr-spec without one; display names, comments, groups and
+ * spacing are kept.  Returns 0, or -1 when the list does not parse (out
+ * then holds the text unchanged).
+ */
+int addrlist_qualify(const char *text, const char *domain, struct buf *out);
+/*
+ * addr_check - an envelope address from the command line or SMTP: no
+ * control characters, within ADDR_MAX, a local part and an optional
+ * "@domain" of valid syntax.  "" is the null sender, allowed only when
+ * null_ok.  Returns 0 or -1 with err set.
+ */
+int addr_check(const char *addr, int null_ok, char *err, size_t errlen);
+/* addr_qualify - addr, or addr@domain when it has no '@'; -1 if too long */
+int addr_qualify(const char *addr, const char *domain, char *out,
+    size_t outlen);
+/* addr_domain - the part after the last '@', or NULL */
+const char *addr_domain(const char *addr);
+
+struct fixup {
+	const char *sender;	/* envelope sender, qualified ("" = null) */
+	const char *fullname;	/* -F, may be NULL */
+	const char *user;	/* login name for a generated From: */
+	const char *qualify_domain;
+	const char *hostname;	/* Message-ID domain */
+	const char *msgid;	/* local part of a generated Message-ID */
+	time_t now;
+};
+/*
+ * msg_rcpts - -t: the addresses of To, Cc, Bcc, or of Resent-To,
+ * Resent-Cc, Resent-Bcc when any Resent- field is present.
+ */
+int msg_rcpts(const struct header *, struct strlist *out, char *err,
+    size_t errlen);
+/*
+ * msg_fixup - remove Bcc, Resent-Bcc, Return-Path; qualify addresses in
+ * From, To, Cc, Reply-To, Sender and their Resent- forms; add Date,
+ * Message-ID and From when missing.
+ */
+int msg_fixup(struct header *, const struct fixup *, char *err,
+    size_t errlen);
+
+/* queue.c */
+
+enum rcpt_state { RCPT_PENDING, RCPT_DONE, RCPT_FAILED };
+
+struct rcpt {
+	char *addr;
+	enum rcpt_state state;
+	int tries;
+	time_t next;		/* earliest next attempt */
+	char *error;		/* last error, printable, or NULL */
+};
+
+struct envelope {
+	char id[32];
+	char *sender;		/* "" for the null sender */
+	time_t arrival;
+	off_t size;		/* octets of the message file */
+	int body8;		/* 1: 8BITMIME, 0: 7BIT, -1: not said */
+	int warned;		/* delay notice sent */
+	int is_bounce;		/* generated by mxsend: never bounced */
+	char *dsn_notify, *dsn_ret, *dsn_envid;	/* or NULL */
+	struct rcpt *r;
+	size_t nr, capr;
+};
+
+void env_init(struct envelope *);
+void env_free(struct envelope *);
+int env_add_rcpt(struct envelope *, const char *addr);
+/* env_dump / env_load - the versioned envelope text; load is pure. */
+int env_dump(const struct envelope *, struct buf *);
+int env_load(struct envelope *, const char *text, size_t len, char *err,
+    size_t errlen);
+
+/* A message being written into the queue. */
+struct qfile {
+	char id[32];
+	int fd;			/* the message file, locked */
+	char tmppath[1100];
+	off_t size;
+	struct buf wbuf;
+};
+
+int queue_open(const struct conf *, struct result *);
+int queue_create(const struct conf *, struct qfile *, struct result *);
+int queue_write(struct qfile *, const void *, size_t, struct result *);
+/* queue_commit - fsync, write the envelope, rename both, fsync the dir. */
+int queue_commit(const struct conf *, struct qfile *, struct envelope *,
+    struct result *);
+void queue_abort(struct qfile *);
+/* queue_lock - lock message ID for delivery; returns fd of the message
+ * file (kept open while delivering) or -1 (busy or gone). */
+int queue_lock(const struct conf *, const char *id);
+int queue_read_env(const struct conf *, const char *id, struct envelope *,
+    struct result *);
+int queue_write_env(const struct conf *, const struct envelope *,
+    struct result *);
+int queue_remove(const struct conf *, const char *id);
+/* queue_list - the IDs of committed messages, oldest first. */
+int queue_list(const struct conf *, struct strlist *, struct result *);
+
+/* dns.c */
+
+/* One address to try, in order. */
+struct mxaddr {
+	char host[HOST_MAX];	/* exchanger name */
+	int pref;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+};
+
+struct route {
+	struct mxaddr *a;
+	size_t n, cap;
+};
+
+struct dns;
+/* dns_new - a resolver; server "" means the system's resolv.conf,
+ * otherwise "ip[:port][,ip[:port]...]". */
+struct dns *dns_new(const char *server, long timeout_secs, struct result *);
+void dns_free(struct dns *);
+/*
+ * dns_route - addresses to try for mail to domain, MX preference order,
+ * equal preferences shuffled, implicit MX when there is none.  port goes
+ * into every address.  NXDOMAIN and null MX (RFC 7505) are OUT_PERM,
+ * SERVFAIL and timeouts OUT_TEMP.
+ */
+enum outcome dns_route(struct dns *, const char *domain, int port,
+    struct route *, struct result *);
+/* dns_host - addresses of one host (a smarthost), as a route. */
+enum outcome dns_host(struct dns *, const char *host, int port,
+    struct route *, struct result *);
+void route_free(struct route *);
+
+/* smtp.c */
+
+#define REPLY_LINES_MAX 100	/* lines in one multi-line reply */
+#define REPLY_TEXT_MAX 4096	/* octets of one reply, all lines */
+
+struct reply {
+	int code;		/* 200..599 */
+	char text[REPLY_TEXT_MAX];	/* lines joined with "\n", no codes */
+	size_t nlines;
+};
+
+/*
+ * reply_parse - one complete reply at the start of buf.  Returns the
+ * octets it took (> 0), 0 when more input is needed, -1 when the bytes
+ * are not an SMTP reply (err set).
+ */
+ssize_t reply_parse(const char *buf, size_t len, struct reply *,
+    char *err, size_t errlen);
+
+/* Extensions a server offered in its EHLO reply. */
+#define EXT_PIPELINING	0x01
+#define EXT_SIZE	0x02
+#define EXT_8BITMIME	0x04
+#define EXT_STARTTLS	0x08
+#define EXT_DSN		0x10
+#define EXT_AUTH	0x20
+#define EXT_SMTPUTF8	0x40
+
+#define SMTP_INBUF 16384	/* read buffer: several pipelined replies */
+
+/* One client connection to one server address. */
+struct smtp {
+	int fd;
+	char host[HOST_MAX];	/* exchanger name, for messages */
+	char peer[80];		/* its address, "[1.2.3.4]:25" */
+	char in[SMTP_INBUF];
+	size_t inlen;
+	struct buf out;
+	unsigned ext;
+	unsigned long long maxsize;	/* SIZE, 0 = none said */
+	long cmd_timeout, data_timeout;
+	int ntxn;		/* transactions on this connection */
+};
+
+/* One transaction: a message to several recipients. */
+struct txn {
+	const char *sender;	/* "" = null sender */
+	const char **rcpts;
+	size_t n;
+	struct result *rres;	/* out: one result per recipient */
+	int msgfd;		/* the queue's message file */
+	off_t size;
+	int body8;
+	const char *id;		/* queue ID, for the log */
+};
+
+/*
+ * smtp_open - connect to a, read the greeting, EHLO (HELO fallback).
+ * OUT_OK: ready for a transaction.  Otherwise the connection is closed
+ * and res says why; the caller tries the next address.
+ */
+enum outcome smtp_open(struct smtp *, const struct mxaddr *a,
+    const struct conf *, struct result *);
+/*
+ * smtp_send - one transaction; every t->rres[i] is set.  Returns OUT_OK
+ * while the connection can carry another transaction, OUT_TEMP when it
+ * was lost or closed (res says why).
+ */
+enum outcome smtp_send(struct smtp *, struct txn *t, struct result *res);
+void smtp_close(struct smtp *, int quit);
+
+/* deliver.c */
+
+/* What one delivery pass did, recipient by recipient. */
+struct dstats {
+	int messages;		/* messages tried */
+	int done, deferred, failed;
+};
+
+/* Which messages -q takes: -qI, -qR, -qS select by substring and force. */
+struct qfilter {
+	char kind;		/* 0 (all due), 'I', 'R' or 'S' */
+	const char *str;
+};
+
+/*
+ * deliver_message - one attempt at every due recipient of message id
+ * (all pending ones when force).  Returns 0, or -1 when the message is
+ * locked by another process or gone.
+ */
+int deliver_message(const struct conf *, struct dns *, const char *id,
+    int force, struct dstats *, struct result *);
+/* deliver_queue - -q: every due (or selected) message, under the queue
+ * lock; returns 1 when another run holds the lock. */
+int deliver_queue(const struct conf *, const struct qfilter *,
+    struct dstats *, struct result *);
+
+#endif

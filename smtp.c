@@ -1,0 +1,665 @@
+/*
+ * smtp.c - the SMTP client (RFC 5321) over one connection.
+ *
+ * States: connect -> greeting -> EHLO (HELO when EHLO is refused) ->
+ * { MAIL -> RCPT... -> DATA -> body -> final reply } ... -> QUIT.
+ * With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out in one
+ * write; the body and the final "." go out in large writes too.  The
+ * socket has TCP_NODELAY and we never write a small trailing piece on its
+ * own, so no Nagle/delayed-ACK stall is paid per message.
+ *
+ * Every I/O step has a poll(2) deadline (RFC 5321 4.5.3.2): the connect
+ * timeout, the command timeout for replies, the data timeout for the
+ * final reply after the body.
+ *
+ * Security: replies are parsed strictly (three digits, first 2-5, then
+ * space or dash, the same code on every line, bounded line length, line
+ * count and total size); server text is made printable before it goes
+ * anywhere.  Commands are built only from addresses checked at intake.
+ * Past the final "." a lost connection may mean the message was
+ * delivered: that is logged as a possible duplicate and treated as TEMP.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mxsend.h"
+
+/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets; be lenient. */
+#define REPLY_LINE_MAX 2048
+/* Flush the output buffer at this size while sending a body. */
+#define WRITE_BLOCK 65536
+
+/* now_ms - a monotonic clock in milliseconds */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* wait_fd - poll one event until the deadline; 1 ready, 0 timeout, -1 */
+static int
+wait_fd(int fd, short ev, long long deadline)
+{
+	struct pollfd p;
+	long long left;
+	int r;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return 0;
+		p.fd = fd;
+		p.events = ev;
+		p.revents = 0;
+		r = poll(&p, 1, left > 1000000000 ? 1000000000 : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			return 1;
+	}
+}
+
+ssize_t
+reply_parse(const char *buf, size_t len, struct reply *r, char *err,
+    size_t errlen)
+{
+	size_t pos = 0, tlen = 0;
+	const char *nl, *line;
+	size_t n;
+	int code;
+
+	r->code = 0;
+	r->nlines = 0;
+	r->text[0] = '\0';
+	for (;;) {
+		nl = memchr(buf + pos, '\n', len - pos);
+		if (nl == NULL) {
+			if (len - pos > REPLY_LINE_MAX) {
+				snprintf(err, errlen, "reply line too long");
+				return -1;
+			}
+			return 0;
+		}
+		line = buf + pos;
+		n = (size_t)(nl - line);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n > REPLY_LINE_MAX) {
+			snprintf(err, errlen, "reply line too long");
+			return -1;
+		}
+		if (n < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+		    line[1] > '5' || line[2] < '0' || line[2] > '9' ||
+		    (n > 3 && line[3] != ' ' && line[3] != '-')) {
+			snprintf(err, errlen, "malformed reply line");
+			return -1;
+		}
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+		    (line[2] - '0');
+		if (r->nlines > 0 && code != r->code) {
+			snprintf(err, errlen, "reply code changes within a reply");
+			return -1;
+		}
+		r->code = code;
+		if (++r->nlines > REPLY_LINES_MAX) {
+			snprintf(err, errlen, "reply has too many lines");
+			return -1;
+		}
+		if (n > 4) {
+			if (tlen + (n - 4) + 2 > sizeof(r->text)) {
+				snprintf(err, errlen, "reply too long");
+				return -1;
+			}
+			if (tlen > 0)
+				r->text[tlen++] = '\n';
+			printable(r->text + tlen, sizeof(r->text) - tlen, line + 4,
+			    n - 4);
+			tlen += n - 4;
+		} else if (tlen > 0 && tlen + 2 <= sizeof(r->text)) {
+			r->text[tlen++] = '\n';
+			r->text[tlen] = '\0';
+		}
+		pos = (size_t)(nl - buf) + 1;
+		if (n == 3 || line[3] == ' ')
+			return (ssize_t)pos;
+	}
+}
+
+/* say - the reply as one line for results: "host[addr] said: 550 text" */
+static void
+say(struct result *res, enum outcome o, const struct smtp *s,
+    const struct reply *r, const char *what)
+{
+	char t[ERRTEXT_MAX];
+	size_t i;
+
+	/* The text is shortened to fit one error line. */
+	printable(t, sizeof(t), r->text, strlen(r->text));
+	for (i = 0; t[i]; i++)
+		if (t[i] == '\n')
+			t[i] = ' ';
+	result_set(res, o, "%s%s said: %d %s (in reply to %s)", s->host,
+	    s->peer, r->code, t, what);
+}
+
+static enum outcome
+class_of(int code)
+{
+	return code < 400 ? OUT_OK : code < 500 ? OUT_TEMP : OUT_PERM;
+}
+
+/* s_flush - write the output buffer before the deadline */
+static int
+s_flush(struct smtp *s, long timeout, struct result *res)
+{
+	long long deadline = now_ms() + timeout * 1000;
+	size_t off = 0;
+	ssize_t w;
+	int r;
+
+	while (off < s->out.len) {
+		w = write(s->fd, s->out.p + off, s->out.len - off);
+		if (w > 0) {
+			off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno != EAGAIN) {
+			result_set(res, OUT_TEMP, "%s%s: write: %s", s->host,
+			    s->peer, strerror(errno));
+			return -1;
+		}
+		r = wait_fd(s->fd, POLLOUT, deadline);
+		if (r <= 0) {
+			result_set(res, OUT_TEMP, "%s%s: %s while sending",
+			    s->host, s->peer, r == 0 ? "timeout" : "poll error");
+			return -1;
+		}
+	}
+	buf_reset(&s->out);
+	return 0;
+}
+
+/* s_cmd - queue one command line; -v shows it */
+static int __attribute__((format(printf, 2, 3)))
+s_cmd(struct smtp *s, const char *fmt, ...)
+{
+	size_t start = s->out.len;
+	char line[ADDR_MAX + 128];
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	rc = buf_add(&s->out, line, (size_t)n);
+	if (rc == 0 && verbose)
+		fprintf(stderr, ">>> %.*s\n", (int)(s->out.len - start),
+		    s->out.p + start);
+	return rc == 0 ? buf_add(&s->out, "\r\n", 2) : -1;
+}
+
+/* s_reply - read one reply before the deadline */
+static int
+s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
+{
+	long long deadline = now_ms() + timeout * 1000;
+	char err[100];
+	ssize_t n;
+	int w;
+
+	for (;;) {
+		n = reply_parse(s->in, s->inlen, r, err, sizeof(err));
+		if (n < 0) {
+			result_set(res, OUT_TEMP, "%s%s: protocol error: %s",
+			    s->host, s->peer, err);
+			return -1;
+		}
+		if (n > 0) {
+			memmove(s->in, s->in + n, s->inlen - (size_t)n);
+			s->inlen -= (size_t)n;
+			if (verbose) {
+				const char *p = r->text, *e;
+
+				do {
+					e = strchr(p, '\n');
+					fprintf(stderr, "<<< %d%c%.*s\n", r->code,
+					    e ? '-' : ' ', e ? (int)(e - p) :
+					    (int)strlen(p), p);
+					p = e ? e + 1 : NULL;
+				} while (p);
+			}
+			return 0;
+		}
+		if (s->inlen == sizeof(s->in)) {
+			result_set(res, OUT_TEMP, "%s%s: protocol error: reply "
+			    "too long", s->host, s->peer);
+			return -1;
+		}
+		w = wait_fd(s->fd, POLLIN, deadline);
+		if (w <= 0) {
+			result_set(res, OUT_TEMP, "%s%s: %s waiting for reply",
+			    s->host, s->peer, w == 0 ? "timeout" : "poll error");
+			return -1;
+		}
+		n = read(s->fd, s->in + s->inlen, sizeof(s->in) - s->inlen);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			result_set(res, OUT_TEMP, "%s%s: %s", s->host, s->peer,
+			    n == 0 ? "connection closed by server" :
+			    strerror(errno));
+			return -1;
+		}
+		s->inlen += (size_t)n;
+	}
+}
+
+/* ehlo_ext - the extensions of an EHLO reply (RFC 5321 4.1.1.1) */
+static void
+ehlo_ext(struct smtp *s, const struct reply *r)
+{
+	const char *p = strchr(r->text, '\n');
+	char kw[32];
+	size_t n;
+
+	s->ext = 0;
+	s->maxsize = 0;
+	while (p) {
+		p++;
+		n = strcspn(p, " \n");
+		if (n < sizeof(kw)) {
+			size_t i;
+
+			for (i = 0; i < n; i++)
+				kw[i] = (char)((p[i] >= 'a' && p[i] <= 'z') ?
+				    p[i] - 32 : p[i]);
+			kw[n] = '\0';
+			if (strcmp(kw, "PIPELINING") == 0)
+				s->ext |= EXT_PIPELINING;
+			else if (strcmp(kw, "8BITMIME") == 0)
+				s->ext |= EXT_8BITMIME;
+			else if (strcmp(kw, "STARTTLS") == 0)
+				s->ext |= EXT_STARTTLS;
+			else if (strcmp(kw, "DSN") == 0)
+				s->ext |= EXT_DSN;
+			else if (strcmp(kw, "SMTPUTF8") == 0)
+				s->ext |= EXT_SMTPUTF8;
+			else if (strcmp(kw, "AUTH") == 0)
+				s->ext |= EXT_AUTH;
+			else if (strcmp(kw, "SIZE") == 0) {
+				s->ext |= EXT_SIZE;
+				if (p[n] == ' ')
+					s->maxsize = strtoull(p + n + 1, NULL, 10);
+			}
+		}
+		p = strchr(p, '\n');
+	}
+}
+
+/* s_connect - non-blocking connect with a deadline */
+static int
+s_connect(struct smtp *s, const struct mxaddr *a, long timeout,
+    struct result *res)
+{
+	int one = 1, soerr = 0, r;
+	socklen_t sl = sizeof(soerr);
+
+	s->fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (s->fd < 0) {
+		result_set(res, OUT_TEMP, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(s->fd, (const struct sockaddr *)&a->sa, a->salen) == 0)
+		return 0;
+	if (errno != EINPROGRESS) {
+		soerr = errno;
+		goto fail;
+	}
+	r = wait_fd(s->fd, POLLOUT, now_ms() + timeout * 1000);
+	if (r == 0) {
+		result_set(res, OUT_TEMP, "%s%s: connection timed out", s->host,
+		    s->peer);
+		return -1;
+	}
+	if (r < 0 || getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+		soerr = errno;
+	if (soerr == 0)
+		return 0;
+fail:
+	result_set(res, OUT_TEMP, "%s%s: connect: %s", s->host, s->peer,
+	    strerror(soerr));
+	return -1;
+}
+
+enum outcome
+smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
+    struct result *res)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	struct reply r;
+	int port = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	buf_init(&s->out, 0);
+	s->cmd_timeout = c->command_timeout;
+	s->data_timeout = c->data_timeout;
+	snprintf(s->host, sizeof(s->host), "%s", a->host);
+	if (a->sa.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&a->sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		port = ntohs(in->sin_port);
+	} else if (a->sa.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&a->sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(s->peer, sizeof(s->peer), "[%s]:%d", ip, port);
+	vlog("connecting to %s%s", s->host, s->peer);
+	if (s_connect(s, a, c->connect_timeout, res) < 0)
+		goto fail;
+	/* RFC 5321 4.5.3.2.1: wait for the greeting as for a command. */
+	if (s_reply(s, &r, s->cmd_timeout, res) < 0)
+		goto fail;
+	if (r.code != 220) {
+		say(res, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
+		    s, &r, "the greeting");
+		goto quit;
+	}
+	if (s_cmd(s, "EHLO %s", c->hostname) < 0 ||
+	    s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, &r, s->cmd_timeout, res) < 0)
+		goto fail;
+	if (r.code >= 500) {
+		/* RFC 5321 3.2: an old server; fall back to HELO. */
+		if (s_cmd(s, "HELO %s", c->hostname) < 0 ||
+		    s_flush(s, s->cmd_timeout, res) < 0 ||
+		    s_reply(s, &r, s->cmd_timeout, res) < 0)
+			goto fail;
+		if (r.code / 100 != 2) {
+			say(res, class_of(r.code), s, &r, "HELO");
+			goto quit;
+		}
+		s->ext = 0;
+	} else if (r.code / 100 != 2) {
+		say(res, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
+		    s, &r, "EHLO");
+		goto quit;
+	} else
+		ehlo_ext(s, &r);
+	return OUT_OK;
+quit:
+	smtp_close(s, 1);
+	return res->o == OUT_OK ? OUT_TEMP : res->o;
+fail:
+	smtp_close(s, 0);
+	return OUT_TEMP;
+}
+
+void
+smtp_close(struct smtp *s, int quit)
+{
+	struct result res;
+	struct reply r;
+
+	if (s->fd >= 0 && quit) {
+		buf_reset(&s->out);
+		/* Best effort: the outcome is already decided. */
+		if (s_cmd(s, "QUIT") == 0 &&
+		    s_flush(s, 10, &res) == 0)
+			(void)s_reply(s, &r, 10, &res);
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	buf_free(&s->out);
+}
+
+/* send_body - the message, dot-stuffed (RFC 5321 4.5.2), then "." */
+static int
+send_body(struct smtp *s, struct txn *t, struct result *res)
+{
+	static char chunk[WRITE_BLOCK];
+	off_t off = 0;
+	int bol = 1;
+	ssize_t n;
+
+	while (off < t->size) {
+		size_t want = sizeof(chunk), i, start;
+
+		if ((off_t)want > t->size - off)
+			want = (size_t)(t->size - off);
+		n = pread(t->msgfd, chunk, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			result_set(res, OUT_TEMP, "cannot read queue file %s: %s",
+			    t->id, n == 0 ? "truncated" : strerror(errno));
+			return -2;
+		}
+		off += n;
+		for (start = 0, i = 0; i < (size_t)n; i++) {
+			if (bol && chunk[i] == '.') {
+				if (buf_add(&s->out, chunk + start, i - start) < 0 ||
+				    buf_addc(&s->out, '.') < 0)
+					goto nomem;
+				start = i;
+			}
+			bol = chunk[i] == '\n';
+		}
+		if (buf_add(&s->out, chunk + start, (size_t)n - start) < 0)
+			goto nomem;
+		if (s->out.len >= WRITE_BLOCK && off < t->size &&
+		    s_flush(s, s->data_timeout, res) < 0)
+			return -1;
+	}
+	/* The queue file ends with CRLF; the final dot goes in the same
+	 * write as the last data. */
+	if ((!bol && buf_add(&s->out, "\r\n", 2) < 0) ||
+	    buf_add(&s->out, ".\r\n", 3) < 0)
+		goto nomem;
+	if (verbose)
+		fprintf(stderr, ">>> [%lld octets of message]\n>>> .\n",
+		    (long long)t->size);
+	return s_flush(s, s->data_timeout, res);
+nomem:
+	result_set(res, OUT_TEMP, "out of memory");
+	return -2;
+}
+
+/* set_all - the same result for every recipient still undecided */
+static void
+set_all(struct txn *t, const int *accepted, const struct result *r)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (accepted == NULL || accepted[i])
+			t->rres[i] = *r;
+}
+
+enum outcome
+smtp_send(struct smtp *s, struct txn *t, struct result *res)
+{
+	int pipe = (s->ext & EXT_PIPELINING) != 0;
+	char sizearg[64] = "", addr[ADDR_MAX + 2];
+	int *acc = calloc(t->n ? t->n : 1, sizeof(int));
+	struct result tmp;
+	struct reply r;
+	size_t i, nacc = 0;
+	int mail_ok, dot_sent = 0;
+	enum outcome rc = OUT_TEMP;
+
+	if (acc == NULL) {
+		result_set(res, OUT_TEMP, "out of memory");
+		set_all(t, NULL, res);
+		return OUT_TEMP;
+	}
+	/* Until a server says otherwise, every recipient is deferred. */
+	result_set(&tmp, OUT_TEMP, "%s%s: transaction not completed", s->host,
+	    s->peer);
+	set_all(t, NULL, &tmp);
+	s->ntxn++;
+	if ((s->ext & EXT_SIZE) && s->maxsize > 0 &&
+	    (unsigned long long)t->size > s->maxsize) {
+		result_set(&tmp, OUT_PERM, "%s%s: message size %lld exceeds the "
+		    "server's limit of %llu", s->host, s->peer,
+		    (long long)t->size, s->maxsize);
+		set_all(t, NULL, &tmp);
+		rc = OUT_OK;
+		goto out;
+	}
+	if (s->ext & EXT_SIZE)
+		snprintf(sizearg, sizeof(sizearg), " SIZE=%lld",
+		    (long long)t->size);
+	if (t->body8 == 1 && (s->ext & EXT_8BITMIME))
+		snprintf(sizearg + strlen(sizearg), sizeof(sizearg) -
+		    strlen(sizearg), " BODY=8BITMIME");
+	if (s_cmd(s, "MAIL FROM:<%s>%s", t->sender, sizearg) < 0)
+		goto nomem;
+	if (!pipe && (s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, &r, s->cmd_timeout, res) < 0))
+		goto lost;
+	for (i = 0; pipe && i < t->n; i++)
+		if (s_cmd(s, "RCPT TO:<%s>", t->rcpts[i]) < 0)
+			goto nomem;
+	if (pipe && (s_cmd(s, "DATA") < 0 ||
+	    s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, &r, s->cmd_timeout, res) < 0))
+		goto lost;
+	mail_ok = r.code / 100 == 2;
+	if (!mail_ok) {
+		say(&tmp, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
+		    s, &r, "MAIL FROM");
+		set_all(t, NULL, &tmp);
+	}
+	for (i = 0; i < t->n; i++) {
+		if (!pipe) {
+			if (!mail_ok)
+				break;
+			if (s_cmd(s, "RCPT TO:<%s>", t->rcpts[i]) < 0)
+				goto nomem;
+			if (s_flush(s, s->cmd_timeout, res) < 0)
+				goto lost;
+		}
+		if (s_reply(s, &r, s->cmd_timeout, res) < 0)
+			goto lost;
+		if (!mail_ok)
+			continue;
+		snprintf(addr, sizeof(addr), "RCPT TO:<%s>", t->rcpts[i]);
+		if (r.code / 100 == 2) {
+			acc[i] = 1;
+			nacc++;
+		} else {
+			say(&t->rres[i], class_of(r.code) == OUT_OK ? OUT_TEMP :
+			    class_of(r.code), s, &r, addr);
+		}
+	}
+	if (!pipe) {
+		if (nacc == 0) {
+			rc = OUT_OK;
+			goto rset;
+		}
+		if (s_cmd(s, "DATA") < 0)
+			goto nomem;
+		if (s_flush(s, s->cmd_timeout, res) < 0)
+			goto lost;
+	}
+	if (s_reply(s, &r, s->cmd_timeout, res) < 0)
+		goto lost;
+	if (r.code != 354) {
+		if (nacc > 0) {
+			say(&tmp, class_of(r.code) == OUT_OK ? OUT_TEMP :
+			    class_of(r.code), s, &r, "DATA");
+			set_all(t, acc, &tmp);
+		}
+		rc = OUT_OK;
+		goto rset;
+	}
+	if (nacc == 0) {
+		/* RFC 2920 3.1: every RCPT failed but DATA was accepted:
+		 * end the empty message at once; nobody receives it. */
+		if (buf_add(&s->out, ".\r\n", 3) < 0 ||
+		    s_flush(s, s->cmd_timeout, res) < 0 ||
+		    s_reply(s, &r, s->cmd_timeout, res) < 0)
+			goto lost;
+		rc = OUT_OK;
+		goto rset;
+	}
+	switch (send_body(s, t, res)) {
+	case -2:
+		/* Our side failed (queue file): abandon the connection so
+		 * that the server never takes a partial message. */
+		set_all(t, acc, res);
+		rc = OUT_TEMP;
+		goto out;
+	case -1:
+		goto lost;
+	}
+	dot_sent = 1;
+	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes. */
+	if (s_reply(s, &r, s->data_timeout, res) < 0)
+		goto lost;
+	if (r.code / 100 == 2)
+		say(&tmp, OUT_OK, s, &r, "end of data");
+	else
+		say(&tmp, class_of(r.code), s, &r, "end of data");
+	set_all(t, acc, &tmp);
+	free(acc);
+	return OUT_OK;
+rset:
+	if (s_cmd(s, "RSET") < 0 ||
+	    s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, &r, s->cmd_timeout, res) < 0 || r.code / 100 != 2)
+		rc = OUT_TEMP;
+	goto out;
+lost:
+	if (dot_sent) {
+		logmsg(LOG_WARNING, "%s: possible duplicate: connection to %s%s "
+		    "lost after the end of data: %s", t->id, s->host, s->peer,
+		    res->text);
+		result_set(&tmp, OUT_TEMP, "%s (possible duplicate)", res->text);
+		set_all(t, acc, &tmp);
+	} else {
+		/* Recipients refused for good before the loss stay refused. */
+		for (i = 0; i < t->n; i++)
+			if (t->rres[i].o != OUT_PERM)
+				t->rres[i] = *res;
+	}
+	rc = OUT_TEMP;
+	goto out;
+nomem:
+	result_set(res, OUT_TEMP, "out of memory");
+	set_all(t, NULL, res);
+	rc = OUT_TEMP;
+out:
+	free(acc);
+	if (rc != OUT_OK && res->o == OUT_OK)
+		result_set(res, OUT_TEMP, "%s%s: connection not reusable",
+		    s->host, s->peer);
+	return rc;
+}

@@ -1,0 +1,342 @@
+/*
+ * util.c - growable buffers, string lists, logging and small helpers.
+ *
+ * struct buf is the one string discipline of mxsend: every append checks
+ * for overflow and for the buffer's cap, and the contents stay
+ * NUL-terminated.  Logging goes to stderr (under -v, or for errors) and to
+ * syslog (LOG_MAIL).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "mxsend.h"
+
+int verbose;
+const char *progname = "sendmail";
+static int log_opened;
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		abort();
+	}
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = xmalloc(n);
+
+	memcpy(p, s, n);
+	return p;
+}
+
+void
+buf_init(struct buf *b, size_t max)
+{
+	b->p = NULL;
+	b->len = b->cap = 0;
+	b->max = max ? max : SIZE_MAX / 2;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+/* buf_grow - room for n more octets and the NUL */
+static int
+buf_grow(struct buf *b, size_t n)
+{
+	size_t need, ncap;
+	char *np;
+
+	if (n > b->max || b->len > b->max - n)
+		return -1;
+	need = b->len + n + 1;
+	if (need <= b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(b->p, ncap);
+	if (np == NULL)
+		return -1;
+	b->p = np;
+	b->cap = ncap;
+	return 0;
+}
+
+int
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (buf_grow(b, n) < 0)
+		return -1;
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+int
+buf_adds(struct buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+int
+buf_addc(struct buf *b, int c)
+{
+	char ch = (char)c;
+
+	return buf_add(b, &ch, 1);
+}
+
+int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_grow(b, (size_t)n) < 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+void
+strlist_init(struct strlist *l)
+{
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+void
+strlist_free(struct strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	strlist_init(l);
+}
+
+int
+strlist_addn(struct strlist *l, const char *s, size_t n)
+{
+	char *p;
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 8;
+		char **nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	p = malloc(n + 1);
+	if (p == NULL)
+		return -1;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	l->v[l->n++] = p;
+	return 0;
+}
+
+int
+strlist_add(struct strlist *l, const char *s)
+{
+	return strlist_addn(l, s, strlen(s));
+}
+
+/* printable - copy src to dst with anything outside printable ASCII as '?' */
+void
+printable(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t i, o = 0;
+
+	if (dstlen == 0)
+		return;
+	for (i = 0; i < srclen && o + 1 < dstlen; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == '\n' || c == '\t')
+			c = ' ';
+		dst[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	dst[o] = '\0';
+}
+
+void
+result_set(struct result *r, enum outcome o, const char *fmt, ...)
+{
+	char tmp[ERRTEXT_MAX];
+	va_list ap;
+
+	r->o = o;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	printable(r->text, sizeof(r->text), tmp, strlen(tmp));
+}
+
+void
+log_open(void)
+{
+	if (!log_opened) {
+		openlog("mxsend", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		log_opened = 1;
+	}
+}
+
+/* logmsg - syslog, and stderr under -v */
+void
+logmsg(int prio, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (log_opened)
+		syslog(prio, "%s", tmp);
+	if (verbose)
+		fprintf(stderr, "%s: %s\n", progname, tmp);
+}
+
+/* vlog - stderr under -v only */
+void
+vlog(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!verbose)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* warnx_ - a one-line message on stderr, prefixed with the program name */
+void
+warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (*s == '\0')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* parse_duration - "90", "90s", "15m", "2h", "5d" to seconds */
+int
+parse_duration(const char *s, long *secs)
+{
+	char num[32];
+	size_t n = strlen(s);
+	long mult = 1, v;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 's': mult = 1; break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	default:
+		if (num[n - 1] < '0' || num[n - 1] > '9')
+			return -1;
+		n++;
+	}
+	num[n - 1] = '\0';
+	if (parse_long(num, 0, LONG_MAX / 86400, &v) < 0)
+		return -1;
+	*secs = v * mult;
+	return 0;
+}
+
+int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+fsync_dir(const char *path)
+{
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
