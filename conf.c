@@ -166,7 +166,7 @@ set_key(struct conf *c, const char *k, char *v)
 			return "not a port number";
 		c->smtp_port = (int)n;
 	} else if (strcmp(k, "dns_server") == 0) {
-		if (!host_ok(v) || strchr(v, ' ') ||
+		if (v[strspn(v, "0123456789abcdefABCDEF.:,[]")] != '\0' ||
 		    set_str(c->dns_server, sizeof(c->dns_server), v))
 			return "expected ip[:port][,ip[:port]...]";
 	} else if (strcmp(k, "tls") == 0) {

@@ -1,0 +1,3 @@
+#!/bin/sh
+# The config file parser (t/conftest.c).
+exec ./t/conftest

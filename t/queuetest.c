@@ -1,0 +1,221 @@
+/*
+ * queuetest.c - envelope load/dump round trip, bad envelopes, and the
+ * commit/lock protocol of queue.c in a scratch directory.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mxsend.h"
+#include "t/tap.h"
+
+static const char sample[] =
+    "version 1\n"
+    "id 6930A1B2C3D4E1F2\n"
+    "sender alice@example.org\n"
+    "arrival 1764318162\n"
+    "size 4096\n"
+    "body 8bitmime\n"
+    "bounce 0\n"
+    "warned 1\n"
+    "notify SUCCESS,FAILURE\n"
+    "ret HDRS\n"
+    "envid abc123\n"
+    "rcpt done 1 0 bob@example.net\n"
+    "rcpt pending 2 1764321762 carol@example.net\n"
+    "error mx.example.net[192.0.2.1]:25 said: 450 4.2.0 busy\n"
+    "rcpt failed 1 0 \"dave smith\"@example.com\n"
+    "error domain example.com not found\n";
+
+static void
+test_roundtrip(void)
+{
+	struct envelope e;
+	struct buf b;
+	char err[200];
+
+	env_init(&e);
+	buf_init(&b, 0);
+	is_int(env_load(&e, sample, strlen(sample), err, sizeof(err)), 0,
+	    "sample envelope loads");
+	is_str(e.id, "6930A1B2C3D4E1F2", "id");
+	is_str(e.sender, "alice@example.org", "sender");
+	is_int(e.arrival, 1764318162, "arrival");
+	is_int(e.size, 4096, "size");
+	is_int(e.body8, 1, "body");
+	is_int(e.warned, 1, "warned");
+	is_int(e.nr, 3, "three recipients");
+	is_int(e.r[1].state, RCPT_PENDING, "second is pending");
+	is_int(e.r[1].tries, 2, "second tried twice");
+	is_int(e.r[1].next, 1764321762, "second's next attempt");
+	is_str(e.r[1].error, "mx.example.net[192.0.2.1]:25 said: 450 4.2.0 busy",
+	    "second's error");
+	is_str(e.r[2].addr, "\"dave smith\"@example.com",
+	    "quoted local part with a space survives");
+	is_int(env_dump(&e, &b), 0, "dump");
+	is_str(b.p, sample, "dump(load(x)) == x");
+	env_free(&e);
+
+	env_init(&e);
+	e.sender = xstrdup("");
+	snprintf(e.id, sizeof(e.id), "ABC");
+	env_add_rcpt(&e, "x@y");
+	buf_reset(&b);
+	env_dump(&e, &b);
+	is_str(b.p, "version 1\nid ABC\nsender <>\narrival 0\nsize 0\n"
+	    "body none\nbounce 0\nwarned 0\nrcpt pending 0 0 x@y\n",
+	    "null sender dumps as <>");
+	env_free(&e);
+	env_init(&e);
+	is_int(env_load(&e, b.p, b.len, err, sizeof(err)), 0, "and loads");
+	is_str(e.sender, "", "  as the null sender");
+	env_free(&e);
+
+	/* A value with a newline could forge a line: refused. */
+	env_init(&e);
+	e.sender = xstrdup("a@b");
+	env_add_rcpt(&e, "x@y\nrcpt pending 0 0 evil@z");
+	buf_reset(&b);
+	is_int(env_dump(&e, &b), -1, "newline in an address is not dumped");
+	env_free(&e);
+	buf_free(&b);
+}
+
+static void
+bad(const char *text, const char *want, const char *name)
+{
+	struct envelope e;
+	char err[200] = "";
+
+	env_init(&e);
+	ok(env_load(&e, text, strlen(text), err, sizeof(err)) < 0 &&
+	    strcmp(err, want) == 0, "bad envelope: %s", name);
+	if (strcmp(err, want) != 0)
+		printf("#   got [%s]\n#   want [%s]\n", err, want);
+	env_free(&e);
+}
+
+static void
+test_bad(void)
+{
+	bad("", "line 1: incomplete envelope", "empty");
+	bad("version 2\nid A\nsender <>\n", "line 1: unsupported envelope "
+	    "version", "future version");
+	bad("id A\n", "line 1: not an envelope", "no version line");
+	bad("version 1\nid A\nsender <>\nrcpt pending 0 0 a@b",
+	    "line 4: last line incomplete", "truncated last line");
+	bad("version 1\nid A\nsender <>\nrcpt maybe 0 0 a@b\n",
+	    "line 4: bad rcpt line", "unknown state");
+	bad("version 1\nid A\nsender <>\nrcpt pending x 0 a@b\n",
+	    "line 4: bad rcpt line", "tries not a number");
+	bad("version 1\nid A\nsender <>\nrcpt pending 0 0\n",
+	    "line 4: short rcpt line", "no address");
+	bad("version 1\nid A\nsender <>\nerror x\n",
+	    "line 4: error without rcpt", "error before any rcpt");
+	bad("version 1\nid A\nsender <>\ncolour blue\n",
+	    "line 4: unknown key", "unknown key");
+	bad("version 1\nid a/../b\nsender <>\n", "line 2: bad id",
+	    "id with a path in it");
+	bad("version 1\nid A\nsender a\tb\n", "line 3: control character",
+	    "control character");
+	bad("version 1\nid A\nsender <>\nsize 99999999999999999999999\n",
+	    "line 4: bad size", "size overflow");
+	bad("version 1\nid A\n", "line 3: incomplete envelope", "no sender");
+}
+
+static int
+count_files(const char *dir)
+{
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+	int n = 0;
+
+	if (dp == NULL)
+		return -1;
+	while ((d = readdir(dp)) != NULL)
+		if (d->d_name[0] != '.')
+			n++;
+	closedir(dp);
+	return n;
+}
+
+static void
+test_spool(void)
+{
+	char dir[] = "/tmp/queuetest.XXXXXX", path[2048];
+	struct conf c;
+	struct qfile q;
+	struct envelope e, e2;
+	struct result res;
+	struct strlist ids;
+	struct stat st;
+	int fd;
+
+	conf_defaults(&c);
+	mkdtemp(dir);
+	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/q", dir);
+	is_int(queue_open(&c, &res), 0, "queue_open creates the queue");
+	snprintf(path, sizeof(path), "%s/tmp", c.queue_dir);
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0700,
+	    "tmp/ exists, mode 0700");
+	is_int(queue_create(&c, &q, &res), 0, "queue_create");
+	is_int(count_files(c.queue_dir), 1, "only tmp/ before commit");
+	queue_write(&q, "Subject: t\r\n\r\nhi\r\n", 18, &res);
+	env_init(&e);
+	e.sender = xstrdup("a@b.test");
+	env_add_rcpt(&e, "c@d.test");
+	is_int(queue_commit(&c, &q, &e, &res), 0, "queue_commit");
+	is_int(count_files(path), 0, "tmp/ empty after commit");
+	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
+	ok(stat(path, &st) == 0 && st.st_size == 18 &&
+	    (st.st_mode & 0777) == 0600, "ID.msg complete, mode 0600");
+	/* The committing process still holds the lock. */
+	is_int(queue_lock(&c, e.id), -1, "locked while the submitter holds it");
+	close(q.fd);
+	fd = queue_lock(&c, e.id);
+	ok(fd >= 0, "lockable once the submitter is done");
+	is_int(queue_lock(&c, e.id), -1, "a second lock fails");
+	strlist_init(&ids);
+	queue_list(&c, &ids, &res);
+	ok(ids.n == 1 && strcmp(ids.v[0], e.id) == 0, "queue_list finds it");
+	strlist_free(&ids);
+	e.r[0].state = RCPT_FAILED;
+	e.r[0].error = xstrdup("550 no");
+	is_int(queue_write_env(&c, &e, &res), 0, "queue_write_env");
+	is_int(queue_read_env(&c, e.id, &e2, &res), 0, "queue_read_env");
+	ok(e2.nr == 1 && e2.r[0].state == RCPT_FAILED &&
+	    strcmp(e2.r[0].error, "550 no") == 0, "the update is read back");
+	env_free(&e2);
+	is_int(queue_remove(&c, e.id), 0, "queue_remove");
+	is_int(count_files(c.queue_dir), 1, "only tmp/ left");
+	close(fd);
+	env_free(&e);
+
+	/* An aborted message leaves nothing. */
+	queue_create(&c, &q, &res);
+	queue_write(&q, "x", 1, &res);
+	queue_abort(&q);
+	snprintf(path, sizeof(path), "%s/tmp", c.queue_dir);
+	is_int(count_files(path), 0, "queue_abort leaves nothing");
+
+	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/no/such/dir", dir);
+	ok(queue_open(&c, &res) < 0 && strstr(res.text, "No such file"),
+	    "missing parent: clear error (%s)", res.text);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		printf("# cleanup failed\n");
+	conf_free(&c);
+}
+
+int
+main(void)
+{
+	test_roundtrip();
+	test_bad();
+	test_spool();
+	return tap_done();
+}
