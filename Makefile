@@ -43,13 +43,18 @@ t/%: t/%.o $(OBJS)
 t/%.o: t/%.c mxsend.h .flags
 	$(CC) $(ALL_CFLAGS) -I. -c -o $@ $<
 
-check: sendmail $(TPROGS)
+# deps first, then the build: on a fresh machine the compiler and the
+# libraries come from deps.
+check: deps
+	$(MAKE) sendmail $(TPROGS)
 	prove -j2 t/*.t
 
-demo: sendmail
+demo: deps
+	$(MAKE) sendmail
 	sh t/demo.sh
 
-bench: sendmail
+bench: deps
+	$(MAKE) sendmail
 	sh t/bench.sh
 
 deps:
