@@ -22,7 +22,7 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 OBJS  = util.o conf.o msg.o queue.o dns.o smtp.o deliver.o
-TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest
+TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay
 
 all: sendmail
 
@@ -45,6 +45,20 @@ t/%.o: t/%.c mxsend.h .flags
 
 # deps first, then the build: on a fresh machine the compiler and the
 # libraries come from deps.
+t/fuzzreplay: t/fuzzers.c $(OBJS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ t/fuzzers.c $(OBJS) $(LIBS)
+
+# make fuzz-reply, fuzz-env, fuzz-conf: libFuzzer (clang) on the corpus;
+# FUZZTIME=seconds (default 60).  New findings land in t/corpus/TARGET/.
+FUZZTIME ?= 60
+FUZZ_SRCS = util.c conf.c msg.c queue.c dns.c smtp.c deliver.c
+fuzz-%: t/fuzzers.c $(FUZZ_SRCS) mxsend.h
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -DFUZZ=$* -I. \
+	  -fsanitize=fuzzer,address,undefined -o t/fuzz-$* t/fuzzers.c \
+	  $(FUZZ_SRCS) $(shell pkg-config --cflags --libs $(PKGS))
+	mkdir -p t/corpus/$*
+	t/fuzz-$* -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/$*
+
 check: deps
 	$(MAKE) sendmail $(TPROGS)
 	prove -j2 t/*.t
@@ -70,7 +84,7 @@ install: sendmail
 	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
 
 clean:
-	rm -f sendmail *.o t/*.o $(TPROGS) .flags
+	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf .flags
 
 .PHONY: all check demo bench deps install clean FORCE
 .SECONDARY:

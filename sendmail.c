@@ -558,13 +558,16 @@ mode_submit(const struct conf *c, struct opts *o)
 
 	/* The envelope sender. */
 	if (o->from) {
+		char *f0;
+
 		from = xstrdup(o->from);
-		if (addr_check(strip_angle(from), 1, err, sizeof(err)) < 0) {
+		f0 = strip_angle(from);
+		if (addr_check(f0, 1, err, sizeof(err)) < 0) {
 			warnx_("invalid sender: %s", err);
 			f = F_DATA;
 			goto out;
 		}
-		if (addr_qualify(strip_angle(from), c->qualify_domain, sender,
+		if (addr_qualify(f0, c->qualify_domain, sender,
 		    sizeof(sender)) < 0 || strlen(sender) >= ADDR_MAX) {
 			warnx_("invalid sender: address too long");
 			f = F_DATA;

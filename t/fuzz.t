@@ -1,0 +1,20 @@
+#!/bin/sh
+# Replays the fuzz corpora of reply_parse, env_load and conf_parse
+# (t/fuzzers.c) through the normal build: a crash fails the test.
+n=0
+fail=0
+for target in reply env conf; do
+	for f in t/corpus/$target/*; do
+		n=$((n + 1))
+		if ./t/fuzzreplay $target "$f" >/dev/null 2>t/fuzz.err.$$; then
+			echo "ok $n - $target $f"
+		else
+			echo "not ok $n - $target $f"
+			sed 's/^/# /' t/fuzz.err.$$
+			fail=1
+		fi
+	done
+done
+rm -f t/fuzz.err.$$
+echo "1..$n"
+exit $fail

@@ -1,0 +1,127 @@
+/*
+ * fuzzers.c - fuzz entry points for the parsers of untrusted input that
+ * live outside msg.c: SMTP replies (reply_parse), envelopes (env_load and
+ * its dump round trip) and config files (conf_parse).
+ *
+ * Two builds:
+ *   make fuzz-TARGET   libFuzzer, e.g. make fuzz-reply (needs clang);
+ *                      runs until stopped, corpus in t/corpus/TARGET/
+ *   t/fuzzreplay       replays the corpus in make check, without clang:
+ *                      t/fuzzreplay TARGET FILE... prints TAP
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mxsend.h"
+
+static void
+fuzz_reply(const uint8_t *p, size_t n)
+{
+	struct reply r;
+	char err[100];
+	size_t off = 0;
+	ssize_t k;
+
+	/* Consume replies one after another, as a pipelined client does. */
+	while (off < n && (k = reply_parse((const char *)p + off, n - off, &r,
+	    err, sizeof(err))) > 0) {
+		if (r.code < 200 || r.code > 559 || strlen(r.text) >= REPLY_TEXT_MAX)
+			abort();
+		off += (size_t)k;
+	}
+}
+
+static void
+fuzz_env(const uint8_t *p, size_t n)
+{
+	struct envelope e, e2;
+	struct buf b;
+	char err[200];
+
+	env_init(&e);
+	buf_init(&b, 0);
+	if (env_load(&e, (const char *)p, n, err, sizeof(err)) == 0 &&
+	    env_dump(&e, &b) == 0) {
+		/* What loads and dumps must load again to the same thing. */
+		env_init(&e2);
+		if (env_load(&e2, b.p, b.len, err, sizeof(err)) < 0 ||
+		    e2.nr != e.nr || strcmp(e2.sender, e.sender) != 0)
+			abort();
+		env_free(&e2);
+	}
+	env_free(&e);
+	buf_free(&b);
+}
+
+static void
+fuzz_conf(const uint8_t *p, size_t n)
+{
+	struct conf c;
+	char err[300];
+
+	conf_defaults(&c);
+	(void)conf_parse(&c, (const char *)p, n, "fuzz", err, sizeof(err));
+	conf_free(&c);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(const uint8_t *, size_t);
+} targets[] = {
+	{ "reply", fuzz_reply },
+	{ "env", fuzz_env },
+	{ "conf", fuzz_conf },
+};
+
+#ifdef FUZZ
+#define STR_(x) #x
+#define STR(x) STR_(x)
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		if (strcmp(targets[i].name, STR(FUZZ)) == 0)
+			targets[i].fn(p, n);
+	return 0;
+}
+#else
+int
+main(int argc, char **argv)
+{
+	static uint8_t data[1 << 20];
+	size_t i;
+	int a, fd, n = 0;
+	ssize_t len;
+
+	if (argc < 2)
+		return 2;
+	for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		if (strcmp(targets[i].name, argv[1]) == 0)
+			break;
+	if (i == sizeof(targets) / sizeof(targets[0]))
+		return 2;
+	for (a = 2; a < argc; a++) {
+		fd = open(argv[a], O_RDONLY);
+		len = fd < 0 ? -1 : read(fd, data, sizeof(data));
+		if (fd >= 0)
+			close(fd);
+		if (len < 0) {
+			printf("not ok %d - %s: unreadable\n", ++n, argv[a]);
+			continue;
+		}
+		/* A crash ends the run, and prove reports the missing plan. */
+		targets[i].fn(data, (size_t)len);
+		printf("ok %d - %s %s\n", ++n, argv[1], argv[a]);
+	}
+	printf("1..%d\n", n);
+	return 0;
+}
+#endif
