@@ -1,19 +1,38 @@
 /*
- * deliver.c - delivery passes: pick due messages, group their recipients
- * by destination, route, speak SMTP, record every outcome.
+ * deliver.c - delivery runs: pick due messages, group their recipients
+ * by destination, route, speak SMTP, record every outcome, report
+ * failures and delays to the sender.
  *
- * One SMTP transaction per message and destination domain, all of its
- * due recipients in it.  Addresses are tried in route order (MX
- * preference, shuffled within a preference); a failure before MAIL moves
- * on to the next address, a failure after it ends the attempt.  Per
- * recipient: 2xx done, 4xx deferred with the next retry time, 5xx failed.
- * The envelope is rewritten after each transaction, so a recipient once
- * accepted is never sent again, whatever happens next.
+ * A run takes a list of messages (the whole queue for -q, the new
+ * message after a submission) and makes jobs: one per message and
+ * destination domain (everything is one destination with a smarthost).
+ * Jobs are grouped by destination, and each destination is handled by
+ * one worker: it resolves the route once, keeps one connection open for
+ * all its messages (a new MAIL after each transaction, RSET after a
+ * failed one, a fresh connection every CONN_TXN_MAX transactions), and
+ * stops connecting for the rest of the run once every address has failed.
+ * With several destinations, up to max_parallel workers run as child
+ * processes at once.
  *
- * Locking: a delivery holds the message's flock; another process that
- * finds it locked skips the message.  -q holds queue_dir/lock for the
- * whole pass, so overlapping cron runs do not pile up.
+ * Per recipient: 2xx done, 4xx deferred until the next of
+ * retry_intervals (counted from this attempt, the last one repeating),
+ * 5xx failed.  The envelope is rewritten after each transaction, so a
+ * recipient once accepted is never sent again.  A recipient still
+ * pending after queue_lifetime fails; failed recipients are reported to
+ * the sender in one bounce per message and attempt, and the first
+ * attempt after warn_after sends one delay notice.  The null sender and
+ * mxsend's own reports get no report: a bounce never bounces.  Reports
+ * with the same sender, recipients and status codes are sent at most once
+ * an hour (queue_dir/bounce-times).  Reports go through the queue like any
+ * message and are delivered by a second pass of the same run.
+ *
+ * Locking: a job holds the message's flock while it delivers and
+ * updates the envelope; a message locked by another process is tried
+ * again at the end of the worker's list, then left for the next run.
+ * -q holds queue_dir/lock for the whole run, so overlapping cron runs
+ * never pile up.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,11 +40,44 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mxsend.h"
+
+/* Transactions on one connection before a fresh one (Postfix reuses
+ * without a count limit; a bound keeps one slow server from holding a
+ * worker's whole list on a connection it may be throttling). */
+#define CONN_TXN_MAX 100
+/* The original header block quoted in a report. */
+#define REPORT_HEADERS_MAX (256 * 1024)
+/* Identical reports to one sender: at most one in this many seconds. */
+#define REPORT_INTERVAL 3600
+/* Temporary files of crashed writers, and message files without an
+ * envelope, are removed after this long (a live writer takes
+ * milliseconds). */
+#define STALE_AGE 3600
+
+/* One message's due recipients at one destination. */
+struct job {
+	const char *id;
+	const char *dest;	/* interned, lower-case domain; "" smarthost */
+};
+
+/* One destination as a worker sees it through a run. */
+struct dest {
+	const char *name;
+	struct route rt;
+	int routed;		/* rt or route_res is valid */
+	struct result route_res;
+	struct smtp s;
+	int open;
+	int dead;		/* every address failed: no more connects */
+	struct result dead_res;
+};
 
 /* next_retry - when a recipient deferred for the tries-th time is due */
 static time_t
@@ -44,7 +96,7 @@ record(const struct conf *c, struct envelope *e, size_t i,
     const struct result *r, time_t now, struct dstats *st)
 {
 	struct rcpt *rc = &e->r[i];
-	static const char *const what[] = { "sent", "deferred", "bounced" };
+	static const char *const what[] = { "sent", "deferred", "failed" };
 
 	rc->tries++;
 	free(rc->error);
@@ -69,159 +121,697 @@ record(const struct conf *c, struct envelope *e, size_t i,
 	    "(%s)", e->id, rc->addr, what[r->o], r->text);
 }
 
-/* route_for - where mail for domain goes: the smarthost or its MX hosts */
-static enum outcome
-route_for(const struct conf *c, struct dns *dns, const char *domain,
-    struct route *rt, struct result *res)
+/* dest_of - the destination of an address: its domain in lower case */
+static void
+dest_of(const struct conf *c, const char *addr, char *out, size_t outlen)
 {
-	if (c->smarthost[0])
-		return dns_host(dns, c->smarthost, c->smarthost_port, rt, res);
-	return dns_route(dns, domain, c->smtp_port, rt, res);
+	const char *d = addr_domain(addr);
+	size_t i;
+
+	if (c->smarthost[0] || d == NULL) {
+		snprintf(out, outlen, "%s", c->smarthost[0] ? "" :
+		    c->qualify_domain);
+		return;
+	}
+	for (i = 0; d[i] && i + 1 < outlen; i++)
+		out[i] = (char)((d[i] >= 'A' && d[i] <= 'Z') ? d[i] + 32 : d[i]);
+	out[i] = '\0';
 }
 
-/* attempt - one transaction for recipients idx[0..n) of e */
-static void
-attempt(const struct conf *c, struct dns *dns, struct envelope *e,
-    int msgfd, const size_t *idx, size_t n, struct result *rres,
-    struct result *res)
+/* due - is recipient i of e to be tried now at dest? */
+static int
+due(const struct conf *c, const struct envelope *e, size_t i,
+    const char *dest, int force, time_t now)
 {
-	const char *domain = addr_domain(e->r[idx[0]].addr);
-	const char **rcpts = xmalloc(n * sizeof(*rcpts));
-	struct route rt = { NULL, 0, 0 };
-	struct smtp s;
-	struct txn t;
-	size_t i, a;
-	enum outcome o;
+	char d[HOST_MAX];
 
-	for (i = 0; i < n; i++) {
-		rcpts[i] = e->r[idx[i]].addr;
-		rres[i] = *res;
-	}
-	o = route_for(c, dns, domain ? domain : c->qualify_domain, &rt, res);
-	if (o != OUT_OK)
-		goto all;
-	result_set(res, OUT_TEMP, "no address to try for %s", domain);
-	for (a = 0; a < rt.n; a++) {
-		if (smtp_open(&s, &rt.a[a], c, res) != OUT_OK) {
-			vlog("%s", res->text);
-			continue;
+	if (e->r[i].state != RCPT_PENDING || (!force && e->r[i].next > now))
+		return 0;
+	if (dest == NULL)
+		return 1;
+	dest_of(c, e->r[i].addr, d, sizeof(d));
+	return strcmp(d, dest) == 0;
+}
+
+/* read_headers - the header block of the queued message, up to the
+ * blank line (at most REPORT_HEADERS_MAX octets, cut at a line end) */
+static void
+read_headers(int fd, struct buf *b)
+{
+	char chunk[8192];
+	off_t off = 0;
+	ssize_t n;
+	char *end;
+
+	while (b->len < REPORT_HEADERS_MAX) {
+		n = pread(fd, chunk, sizeof(chunk), off);
+		if (n <= 0)
+			break;
+		off += n;
+		if (buf_add(b, chunk, (size_t)n) < 0)
+			break;
+		if ((end = strstr(b->p, "\r\n\r\n")) != NULL) {
+			b->len = (size_t)(end - b->p) + 2;
+			b->p[b->len] = '\0';
+			return;
 		}
-		memset(&t, 0, sizeof(t));
-		t.sender = e->sender;
-		t.rcpts = rcpts;
-		t.n = n;
-		t.rres = rres;
-		t.msgfd = msgfd;
-		t.size = e->size;
-		t.body8 = e->body8;
-		t.id = e->id;
-		o = smtp_send(&s, &t, res);
-		smtp_close(&s, o == OUT_OK);
+	}
+	/* No end found within the limit: keep whole lines only. */
+	while (b->len > 0 && b->p[b->len - 1] != '\n')
+		b->len--;
+	if (b->p)
+		b->p[b->len] = '\0';
+}
+
+/* fnv - FNV-1a, to key the report rate limit */
+static unsigned long long
+fnv(unsigned long long h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h ^ 0xff;
+}
+
+/*
+ * report_allowed - has no identical report gone to this sender within
+ * REPORT_INTERVAL?  Records this one when allowed.  The state is a cache:
+ * on any error the report is sent.
+ */
+static int
+report_allowed(const struct conf *c, unsigned long long key, time_t now)
+{
+	char path[1100], line[64];
+	struct buf keep;
+	FILE *f;
+	int fd, allowed = 1;
+
+	snprintf(path, sizeof(path), "%s/bounce-times", c->queue_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 1;
+	if (flock(fd, LOCK_EX) < 0 || (f = fdopen(fd, "r+")) == NULL) {
+		close(fd);
+		return 1;
+	}
+	buf_init(&keep, 0);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long k = strtoull(line, NULL, 16);
+		char *sp = strchr(line, ' ');
+		long long t = sp ? strtoll(sp + 1, NULL, 10) : 0;
+
+		if (t > now - REPORT_INTERVAL && t <= now) {
+			if (k == key)
+				allowed = 0;
+			buf_printf(&keep, "%016llx %lld\n", k, t);
+		}
+	}
+	if (allowed)
+		buf_printf(&keep, "%016llx %lld\n", key, (long long)now);
+	rewind(f);
+	if (keep.len)
+		fwrite(keep.p, 1, keep.len, f);
+	fflush(f);
+	if (ftruncate(fd, (off_t)keep.len) < 0)
+		logmsg(LOG_WARNING, "cannot truncate %s: %s", path,
+		    strerror(errno));
+	fclose(f);
+	buf_free(&keep);
+	return allowed;
+}
+
+/*
+ * report - queue a bounce or delay notice to e's sender about the
+ * recipients idx[0..n).  Returns 0, or -1 (logged; the caller keeps the
+ * recipients' state so a later run tries again).
+ */
+static int
+report(const struct conf *c, const struct envelope *e, int msgfd,
+    enum dsn_action action, const size_t *idx, size_t n, time_t now)
+{
+	struct dsn_rcpt *dr = xmalloc(n * sizeof(*dr));
+	struct envelope be;
+	struct dsn_diag dg;
+	struct result res;
+	struct buf hdr, msg;
+	struct qfile q;
+	struct dsn d;
+	unsigned long long key;
+	size_t i;
+	int rc = -1;
+
+	buf_init(&hdr, 0);
+	buf_init(&msg, 0);
+	env_init(&be);
+	key = fnv(14695981039346656037ULL, action == DSN_FAILED ? "F" : "D");
+	key = fnv(key, e->sender);
+	for (i = 0; i < n; i++) {
+		dr[i].addr = e->r[idx[i]].addr;
+		dr[i].error = e->r[idx[i]].error;
+		dsn_diag(dr[i].error ? dr[i].error : "", action == DSN_FAILED,
+		    &dg);
+		key = fnv(fnv(key, dr[i].addr), dg.status);
+	}
+	if (!report_allowed(c, key, now)) {
+		logmsg(LOG_NOTICE, "%s: %s to <%s> not sent: an identical one "
+		    "went out within the hour", e->id, action == DSN_FAILED ?
+		    "bounce" : "delay notice", e->sender);
+		rc = 0;
 		goto out;
 	}
-all:
-	for (i = 0; i < n; i++)
-		rres[i] = *res;
+	read_headers(msgfd, &hdr);
+	if (queue_create(c, &q, &res) < 0) {
+		logmsg(LOG_ERR, "%s: cannot queue a report: %s", e->id, res.text);
+		goto out;
+	}
+	memset(&d, 0, sizeof(d));
+	d.action = action;
+	d.hostname = c->hostname;
+	d.id = e->id;
+	d.msgid = q.id;
+	d.to = e->sender;
+	d.arrival = e->arrival;
+	d.now = now;
+	d.retry_until = e->arrival + c->queue_lifetime;
+	d.r = dr;
+	d.n = n;
+	d.headers = hdr.p ? hdr.p : "";
+	d.headers_len = hdr.len;
+	be.sender = xstrdup("");
+	be.is_bounce = 1;
+	be.arrival = now;
+	if (dsn_compose(&d, &msg) < 0 || env_add_rcpt(&be, e->sender) < 0 ||
+	    queue_write(&q, msg.p, msg.len, &res) < 0) {
+		queue_abort(&q);
+		logmsg(LOG_ERR, "%s: cannot compose a report", e->id);
+		goto out;
+	}
+	for (i = 0, be.body8 = 0; i < msg.len; i++)
+		if (msg.p[i] & 0x80)
+			be.body8 = 1;
+	if (queue_commit(c, &q, &be, &res) < 0) {
+		queue_abort(&q);
+		logmsg(LOG_ERR, "%s: cannot queue a report: %s", e->id, res.text);
+		goto out;
+	}
+	close(q.fd);
+	logmsg(LOG_INFO, "%s: %s: %s to <%s> about %zu recipient%s", e->id, q.id,
+	    action == DSN_FAILED ? "bounce" : "delay notice", e->sender, n,
+	    n == 1 ? "" : "s");
+	rc = 0;
 out:
-	route_free(&rt);
-	free(rcpts);
+	env_free(&be);
+	buf_free(&hdr);
+	buf_free(&msg);
+	free(dr);
+	return rc;
 }
 
+/*
+ * finish - after an attempt (or to catch up after a crash): expire,
+ * report, and then remove the message or save its envelope.  The caller
+ * holds the lock.  Returns 0, or -1 when the envelope could not be saved.
+ */
 static int
-domain_cmp(const char *a, const char *b)
+finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
+    struct dstats *st, struct result *res)
 {
-	const char *da = addr_domain(a), *db = addr_domain(b);
+	size_t *idx = xmalloc((e->nr ? e->nr : 1) * sizeof(*idx));
+	int reportable = e->sender[0] != '\0' && !e->is_bounce;
+	size_t i, n;
+	int pending = 0, rc = 0;
 
-	if (da == NULL || db == NULL)
-		return (da == NULL) - (db == NULL);
-	return strcasecmp(da, db);
+	/* queue_lifetime: pending recipients fail. */
+	if (now - e->arrival >= c->queue_lifetime)
+		for (i = 0; i < e->nr; i++) {
+			struct rcpt *r = &e->r[i];
+			struct result x;
+
+			if (r->state != RCPT_PENDING)
+				continue;
+			result_set(&x, OUT_PERM, "delivery time expired after %lds; "
+			    "last error: %s", c->queue_lifetime, r->error ?
+			    r->error : "none");
+			r->tries--;	/* record() counts an attempt */
+			record(c, e, i, &x, now, st);
+		}
+	for (n = 0, i = 0; i < e->nr; i++)
+		if (e->r[i].state == RCPT_FAILED)
+			idx[n++] = i;
+	if (n > 0 && (!reportable || report(c, e, msgfd, DSN_FAILED, idx, n,
+	    now) == 0))
+		for (i = 0; i < n; i++)
+			e->r[idx[i]].state = RCPT_BOUNCED;
+	/* warn_after: one delay notice about the recipients still pending. */
+	for (n = 0, i = 0; i < e->nr; i++)
+		if (e->r[i].state == RCPT_PENDING)
+			idx[n++] = i;
+	if (n > 0 && reportable && !e->warned && c->warn_after > 0 &&
+	    now - e->arrival >= c->warn_after &&
+	    report(c, e, msgfd, DSN_DELAYED, idx, n, now) == 0)
+		e->warned = 1;
+	for (i = 0; i < e->nr; i++)
+		if (e->r[i].state == RCPT_PENDING || e->r[i].state == RCPT_FAILED)
+			pending = 1;
+	if (!pending)
+		queue_remove(c, e->id);
+	else if (queue_write_env(c, e, res) < 0) {
+		logmsg(LOG_ERR, "%s: %s", e->id, res->text);
+		rc = -1;
+	}
+	free(idx);
+	return rc;
 }
 
-int
-deliver_message(const struct conf *c, struct dns *dns, const char *id,
-    int force, struct dstats *st, struct result *res)
+/* dest_open - a connection for d, trying its addresses in order */
+static int
+dest_open(const struct conf *c, struct dns *dns, struct dest *d,
+    struct result *res)
+{
+	size_t a;
+
+	if (!d->routed) {
+		enum outcome o;
+
+		if (c->smarthost[0])
+			o = dns_host(dns, c->smarthost, c->smarthost_port, &d->rt,
+			    &d->route_res);
+		else
+			o = dns_route(dns, d->name, c->smtp_port, &d->rt,
+			    &d->route_res);
+		if (o == OUT_OK)
+			d->route_res.o = OUT_OK;
+		d->routed = 1;
+	}
+	if (d->route_res.o != OUT_OK) {
+		*res = d->route_res;
+		return -1;
+	}
+	if (d->dead) {
+		*res = d->dead_res;
+		return -1;
+	}
+	result_set(res, OUT_TEMP, "no address to try for %s", d->name);
+	for (a = 0; a < d->rt.n; a++) {
+		if (smtp_open(&d->s, &d->rt.a[a], c, res) == OUT_OK) {
+			d->open = 1;
+			return 0;
+		}
+		vlog("%s", res->text);
+	}
+	/* Every address failed: the rest of this run's jobs for d are
+	 * deferred with the same reason, without connecting again. */
+	res->o = OUT_TEMP;
+	d->dead = 1;
+	d->dead_res = *res;
+	return -1;
+}
+
+/*
+ * run_job - one message at one destination (dest NULL: no delivery,
+ * only finish).  Returns 0, 1 when the message is locked elsewhere and
+ * block is 0, -1 when it is gone or unreadable.
+ */
+static int
+run_job(const struct conf *c, struct dns *dns, struct dest *d,
+    const char *id, int force, int block, struct dstats *st)
 {
 	struct envelope e;
-	struct result *rres = NULL;
-	size_t *idx = NULL, *group = NULL;
-	size_t i, j, n = 0, ng;
+	struct result res, *rres = NULL;
+	const char **rcpts = NULL;
+	size_t *idx = NULL, i, n = 0;
 	time_t now = time(NULL);
-	int fd, rc = -1, pending;
+	struct txn t;
+	int fd, rc = -1;
 
-	fd = queue_lock(c, id);
+	fd = queue_lock(c, id, block);
+	if (fd == -2)
+		return 1;
 	if (fd < 0)
 		return -1;
-	if (queue_read_env(c, id, &e, res) < 0) {
-		logmsg(LOG_ERR, "%s: %s", id, res->text);
+	if (queue_read_env(c, id, &e, &res) < 0) {
+		if (res.text[0])
+			logmsg(LOG_ERR, "%s: %s", id, res.text);
 		close(fd);
 		return -1;
 	}
-	st->messages++;
 	idx = xmalloc((e.nr ? e.nr : 1) * sizeof(*idx));
-	group = xmalloc((e.nr ? e.nr : 1) * sizeof(*group));
-	rres = xmalloc((e.nr ? e.nr : 1) * sizeof(*rres));
-	for (i = 0; i < e.nr; i++)
-		if (e.r[i].state == RCPT_PENDING && (force || e.r[i].next <= now))
+	for (i = 0; d && i < e.nr; i++)
+		if (due(c, &e, i, d->name, force, now))
 			idx[n++] = i;
-	/* Group by domain, keeping the order of first appearance. */
-	for (i = 0; i < n; i++) {
-		if (idx[i] == (size_t)-1)
-			continue;
-		ng = 0;
-		for (j = i; j < n; j++)
-			if (idx[j] != (size_t)-1 &&
-			    domain_cmp(e.r[idx[i]].addr, e.r[idx[j]].addr) == 0)
-				group[ng++] = idx[j];
-		for (j = i; j < n; j++)
-			if (idx[j] != (size_t)-1 &&
-			    domain_cmp(e.r[group[0]].addr, e.r[idx[j]].addr) == 0)
-				idx[j] = (size_t)-1;
-		result_set(res, OUT_TEMP, "not attempted");
-		attempt(c, dns, &e, fd, group, ng, rres, res);
-		now = time(NULL);
-		for (j = 0; j < ng; j++)
-			record(c, &e, group[j], &rres[j], now, st);
-		if (queue_write_env(c, &e, res) < 0) {
-			logmsg(LOG_ERR, "%s: %s", id, res->text);
-			goto out;
+	if (n > 0) {
+		st->messages++;
+		rcpts = xmalloc(n * sizeof(*rcpts));
+		rres = xmalloc(n * sizeof(*rres));
+		for (i = 0; i < n; i++)
+			rcpts[i] = e.r[idx[i]].addr;
+		if (d->open && d->s.ntxn >= CONN_TXN_MAX) {
+			smtp_close(&d->s, 1);
+			d->open = 0;
 		}
+		if (!d->open && dest_open(c, dns, d, &res) < 0) {
+			for (i = 0; i < n; i++)
+				rres[i] = res;
+		} else {
+			memset(&t, 0, sizeof(t));
+			t.sender = e.sender;
+			t.rcpts = rcpts;
+			t.n = n;
+			t.rres = rres;
+			t.msgfd = fd;
+			t.size = e.size;
+			t.body8 = e.body8;
+			t.id = e.id;
+			if (smtp_send(&d->s, &t, &res) != OUT_OK) {
+				smtp_close(&d->s, 0);
+				d->open = 0;
+			}
+		}
+		now = time(NULL);
+		for (i = 0; i < n; i++)
+			record(c, &e, idx[i], &rres[i], now, st);
 	}
-	for (pending = 0, i = 0; i < e.nr; i++)
-		if (e.r[i].state != RCPT_DONE)
-			pending = 1;
-	if (!pending)
-		queue_remove(c, id);
-	rc = 0;
-out:
+	rc = finish(c, &e, fd, now, st, &res);
 	free(idx);
-	free(group);
+	free(rcpts);
 	free(rres);
 	env_free(&e);
 	close(fd);
 	return rc;
 }
 
+/* worker - every job of one destination, over one connection */
+static void
+worker(const struct conf *c, struct dns *dns, const struct job *jobs,
+    size_t n, int force, struct dstats *st)
+{
+	struct dest d;
+	size_t i, nbusy = 0;
+	size_t *busy = xmalloc((n ? n : 1) * sizeof(*busy));
+
+	memset(&d, 0, sizeof(d));
+	d.name = jobs[0].dest;
+	for (i = 0; i < n; i++)
+		if (run_job(c, dns, jobs[i].dest ? &d : NULL, jobs[i].id, force,
+		    0, st) == 1)
+			busy[nbusy++] = i;
+	/* Locked by another process (another destination's worker, or a
+	 * submission delivering): wait for it now. */
+	for (i = 0; i < nbusy; i++)
+		run_job(c, dns, jobs[busy[i]].dest ? &d : NULL,
+		    jobs[busy[i]].id, force, 1, st);
+	if (d.open)
+		smtp_close(&d.s, 1);
+	route_free(&d.rt);
+	free(busy);
+}
+
+static int
+jobcmp(const void *a, const void *b)
+{
+	const struct job *x = a, *y = b;
+	const char *dx = x->dest ? x->dest : "", *dy = y->dest ? y->dest : "";
+	int r = strcmp(dx, dy);
+
+	if (r == 0)
+		r = (x->dest == NULL) - (y->dest == NULL);
+	return r ? r : strcmp(x->id, y->id);
+}
+
+/* intern - one copy of each destination name for the run */
+static const char *
+intern(struct strlist *names, const char *s)
+{
+	size_t i;
+
+	for (i = names->n; i > 0; i--)
+		if (strcmp(names->v[i - 1], s) == 0)
+			return names->v[i - 1];
+	if (strlist_add(names, s) < 0)
+		return NULL;
+	return names->v[names->n - 1];
+}
+
 /* selected - does -qI/-qR/-qS pick this message? */
 static int
-selected(const struct conf *c, const char *id, const struct qfilter *f)
+selected(const struct envelope *e, const struct qfilter *f)
 {
-	struct envelope e;
-	struct result r;
 	size_t i;
-	int hit = 0;
 
+	if (f == NULL || f->kind == 0)
+		return 1;
 	if (f->kind == 'I')
-		return strstr(id, f->str) != NULL;
-	if (queue_read_env(c, id, &e, &r) < 0)
-		return 0;
+		return strstr(e->id, f->str) != NULL;
 	if (f->kind == 'S')
-		hit = strcasestr(e.sender, f->str) != NULL;
-	for (i = 0; f->kind == 'R' && i < e.nr; i++)
-		if (e.r[i].state == RCPT_PENDING &&
-		    strcasestr(e.r[i].addr, f->str) != NULL)
-			hit = 1;
-	env_free(&e);
-	return hit;
+		return strcasestr(e->sender, f->str) != NULL;
+	for (i = 0; i < e->nr; i++)
+		if (e->r[i].state == RCPT_PENDING &&
+		    strcasestr(e->r[i].addr, f->str) != NULL)
+			return 1;
+	return 0;
+}
+
+/* add_stats - a worker's figures into the run's */
+static void
+add_stats(struct dstats *to, const struct dstats *from)
+{
+	to->messages += from->messages;
+	to->done += from->done;
+	to->deferred += from->deferred;
+	to->failed += from->failed;
+}
+
+/*
+ * run - one pass over ids: make the jobs, then run the destinations,
+ * in child processes when there are several.
+ */
+static void
+run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
+    int force, struct dstats *st)
+{
+	struct strlist names;
+	struct job *jobs = NULL;
+	size_t nj = 0, capj = 0, i, j, k, start;
+	time_t now = time(NULL);
+	struct envelope e;
+	struct result res;
+	struct dns *dns = NULL;
+	char dest[HOST_MAX];
+	int pfd[2] = { -1, -1 }, running = 0;
+	int forced = force || (f && f->kind);
+
+	strlist_init(&names);
+	for (i = 0; i < ids->n; i++) {
+		size_t first = nj;
+		int failed = 0;
+
+		if (queue_read_env(c, ids->v[i], &e, &res) < 0)
+			continue;
+		if (!selected(&e, f)) {
+			env_free(&e);
+			continue;
+		}
+		for (k = 0; k < e.nr; k++) {
+			if (e.r[k].state == RCPT_FAILED)
+				failed = 1;
+			if (!due(c, &e, k, NULL, forced, now) &&
+			    !(e.r[k].state == RCPT_PENDING &&
+			    now - e.arrival >= c->queue_lifetime))
+				continue;
+			dest_of(c, e.r[k].addr, dest, sizeof(dest));
+			for (j = first; j < nj; j++)
+				if (strcmp(jobs[j].dest, dest) == 0)
+					break;
+			if (j < nj)
+				continue;
+			if (nj == capj) {
+				capj = capj ? capj * 2 : 64;
+				jobs = realloc(jobs, capj * sizeof(*jobs));
+				if (jobs == NULL)
+					abort();
+			}
+			jobs[nj].id = ids->v[i];
+			jobs[nj].dest = intern(&names, dest);
+			nj++;
+		}
+		/* A failure not yet reported (a crash came between): finish. */
+		if (nj == first && failed) {
+			if (nj == capj) {
+				capj = capj ? capj * 2 : 64;
+				jobs = realloc(jobs, capj * sizeof(*jobs));
+				if (jobs == NULL)
+					abort();
+			}
+			jobs[nj].id = ids->v[i];
+			jobs[nj].dest = NULL;
+			nj++;
+		}
+		env_free(&e);
+	}
+	if (nj == 0)
+		goto out;
+	qsort(jobs, nj, sizeof(*jobs), jobcmp);
+	dns = dns_new(c->dns_server, c->connect_timeout, &res);
+	if (dns == NULL) {
+		logmsg(LOG_ERR, "%s", res.text);
+		goto out;
+	}
+	/* How many destinations?  One runs here, several in children. */
+	for (k = 1, i = 1; i < nj; i++)
+		if (jobs[i].dest != jobs[i - 1].dest)
+			k++;
+	if (k == 1 || c->max_parallel == 1 || pipe(pfd) < 0) {
+		for (start = 0; start < nj; start = i) {
+			for (i = start + 1; i < nj && jobs[i].dest == jobs[start].dest;
+			    i++)
+				;
+			worker(c, dns, jobs + start, i - start, forced, st);
+		}
+		goto out;
+	}
+	fflush(stderr);
+	for (start = 0; start < nj || running > 0;) {
+		struct dstats ws;
+		pid_t pid;
+
+		if (start < nj && running < c->max_parallel) {
+			for (i = start + 1; i < nj && jobs[i].dest == jobs[start].dest;
+			    i++)
+				;
+			pid = fork();
+			if (pid == 0) {
+				close(pfd[0]);
+				memset(&ws, 0, sizeof(ws));
+				worker(c, dns, jobs + start, i - start, forced,
+				    &ws);
+				/* One small write: atomic on a pipe. */
+				if (write(pfd[1], &ws, sizeof(ws)) < 0)
+					_exit(1);
+				_exit(0);
+			}
+			if (pid < 0) {
+				worker(c, dns, jobs + start, i - start, forced,
+				    st);
+			} else
+				running++;
+			start = i;
+			continue;
+		}
+		if (wait(NULL) > 0)
+			running--;
+		else
+			running = 0;
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	{
+		struct dstats ws;
+
+		while (read(pfd[0], &ws, sizeof(ws)) == (ssize_t)sizeof(ws))
+			add_stats(st, &ws);
+	}
+out:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	if (dns)
+		dns_free(dns);
+	strlist_free(&names);
+	free(jobs);
+}
+
+/* new_ids - the IDs in after that are not in before */
+static void
+new_ids(const struct strlist *before, const struct strlist *after,
+    struct strlist *out)
+{
+	size_t i, j = 0;
+
+	/* Both lists are sorted. */
+	for (i = 0; i < after->n; i++) {
+		while (j < before->n && strcmp(before->v[j], after->v[i]) < 0)
+			j++;
+		if (j == before->n || strcmp(before->v[j], after->v[i]) != 0)
+			strlist_add(out, after->v[i]);
+	}
+}
+
+/* deliver_ids - a run over ids, then a pass over the reports it made
+ * (counted in rst) */
+static void
+deliver_ids(const struct conf *c, const struct strlist *ids,
+    const struct qfilter *f, int force, struct dstats *st, struct dstats *rst)
+{
+	struct strlist before, after, fresh;
+	struct result res;
+
+	strlist_init(&before);
+	strlist_init(&after);
+	strlist_init(&fresh);
+	queue_list(c, &before, &res);
+	run(c, ids, f, force, st);
+	if (queue_list(c, &after, &res) == 0) {
+		new_ids(&before, &after, &fresh);
+		if (fresh.n > 0)
+			run(c, &fresh, NULL, 1, rst);
+	}
+	strlist_free(&before);
+	strlist_free(&after);
+	strlist_free(&fresh);
+}
+
+int
+deliver_message(const struct conf *c, const char *id, struct dstats *st)
+{
+	struct strlist ids;
+	struct dstats rst;
+
+	memset(&rst, 0, sizeof(rst));
+	strlist_init(&ids);
+	strlist_add(&ids, id);
+	deliver_ids(c, &ids, NULL, 1, st, &rst);
+	strlist_free(&ids);
+	return 0;
+}
+
+/* sweep - remove what crashed writers left behind (older than STALE_AGE) */
+static void
+sweep(const struct conf *c, time_t now)
+{
+	char path[1100], env[1100];
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		snprintf(path, sizeof(path), "%s%s", c->queue_dir,
+		    pass ? "" : "/tmp");
+		if ((dir = opendir(path)) == NULL)
+			continue;
+		while ((d = readdir(dir)) != NULL) {
+			size_t n = strlen(d->d_name);
+			char f[1100];
+
+			if (d->d_name[0] == '.' || (pass == 1 && (n < 5 ||
+			    strcmp(d->d_name + n - 4, ".msg") != 0)))
+				continue;
+			if (snprintf(f, sizeof(f), "%s/%s", path, d->d_name) >=
+			    (int)sizeof(f) || lstat(f, &st) < 0 ||
+			    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_AGE)
+				continue;
+			/* A message file is stale only without its envelope. */
+			if (pass == 1 && snprintf(env, sizeof(env), "%.*s.env",
+			    (int)(strlen(f) - 4), f) < (int)sizeof(env) &&
+			    access(env, F_OK) == 0)
+				continue;
+			if (unlink(f) == 0)
+				logmsg(LOG_NOTICE, "removed stale %s", f);
+		}
+		closedir(dir);
+	}
 }
 
 int
@@ -229,10 +819,8 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
     struct dstats *st, struct result *res)
 {
 	struct strlist ids;
-	struct dns *dns = NULL;
 	char lockpath[1100];
-	size_t i;
-	int lfd, rc = -1;
+	int lfd;
 
 	strlist_init(&ids);
 	snprintf(lockpath, sizeof(lockpath), "%s/lock", c->queue_dir);
@@ -246,21 +834,13 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
 		close(lfd);
 		return 1;
 	}
-	if (queue_list(c, &ids, res) < 0)
-		goto out;
-	dns = dns_new(c->dns_server, c->command_timeout, res);
-	if (dns == NULL)
-		goto out;
-	for (i = 0; i < ids.n; i++) {
-		if (f->kind && !selected(c, ids.v[i], f))
-			continue;
-		deliver_message(c, dns, ids.v[i], f->kind != 0, st, res);
+	sweep(c, time(NULL));
+	if (queue_list(c, &ids, res) < 0) {
+		close(lfd);
+		return -1;
 	}
-	rc = 0;
-out:
-	if (dns)
-		dns_free(dns);
+	deliver_ids(c, &ids, f, 0, st, st);
 	strlist_free(&ids);
 	close(lfd);
-	return rc;
+	return 0;
 }

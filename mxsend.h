@@ -12,6 +12,7 @@
 #define MXSEND_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 #include <sys/types.h>
@@ -214,7 +215,9 @@ int msg_fixup(struct header *, const struct fixup *, char *err,
 
 /* queue.c */
 
-enum rcpt_state { RCPT_PENDING, RCPT_DONE, RCPT_FAILED };
+/* failed: refused for good, the sender not told yet; bounced: failed
+ * and the sender told (or nobody to tell: null sender, a report). */
+enum rcpt_state { RCPT_PENDING, RCPT_DONE, RCPT_FAILED, RCPT_BOUNCED };
 
 struct rcpt {
 	char *addr;
@@ -261,9 +264,10 @@ int queue_write(struct qfile *, const void *, size_t, struct result *);
 int queue_commit(const struct conf *, struct qfile *, struct envelope *,
     struct result *);
 void queue_abort(struct qfile *);
-/* queue_lock - lock message ID for delivery; returns fd of the message
- * file (kept open while delivering) or -1 (busy or gone). */
-int queue_lock(const struct conf *, const char *id);
+/* queue_lock - lock message ID for delivery (waiting for it when block);
+ * returns the fd of its message file, to keep open while delivering,
+ * -2 when another process holds the lock, -1 when it is gone. */
+int queue_lock(const struct conf *, const char *id, int block);
 int queue_read_env(const struct conf *, const char *id, struct envelope *,
     struct result *);
 int queue_write_env(const struct conf *, const struct envelope *,
@@ -376,6 +380,51 @@ enum outcome smtp_open(struct smtp *, const struct mxaddr *a,
 enum outcome smtp_send(struct smtp *, struct txn *t, struct result *res);
 void smtp_close(struct smtp *, int quit);
 
+/* mime.c */
+
+enum dsn_action { DSN_FAILED, DSN_DELAYED };
+
+struct dsn_rcpt {
+	const char *addr;
+	const char *error;	/* the reason kept in the envelope */
+};
+
+/* One delivery status notification to compose. */
+struct dsn {
+	enum dsn_action action;
+	const char *hostname;	/* Reporting-MTA, From: domain */
+	const char *id;		/* queue ID of the original */
+	const char *msgid;	/* local part of the report's Message-ID */
+	const char *to;		/* the original's envelope sender */
+	time_t arrival, now, retry_until;
+	const struct dsn_rcpt *r;
+	size_t n;
+	const char *headers;	/* the original's header block, CRLF */
+	size_t headers_len;
+};
+
+/* The machine-readable fields of one recipient's reason. */
+struct dsn_diag {
+	char status[16];		/* RFC 3463, "5.1.1" */
+	char remote[HOST_MAX];		/* Remote-MTA, or "" */
+	char diag[ERRTEXT_MAX + 16];	/* Diagnostic-Code value */
+};
+
+void rfc5322_date(time_t, char *, size_t);
+void dsn_diag(const char *error, int perm, struct dsn_diag *);
+/* dsn_compose - the whole report message, CRLF lines, into b */
+int dsn_compose(const struct dsn *, struct buf *b);
+
+/* mailq.c */
+
+/* mailq_print - -bp in the sendmail/Postfix layout */
+int mailq_print(const struct conf *, FILE *, struct result *);
+/* mailq_json - one JSON object per message and line */
+int mailq_json(const struct conf *, FILE *, struct result *);
+/* mailq_check - one status line; returns 0 ok, 1 warning, 2 critical
+ * (oldest pending message at least warn or crit seconds old), 3 unknown */
+int mailq_check(const struct conf *, long warn, long crit, FILE *);
+
 /* deliver.c */
 
 /* What one delivery pass did, recipient by recipient. */
@@ -391,12 +440,10 @@ struct qfilter {
 };
 
 /*
- * deliver_message - one attempt at every due recipient of message id
- * (all pending ones when force).  Returns 0, or -1 when the message is
- * locked by another process or gone.
+ * deliver_message - after a submission: a run restricted to message id,
+ * every pending recipient tried now, and any report it makes delivered.
  */
-int deliver_message(const struct conf *, struct dns *, const char *id,
-    int force, struct dstats *, struct result *);
+int deliver_message(const struct conf *, const char *id, struct dstats *);
 /* deliver_queue - -q: every due (or selected) message, under the queue
  * lock; returns 1 when another run holds the lock. */
 int deliver_queue(const struct conf *, const struct qfilter *,

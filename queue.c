@@ -32,7 +32,9 @@
  *   warned 0|1            delay notice sent
  *   notify TEXT / ret TEXT / envid TEXT     optional DSN parameters
  *   rcpt STATE TRIES NEXT ADDR              per recipient, STATE one of
- *                                           pending, done, failed
+ *                                           pending, done, failed (not
+ *                                           reported yet), bounced
+ *                                           (failed and reported)
  *   error TEXT            optional, the last error of the rcpt above
  *
  * Security: every field written is checked for control characters, so a
@@ -114,7 +116,9 @@ clean(const char *s)
 	return 1;
 }
 
-static const char *const state_names[] = { "pending", "done", "failed" };
+static const char *const state_names[] = {
+	"pending", "done", "failed", "bounced"
+};
 
 int
 env_dump(const struct envelope *e, struct buf *b)
@@ -236,7 +240,7 @@ env_line(struct envelope *e, char *line, int *nfield)
 			*v++ = '\0';
 		}
 		f[3] = v;
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < 4; i++)
 			if (strcmp(f[0], state_names[i]) == 0)
 				st = i;
 		if (st < 0 || num(f[1], 1000000, &tries) < 0 ||
@@ -511,7 +515,7 @@ queue_abort(struct qfile *q)
 }
 
 int
-queue_lock(const struct conf *c, const char *id)
+queue_lock(const struct conf *c, const char *id, int block)
 {
 	char path[1100];
 	struct stat st;
@@ -522,8 +526,14 @@ queue_lock(const struct conf *c, const char *id)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 ||
-	    st.st_nlink == 0) {
+	while (flock(fd, LOCK_EX | (block ? 0 : LOCK_NB)) < 0) {
+		if (errno == EINTR)
+			continue;
+		close(fd);
+		return errno == EWOULDBLOCK ? -2 : -1;
+	}
+	/* Delivered and removed while we waited: gone. */
+	if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
 		close(fd);
 		return -1;
 	}

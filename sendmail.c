@@ -42,7 +42,10 @@
  * line starts with a dot that SMTP will double. */
 #define BODY_LINE_MAX LINE_MAX_OCTETS
 
-enum mode { M_SUBMIT, M_QUEUE_LIST, M_RUN_QUEUE, M_ALIASES, M_SMTP };
+enum mode {
+	M_SUBMIT, M_QUEUE_LIST, M_RUN_QUEUE, M_ALIASES, M_SMTP, M_QUEUE_JSON,
+	M_CHECK_QUEUE
+};
 enum dmode { D_BACKGROUND, D_INTERACTIVE, D_QUEUE };
 
 struct opts {
@@ -55,6 +58,7 @@ struct opts {
 	int body8bit;		/* -B 8BITMIME: 1, 7BIT: 0, none: -1 */
 	const char *dsn_notify, *dsn_ret, *dsn_envid;
 	struct qfilter qf;
+	long warn, crit;	/* --check-queue ages */
 	char **rcpts;
 	int nrcpts;
 };
@@ -131,6 +135,25 @@ optarg_of(char **argv, int *i, const char *attached, const char *flag)
 	return argv[++*i];
 }
 
+/* long_option - the options beyond sendmail's (they cannot clash) */
+static void
+long_option(char **argv, int *i, struct opts *o)
+{
+	const char *a = argv[*i];
+
+	if (strcmp(a, "--queue-json") == 0)
+		o->mode = M_QUEUE_JSON;
+	else if (strcmp(a, "--check-queue") == 0)
+		o->mode = M_CHECK_QUEUE;
+	else if (strcmp(a, "--warn") == 0 || strcmp(a, "--crit") == 0) {
+		const char *v = optarg_of(argv, i, "", a);
+
+		if (parse_duration(v, a[2] == 'w' ? &o->warn : &o->crit) < 0)
+			usage("%s takes a duration such as 30m or 4h", a);
+	} else
+		usage("unknown option: %s", a);
+}
+
 static void
 parse_args(int argc, char **argv, struct opts *o)
 {
@@ -146,8 +169,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		}
 		if (a[1] == '\0')
 			usage("unknown option: %s", a);
-		if (a[1] == '-')
-			usage("unknown option: %s", a);
+		if (a[1] == '-') {
+			long_option(argv, &i, o);
+			continue;
+		}
 		switch (a[1]) {
 		case 't':
 		case 'i':
@@ -732,17 +757,10 @@ mode_submit(const struct conf *c, struct opts *o)
 	close(q.fd);
 	if (o->dmode != D_QUEUE) {
 		struct dstats st = { 0, 0, 0, 0 };
-		struct dns *dns;
 
 		if (o->dmode == D_BACKGROUND && background() != 0)
 			goto out;	/* the parent, or fork failed */
-		dns = dns_new(c->dns_server, c->connect_timeout, &res);
-		if (dns == NULL)
-			logmsg(LOG_ERR, "%s: %s", e.id, res.text);
-		else {
-			deliver_message(c, dns, e.id, 1, &st, &res);
-			dns_free(dns);
-		}
+		deliver_message(c, e.id, &st);
 		if (o->dmode == D_BACKGROUND)
 			_exit(0);
 		if (st.failed > 0 && st.done == 0 && st.deferred == 0)
@@ -769,51 +787,13 @@ out:
 	return exit_code(f);
 }
 
-/* mode_list - -bp: the queue in sendmail's layout */
-static int
-mode_list(const struct conf *c)
+static double
+seconds(void)
 {
-	struct strlist ids;
-	struct envelope e;
-	struct result res;
-	char when[64];
-	size_t i, j, n = 0;
-	struct tm tm;
+	struct timespec ts;
 
-	strlist_init(&ids);
-	if (queue_list(c, &ids, &res) < 0) {
-		warnx_("%s", res.text);
-		return exit_code(F_TEMP);
-	}
-	if (ids.n == 0) {
-		printf("Mail queue is empty\n");
-		strlist_free(&ids);
-		return 0;
-	}
-	printf("-Queue ID-------- --Size-- ----Arrival Time---- "
-	    "-Sender/Recipient-------\n");
-	for (i = 0; i < ids.n; i++) {
-		if (queue_read_env(c, ids.v[i], &e, &res) < 0)
-			continue;
-		localtime_r(&e.arrival, &tm);
-		strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
-		printf("%-17s %8lld %-20s  %s\n", e.id, (long long)e.size, when,
-		    e.sender[0] ? e.sender : "MAILER-DAEMON");
-		for (j = 0; j < e.nr; j++) {
-			if (e.r[j].state == RCPT_DONE)
-				continue;
-			if (e.r[j].error)
-				printf("%49s(%s)\n", "", e.r[j].error);
-			printf("%49s%s%s\n", "", e.r[j].addr,
-			    e.r[j].state == RCPT_FAILED ? " (failed)" : "");
-		}
-		printf("\n");
-		n++;
-		env_free(&e);
-	}
-	printf("-- %zu Request%s.\n", n, n == 1 ? "" : "s");
-	strlist_free(&ids);
-	return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int
@@ -821,7 +801,7 @@ mode_queue(const struct conf *c, const struct opts *o)
 {
 	struct dstats st = { 0, 0, 0, 0 };
 	struct result res;
-	time_t t0 = time(NULL);
+	double t0 = seconds();
 	int r;
 
 	if ((r = queue_open(c, &res)) < 0) {
@@ -834,12 +814,12 @@ mode_queue(const struct conf *c, const struct opts *o)
 		return exit_code(F_TEMP);
 	}
 	if (r == 1) {
-		vlog("another queue run is active; nothing to do");
+		vlog("%s: another queue run is active; nothing to do", progname);
 		return 0;
 	}
-	vlog("queue run: %d tried, %d delivered, %d deferred, %d bounced, "
-	    "%lds", st.messages, st.done, st.deferred, st.failed,
-	    (long)(time(NULL) - t0));
+	vlog("%s: queue run: %d tried, %d delivered, %d deferred, %d failed, "
+	    "%.2fs", progname, st.messages, st.done, st.deferred, st.failed,
+	    seconds() - t0);
 	return 0;
 }
 
@@ -864,6 +844,7 @@ main(int argc, char **argv)
 {
 	struct opts o;
 	struct conf c;
+	struct result res;
 	char err[512];
 	const char *base, *cfg;
 	int rc;
@@ -873,6 +854,8 @@ main(int argc, char **argv)
 	base = base ? base + 1 : argv[0];
 	memset(&o, 0, sizeof(o));
 	o.body8bit = -1;
+	o.warn = 3600;
+	o.crit = 86400;
 	if (strcmp(base, "mailq") == 0)
 		o.mode = M_QUEUE_LIST;
 	else if (strcmp(base, "newaliases") == 0)
@@ -895,7 +878,19 @@ main(int argc, char **argv)
 		rc = mode_submit(&c, &o);
 		break;
 	case M_QUEUE_LIST:
-		rc = mode_list(&c);
+	case M_QUEUE_JSON:
+		rc = (o.mode == M_QUEUE_LIST ? mailq_print : mailq_json)(&c,
+		    stdout, &res) < 0 ? exit_code(F_TEMP) : 0;
+		if (rc)
+			warnx_("%s", res.text);
+		break;
+	case M_CHECK_QUEUE:
+		if (o.crit < o.warn) {
+			warnx_("--crit must not be shorter than --warn");
+			rc = exit_code(F_USAGE);
+			break;
+		}
+		rc = mailq_check(&c, o.warn, o.crit, stdout);
 		break;
 	case M_RUN_QUEUE:
 		rc = mode_queue(&c, &o);

@@ -1,0 +1,204 @@
+/*
+ * mailq.c - the queue as people and monitors see it: the sendmail/Postfix
+ * listing (-bp, mailq), JSON lines (--queue-json) and a monitoring-plugin
+ * check (--check-queue).
+ *
+ * Listing reads envelopes without taking message locks, so it never
+ * holds up a delivery; an envelope replaced while we read is still whole
+ * (envelopes are renamed into place).  Text from servers was made
+ * printable when it was stored; JSON escapes what JSON requires.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mxsend.h"
+
+static const char *const state_word[] = {
+	"pending", "done", "failed", "bounced"
+};
+
+/* listed - recipients a listing shows: not yet done with */
+static int
+listed(const struct rcpt *r)
+{
+	return r->state == RCPT_PENDING || r->state == RCPT_FAILED;
+}
+
+int
+mailq_print(const struct conf *c, FILE *out, struct result *res)
+{
+	struct strlist ids;
+	struct envelope e;
+	struct result r;
+	long long total = 0;
+	char when[32];
+	struct tm tm;
+	size_t i, j, n = 0;
+
+	strlist_init(&ids);
+	if (queue_list(c, &ids, res) < 0)
+		return -1;
+	for (i = 0; i < ids.n; i++) {
+		if (queue_read_env(c, ids.v[i], &e, &r) < 0)
+			continue;	/* delivered and removed meanwhile */
+		if (n++ == 0)
+			fprintf(out, "-Queue ID-------- --Size-- ----Arrival "
+			    "Time---- -Sender/Recipient-------\n");
+		localtime_r(&e.arrival, &tm);
+		strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+		fprintf(out, "%-17s %8lld %s  %s\n", e.id, (long long)e.size,
+		    when, e.sender[0] ? e.sender : "MAILER-DAEMON");
+		total += e.size;
+		for (j = 0; j < e.nr; j++) {
+			if (!listed(&e.r[j]))
+				continue;
+			if (e.r[j].error)
+				fprintf(out, "(%s%s)\n", e.r[j].state == RCPT_FAILED ?
+				    "failed: " : "", e.r[j].error);
+			fprintf(out, "%48s%s\n", "", e.r[j].addr);
+		}
+		fprintf(out, "\n");
+		env_free(&e);
+	}
+	if (n == 0)
+		fprintf(out, "Mail queue is empty\n");
+	else
+		fprintf(out, "-- %lld Kbytes in %zu Request%s.\n",
+		    (total + 1023) / 1024, n, n == 1 ? "" : "s");
+	strlist_free(&ids);
+	return 0;
+}
+
+/* json_str - s as a JSON string */
+static void
+json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+int
+mailq_json(const struct conf *c, FILE *out, struct result *res)
+{
+	struct strlist ids;
+	struct envelope e;
+	struct result r;
+	size_t i, j;
+	int first;
+
+	strlist_init(&ids);
+	if (queue_list(c, &ids, res) < 0)
+		return -1;
+	for (i = 0; i < ids.n; i++) {
+		if (queue_read_env(c, ids.v[i], &e, &r) < 0)
+			continue;
+		fprintf(out, "{\"queue_id\":");
+		json_str(out, e.id);
+		fprintf(out, ",\"arrival_time\":%lld,\"message_size\":%lld,"
+		    "\"sender\":", (long long)e.arrival, (long long)e.size);
+		json_str(out, e.sender);
+		fprintf(out, ",\"recipients\":[");
+		for (first = 1, j = 0; j < e.nr; j++) {
+			if (!listed(&e.r[j]))
+				continue;
+			fprintf(out, "%s{\"address\":", first ? "" : ",");
+			json_str(out, e.r[j].addr);
+			fprintf(out, ",\"state\":\"%s\",\"tries\":%d,"
+			    "\"next_attempt\":%lld,\"delay_reason\":",
+			    state_word[e.r[j].state], e.r[j].tries,
+			    (long long)e.r[j].next);
+			if (e.r[j].error)
+				json_str(out, e.r[j].error);
+			else
+				fprintf(out, "null");
+			fprintf(out, "}");
+			first = 0;
+		}
+		fprintf(out, "]}\n");
+		env_free(&e);
+	}
+	strlist_free(&ids);
+	return 0;
+}
+
+/* age - "2d3h", "5h12m", "42m10s", "9s" */
+static void
+age(long s, char *out, size_t outlen)
+{
+	if (s >= 86400)
+		snprintf(out, outlen, "%ldd%ldh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(out, outlen, "%ldh%ldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(out, outlen, "%ldm%lds", s / 60, s % 60);
+	else
+		snprintf(out, outlen, "%lds", s);
+}
+
+int
+mailq_check(const struct conf *c, long warn, long crit, FILE *out)
+{
+	static const char *const word[] = { "OK", "WARNING", "CRITICAL" };
+	struct strlist ids;
+	struct envelope e;
+	struct result r;
+	time_t now = time(NULL), oldest = 0;
+	char lasterr[ERRTEXT_MAX] = "", a[32];
+	size_t i, j, n = 0;
+	int st = 0;
+
+	strlist_init(&ids);
+	if (queue_list(c, &ids, &r) < 0) {
+		fprintf(out, "MXSEND UNKNOWN - %s\n", r.text);
+		return 3;
+	}
+	for (i = 0; i < ids.n; i++) {
+		int pending = 0;
+
+		if (queue_read_env(c, ids.v[i], &e, &r) < 0)
+			continue;
+		for (j = 0; j < e.nr; j++)
+			if (listed(&e.r[j])) {
+				pending = 1;
+				/* IDs sort by arrival: the first error seen is
+				 * the oldest message's. */
+				if (e.r[j].error && lasterr[0] == '\0')
+					snprintf(lasterr, sizeof(lasterr), "%s",
+					    e.r[j].error);
+			}
+		if (pending) {
+			if (n++ == 0 || e.arrival < oldest)
+				oldest = e.arrival;
+		}
+		env_free(&e);
+	}
+	strlist_free(&ids);
+	if (n == 0) {
+		fprintf(out, "MXSEND OK - queue empty | messages=0 oldest=0s\n");
+		return 0;
+	}
+	if (now - oldest >= crit)
+		st = 2;
+	else if (now - oldest >= warn)
+		st = 1;
+	age((long)(now - oldest), a, sizeof(a));
+	fprintf(out, "MXSEND %s - %zu message%s queued, oldest %s", word[st], n,
+	    n == 1 ? "" : "s", a);
+	if (lasterr[0])
+		fprintf(out, "; last error: %s", lasterr);
+	fprintf(out, " | messages=%zu oldest=%llds\n", n,
+	    (long long)(now - oldest));
+	return st;
+}

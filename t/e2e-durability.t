@@ -1,0 +1,107 @@
+#!/bin/bash
+# e2e-durability.t - submissions killed with SIGKILL at random moments never
+# leave a partial message under a final name, and every submission that
+# exited 0 is in the queue, complete.  No servers: -odq only.
+. t/lib.sh
+need_tools
+
+N=${DURABILITY_N:-200}
+write_conf "dns_server 127.0.0.1:9"
+
+# A body of ~64 KB so that a kill often lands in the middle of writing it;
+# each message ends with a marker naming it.
+for i in $(seq 1 1200); do
+	printf 'line %04d of a body long enough to take a while to write out\n' "$i"
+done >"$T/body"
+to_crlf <"$T/body" >"$T/body.crlf"
+
+acked=
+killed=0 other=
+for k in $(seq 1 "$N"); do
+	{ printf 'Subject: durability %d\n\n' "$k"; cat "$T/body"; printf 'END-OF-MESSAGE-%d\n' "$k"; } >"$T/in"
+	"$SENDMAIL" -C "$T/conf" -odq -f s@origin.test r@dest.test <"$T/in" 2>>"$T/sub.err" &
+	pid=$!
+	sleep "0.00$((RANDOM % 6))"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	case $rc in
+	0) acked="$acked $k" ;;
+	137) killed=$((killed + 1)) ;;
+	*) other="$other $k:$rc" ;;
+	esac
+done
+nacked=$(echo $acked | wc -w)
+diag "$N submissions: $nacked exited 0, $killed killed, others:${other:- none}"
+is "$other" "" "every submission either exited 0 or was killed"
+ok '[ "$nacked" -gt 0 ] && [ "$killed" -gt 0 ]' "the kills landed both before and after completion"
+
+# Look at every file of the queue at once (t/lib.sh would fork per file):
+# prints "bad ID:why", "orphan ID" (a .msg without .env, killed between its
+# two renames: not a message, but it must be complete) and "have K ID".
+"$PY" - "$T/q" "$T/body.crlf" >"$T/check" <<'PY'
+import os, re, sys
+q, body = sys.argv[1], open(sys.argv[2], "rb").read()
+def complete(data):
+    m = re.match(rb"(?s).*?^Subject: durability (\d+)\r\n.*?\r\n\r\n(.*)\Z", data, re.M)
+    if not m:
+        return None
+    k = m.group(1).decode()
+    return k if m.group(2) == body + b"END-OF-MESSAGE-%s\r\n" % k.encode() else None
+for f in sorted(os.listdir(q)):
+    path = os.path.join(q, f)
+    if f == "tmp" and os.path.isdir(path):
+        continue
+    id, dot, ext = f.rpartition(".")
+    if ext not in ("env", "msg") or not os.path.isfile(path):
+        print("bad %s:unexpected-file" % f)
+        continue
+    if ext == "env":
+        msg = os.path.join(q, id + ".msg")
+        if not os.path.exists(msg):
+            print("bad %s:no-msg" % id)
+            continue
+        data = open(msg, "rb").read()
+        k = complete(data)
+        if k is None:
+            print("bad %s:incomplete" % id)
+            continue
+        env = open(path).read()
+        m = re.search(r"^size (\d+)$", env, re.M)
+        if not m or int(m.group(1)) != len(data):
+            print("bad %s:size" % id)
+            continue
+        print("have %s %s" % (k, id))
+    elif not os.path.exists(os.path.join(q, id + ".env")):
+        print("orphan %s" % id)
+        if complete(open(path, "rb").read()) is None:
+            print("bad %s:incomplete-orphan" % id)
+PY
+is "$(grep '^bad' "$T/check" | tr '\n' ' ')" "" \
+    "every final-named file is complete; each envelope's size matches its message"
+orphans=$(grep '^orphan' "$T/check" | wc -l)
+[ "$orphans" = 0 ] || diag "$orphans message files without an envelope (killed between the renames; not messages)"
+
+# Every acknowledged submission is there, exactly once.
+declare -A have
+while read -r what k id; do
+	[ "$what" = have ] && have[$k]="${have[$k]:-}$id "
+done <"$T/check"
+missing=
+for k in $acked; do
+	set -- ${have[$k]:-}
+	[ $# = 1 ] || missing="$missing $k"
+done
+is "$missing" "" "every submission that exited 0 is in the queue exactly once"
+
+# mailq lists every committed message.
+mx -bp >"$T/bp" 2>"$T/bp.err"
+is "$?" 0 "-bp: exit 0 over the whole queue"
+bp=$(cat "$T/bp")
+unlisted=
+for id in $(q_ids); do
+	[[ $bp == *"$id"* ]] || unlisted="$unlisted $id"
+done
+is "$unlisted" "" "-bp lists every committed message ($(q_count))"
+
+done_testing

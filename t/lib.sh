@@ -1,0 +1,466 @@
+# t/lib.sh - shared helpers for mxsend's shell tests (bash).
+#
+# Source it from a t/*.t script run from the repository root (prove does):
+#   . t/lib.sh
+# It gives:
+#   TAP      plan N, ok 'SHELL-CONDITION' NAME, is GOT EXPECTED NAME,
+#            like GOT ERE NAME, is_file GOTFILE EXPFILE NAME, skip_all WHY,
+#            diag TEXT..., diag_file FILE, done_testing
+#   scratch  $T, a fresh directory, removed at exit unless KEEP=1; every
+#            server started here is killed at exit
+#   servers  start_dns ARGS..., start_sink ADDR [smtp-sink options],
+#            start_smtpd ADDR [t/smtpd.py options], stop_server NAME
+#   mxsend   write_conf [extra "key value" lines], mx ARGS... (./sendmail
+#            -C $T/conf), q_* helpers to look into the queue, rx_* helpers
+#            to look at what a t/smtpd.py server received
+#
+# Addresses: a test's SMTP servers listen on 127.0.0.x:$SMTP_PORT (all MX of
+# one test share the port: mxsend has one smtp_port).  Each test file uses its
+# own block of x so that files run in parallel (prove -j2) never collide even
+# on an address where "nothing listens" is the point:
+#   e2e-basic 10-19, e2e-route 20-39, e2e-retry 40-59, e2e-badinput 60-69,
+#   demo 2 (t/demo.sh does not use this file), new files take 70 and up.
+# Ports are chosen at random and checked free.
+
+TOP=$(pwd)
+[ -f "$TOP/t/lib.sh" ] || {
+	echo "Bail out! run tests from the repository root"; exit 255; }
+# The last command of a pipeline runs in this shell, so that
+# "printf ... | some_tap_helper" keeps the TAP counters.
+shopt -s lastpipe
+PY=/usr/bin/python3		# Debian's python, where aiosmtpd is installed
+POSTFIX_DIR=${MXSEND_POSTFIX_DIR:-/var/cache/mxsend-test/postfix}
+SENDMAIL=${SENDMAIL:-$TOP/sendmail}
+
+# ---- TAP -----------------------------------------------------------------
+
+_tap_n=0
+_tap_fail=0
+_tap_plan=
+
+plan() { _tap_plan=$1; echo "1..$1"; }
+
+skip_all() { echo "1..0 # SKIP $*"; _tap_plan=0; exit 0; }
+
+# diag goes to stderr, as Test::More's does, so prove shows it
+diag() {
+	printf '%s\n' "$*" | sed 's/^/# /' >&2
+}
+
+# diag_file FILE [MAXLINES] - show a file (its tail), control chars visible
+diag_file() {
+	[ -e "$1" ] || { diag "($1: no such file)"; return 0; }
+	{
+		echo "# --- $1"
+		tail -n "${2:-40}" "$1" | cat -v | sed 's/^/#   /'
+	} >&2
+}
+
+_tap_result() {		# STATUS NAME
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $_tap_n - $2"
+	else
+		echo "not ok $_tap_n - $2"
+		_tap_fail=$((_tap_fail + 1))
+	fi
+	return "$1"
+}
+
+# ok CONDITION NAME - CONDITION is shell code, evaluated with eval
+ok() {
+	local st=0
+	eval "$1" || st=1
+	_tap_result $st "$2" || diag "  condition failed: $1"
+	return $st
+}
+
+# is GOT EXPECTED NAME
+is() {
+	if [ "$1" = "$2" ]; then
+		_tap_result 0 "$3"
+	else
+		_tap_result 1 "$3"
+		printf '%s\n' "got:      '$1'" "expected: '$2'" | cat -v |
+		    sed 's/^/#   /' >&2
+		return 1
+	fi
+}
+
+# like GOT ERE NAME
+like() {
+	if printf '%s' "$1" | grep -Eq -- "$2"; then
+		_tap_result 0 "$3"
+	else
+		_tap_result 1 "$3"
+		printf '%s\n' "got:      '$1'" "expected match: /$2/" | cat -v |
+		    sed 's/^/#   /' >&2
+		return 1
+	fi
+}
+
+# is_file GOTFILE EXPFILE NAME - byte for byte
+is_file() {
+	if [ -f "$1" ] && cmp -s "$1" "$2"; then
+		_tap_result 0 "$3"
+	else
+		_tap_result 1 "$3"
+		if [ ! -f "$1" ]; then
+			diag "  $1: no such file"
+		else
+			diag "  bytes differ (cat -A; - expected, + got):"
+			diff -u --label expected --label got \
+			    <(cat -A "$2") <(cat -A "$1") | head -n 60 |
+			    sed 's/^/#   /' >&2
+		fi
+		return 1
+	fi
+}
+
+done_testing() {
+	if [ -z "$_tap_plan" ]; then
+		echo "1..$_tap_n"
+	elif [ "$_tap_plan" != "$_tap_n" ]; then
+		diag "planned $_tap_plan tests but ran $_tap_n"
+		_tap_fail=$((_tap_fail + 1))
+	fi
+	if [ $_tap_fail -gt 0 ]; then
+		diag "$_tap_fail failed; rerun with KEEP=1 to keep the scratch dir"
+		_dump_logs
+		exit 1
+	fi
+	exit 0
+}
+
+# ---- scratch dir and cleanup -----------------------------------------------
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mxsend-t.XXXXXX")
+chmod 755 "$T"		# smtp-sink runs as nobody; the setpriv tests too
+_pids=
+_names=
+
+_cleanup() {
+	local st=$? p
+	trap - EXIT
+	for p in $_pids; do
+		kill "$p" 2>/dev/null
+	done
+	for p in $_pids; do
+		wait "$p" 2>/dev/null
+	done
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "# kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+	exit $st
+}
+trap _cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# _track NAME PID - remember a server for stop_server and cleanup
+_track() {
+	_pids="$_pids $2"
+	_names="$_names $1=$2"
+	eval "_pid_$(echo "$1" | tr -c 'A-Za-z0-9\n' _)=$2"
+}
+
+# stop_server NAME - NAME is dns, sink-ADDR or smtpd-ADDR
+stop_server() {
+	local v pid
+	v=_pid_$(echo "$1" | tr -c 'A-Za-z0-9\n' _)
+	pid=${!v:-}
+	[ -n "$pid" ] || { diag "stop_server: no server $1"; return 1; }
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	eval "$v="
+	_pids=$(echo "$_pids" | tr ' ' '\n' | grep -vx "$pid" | tr '\n' ' ')
+	return 0
+}
+
+_dump_logs() {
+	local f
+	for f in "$T"/*.err "$T"/smtpd-*/trace "$T"/sink-*.log; do
+		[ -s "$f" ] && diag_file "$f" 30
+	done
+	return 0
+}
+
+# ---- ports -----------------------------------------------------------------
+
+_port_busy() {		# PORT - something listens on it (tcp or udp)
+	[ -n "$(ss -Hltun "( sport = :$1 )" 2>/dev/null)" ]
+}
+
+# free_port - a random high port nothing listens on
+free_port() {
+	local p i
+	for i in $(seq 1 100); do
+		p=$(( ( (RANDOM << 15) | RANDOM ) % 30000 + 20000 ))
+		_port_busy "$p" || { echo "$p"; return 0; }
+	done
+	echo "Bail out! no free port" >&2
+	return 1
+}
+
+# wait_listen ADDR PORT - until a TCP listener is there (5 s)
+wait_listen() {
+	local i
+	for i in $(seq 1 100); do
+		ss -Hltn "( sport = :$2 )" 2>/dev/null | grep -qF " $1:$2 " &&
+		    return 0
+		sleep 0.05
+	done
+	diag "nothing listens on $1:$2"
+	return 1
+}
+
+SMTP_PORT=$(free_port)
+DNSPORT=
+
+# ---- DNS ---------------------------------------------------------------------
+
+# dns_query NAME TYPE - "rcode=N answers=M" from 127.0.0.1:$DNSPORT, or fails
+dns_query() {
+	"$PY" - "$DNSPORT" "$1" "${2:-A}" <<'EOF'
+import random, socket, struct, sys
+port, name, qtype = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+types = {"A": 1, "MX": 15, "AAAA": 28, "TXT": 16}
+qid = random.randrange(65536)
+q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+for label in name.rstrip(".").split("."):
+    q += bytes([len(label)]) + label.encode()
+q += b"\0" + struct.pack(">HH", types[qtype], 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.3)
+s.sendto(q, ("127.0.0.1", port))
+r = s.recv(4096)
+rid, flags, qd, an = struct.unpack(">HHHH", r[:8])
+if rid != qid:
+    sys.exit(1)
+print("rcode=%d answers=%d" % (flags & 15, an))
+EOF
+}
+
+# start_dns ARGS... - dnsmasq on 127.0.0.1:$DNSPORT, authoritative-ish for
+# *.test (--local=/test/: unknown names there are NXDOMAIN), with ARGS such
+# as --mx-host=a.test,mx.a.test,10 --host-record=mx.a.test,127.0.0.10
+# Null MX (RFC 7505): --dns-rr=null.test,15,000000
+start_dns() {
+	local try i pid
+	for try in 1 2 3 4 5; do
+		DNSPORT=$(free_port)
+		/usr/sbin/dnsmasq --keep-in-foreground --no-resolv --no-hosts \
+		    --conf-file=/dev/null --pid-file= \
+		    --port="$DNSPORT" --listen-address=127.0.0.1 \
+		    --bind-interfaces --user=root --local=/test/ \
+		    --log-queries --log-facility="$T/dns.log" \
+		    "$@" >>"$T/dns.err" 2>&1 &
+		pid=$!
+		for i in $(seq 1 50); do
+			if dns_query probe.test A >/dev/null 2>&1; then
+				_track dns "$pid"
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	diag "dnsmasq did not start"
+	diag_file "$T/dns.err"
+	return 1
+}
+
+# ---- SMTP servers ------------------------------------------------------------
+
+# start_sink ADDR [smtp-sink options] - Postfix's smtp-sink on ADDR:$SMTP_PORT;
+# each transaction is dumped to its own file in $T/sink-ADDR/ (see sink_files)
+start_sink() {
+	local addr=$1 d pid user=
+	shift
+	d=$T/sink-$addr
+	mkdir -p "$d"
+	chmod 777 "$d"
+	[ "$(id -u)" = 0 ] && user="-u nobody"
+	# shellcheck disable=SC2086
+	LD_LIBRARY_PATH=$POSTFIX_DIR/usr/lib/postfix \
+	    "$POSTFIX_DIR/usr/sbin/smtp-sink" $user -h "sink-$addr" \
+	    -d "$d/%Y%m%d%H%M%S." "$@" "$addr:$SMTP_PORT" 20 \
+	    >>"$T/sink-$addr.log" 2>&1 &
+	pid=$!
+	_track "sink-$addr" "$pid"
+	wait_listen "$addr" "$SMTP_PORT" || { diag_file "$T/sink-$addr.log"; return 1; }
+}
+
+# sink_files ADDR - the dump files of a sink, oldest first
+sink_files() {
+	ls -1tr "$T/sink-$1" 2>/dev/null | sed "s|^|$T/sink-$1/|"
+}
+
+# sink_message FILE - a dump without smtp-sink's own header lines (up to and
+# including its three-line Received:) and without the trailing empty line
+sink_message() {
+	awk 'done { print; next }
+	     /^Received: from / { r = 1; next }
+	     r == 1 { r = 2; next }
+	     r == 2 { done = 1; next }' "$1" | sed '$ { /^$/d }'
+}
+
+# start_smtpd ADDR [t/smtpd.py options] - the scripted receiver; it records
+# into $T/smtpd-ADDR/ (msgs/NNNN, conns, trace).  With SMTPD_NOWAIT=1 it
+# returns at once: call wait_smtpd after starting several (they start in
+# parallel then).
+_smtpd_waiting=
+start_smtpd() {
+	local addr=$1 d
+	shift
+	d=$T/smtpd-$addr
+	rm -f "$d/ready"
+	mkdir -p "$d"
+	"$PY" "$TOP/t/smtpd.py" --listen "$addr:$SMTP_PORT" --dir "$d" "$@" \
+	    >>"$d/out" 2>&1 &
+	_track "smtpd-$addr" $!
+	_smtpd_waiting="$_smtpd_waiting $addr"
+	[ "${SMTPD_NOWAIT:-0}" = 1 ] || wait_smtpd
+}
+
+# wait_smtpd - until every started t/smtpd.py is ready (5 s)
+wait_smtpd() {
+	local addr v i
+	for addr in $_smtpd_waiting; do
+		v=_pid_$(echo "smtpd-$addr" | tr -c 'A-Za-z0-9\n' _)
+		for i in $(seq 1 100); do
+			[ -e "$T/smtpd-$addr/ready" ] && continue 2
+			kill -0 "${!v}" 2>/dev/null || break
+			sleep 0.05
+		done
+		diag "smtpd.py on $addr:$SMTP_PORT did not start"
+		diag_file "$T/smtpd-$addr/out"
+		return 1
+	done
+	_smtpd_waiting=
+	return 0
+}
+
+# rx_files ADDR - accepted transactions at a t/smtpd.py server, in order
+rx_files() {
+	ls -1 "$T/smtpd-$1/msgs" 2>/dev/null | sed "s|^|$T/smtpd-$1/msgs/|"
+}
+# rx_count ADDR - how many transactions it accepted
+rx_count() { rx_files "$1" | wc -l | tr -d ' '; }
+# rx_conns ADDR - how many connections it saw
+rx_conns() {
+	if [ -f "$T/smtpd-$1/conns" ]; then
+		wc -l <"$T/smtpd-$1/conns" | tr -d ' '
+	else
+		echo 0
+	fi
+}
+# rx_env FILE - the envelope lines of a transaction file
+rx_env() { sed '/^$/q' "$1" | sed '$d'; }
+# rx_data FILE - the message bytes of a transaction file
+rx_data() { sed '1,/^$/d' "$1"; }
+# rx_rcpt_copies ADDR RCPT - in how many transactions RCPT was accepted
+rx_rcpt_copies() {
+	local f n=0
+	for f in $(rx_files "$1"); do
+		rx_env "$f" | grep -qixF "RCPT TO:<$2>" && n=$((n + 1))
+	done
+	echo $n
+}
+
+# ---- mxsend --------------------------------------------------------------------
+
+# write_conf ["key value"...] - $CONF (default $T/conf) for these servers;
+# an argument whose key is one of the defaults replaces it, others are added
+write_conf() {
+	local l k a out= seen=" "
+	CONF=${CONF:-$T/conf}
+	for l in "hostname test.example" "queue_dir $T/q" \
+	    "dns_server 127.0.0.1:${DNSPORT:-53}" "smtp_port $SMTP_PORT" \
+	    "retry_intervals 1s" "connect_timeout 2s" "command_timeout 5s" \
+	    "data_timeout 5s" "tls none" "local_delivery none"; do
+		k=${l%% *}
+		for a in "$@"; do
+			[ "${a%% *}" = "$k" ] && l=$a
+		done
+		out="$out$l
+"
+		seen="$seen$k "
+	done
+	for a in "$@"; do
+		case "$seen" in *" ${a%% *} "*) continue ;; esac
+		out="$out$a
+"
+	done
+	printf '%s' "$out" >"$CONF"
+	chmod 644 "$CONF"
+}
+
+# mx ARGS... - run mxsend with the test config
+# (under a 60 s timeout, so a hang fails the test instead of the suite)
+mx() { timeout -k 5 60 "$SENDMAIL" -C "${CONF:-$T/conf}" "$@"; }
+
+# wait_for CONDITION [SECONDS] - poll shell code until true (default 5 s)
+wait_for() {
+	local i n=$(( ${2:-5} * 20 ))
+	for i in $(seq 1 $n); do
+		eval "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# q_ids - IDs of committed messages (those with an envelope)
+q_ids() {
+	local f
+	for f in "$T"/q/*.env; do
+		[ -e "$f" ] || continue
+		f=${f##*/}
+		echo "${f%.env}"
+	done
+}
+# q_count - how many committed messages
+q_count() { q_ids | wc -l | tr -d ' '; }
+# q_files - every file in the queue dir and below, relative, sorted
+q_files() {
+	[ -d "$T/q" ] || return 0
+	(cd "$T/q" && find . -type f | sed 's|^\./||' | sort)
+}
+# q_msg_files - final-named message files (not in tmp/), any kind
+q_msg_files() {
+	[ -d "$T/q" ] || return 0
+	(cd "$T/q" && find . -path ./tmp -prune -o -type f -print |
+	    sed 's|^\./||' | sort)
+}
+# q_rcpt ADDR - "STATE TRIES" of recipient ADDR over all envelopes
+q_rcpt() {
+	cat "$T"/q/*.env 2>/dev/null |
+	    awk -v a="$1" '$1 == "rcpt" && $5 == a { print $2, $3 }'
+}
+# q_rcpt_state ADDR - pending|done|failed (one line per message holding it)
+q_rcpt_state() { q_rcpt "$1" | cut -d' ' -f1; }
+# q_rcpt_error ADDR - the "error" line that follows ADDR's rcpt line
+q_rcpt_error() {
+	cat "$T"/q/*.env 2>/dev/null |
+	    awk -v a="$1" '$1 == "rcpt" { cur = ($5 == a); next }
+	                   $1 == "error" && cur { sub(/^error /, ""); print }
+	                   { cur = 0 }'
+}
+
+# to_crlf - LF line ends to CRLF (input must be LF only)
+to_crlf() { sed 's/$/\r/'; }
+
+# have_tools - the servers exist (else skip the file, saying how to fix it)
+need_tools() {
+	local what=
+	[ -x /usr/sbin/dnsmasq ] || what="$what dnsmasq"
+	[ -x "$POSTFIX_DIR/usr/sbin/smtp-sink" ] || what="$what smtp-sink"
+	"$PY" -c 'import aiosmtpd' 2>/dev/null || what="$what python3-aiosmtpd"
+	[ -z "$what" ] || { echo "Bail out! missing$what: run make deps"; exit 255; }
+	[ -x "$SENDMAIL" ] || { echo "Bail out! no $SENDMAIL: run make"; exit 255; }
+}
