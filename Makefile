@@ -45,6 +45,9 @@ t/%.o: t/%.c mxsend.h .flags
 
 # deps first, then the build: on a fresh machine the compiler and the
 # libraries come from deps.
+t/maxrss: t/maxrss.c
+	$(CC) -O2 -o $@ t/maxrss.c
+
 t/fuzzreplay: t/fuzzers.c $(OBJS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ t/fuzzers.c $(OBJS) $(LIBS)
 
@@ -78,7 +81,7 @@ demo: deps
 	sh t/demo.sh
 
 bench: deps
-	$(MAKE) sendmail
+	$(MAKE) sendmail t/maxrss
 	bash t/bench.sh
 
 deps:
@@ -94,7 +97,7 @@ install: sendmail
 	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
 
 clean:
-	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf .flags
+	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/maxrss .flags
 
 .PHONY: all check demo bench deps install clean FORCE
 .SECONDARY:

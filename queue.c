@@ -679,6 +679,7 @@ queue_list(const struct conf *c, struct strlist *ids, struct result *res)
 			strlist_addn(ids, d->d_name, n - 4);
 	}
 	closedir(dir);
-	qsort(ids->v, ids->n, sizeof(ids->v[0]), cmpstr);
+	if (ids->n > 1)
+		qsort(ids->v, ids->n, sizeof(ids->v[0]), cmpstr);
 	return 0;
 }

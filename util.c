@@ -213,10 +213,12 @@ result_set(struct result *r, enum outcome o, const char *fmt, ...)
 	printable(r->text, sizeof(r->text), tmp, strlen(tmp));
 }
 
+/* log_open - syslog, when there is a syslog daemon to take it (without
+ * /dev/log every syslog() call would try to connect again) */
 void
 log_open(void)
 {
-	if (!log_opened) {
+	if (!log_opened && access(_PATH_LOG, W_OK) == 0) {
 		openlog("mxsend", LOG_PID | LOG_NDELAY, LOG_MAIL);
 		log_opened = 1;
 	}

@@ -17,15 +17,19 @@ _track sink $!
 wait_listen $MXADDR "$SMTP_PORT" || exit 1
 write_conf
 
-{
-	printf 'From: bench@bench.test\nTo: rcpt@bench.test\nSubject: bench\n\n'
-	i=0
-	while [ $i -lt 55 ]; do
-		printf 'line %02d of the benchmark message, padded to about seventy octets.\n' $i
-		i=$((i + 1))
-	done
-} | head -c 4096 >"$T/msg"
-printf '\n' >>"$T/msg"
+# mkmsg TO - a message of exactly 4096 octets (LF line ends)
+mkmsg() {
+	{
+		printf 'From: bench@bench.test\nTo: %s\nSubject: bench\n\n' "$1"
+		i=0
+		while [ $i -lt 70 ]; do
+			printf 'line %02d of the benchmark message, padded to about seventy octets.\n' $i
+			i=$((i + 1))
+		done
+	} | head -c 4095
+	printf '\n'
+}
+mkmsg rcpt@bench.test >"$T/msg"
 
 echo "mxsend bench on $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
 echo "message: $(wc -c <"$T/msg") octets; queue: $T/q ($(df -T "$T" | awk 'NR==2 {print $2}'))"
@@ -47,3 +51,54 @@ b=$(printf '%s\n' "$src" | tail -n 1)
 awk -v a="$a" -v b="$b" 'BEGIN { printf "ratio -odi / smtp-source: %.2f (goal: at most 2)\n", a / b }'
 left=$(ls "$T/q" 2>/dev/null | grep -c '\.env$')
 echo "messages left in the queue after the -odi runs: $left (want 0)"
+
+# --- issue 3: flush throughput and memory ------------------------------------
+# 2,000 queued 4 KB messages to 20 domains, one smtp-sink each; time from
+# starting -q until it returns (every message acknowledged: the queue must
+# be empty).
+NMSG=${BENCH_FLUSH:-2000}
+args=
+for d in $(seq 1 20); do
+	args="$args --mx-host=d$d.flush.test,mx.d$d.flush.test,10 --host-record=mx.d$d.flush.test,127.0.1.$d"
+done
+stop_server dns
+# shellcheck disable=SC2086
+start_dns $args || exit 1
+for d in $(seq 1 20); do
+	LD_LIBRARY_PATH=$POSTFIX_DIR/usr/lib/postfix \
+	    "$POSTFIX_DIR/usr/sbin/smtp-sink" -u nobody "127.0.1.$d:$SMTP_PORT" 100 \
+	    >>"$T/sink.log" 2>&1 &
+	_track "fsink$d" $!
+done
+for d in $(seq 1 20); do
+	wait_listen "127.0.1.$d" "$SMTP_PORT" || exit 1
+done
+CONF=$T/conf write_conf "max_parallel 8"
+rm -rf "$T/q"
+echo "queueing $NMSG messages to 20 domains..."
+for d in $(seq 1 20); do mkmsg "r@d$d.flush.test" >"$T/m$d"; done
+seq 1 "$NMSG" | xargs -P 2 -I{} sh -c \
+    'd=$(( {} % 20 + 1 )); exec "$0" -C "$1" -odq -t <"$2/m$d"' \
+    "$SENDMAIL" "$T/conf" "$T" || exit 1
+queued=$(ls "$T/q" | grep -c '\.env$')
+echo "queued: $queued"
+t0=$(date +%s.%N)
+"$SENDMAIL" -C "$T/conf" -q -v 2>"$T/flush.err"
+t1=$(date +%s.%N)
+tail -n 1 "$T/flush.err"
+left=$(ls "$T/q" | grep -c '\.env$')
+awk -v n="$queued" -v a="$t0" -v b="$t1" -v l="$left" 'BEGIN {
+	printf "flush: %d messages in %.2f s = %.0f messages/s (goal: 5000); left in queue: %d\n", n - l, b - a, (n - l) / (b - a), l }'
+
+# Peak RSS of a -q run sending one 50 MB message.
+{
+	printf 'From: bench@bench.test\nTo: big@d1.flush.test\nSubject: big\n\n'
+	head -c 37500000 /dev/zero | base64 -w 76
+} >"$T/big"
+sub=$(./t/maxrss "$SENDMAIL" -C "$T/conf" -odq -t <"$T/big" 2>&1 >/dev/null) || exit 1
+run=$(./t/maxrss "$SENDMAIL" -C "$T/conf" -q 2>&1 >/dev/null) || exit 1
+awk -v a="$sub" -v b="$run" 'BEGIN {
+	printf "peak RSS submitting a 50 MB message: %.1f MB; sending it (-q): %.1f MB (goal: under 4 MB)\n", a / 1024, b / 1024 }'
+left=$(ls "$T/q" | grep -c '\.env$')
+echo "big message left in queue: $left (want 0)"
+for f in "$T/big"; do ls -l "$f" | awk '{ printf "(message size %d octets)\n", $5 }'; done

@@ -15,13 +15,29 @@ for i in $(seq 1 1200); do
 done >"$T/body"
 to_crlf <"$T/body" >"$T/body.crlf"
 
+# Calibrate: kill delays spread over 0 .. 1.5 x the time of a whole
+# submission on this machine (a sanitizer build or a loaded CI machine is
+# many times slower than a quiet one).
+{ printf 'Subject: durability 0\n\n'; cat "$T/body"; printf 'END-OF-MESSAGE-0\n'; } >"$T/in"
+times=
+for i in 1 2 3 4 5; do
+	t0=$(date +%s%N)
+	"$SENDMAIL" -C "$T/conf" -odq -f s@origin.test r@dest.test <"$T/in" 2>>"$T/sub.err"
+	times="$times $(( ($(date +%s%N) - t0) / 1000 ))"
+done
+rm -rf "$T/q"
+span=$(printf '%s\n' $times | sort -n | sed -n 3p)
+span=$(( span * 3 / 2 ))
+diag "a submission takes about $((span * 2 / 3)) us; kills land within 0..$span us"
+
 acked=
 killed=0 other=
 for k in $(seq 1 "$N"); do
 	{ printf 'Subject: durability %d\n\n' "$k"; cat "$T/body"; printf 'END-OF-MESSAGE-%d\n' "$k"; } >"$T/in"
 	"$SENDMAIL" -C "$T/conf" -odq -f s@origin.test r@dest.test <"$T/in" 2>>"$T/sub.err" &
 	pid=$!
-	sleep "0.00$((RANDOM % 6))"
+	d=$(( ( (RANDOM << 15) | RANDOM ) % (span + 1) ))
+	sleep "$(printf '%d.%06d' $((d / 1000000)) $((d % 1000000)))"
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	rc=$?
