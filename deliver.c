@@ -30,7 +30,8 @@
  * updates the envelope; a message locked by another process is tried
  * again at the end of the worker's list, then left for the next run.
  * -q holds queue_dir/lock for the whole run, so overlapping cron runs
- * never pile up.
+ * never pile up.  -q also sweeps what crashed processes left: files in
+ * tmp/ and envelopes without a message, older than STALE_AGE.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -776,11 +777,13 @@ deliver_message(const struct conf *c, const char *id, struct dstats *st)
 	return 0;
 }
 
-/* sweep - remove what crashed writers left behind (older than STALE_AGE) */
+/* sweep - remove what crashed processes left behind: files in tmp/, and
+ * envelopes whose message is gone (older than STALE_AGE: live writers
+ * take milliseconds) */
 static void
 sweep(const struct conf *c, time_t now)
 {
-	char path[1100], env[1100];
+	char path[1100], f[1100], msg[1100];
 	struct dirent *d;
 	struct stat st;
 	DIR *dir;
@@ -793,19 +796,17 @@ sweep(const struct conf *c, time_t now)
 			continue;
 		while ((d = readdir(dir)) != NULL) {
 			size_t n = strlen(d->d_name);
-			char f[1100];
 
 			if (d->d_name[0] == '.' || (pass == 1 && (n < 5 ||
-			    strcmp(d->d_name + n - 4, ".msg") != 0)))
+			    strcmp(d->d_name + n - 4, ".env") != 0)))
 				continue;
 			if (snprintf(f, sizeof(f), "%s/%s", path, d->d_name) >=
 			    (int)sizeof(f) || lstat(f, &st) < 0 ||
 			    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_AGE)
 				continue;
-			/* A message file is stale only without its envelope. */
-			if (pass == 1 && snprintf(env, sizeof(env), "%.*s.env",
-			    (int)(strlen(f) - 4), f) < (int)sizeof(env) &&
-			    access(env, F_OK) == 0)
+			if (pass == 1 && snprintf(msg, sizeof(msg), "%.*s.msg",
+			    (int)(strlen(f) - 4), f) < (int)sizeof(msg) &&
+			    access(msg, F_OK) == 0)
 				continue;
 			if (unlink(f) == 0)
 				logmsg(LOG_NOTICE, "removed stale %s", f);

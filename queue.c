@@ -3,19 +3,24 @@
  *
  * On-disk format (queue_dir, mode 0700):
  *
- *   ID.msg    the message as it will be sent: header fields rewritten,
- *             CRLF line ends, not dot-stuffed.  Written once, never
- *             changed; its flock(2) is the per-message delivery lock.
- *   ID.env    the envelope, a small versioned text file (below), replaced
- *             atomically (write tmp/, fsync, rename, fsync the directory)
- *             after every delivery attempt.
+ *   ID.msg    the message as it will be sent (header fields rewritten,
+ *             CRLF line ends, not dot-stuffed, "size" octets from offset
+ *             0), then the envelope as it was at submission, then a
+ *             footer of FOOTER_LEN octets, "mxsend-env NNN...N\n" with the
+ *             envelope's offset in 20 digits.  Written once, never changed;
+ *             its flock(2) is the per-message delivery lock.
+ *   ID.env    the envelope as the last delivery attempt left it, replaced
+ *             atomically (write tmp/, fsync, rename, fsync the directory).
+ *             When present it is the truth; until the first attempt
+ *             changes anything there is none.
  *   tmp/      files being written.  Nothing there is a message yet.
  *
- * A message exists once ID.env exists: a submission writes and fsyncs
- * tmp/ID.msg and tmp/ID.env, renames the .msg and then the .env into
- * place, and fsyncs the queue directory before it reports success.  Only
- * complete files ever carry final names.  A .msg without a .env was never
- * acknowledged to anybody and is swept.
+ * A message exists once ID.msg exists: a submission writes the message,
+ * its envelope and the footer to tmp/ID.msg, fsyncs it, renames it into
+ * place and fsyncs the queue directory before it reports success: two
+ * fsyncs, and only complete files ever carry a final name.  Removal
+ * unlinks ID.msg first, so a crash can leave a stray ID.env (swept), never
+ * a message that forgot what was delivered.
  *
  * ID is 8 hex digits of seconds, 5 of microseconds and the creating
  * process ID in hex: unique on the machine and sorted by arrival.
@@ -61,6 +66,8 @@
 #define ENV_FILE_MAX ((size_t)RCPT_MAX * (ADDR_MAX + ERRTEXT_MAX + 64) + 4096)
 /* Write the message file in blocks this large. */
 #define QWRITE_BLOCK 65536
+/* "mxsend-env " and 20 digits and a newline, at the end of ID.msg. */
+#define FOOTER_LEN 32
 
 void
 env_init(struct envelope *e)
@@ -443,54 +450,48 @@ int
 queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
     struct result *res)
 {
-	char envtmp[1100], msgpath[1100], envpath[1100];
+	char msgpath[1100];
+	off_t size = q->size;
 	struct buf b;
 	int rc;
 
 	buf_init(&b, ENV_FILE_MAX);
-	if ((rc = qflush(q, res)) < 0)
+	snprintf(e->id, sizeof(e->id), "%s", q->id);
+	e->size = size;
+	if (qpath(msgpath, sizeof(msgpath), c, q->id, ".msg", 0)) {
+		rc = -ENAMETOOLONG;
+		result_set(res, OUT_TEMP, "queue path too long");
 		goto out;
+	}
+	if (env_dump(e, &b) < 0 || buf_printf(&b, "mxsend-env %020lld\n",
+	    (long long)size) < 0) {
+		rc = -EINVAL;
+		result_set(res, OUT_PERM, "envelope field not storable");
+		goto out;
+	}
+	if ((rc = queue_write(q, b.p, b.len, res)) < 0 ||
+	    (rc = qflush(q, res)) < 0)
+		goto out;
+	q->size = size;
 	if (fsync(q->fd) < 0) {
 		rc = -errno;
 		result_set(res, OUT_TEMP, "cannot write queue file: %s",
 		    strerror(errno));
 		goto out;
 	}
-	snprintf(e->id, sizeof(e->id), "%s", q->id);
-	e->size = q->size;
-	if (qpath(envtmp, sizeof(envtmp), c, q->id, ".env", 1) ||
-	    qpath(msgpath, sizeof(msgpath), c, q->id, ".msg", 0) ||
-	    qpath(envpath, sizeof(envpath), c, q->id, ".env", 0)) {
-		rc = -ENAMETOOLONG;
-		result_set(res, OUT_TEMP, "queue path too long");
-		goto out;
-	}
-	if (env_dump(e, &b) < 0) {
-		rc = -EINVAL;
-		result_set(res, OUT_PERM, "envelope field not storable");
-		goto out;
-	}
-	if ((rc = write_file(envtmp, &b)) < 0) {
-		result_set(res, OUT_TEMP, "cannot write envelope: %s",
-		    strerror(-rc));
-		goto out;
-	}
-	if (rename(q->tmppath, msgpath) < 0 || rename(envtmp, envpath) < 0) {
+	if (rename(q->tmppath, msgpath) < 0) {
 		rc = -errno;
 		result_set(res, OUT_TEMP, "cannot commit queue file: %s",
 		    strerror(errno));
-		unlink(msgpath);
-		unlink(envtmp);
 		goto out;
 	}
 	if (fsync_dir(c->queue_dir) < 0) {
 		rc = -errno;
-		/* The files carry final names but may not survive a crash:
-		 * the caller must not be told they are safe, and a later
-		 * run would deliver them, so take them back. */
+		/* The file carries its final name but may not survive a
+		 * crash: the caller must not be told it is safe, and a later
+		 * run would deliver it, so take it back. */
 		result_set(res, OUT_TEMP, "cannot sync queue directory: %s",
 		    strerror(errno));
-		unlink(envpath);
 		unlink(msgpath);
 		goto out;
 	}
@@ -569,6 +570,53 @@ read_small(const char *path, struct buf *b)
 	return -e;
 }
 
+/* read_trailer - the submission envelope at the end of ID.msg */
+static int
+read_trailer(const char *path, struct buf *b)
+{
+	char foot[FOOTER_LEN + 1], chunk[8192];
+	long long off;
+	struct stat st;
+	off_t pos, end;
+	ssize_t n;
+	int fd, e = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || st.st_size < FOOTER_LEN ||
+	    pread(fd, foot, FOOTER_LEN, st.st_size - FOOTER_LEN) != FOOTER_LEN) {
+		e = EINVAL;
+		goto out;
+	}
+	foot[FOOTER_LEN] = '\0';
+	if (memcmp(foot, "mxsend-env ", 11) != 0 || foot[FOOTER_LEN - 1] != '\n' ||
+	    strspn(foot + 11, "0123456789") != 20) {
+		e = EINVAL;
+		goto out;
+	}
+	off = strtoll(foot + 11, NULL, 10);
+	end = st.st_size - FOOTER_LEN;
+	if (off > end || (size_t)(end - off) > ENV_FILE_MAX) {
+		e = EINVAL;
+		goto out;
+	}
+	for (pos = off; pos < end; pos += n) {
+		size_t want = sizeof(chunk);
+
+		if ((off_t)want > end - pos)
+			want = (size_t)(end - pos);
+		n = pread(fd, chunk, want, pos);
+		if (n <= 0 || buf_add(b, chunk, (size_t)n) < 0) {
+			e = n < 0 ? errno : EINVAL;
+			goto out;
+		}
+	}
+out:
+	close(fd);
+	return -e;
+}
+
 int
 queue_read_env(const struct conf *c, const char *id, struct envelope *e,
     struct result *res)
@@ -579,18 +627,34 @@ queue_read_env(const struct conf *c, const char *id, struct envelope *e,
 
 	buf_init(&b, ENV_FILE_MAX);
 	env_init(e);
+	res->text[0] = '\0';
 	if (qpath(path, sizeof(path), c, id, ".env", 0)) {
 		rc = -ENAMETOOLONG;
 		goto out;
 	}
-	if ((rc = read_small(path, &b)) < 0) {
-		result_set(res, OUT_TEMP, "cannot read %s: %s", path,
-		    strerror(-rc));
+	rc = read_small(path, &b);
+	if (rc == -ENOENT) {
+		/* Not tried yet: the envelope the submission wrote. */
+		qpath(path, sizeof(path), c, id, ".msg", 0);
+		rc = read_trailer(path, &b);
+	}
+	if (rc < 0) {
+		/* Gone (delivered and removed meanwhile) is not an error. */
+		if (rc != -ENOENT)
+			result_set(res, OUT_TEMP, "cannot read %s: %s", path,
+			    strerror(-rc));
 		goto out;
 	}
 	if (env_load(e, b.p ? b.p : "", b.len, err, sizeof(err)) < 0) {
 		rc = -EINVAL;
 		result_set(res, OUT_TEMP, "bad envelope %s: %s", path, err);
+		env_free(e);
+		goto out;
+	}
+	if (strcmp(e->id, id) != 0) {
+		rc = -EINVAL;
+		result_set(res, OUT_TEMP, "bad envelope %s: it names %s", path,
+		    e->id);
 		env_free(e);
 		goto out;
 	}
@@ -635,17 +699,19 @@ out:
 	return rc;
 }
 
-/* queue_remove - the envelope first: without it the message is gone */
+/* queue_remove - the message file first: without it the message is gone
+ * (a stray envelope is swept), and no crash can bring back a message
+ * with its submission envelope, all recipients pending again */
 int
 queue_remove(const struct conf *c, const char *id)
 {
 	char path[1100];
 	int rc = 0;
 
-	if (qpath(path, sizeof(path), c, id, ".env", 0) == 0 &&
+	if (qpath(path, sizeof(path), c, id, ".msg", 0) == 0 &&
 	    unlink(path) < 0 && errno != ENOENT)
 		rc = -errno;
-	if (rc == 0 && qpath(path, sizeof(path), c, id, ".msg", 0) == 0 &&
+	if (rc == 0 && qpath(path, sizeof(path), c, id, ".env", 0) == 0 &&
 	    unlink(path) < 0 && errno != ENOENT)
 		rc = -errno;
 	return rc;
@@ -674,7 +740,7 @@ queue_list(const struct conf *c, struct strlist *ids, struct result *res)
 	}
 	while ((d = readdir(dir)) != NULL) {
 		n = strlen(d->d_name);
-		if (n > 4 && n < 32 && strcmp(d->d_name + n - 4, ".env") == 0 &&
+		if (n > 4 && n < 32 && strcmp(d->d_name + n - 4, ".msg") == 0 &&
 		    strspn(d->d_name, "0123456789ABCDEF") == n - 4)
 			strlist_addn(ids, d->d_name, n - 4);
 	}

@@ -63,9 +63,9 @@ is "$(rx_conns $S)" 0 "none of the refused input reached the SMTP server"
 printf 'hello world\nsecond: line\n\nthird\n' | mx -odq u@bad.test 2>"$T/nc.err"
 is "$?" 0 "first line without a colon: accepted"
 is "$(q_count)" 1 "... and queued"
-m=$T/q/$(q_ids).msg
-sed '/^\r$/q' "$m" >"$T/head"
-sed '1,/^\r$/d' "$m" >"$T/got"
+q_msg "$(q_ids)" >"$T/m"
+sed '/^\r$/q' "$T/m" >"$T/head"
+sed '1,/^\r$/d' "$T/m" >"$T/got"
 printf 'hello world\r\nsecond: line\r\n\r\nthird\r\n' >"$T/exp"
 is_file "$T/got" "$T/exp" "the whole input is the body, byte for byte (CRLF)"
 is "$(sed 's/:.*//' "$T/head" | tr A-Z a-z | sort | tr '\n' ' ')" $'\r date from message-id ' \

@@ -415,13 +415,42 @@ wait_for() {
 	return 1
 }
 
-# q_ids - IDs of committed messages (those with an envelope)
+# q_ids - IDs of committed messages (those with a final-named ID.msg)
 q_ids() {
 	local f
-	for f in "$T"/q/*.env; do
+	for f in "$T"/q/*.msg; do
 		[ -e "$f" ] || continue
 		f=${f##*/}
-		echo "${f%.env}"
+		echo "${f%.msg}"
+	done
+}
+# q_env ID - the current envelope of a message: ID.env when delivery has
+# written one, else the submission envelope at the end of ID.msg (queue.c)
+q_env() {
+	local m=$T/q/$1.msg off
+	if [ -f "$T/q/$1.env" ]; then
+		cat "$T/q/$1.env"
+	elif [ -f "$m" ]; then
+		off=$(tail -c 32 "$m" | sed -n 's/^mxsend-env 0*\([0-9]\)/\1/p')
+		tail -c +"$(( ${off:-0} + 1 ))" "$m" | head -c -32
+	fi
+}
+# q_msg ID - the message bytes of ID.msg, without the envelope after them
+q_msg() {
+	local m=$T/q/$1.msg off
+	off=$(tail -c 32 "$m" | sed -n 's/^mxsend-env 0*\([0-9]\)/\1/p')
+	head -c "${off:-0}" "$m"
+}
+# q_edit ID SED-SCRIPT - change a message's envelope as a test needs (an
+# old arrival time, say): the current envelope, edited, becomes ID.env
+q_edit() {
+	q_env "$1" | sed "$2" >"$T/q/$1.env.new" && mv "$T/q/$1.env.new" "$T/q/$1.env"
+}
+# q_envs - every current envelope, one after another
+q_envs() {
+	local id
+	for id in $(q_ids); do
+		q_env "$id"
 	done
 }
 # q_count - how many committed messages
@@ -439,14 +468,14 @@ q_msg_files() {
 }
 # q_rcpt ADDR - "STATE TRIES" of recipient ADDR over all envelopes
 q_rcpt() {
-	cat "$T"/q/*.env 2>/dev/null |
+	q_envs |
 	    awk -v a="$1" '$1 == "rcpt" && $5 == a { print $2, $3 }'
 }
 # q_rcpt_state ADDR - pending|done|failed (one line per message holding it)
 q_rcpt_state() { q_rcpt "$1" | cut -d' ' -f1; }
 # q_rcpt_error ADDR - the "error" line that follows ADDR's rcpt line
 q_rcpt_error() {
-	cat "$T"/q/*.env 2>/dev/null |
+	q_envs |
 	    awk -v a="$1" '$1 == "rcpt" { cur = ($5 == a); next }
 	                   $1 == "error" && cur { sub(/^error /, ""); print }
 	                   { cur = 0 }'

@@ -171,8 +171,30 @@ test_spool(void)
 	is_int(queue_commit(&c, &q, &e, &res), 0, "queue_commit");
 	is_int(count_files(path), 0, "tmp/ empty after commit");
 	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
-	ok(stat(path, &st) == 0 && st.st_size == 18 &&
-	    (st.st_mode & 0777) == 0600, "ID.msg complete, mode 0600");
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+	    "ID.msg in place, mode 0600");
+	{
+		char want[512], got[512];
+		int n, mfd = open(path, O_RDONLY);
+
+		n = snprintf(want, sizeof(want), "Subject: t\r\n\r\nhi\r\n"
+		    "version 1\nid %s\nsender a@b.test\narrival 0\nsize 18\n"
+		    "body none\nbounce 0\nwarned 0\nrcpt pending 0 0 c@d.test\n"
+		    "mxsend-env 00000000000000000018\n", e.id);
+		memset(got, 0, sizeof(got));
+		ok(read(mfd, got, sizeof(got) - 1) == n && strcmp(got, want) == 0,
+		    "ID.msg: message, submission envelope, footer");
+		if (strcmp(got, want) != 0)
+			printf("# got [%s]\n", got);
+		close(mfd);
+	}
+	snprintf(path, sizeof(path), "%s/%s.env", c.queue_dir, e.id);
+	ok(access(path, F_OK) < 0, "no ID.env before the first attempt");
+	is_int(queue_read_env(&c, e.id, &e2, &res), 0,
+	    "the submission envelope reads back");
+	ok(e2.size == 18 && e2.nr == 1 && strcmp(e2.r[0].addr, "c@d.test") == 0,
+	    "  with its size and recipient");
+	env_free(&e2);
 	/* The committing process still holds the lock. */
 	is_int(queue_lock(&c, e.id, 0), -2, "locked while the submitter holds it");
 	close(q.fd);
@@ -190,9 +212,26 @@ test_spool(void)
 	ok(e2.nr == 1 && e2.r[0].state == RCPT_FAILED &&
 	    strcmp(e2.r[0].error, "550 no") == 0, "the update is read back");
 	env_free(&e2);
+	ok(access(path, F_OK) == 0, "ID.env after an update");
 	is_int(queue_remove(&c, e.id), 0, "queue_remove");
 	is_int(count_files(c.queue_dir), 1, "only tmp/ left");
 	close(fd);
+	env_free(&e);
+
+	/* A message file whose footer is damaged is not read as a message. */
+	queue_create(&c, &q, &res);
+	queue_write(&q, "x\r\n", 3, &res);
+	env_init(&e);
+	e.sender = xstrdup("a@b.test");
+	env_add_rcpt(&e, "c@d.test");
+	queue_commit(&c, &q, &e, &res);
+	close(q.fd);
+	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
+	if (truncate(path, 40) == 0)
+		ok(queue_read_env(&c, e.id, &e2, &res) < 0 &&
+		    strstr(res.text, "Invalid argument") != NULL,
+		    "damaged footer: refused (%s)", res.text);
+	queue_remove(&c, e.id);
 	env_free(&e);
 
 	/* An aborted message leaves nothing. */
