@@ -415,6 +415,21 @@ void dsn_diag(const char *error, int perm, struct dsn_diag *);
 /* dsn_compose - the whole report message, CRLF lines, into b */
 int dsn_compose(const struct dsn *, struct buf *b);
 
+/*
+ * 8-bit to 7-bit MIME downgrade for a server without 8BITMIME (RFC 6152
+ * 3): streaming, pure.  Feed the queued message a line at a time
+ * (without its CRLF); the converted text (CRLF lines, not dot-stuffed)
+ * is appended to out.  Both return 0, or -1 when out of memory or over
+ * a limit (header block, boundary length, nesting): the message cannot
+ * be sent 7-bit, and every later call fails too.
+ */
+struct mime8;
+struct mime8 *mime8_new(void);		/* NULL when out of memory */
+int mime8_line(struct mime8 *, const char *line, size_t len, struct buf *out);
+/* mime8_end - end of the message: what is still held goes out */
+int mime8_end(struct mime8 *, struct buf *out);
+void mime8_free(struct mime8 *);
+
 /* mailq.c */
 
 /* mailq_print - -bp in the sendmail/Postfix layout */

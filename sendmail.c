@@ -312,7 +312,8 @@ rd_fill(struct reader *r)
 /*
  * rd_line - the next line without its LF or CRLF into line.  Returns 1,
  * 0 at end of input, -1 on a read error, -2 when the line is longer than
- * max (the rest of it is left unread).
+ * max: line then holds its first max + 1 octets, and the rest of it, with
+ * its line end, is left unread.
  */
 static int
 rd_line(struct reader *r, struct buf *line, size_t max)
@@ -335,16 +336,22 @@ rd_line(struct reader *r, struct buf *line, size_t max)
 		got = 1;
 		nl = memchr(r->buf + r->off, '\n', r->len - r->off);
 		n = nl ? (size_t)(nl - (r->buf + r->off)) : r->len - r->off;
-		if (line->len + n > max + 1)
+		if (line->len + n > max + 1) {
+			n = max + 1 - line->len;
+			buf_add(line, r->buf + r->off, n);
+			r->off += n;
 			return -2;
+		}
 		buf_add(line, r->buf + r->off, n);
 		r->off += n;
 		if (nl) {
 			r->off++;
 			if (line->len > 0 && line->p[line->len - 1] == '\r')
 				line->p[--line->len] = '\0';
-			if (line->len > max)
+			if (line->len > max) {
+				r->off--;	/* the line end stays unread */
 				return -2;
+			}
 			return 1;
 		}
 	}
@@ -458,6 +465,26 @@ body_end(struct body *b, struct result *res)
 	if (!b->bol || b->dot)
 		return body_eol(b, res);
 	return 0;
+}
+
+/* header_like - would this over-long line be taken into the header
+ * (a field or a continuation), rather than start the body? */
+static int
+header_like(const struct header *h, const char *line, size_t len)
+{
+	struct header scratch;
+	char err[100];
+	int r;
+
+	if (len > 0 && (line[0] == ' ' || line[0] == '\t'))
+		return h->n > 0;
+	/* msg.c decides what a field looks like; a scratch header keeps
+	 * the real one untouched. */
+	header_init(&scratch);
+	r = header_add_line(&scratch, line, len > LINE_MAX_OCTETS ?
+	    LINE_MAX_OCTETS : len, err, sizeof(err));
+	header_free(&scratch);
+	return r != 1;
 }
 
 /* add_rcpt - check, qualify and add one recipient, skipping duplicates */
@@ -637,10 +664,16 @@ mode_submit(const struct conf *c, struct opts *o)
 			goto out;
 		}
 		if (r == -2) {
-			warnx_("header line too long (over %d octets)",
-			    LINE_MAX_OCTETS);
-			f = F_DATA;
-			goto out;
+			if (header_like(&h, line.p, line.len)) {
+				warnx_("header line too long (over %d octets)",
+				    LINE_MAX_OCTETS);
+				f = F_DATA;
+				goto out;
+			}
+			/* A long first body line (input without a header):
+			 * its rest is still unread. */
+			body_started = 2;
+			break;
 		}
 		if (r == 0)
 			break;
@@ -714,7 +747,7 @@ mode_submit(const struct conf *c, struct opts *o)
 
 	/* The body, streamed. */
 	if (body_started && (body_feed(&b, line.p, line.len, &res) < 0 ||
-	    body_feed(&b, "\n", 1, &res) < 0))
+	    (body_started == 1 && body_feed(&b, "\n", 1, &res) < 0)))
 		goto bodyerr;
 	if (rd->off < rd->len && !b.done &&
 	    body_feed(&b, rd->buf + rd->off, rd->len - rd->off, &res) < 0)

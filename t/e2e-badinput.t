@@ -72,6 +72,22 @@ is "$(sed 's/:.*//' "$T/head" | tr A-Z a-z | sort | tr '\n' ' ')" $'\r date from
     "header: exactly the added Date, From, Message-ID, then the empty line"
 rm -rf "$T/q"
 
+# --- a first line over 998 octets, not a header: the body, broken up ---------------
+# (cron output without a header; Postfix breaks long lines with CRLF SPACE)
+x1000=$(head -c 1000 /dev/zero | tr '\0' x)
+printf '%s%s%s\nnext\n' "$x1000" "$x1000" "$x1000" | mx -odq u@bad.test 2>"$T/long.err"
+is "$?" 0 "3000-octet first line without a colon: accepted as body"
+q_msg "$(q_ids)" | sed '1,/^\r$/d' >"$T/got"
+x998=$(head -c 998 /dev/zero | tr '\0' x)
+x997=$(head -c 997 /dev/zero | tr '\0' x)
+printf '%s\r\n %s\r\n %s\r\n %s\r\nnext\r\n' "$x998" "$x997" "$x997" \
+    "$(head -c 8 /dev/zero | tr '\0' x)" >"$T/exp"
+is_file "$T/got" "$T/exp" "... broken into lines of at most 998 octets (CRLF SPACE)"
+rm -rf "$T/q"
+printf 'Subject: %s\n\nbody\n' "$x1000" | refused 65 "1009-octet Subject: line" -odq u@bad.test
+is "$(cat "$T/err")" "sendmail: header line too long (over 998 octets)" \
+    "an over-long header field: its message"
+
 # --- a queue that cannot be written (as nobody: root ignores permissions) ----------
 if [ "$(id -u)" = 0 ]; then
 	asuser() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

@@ -17,6 +17,8 @@ Recording, all under DIR:
   DIR/trace        the dialogue: "N > command line" / "N < reply", plus
                    "N * event" lines (drops, data received, refusals)
   DIR/ready        created once the socket listens (also "ready" on stdout)
+  DIR/maxconc      the most connections open at once so far (rewritten
+                   whenever that number grows)
 
 Faults (each applies to the first --faults-for N connections, default all):
   --greeting 'TEXT'     greeting reply instead of 220 (e.g. '554 5.3.2 no')
@@ -34,6 +36,10 @@ Faults (each applies to the first --faults-for N connections, default all):
                         in-data (after 354 and the first line of data),
                         dot (after the final dot, before any reply; the
                         message is then recorded as DIR/dropped/NNNN)
+Other options:
+  --delay-dot SECS      after the final dot, save the message, then wait SECS
+                        before replying (every connection): widens the
+                        client's post-DATA window
 Exits on SIGTERM or SIGINT.
 """
 
@@ -54,6 +60,8 @@ class Recorder:
         os.makedirs(self.msgs, exist_ok=True)
         os.makedirs(self.dropped, exist_ok=True)
         self.nconn = 0
+        self.active = 0
+        self.maxconc = 0
         self.nmsg = 0
         self.trace_f = open(os.path.join(top, "trace"), "a", buffering=1,
                             encoding="utf-8", errors="backslashreplace")
@@ -61,6 +69,18 @@ class Recorder:
 
     def trace(self, n, line):
         self.trace_f.write("%d %s\n" % (n, line))
+
+    def opened(self):
+        self.active += 1
+        if self.active > self.maxconc:
+            self.maxconc = self.active
+            tmp = os.path.join(self.top, ".maxconc.tmp")
+            with open(tmp, "w") as f:
+                f.write("%d\n" % self.maxconc)
+            os.rename(tmp, os.path.join(self.top, "maxconc"))
+
+    def closed(self):
+        self.active -= 1
 
     def conn(self, peer):
         self.nconn += 1
@@ -172,6 +192,8 @@ class Handler:
         name = self.rec.save("msgs", envelope.raw_from, envelope.rcpt_tos,
                              data)
         server.event("saved msgs/%s" % name)
+        if server.opts.delay_dot > 0:
+            await asyncio.sleep(server.opts.delay_dot)
         return server.opts.data if server.faulty and server.opts.data \
             else "250 2.0.0 OK saved " + name
 
@@ -201,10 +223,12 @@ class ScriptedSMTP(SMTP):
             self.n = self.rec.conn(peer)
             self.faulty = (self.opts.faults_for < 0
                            or self.n <= self.opts.faults_for)
+            self.rec.opened()
         super().connection_made(transport)
 
     def connection_lost(self, error):
         self.event("closed")
+        self.rec.closed()
         super().connection_lost(error)
 
     async def push(self, status):
@@ -298,6 +322,7 @@ def main():
                                        "data", "in-data", "dot"])
     ap.add_argument("--faults-for", type=int, default=-1)
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--delay-dot", type=float, default=0)
     opts = ap.parse_args()
 
     host, _, port = opts.listen.rpartition(":")
