@@ -12,6 +12,10 @@
  * timeout, the command timeout for replies, the data timeout for the
  * final reply after the body.
  *
+ * A message with 8-bit data goes to a server without 8BITMIME converted
+ * to 7-bit MIME on the fly (mime.c); one that cannot be converted fails
+ * with 5.6.3-like wording before MAIL is sent.
+ *
  * Security: replies are parsed strictly (three digits, first 2-5, then
  * space or dash, the same code on every line, bounded line length, line
  * count and total size); server text is made printable before it goes
@@ -439,17 +443,126 @@ smtp_close(struct smtp *s, int quit)
 	buf_free(&s->out);
 }
 
-/* send_body - the message, dot-stuffed (RFC 5321 4.5.2), then "." */
+/* stuff - append p to out, dot-stuffed (RFC 5321 4.5.2); *bol says
+ * whether the previous octet ended a line */
+static int
+stuff(struct buf *out, const char *p, size_t n, int *bol)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i < n; i++) {
+		if (*bol && p[i] == '.') {
+			if (buf_add(out, p + start, i - start) < 0 ||
+			    buf_addc(out, '.') < 0)
+				return -1;
+			start = i;
+		}
+		*bol = p[i] == '\n';
+	}
+	return buf_add(out, p + start, n - start);
+}
+
+/*
+ * downgrade - the message through mime.c's 8-bit to 7-bit conversion,
+ * for a server without 8BITMIME (RFC 6152 3).  With send 0 nothing is
+ * sent: a dry run that says whether the message can be converted.
+ * Returns 0, -1 when sending failed, -2 on our side's failure (res set),
+ * -3 when the message cannot be converted.
+ */
+static int
+downgrade(struct smtp *s, struct txn *t, int send, int *bol,
+    struct result *res)
+{
+	static char chunk[WRITE_BLOCK];
+	struct mime8 *m = mime8_new();
+	struct buf line, conv;
+	off_t off = 0;
+	ssize_t n;
+	size_t i, start;
+	int rc = -2;
+
+	buf_init(&line, 0);
+	buf_init(&conv, 0);
+	if (m == NULL) {
+		result_set(res, OUT_TEMP, "out of memory");
+		goto out;
+	}
+	while (off < t->size) {
+		size_t want = sizeof(chunk);
+
+		if ((off_t)want > t->size - off)
+			want = (size_t)(t->size - off);
+		n = pread(t->msgfd, chunk, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			result_set(res, OUT_TEMP, "cannot read queue file %s: %s",
+			    t->id, n == 0 ? "truncated" : strerror(errno));
+			goto out;
+		}
+		off += n;
+		for (start = 0, i = 0; i < (size_t)n; i++) {
+			if (chunk[i] != '\n')
+				continue;
+			if (buf_add(&line, chunk + start, i + 1 - start) < 0)
+				goto nomem;
+			start = i + 1;
+			line.len -= line.len >= 2 && line.p[line.len - 2] == '\r' ?
+			    2 : 1;
+			if (mime8_line(m, line.p, line.len, &conv) < 0) {
+				rc = -3;
+				goto out;
+			}
+			buf_reset(&line);
+		}
+		if (buf_add(&line, chunk + start, (size_t)n - start) < 0)
+			goto nomem;
+		if ((line.len && off == t->size &&
+		    mime8_line(m, line.p, line.len, &conv) < 0) ||
+		    (off == t->size && mime8_end(m, &conv) < 0)) {
+			rc = -3;
+			goto out;
+		}
+		if (send) {
+			if (stuff(&s->out, conv.p, conv.len, bol) < 0)
+				goto nomem;
+			if (s->out.len >= WRITE_BLOCK && off < t->size &&
+			    s_flush(s, s->data_timeout, res) < 0) {
+				rc = -1;
+				goto out;
+			}
+		}
+		buf_reset(&conv);
+	}
+	rc = 0;
+	goto out;
+nomem:
+	result_set(res, OUT_TEMP, "out of memory");
+out:
+	if (m)
+		mime8_free(m);
+	buf_free(&line);
+	buf_free(&conv);
+	return rc;
+}
+
+/* send_body - the message, dot-stuffed, 7-bit when it has to be, then
+ * the final dot in the same write as the last data */
 static int
 send_body(struct smtp *s, struct txn *t, struct result *res)
 {
 	static char chunk[WRITE_BLOCK];
 	off_t off = 0;
-	int bol = 1;
+	int bol = 1, rc;
 	ssize_t n;
 
+	if (t->body8 == 1 && !(s->ext & EXT_8BITMIME)) {
+		if ((rc = downgrade(s, t, 1, &bol, res)) < 0)
+			return rc == -3 ? -2 : rc;
+		goto end;
+	}
 	while (off < t->size) {
-		size_t want = sizeof(chunk), i, start;
+		size_t want = sizeof(chunk);
 
 		if ((off_t)want > t->size - off)
 			want = (size_t)(t->size - off);
@@ -462,29 +575,20 @@ send_body(struct smtp *s, struct txn *t, struct result *res)
 			return -2;
 		}
 		off += n;
-		for (start = 0, i = 0; i < (size_t)n; i++) {
-			if (bol && chunk[i] == '.') {
-				if (buf_add(&s->out, chunk + start, i - start) < 0 ||
-				    buf_addc(&s->out, '.') < 0)
-					goto nomem;
-				start = i;
-			}
-			bol = chunk[i] == '\n';
-		}
-		if (buf_add(&s->out, chunk + start, (size_t)n - start) < 0)
+		if (stuff(&s->out, chunk, (size_t)n, &bol) < 0)
 			goto nomem;
 		if (s->out.len >= WRITE_BLOCK && off < t->size &&
 		    s_flush(s, s->data_timeout, res) < 0)
 			return -1;
 	}
-	/* The queue file ends with CRLF; the final dot goes in the same
-	 * write as the last data. */
+end:
 	if ((!bol && buf_add(&s->out, "\r\n", 2) < 0) ||
 	    buf_add(&s->out, ".\r\n", 3) < 0)
 		goto nomem;
 	if (verbose)
-		fprintf(stderr, ">>> [%lld octets of message]\n>>> .\n",
-		    (long long)t->size);
+		fprintf(stderr, ">>> [%lld octets of message%s]\n>>> .\n",
+		    (long long)t->size, t->body8 == 1 && !(s->ext &
+		    EXT_8BITMIME) ? ", converted to 7-bit MIME" : "");
 	return s_flush(s, s->data_timeout, res);
 nomem:
 	result_set(res, OUT_TEMP, "out of memory");
@@ -532,6 +636,22 @@ smtp_send(struct smtp *s, struct txn *t, struct result *res)
 		set_all(t, NULL, &tmp);
 		rc = OUT_OK;
 		goto out;
+	}
+	if (t->body8 == 1 && !(s->ext & EXT_8BITMIME)) {
+		int bol = 1;
+
+		/* RFC 6152 3: convert, or refuse; find out before MAIL. */
+		switch (downgrade(s, t, 0, &bol, &tmp)) {
+		case -3:
+			result_set(&tmp, OUT_PERM, "%s%s does not offer 8BITMIME "
+			    "and the message cannot be converted to 7-bit MIME",
+			    s->host, s->peer);
+			/* FALLTHROUGH */
+		case -2:
+			set_all(t, NULL, &tmp);
+			rc = OUT_OK;
+			goto out;
+		}
 	}
 	if (s->ext & EXT_SIZE)
 		snprintf(sizearg, sizeof(sizearg), " SIZE=%lld",

@@ -49,7 +49,7 @@ printf '%s\n' "$src" | sed '$d'
 a=$(printf '%s\n' "$odi" | tail -n 1)
 b=$(printf '%s\n' "$src" | tail -n 1)
 awk -v a="$a" -v b="$b" 'BEGIN { printf "ratio -odi / smtp-source: %.2f (goal: at most 2)\n", a / b }'
-left=$(ls "$T/q" 2>/dev/null | grep -c '\.env$')
+left=$(ls "$T/q" 2>/dev/null | grep -c '\.msg$')
 echo "messages left in the queue after the -odi runs: $left (want 0)"
 
 # --- issue 3: flush throughput and memory ------------------------------------
@@ -80,13 +80,13 @@ for d in $(seq 1 20); do mkmsg "r@d$d.flush.test" >"$T/m$d"; done
 seq 1 "$NMSG" | xargs -P 2 -I{} sh -c \
     'd=$(( {} % 20 + 1 )); exec "$0" -C "$1" -odq -t <"$2/m$d"' \
     "$SENDMAIL" "$T/conf" "$T" || exit 1
-queued=$(ls "$T/q" | grep -c '\.env$')
+queued=$(ls "$T/q" | grep -c '\.msg$')
 echo "queued: $queued"
 t0=$(date +%s.%N)
 "$SENDMAIL" -C "$T/conf" -q -v 2>"$T/flush.err"
 t1=$(date +%s.%N)
 tail -n 1 "$T/flush.err"
-left=$(ls "$T/q" | grep -c '\.env$')
+left=$(ls "$T/q" | grep -c '\.msg$')
 awk -v n="$queued" -v a="$t0" -v b="$t1" -v l="$left" 'BEGIN {
 	printf "flush: %d messages in %.2f s = %.0f messages/s (goal: 5000); left in queue: %d\n", n - l, b - a, (n - l) / (b - a), l }'
 
@@ -99,6 +99,6 @@ sub=$(./t/maxrss "$SENDMAIL" -C "$T/conf" -odq -t <"$T/big" 2>&1 >/dev/null) || 
 run=$(./t/maxrss "$SENDMAIL" -C "$T/conf" -q 2>&1 >/dev/null) || exit 1
 awk -v a="$sub" -v b="$run" 'BEGIN {
 	printf "peak RSS submitting a 50 MB message: %.1f MB; sending it (-q): %.1f MB (goal: under 4 MB)\n", a / 1024, b / 1024 }'
-left=$(ls "$T/q" | grep -c '\.env$')
+left=$(ls "$T/q" | grep -c '\.msg$')
 echo "big message left in queue: $left (want 0)"
 for f in "$T/big"; do ls -l "$f" | awk '{ printf "(message size %d octets)\n", $5 }'; done

@@ -23,6 +23,7 @@ Recording, all under DIR:
 Faults (each applies to the first --faults-for N connections, default all):
   --greeting 'TEXT'     greeting reply instead of 220 (e.g. '554 5.3.2 no')
   --pipelining          announce PIPELINING (RFC 2920) in the EHLO reply
+  --no-8bitmime         leave 8BITMIME (RFC 6152) out of the EHLO reply
   --no-ehlo             answer EHLO with 500 (the client must fall back to HELO)
   --mail 'REPLY'        reply to every MAIL
   --rcpt 'ADDR=REPLY'   reply to RCPT TO:<ADDR> (repeatable, ADDR is matched
@@ -143,6 +144,8 @@ class Handler:
         session.host_name = hostname
         if server.opts.pipelining:
             responses.insert(1, "250-PIPELINING")
+        if server.opts.no_8bitmime:
+            responses = [r for r in responses if "8BITMIME" not in r]
         return responses
 
     async def handle_HELO(self, server, session, envelope, hostname):
@@ -314,6 +317,7 @@ def main():
     ap.add_argument("--greeting")
     ap.add_argument("--no-ehlo", action="store_true")
     ap.add_argument("--pipelining", action="store_true")
+    ap.add_argument("--no-8bitmime", action="store_true")
     ap.add_argument("--mail")
     ap.add_argument("--rcpt", action="append", default=[])
     ap.add_argument("--data")

@@ -1,0 +1,63 @@
+#!/bin/bash
+# e2e-8bit.t - 8-bit bodies: BODY=8BITMIME where the server offers it,
+# converted to 7-bit MIME (quoted-printable) where it does not; 7-bit mail
+# is never touched.  Addresses 127.0.0.100-109.
+. t/lib.sh
+need_tools
+
+E8=127.0.0.100		# e8.test: offers 8BITMIME
+E7=127.0.0.101		# e7.test: does not
+start_dns --mx-host=e8.test,mx.e8.test,10 --host-record=mx.e8.test,$E8 \
+    --mx-host=e7.test,mx.e7.test,10 --host-record=mx.e7.test,$E7 || exit 1
+start_smtpd $E8 || exit 1
+start_smtpd $E7 --no-8bitmime || exit 1
+write_conf
+
+MSG='From: me@origin.test\nTo: u@e8.test\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <8@origin.test>\nSubject: caf\303\251\n\nGr\303\274\303\237e aus K\303\266ln = 100%%\n.leading dot\ntrailing space \n'
+printf "$MSG" >"$T/in"
+printf "$MSG" | to_crlf >"$T/in.crlf"
+
+# --- the server offers 8BITMIME: sent as is, declared ----------------------
+mx -odi u@e8.test <"$T/in" 2>"$T/1.err"
+is "$?" 0 "8BITMIME offered: exit 0"
+f=$(rx_files $E8 | tail -n 1)
+like "$(grep ' > MAIL FROM' "$T/smtpd-$E8/trace")" \
+    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+ BODY=8BITMIME\$" \
+    "8BITMIME offered: MAIL FROM declares BODY=8BITMIME"
+rx_data "$f" >"$T/got8"
+is_file "$T/got8" "$T/in.crlf" "8BITMIME offered: the bytes arrive unchanged"
+
+# --- no 8BITMIME: converted, and the content survives ------------------------
+mx -odi u@e7.test <"$T/in" 2>"$T/2.err"
+is "$?" 0 "no 8BITMIME: exit 0"
+f=$(rx_files $E7 | tail -n 1)
+like "$(grep ' > MAIL FROM' "$T/smtpd-$E7/trace" | head -n 1)" \
+    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+\$" \
+    "no 8BITMIME: no BODY parameter"
+rx_data "$f" >"$T/got7"
+ok '! LC_ALL=C grep -q "[^[:print:][:space:]]" <(sed "1,/^\r$/d" "$T/got7")' \
+    "no 8BITMIME: the body arrives 7-bit"
+ok '[ "$(LC_ALL=C awk "length(\$0) > 999" "$T/got7" | wc -l)" = 0 ]' \
+    "no 8BITMIME: no line over 998 octets"
+is "$(grep -ci '^Content-Transfer-Encoding: quoted-printable' "$T/got7")" 1 \
+    "no 8BITMIME: Content-Transfer-Encoding: quoted-printable"
+is "$(grep -ci '^MIME-Version: 1.0' "$T/got7")" 1 "no 8BITMIME: MIME-Version added"
+"$PY" - "$T/got7" "$T/in.crlf" >"$T/cmp" <<'PY'
+import email, sys
+got = email.message_from_bytes(open(sys.argv[1], "rb").read())
+orig = open(sys.argv[2], "rb").read().split(b"\r\n\r\n", 1)[1]
+body = got.get_payload(decode=True)
+print("same" if body == orig else "differs: %r vs %r" % (body, orig))
+print(got["Subject"] == "caf\udcc3\udca9" or got["Subject"])
+PY
+is "$(sed -n 1p "$T/cmp")" same "no 8BITMIME: the decoded body is exactly the original"
+
+# --- 7-bit mail to a server without 8BITMIME: untouched ----------------------
+printf 'From: me@origin.test\nTo: u@e7.test\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <7@origin.test>\nSubject: plain\n\nplain = text\n' >"$T/in7"
+to_crlf <"$T/in7" >"$T/in7.crlf"
+mx -odi u@e7.test <"$T/in7" 2>"$T/3.err"
+is "$?" 0 "7-bit, no 8BITMIME: exit 0"
+rx_data "$(rx_files $E7 | tail -n 1)" >"$T/got77"
+is_file "$T/got77" "$T/in7.crlf" "7-bit, no 8BITMIME: the bytes arrive unchanged"
+is "$(q_count)" 0 "queue empty"
+done_testing
