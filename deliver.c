@@ -554,6 +554,21 @@ intern(struct strlist *names, const char *s)
 	return names->v[names->n - 1];
 }
 
+static void
+add_job(struct job **jobs, size_t *n, size_t *cap, const char *id,
+    const char *dest)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*jobs = realloc(*jobs, *cap * sizeof(**jobs));
+		if (*jobs == NULL)
+			abort();
+	}
+	(*jobs)[*n].id = id;
+	(*jobs)[*n].dest = dest;
+	(*n)++;
+}
+
 /* selected - does -qI/-qR/-qS pick this message? */
 static int
 selected(const struct envelope *e, const struct qfilter *f)
@@ -626,28 +641,11 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 					break;
 			if (j < nj)
 				continue;
-			if (nj == capj) {
-				capj = capj ? capj * 2 : 64;
-				jobs = realloc(jobs, capj * sizeof(*jobs));
-				if (jobs == NULL)
-					abort();
-			}
-			jobs[nj].id = ids->v[i];
-			jobs[nj].dest = intern(&names, dest);
-			nj++;
+			add_job(&jobs, &nj, &capj, ids->v[i], intern(&names, dest));
 		}
 		/* A failure not yet reported (a crash came between): finish. */
-		if (nj == first && failed) {
-			if (nj == capj) {
-				capj = capj ? capj * 2 : 64;
-				jobs = realloc(jobs, capj * sizeof(*jobs));
-				if (jobs == NULL)
-					abort();
-			}
-			jobs[nj].id = ids->v[i];
-			jobs[nj].dest = NULL;
-			nj++;
-		}
+		if (nj == first && failed)
+			add_job(&jobs, &nj, &capj, ids->v[i], NULL);
 		env_free(&e);
 	}
 	if (nj == 0)

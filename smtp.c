@@ -151,13 +151,9 @@ say(struct result *res, enum outcome o, const struct smtp *s,
     const struct reply *r, const char *what)
 {
 	char t[ERRTEXT_MAX];
-	size_t i;
 
 	/* The text is shortened to fit one error line. */
 	printable(t, sizeof(t), r->text, strlen(r->text));
-	for (i = 0; t[i]; i++)
-		if (t[i] == '\n')
-			t[i] = ' ';
 	result_set(res, o, "%s%s said: %d %s (in reply to %s)", s->host,
 	    s->peer, r->code, t, what);
 }
@@ -443,6 +439,28 @@ smtp_close(struct smtp *s, int quit)
 	buf_free(&s->out);
 }
 
+/* read_chunk - the next piece of the message from the queue file at
+ * *off (advanced); the length, or -1 with res set */
+static ssize_t
+read_chunk(const struct txn *t, char *chunk, size_t len, off_t *off,
+    struct result *res)
+{
+	ssize_t n;
+
+	if ((off_t)len > t->size - *off)
+		len = (size_t)(t->size - *off);
+	do
+		n = pread(t->msgfd, chunk, len, *off);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		result_set(res, OUT_TEMP, "cannot read queue file %s: %s", t->id,
+		    n == 0 ? "truncated" : strerror(errno));
+		return -1;
+	}
+	*off += n;
+	return n;
+}
+
 /* stuff - append p to out, dot-stuffed (RFC 5321 4.5.2); *bol says
  * whether the previous octet ended a line */
 static int
@@ -488,19 +506,8 @@ downgrade(struct smtp *s, struct txn *t, int send, int *bol,
 		goto out;
 	}
 	while (off < t->size) {
-		size_t want = sizeof(chunk);
-
-		if ((off_t)want > t->size - off)
-			want = (size_t)(t->size - off);
-		n = pread(t->msgfd, chunk, want, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			result_set(res, OUT_TEMP, "cannot read queue file %s: %s",
-			    t->id, n == 0 ? "truncated" : strerror(errno));
+		if ((n = read_chunk(t, chunk, sizeof(chunk), &off, res)) < 0)
 			goto out;
-		}
-		off += n;
 		for (start = 0, i = 0; i < (size_t)n; i++) {
 			if (chunk[i] != '\n')
 				continue;
@@ -562,19 +569,8 @@ send_body(struct smtp *s, struct txn *t, struct result *res)
 		goto end;
 	}
 	while (off < t->size) {
-		size_t want = sizeof(chunk);
-
-		if ((off_t)want > t->size - off)
-			want = (size_t)(t->size - off);
-		n = pread(t->msgfd, chunk, want, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			result_set(res, OUT_TEMP, "cannot read queue file %s: %s",
-			    t->id, n == 0 ? "truncated" : strerror(errno));
+		if ((n = read_chunk(t, chunk, sizeof(chunk), &off, res)) < 0)
 			return -2;
-		}
-		off += n;
 		if (stuff(&s->out, chunk, (size_t)n, &bol) < 0)
 			goto nomem;
 		if (s->out.len >= WRITE_BLOCK && off < t->size &&
