@@ -56,6 +56,7 @@ conf_defaults(struct conf *c)
 	snprintf(c->aliases, sizeof(c->aliases), "/etc/aliases");
 	snprintf(c->local_delivery, sizeof(c->local_delivery), "mbox /var/mail");
 	c->smtp_port = 25;
+	c->smarthost_tls = -1;
 	c->tls = TLS_OPPORTUNISTIC;
 	c->retry[0] = 15 * 60;
 	c->retry[1] = 30 * 60;
@@ -161,6 +162,13 @@ set_key(struct conf *c, const char *k, char *v)
 		}
 		if (!host_ok(v) || set_str(c->smarthost, sizeof(c->smarthost), v))
 			return "not host[:port]";
+	} else if (strcmp(k, "smarthost_tls") == 0) {
+		if (strcmp(v, "implicit") == 0)
+			c->smarthost_tls = 1;
+		else if (strcmp(v, "starttls") == 0)
+			c->smarthost_tls = 0;
+		else
+			return "expected implicit or starttls";
 	} else if (strcmp(k, "smtp_port") == 0) {
 		if (parse_long(v, 1, 65535, &n) < 0)
 			return "not a port number";
@@ -238,7 +246,8 @@ set_key(struct conf *c, const char *k, char *v)
 /* The keys, to catch one given twice. */
 static const char *const keys[] = {
 	"hostname", "qualify_domain", "local_domains", "queue_dir", "aliases",
-	"local_delivery", "smarthost", "smtp_port", "dns_server", "tls",
+	"local_delivery", "smarthost", "smarthost_tls", "smtp_port",
+	"dns_server", "tls",
 	"tls_ca_file", "tls_cert", "tls_key", "auth_file", "retry_intervals",
 	"queue_lifetime", "warn_after", "max_parallel", "connect_timeout",
 	"command_timeout", "data_timeout", "max_message_size",
@@ -330,6 +339,8 @@ conf_finish(struct conf *c)
 	}
 	if (c->smarthost[0] && !c->tls_set)
 		c->tls = TLS_VERIFY;
+	if (c->smarthost_tls < 0)
+		c->smarthost_tls = c->smarthost_port == 465;
 }
 
 int
@@ -371,6 +382,10 @@ conf_load(struct conf *c, const char *path, int must_exist, char *err,
 	}
 	if (conf_parse(c, b.p ? b.p : "", b.len, path, err, errlen) < 0)
 		goto out;
+	if (!c->tls_cert[0] != !c->tls_key[0]) {
+		snprintf(err, errlen, "%s: tls_cert and tls_key go together", path);
+		goto out;
+	}
 	rc = 0;
 out:
 	if (fd >= 0)

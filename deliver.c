@@ -415,7 +415,27 @@ dest_open(const struct conf *c, struct dns *dns, struct dest *d,
 	}
 	result_set(res, OUT_TEMP, "no address to try for %s", d->name);
 	for (a = 0; a < d->rt.n; a++) {
-		if (smtp_open(&d->s, &d->rt.a[a], c, res) == OUT_OK) {
+		struct tlsopts t;
+		char user[256], pass[512];
+		int found = 0;
+
+		memset(&t, 0, sizeof(t));
+		t.policy = c->tls;
+		t.implicit = c->smarthost[0] && c->smarthost_tls == 1;
+		t.name = c->smarthost[0] ? c->smarthost : d->rt.a[a].host;
+		if (c->auth_file[0]) {
+			found = auth_lookup(c->auth_file, t.name, user, sizeof(user),
+			    pass, sizeof(pass), res);
+			if (found < 0)
+				break;	/* the same for every address */
+			if (found) {
+				t.user = user;
+				t.pass = pass;
+			}
+		}
+		found = smtp_open(&d->s, &d->rt.a[a], c, &t, res) == OUT_OK;
+		explicit_bzero(pass, sizeof(pass));
+		if (found) {
 			d->open = 1;
 			return 0;
 		}

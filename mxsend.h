@@ -109,6 +109,7 @@ struct conf {
 	char local_delivery[1024];
 	char smarthost[HOST_MAX];	/* empty: deliver to MX hosts */
 	int smarthost_port;
+	int smarthost_tls;		/* -1 by port, 0 STARTTLS, 1 implicit */
 	int smtp_port;
 	char dns_server[512];		/* empty: resolv.conf */
 	enum tls_policy tls;
@@ -349,8 +350,21 @@ struct smtp {
 	struct buf out;
 	unsigned ext;
 	unsigned long long maxsize;	/* SIZE, 0 = none said */
+	char auth_mechs[256];	/* the AUTH line's mechanisms */
 	long cmd_timeout, data_timeout;
 	int ntxn;		/* transactions on this connection */
+	void *ssl;		/* SSL *, once TLS is on */
+	int tls_verified;
+	int tls_want;		/* poll event OpenSSL waits for */
+	char tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384, peer ..." */
+};
+
+/* How to secure and authenticate one connection. */
+struct tlsopts {
+	enum tls_policy policy;
+	int implicit;		/* TLS from the first octet (port 465) */
+	const char *name;	/* SNI and the name to verify */
+	const char *user, *pass;	/* AUTH, or NULL */
 };
 
 /* One transaction: a message to several recipients. */
@@ -371,7 +385,7 @@ struct txn {
  * and res says why; the caller tries the next address.
  */
 enum outcome smtp_open(struct smtp *, const struct mxaddr *a,
-    const struct conf *, struct result *);
+    const struct conf *, const struct tlsopts *, struct result *);
 /*
  * smtp_send - one transaction; every t->rres[i] is set.  Returns OUT_OK
  * while the connection can carry another transaction, OUT_TEMP when it
@@ -379,6 +393,22 @@ enum outcome smtp_open(struct smtp *, const struct mxaddr *a,
  */
 enum outcome smtp_send(struct smtp *, struct txn *t, struct result *res);
 void smtp_close(struct smtp *, int quit);
+
+/* tls.c */
+
+int tls_init(const struct conf *, struct result *);
+/* tls_handshake - TLS on s's connected socket; verify checks the chain
+ * and name.  0, or -1 with res saying why. */
+int tls_handshake(struct smtp *, const char *name, int verify,
+    long timeout, struct result *);
+ssize_t tls_read(struct smtp *, void *, size_t);
+ssize_t tls_write(struct smtp *, const void *, size_t);
+int tls_pending(const struct smtp *);
+void tls_close(struct smtp *);
+int b64_encode(const void *, size_t, struct buf *);
+int b64_decode(const char *, struct buf *);
+int auth_lookup(const char *file, const char *host, char *user, size_t ulen,
+    char *pass, size_t plen, struct result *);
 
 /* mime.c */
 

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,19 +175,21 @@ s_flush(struct smtp *s, long timeout, struct result *res)
 	int r;
 
 	while (off < s->out.len) {
-		w = write(s->fd, s->out.p + off, s->out.len - off);
+		w = s->ssl ? tls_write(s, s->out.p + off, s->out.len - off) :
+		    write(s->fd, s->out.p + off, s->out.len - off);
 		if (w > 0) {
 			off += (size_t)w;
 			continue;
 		}
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0 && errno != EAGAIN) {
+		if (w == 0 || errno != EAGAIN) {
 			result_set(res, OUT_TEMP, "%s%s: write: %s", s->host,
-			    s->peer, strerror(errno));
+			    s->peer, w == 0 ? "connection closed" :
+			    strerror(errno));
 			return -1;
 		}
-		r = wait_fd(s->fd, POLLOUT, deadline);
+		r = wait_fd(s->fd, s->ssl ? s->tls_want : POLLOUT, deadline);
 		if (r <= 0) {
 			result_set(res, OUT_TEMP, "%s%s: %s while sending",
 			    s->host, s->peer, r == 0 ? "timeout" : "poll error");
@@ -197,25 +200,47 @@ s_flush(struct smtp *s, long timeout, struct result *res)
 	return 0;
 }
 
-/* s_cmd - queue one command line; -v shows it */
+/* s_vcmd - queue one command line; -v shows it, or shown instead when
+ * the line carries credentials */
+static int
+s_vcmd(struct smtp *s, const char *shown, const char *fmt, va_list ap)
+{
+	char line[ADDR_MAX + 1024];
+	int n;
+
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	if (verbose)
+		fprintf(stderr, ">>> %s\n", shown ? shown : line);
+	n = buf_add(&s->out, line, (size_t)n) == 0 &&
+	    buf_add(&s->out, "\r\n", 2) == 0 ? 0 : -1;
+	explicit_bzero(line, sizeof(line));
+	return n;
+}
+
 static int __attribute__((format(printf, 2, 3)))
 s_cmd(struct smtp *s, const char *fmt, ...)
 {
-	size_t start = s->out.len;
-	char line[ADDR_MAX + 128];
 	va_list ap;
-	int n, rc;
+	int rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	rc = s_vcmd(s, NULL, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return -1;
-	rc = buf_add(&s->out, line, (size_t)n);
-	if (rc == 0 && verbose)
-		fprintf(stderr, ">>> %.*s\n", (int)(s->out.len - start),
-		    s->out.p + start);
-	return rc == 0 ? buf_add(&s->out, "\r\n", 2) : -1;
+	return rc;
+}
+
+static int __attribute__((format(printf, 3, 4)))
+s_secret(struct smtp *s, const char *shown, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = s_vcmd(s, shown, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* s_reply - read one reply before the deadline */
@@ -255,15 +280,24 @@ s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
 			    "too long", s->host, s->peer);
 			return -1;
 		}
-		w = wait_fd(s->fd, POLLIN, deadline);
-		if (w <= 0) {
-			result_set(res, OUT_TEMP, "%s%s: %s waiting for reply",
-			    s->host, s->peer, w == 0 ? "timeout" : "poll error");
-			return -1;
-		}
-		n = read(s->fd, s->in + s->inlen, sizeof(s->in) - s->inlen);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		/* Read first, wait only when nothing is there: TLS may hold
+		 * decrypted bytes that poll(2) cannot see. */
+		n = s->ssl ? tls_read(s, s->in + s->inlen, sizeof(s->in) -
+		    s->inlen) : read(s->fd, s->in + s->inlen, sizeof(s->in) -
+		    s->inlen);
+		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			w = wait_fd(s->fd, s->ssl ? s->tls_want : POLLIN,
+			    deadline);
+			if (w <= 0) {
+				result_set(res, OUT_TEMP, "%s%s: %s waiting for "
+				    "reply", s->host, s->peer, w == 0 ? "timeout" :
+				    "poll error");
+				return -1;
+			}
+			continue;
+		}
 		if (n <= 0) {
 			result_set(res, OUT_TEMP, "%s%s: %s", s->host, s->peer,
 			    n == 0 ? "connection closed by server" :
@@ -284,6 +318,7 @@ ehlo_ext(struct smtp *s, const struct reply *r)
 
 	s->ext = 0;
 	s->maxsize = 0;
+	s->auth_mechs[0] = '\0';
 	while (p) {
 		p++;
 		n = strcspn(p, " \n");
@@ -304,8 +339,16 @@ ehlo_ext(struct smtp *s, const struct reply *r)
 				s->ext |= EXT_DSN;
 			else if (strcmp(kw, "SMTPUTF8") == 0)
 				s->ext |= EXT_SMTPUTF8;
-			else if (strcmp(kw, "AUTH") == 0)
+			else if (strcmp(kw, "AUTH") == 0 ||
+			    strncmp(kw, "AUTH=", 5) == 0) {
+				size_t m = strcspn(p + 5, "\n");
+
 				s->ext |= EXT_AUTH;
+				if (m < sizeof(s->auth_mechs))
+					snprintf(s->auth_mechs,
+					    sizeof(s->auth_mechs), "%.*s",
+					    (int)m, p + 5);
+			}
 			else if (strcmp(kw, "SIZE") == 0) {
 				s->ext |= EXT_SIZE;
 				if (p[n] == ' ')
@@ -353,14 +396,183 @@ fail:
 	return -1;
 }
 
+/* hello - EHLO, or HELO when EHLO is refused; 0, -1 connection lost,
+ * -2 refused (res says why) */
+static int
+hello(struct smtp *s, const struct conf *c, struct result *res)
+{
+	struct reply r;
+
+	if (s_cmd(s, "EHLO %s", c->hostname) < 0 ||
+	    s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, &r, s->cmd_timeout, res) < 0)
+		return -1;
+	if (r.code / 100 == 2) {
+		ehlo_ext(s, &r);
+		return 0;
+	}
+	if (r.code < 500) {
+		say(res, OUT_TEMP, s, &r, "EHLO");
+		return -2;
+	}
+	/* RFC 5321 3.2: an old server; fall back to HELO. */
+	if (s_cmd(s, "HELO %s", c->hostname) < 0 ||
+	    s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, &r, s->cmd_timeout, res) < 0)
+		return -1;
+	if (r.code / 100 != 2) {
+		say(res, class_of(r.code), s, &r, "HELO");
+		return -2;
+	}
+	s->ext = 0;
+	return 0;
+}
+
+/* has_mech - does the server offer SASL mechanism m? */
+static int
+has_mech(const struct smtp *s, const char *m)
+{
+	const char *p = s->auth_mechs;
+	size_t n = strlen(m);
+
+	while (*p) {
+		size_t k = strcspn(p, " ");
+
+		if (k == n && strncasecmp(p, m, n) == 0)
+			return 1;
+		p += k;
+		p += strspn(p, " ");
+	}
+	return 0;
+}
+
+/* s_auth - RFC 4954 with PLAIN (RFC 4616) or LOGIN; 0, -1 lost, -2
+ * refused.  A refusal is TEMP: bad credentials must not bounce mail. */
+static int
+s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
+{
+	struct buf b64, raw;
+	struct reply r;
+	int rc = -2, step;
+
+	buf_init(&b64, 0);
+	buf_init(&raw, 0);
+	if (!(s->ext & EXT_AUTH)) {
+		result_set(res, OUT_TEMP, "%s%s does not offer AUTH, but "
+		    "auth_file has credentials for it", s->host, s->peer);
+		goto out;
+	}
+	if (has_mech(s, "PLAIN")) {
+		if (buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->user) < 0 ||
+		    buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->pass) < 0 ||
+		    b64_encode(raw.p, raw.len, &b64) < 0 ||
+		    s_secret(s, "AUTH PLAIN ********", "AUTH PLAIN %s", b64.p) < 0)
+			goto nomem;
+		if (s_flush(s, s->cmd_timeout, res) < 0 ||
+		    s_reply(s, &r, s->cmd_timeout, res) < 0) {
+			rc = -1;
+			goto out;
+		}
+	} else if (has_mech(s, "LOGIN")) {
+		if (s_cmd(s, "AUTH LOGIN") < 0)
+			goto nomem;
+		for (step = 0; step < 3; step++) {
+			if (s_flush(s, s->cmd_timeout, res) < 0 ||
+			    s_reply(s, &r, s->cmd_timeout, res) < 0) {
+				rc = -1;
+				goto out;
+			}
+			if (r.code != 334 || step == 2)
+				break;
+			buf_reset(&b64);
+			if (b64_encode(step ? t->pass : t->user, strlen(step ?
+			    t->pass : t->user), &b64) < 0 ||
+			    s_secret(s, "********", "%s", b64.p) < 0)
+				goto nomem;
+		}
+	} else {
+		result_set(res, OUT_TEMP, "%s%s offers no AUTH mechanism mxsend "
+		    "speaks (offered: %s; mxsend: PLAIN LOGIN)", s->host,
+		    s->peer, s->auth_mechs);
+		goto out;
+	}
+	if (r.code != 235) {
+		char t2[ERRTEXT_MAX];
+
+		printable(t2, sizeof(t2), r.text, strlen(r.text));
+		result_set(res, OUT_TEMP, "%s%s: authentication failed as %s: "
+		    "%d %s", s->host, s->peer, t->user, r.code, t2);
+		goto out;
+	}
+	vlog("authenticated as %s", t->user);
+	rc = 0;
+	goto out;
+nomem:
+	result_set(res, OUT_TEMP, "out of memory");
+out:
+	if (raw.p)
+		explicit_bzero(raw.p, raw.len);
+	if (b64.p)
+		explicit_bzero(b64.p, b64.len);
+	buf_free(&raw);
+	buf_free(&b64);
+	return rc;
+}
+
+/* starttls - RFC 3207; 0 on, 1 carry on in plain text (opportunistic,
+ * not offered or refused), -1 lost, -2 refused, -3 handshake failed */
+static int
+starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
+    struct result *res)
+{
+	static const char *const pname[] = {
+		"none", "opportunistic", "required", "verify"
+	};
+	struct reply r;
+
+	if (!(s->ext & EXT_STARTTLS)) {
+		if (t->policy == TLS_OPPORTUNISTIC)
+			return 1;
+		result_set(res, OUT_TEMP, "%s%s does not offer STARTTLS (tls %s: "
+		    "mail is not sent in plain text)", s->host, s->peer,
+		    pname[t->policy]);
+		return -2;
+	}
+	if (s_cmd(s, "STARTTLS") < 0 || s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, &r, s->cmd_timeout, res) < 0)
+		return -1;
+	if (r.code != 220) {
+		say(res, OUT_TEMP, s, &r, "STARTTLS");
+		return t->policy == TLS_OPPORTUNISTIC ? 1 : -2;
+	}
+	/* RFC 3207 4.2: nothing the server sent before counts. */
+	if (s->inlen > 0) {
+		result_set(res, OUT_TEMP, "%s%s: protocol error: data after the "
+		    "STARTTLS reply", s->host, s->peer);
+		return -1;
+	}
+	if (tls_init(c, res) < 0 || tls_handshake(s, t->name, t->policy ==
+	    TLS_VERIFY, s->cmd_timeout, res) < 0)
+		return -3;
+	return 0;
+}
+
+/* tls_on - say how the session is protected */
+static void
+tls_on(const struct smtp *s)
+{
+	logmsg(LOG_INFO, "%s%s: TLS: %s", s->host, s->peer, s->tls_desc);
+}
+
 enum outcome
 smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
-    struct result *res)
+    const struct tlsopts *t, struct result *res)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 	struct reply r;
-	int port = 0;
+	int port = 0, plain = 0, rc;
 
+again:
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 	buf_init(&s->out, 0);
@@ -379,39 +591,69 @@ smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
 		port = ntohs(in6->sin6_port);
 	}
 	snprintf(s->peer, sizeof(s->peer), "[%s]:%d", ip, port);
-	vlog("connecting to %s%s", s->host, s->peer);
+	vlog("connecting to %s%s%s", s->host, s->peer, t->implicit ?
+	    " (implicit TLS)" : "");
 	if (s_connect(s, a, c->connect_timeout, res) < 0)
 		goto fail;
+	if (t->implicit) {
+		if (tls_init(c, res) < 0 || tls_handshake(s, t->name,
+		    t->policy == TLS_VERIFY, s->cmd_timeout, res) < 0) {
+			if (strstr(res->text, "wrong version number") ||
+			    strstr(res->text, "packet length too long"))
+				result_set(res, OUT_TEMP, "%s%s speaks plain text, "
+				    "not implicit TLS (port 465 means implicit "
+				    "TLS; for STARTTLS use port 587 or "
+				    "smarthost_tls starttls)", s->host, s->peer);
+			goto fail;
+		}
+		tls_on(s);
+	}
 	/* RFC 5321 4.5.3.2.1: wait for the greeting as for a command. */
-	if (s_reply(s, &r, s->cmd_timeout, res) < 0)
+	if (s_reply(s, &r, s->cmd_timeout, res) < 0) {
+		if (!t->implicit && strstr(res->text, "timeout"))
+			result_set(res, OUT_TEMP, "%s%s sent no greeting (a "
+			    "server that expects implicit TLS waits like this: "
+			    "smarthost_tls implicit)", s->host, s->peer);
 		goto fail;
+	}
 	if (r.code != 220) {
 		say(res, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
 		    s, &r, "the greeting");
 		goto quit;
 	}
-	if (s_cmd(s, "EHLO %s", c->hostname) < 0 ||
-	    s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0)
-		goto fail;
-	if (r.code >= 500) {
-		/* RFC 5321 3.2: an old server; fall back to HELO. */
-		if (s_cmd(s, "HELO %s", c->hostname) < 0 ||
-		    s_flush(s, s->cmd_timeout, res) < 0 ||
-		    s_reply(s, &r, s->cmd_timeout, res) < 0)
-			goto fail;
-		if (r.code / 100 != 2) {
-			say(res, class_of(r.code), s, &r, "HELO");
+	if ((rc = hello(s, c, res)) < 0)
+		goto rc_fail;
+	if (!s->ssl && t->policy != TLS_NONE && !plain) {
+		rc = starttls(s, c, t, res);
+		if (rc == -3 && t->policy == TLS_OPPORTUNISTIC) {
+			logmsg(LOG_WARNING, "%s; retrying without TLS", res->text);
+			vlog("%s; retrying without TLS", res->text);
+			smtp_close(s, 0);
+			plain = 1;
+			goto again;
+		}
+		if (rc < 0)
+			goto rc_fail;
+		if (rc == 0) {
+			tls_on(s);
+			if ((rc = hello(s, c, res)) < 0)
+				goto rc_fail;
+		}
+	}
+	if (t->user) {
+		if (!s->ssl) {
+			result_set(res, OUT_TEMP, "%s%s: not sending credentials "
+			    "without TLS (tls is %s)", s->host, s->peer,
+			    t->policy == TLS_NONE ? "none" : "not on");
 			goto quit;
 		}
-		s->ext = 0;
-	} else if (r.code / 100 != 2) {
-		say(res, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
-		    s, &r, "EHLO");
-		goto quit;
-	} else
-		ehlo_ext(s, &r);
+		if ((rc = s_auth(s, t, res)) < 0)
+			goto rc_fail;
+	}
 	return OUT_OK;
+rc_fail:
+	if (rc == -1 || rc == -3)
+		goto fail;
 quit:
 	smtp_close(s, 1);
 	return res->o == OUT_OK ? OUT_TEMP : res->o;
@@ -433,6 +675,7 @@ smtp_close(struct smtp *s, int quit)
 		    s_flush(s, 10, &res) == 0)
 			(void)s_reply(s, &r, 10, &res);
 	}
+	tls_close(s);
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;

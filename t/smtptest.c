@@ -191,6 +191,7 @@ run(const struct step *steps, const char *msg, const char **rcpts,
 	struct conf c;
 	struct smtp s;
 	struct txn t;
+	struct tlsopts plain = { TLS_NONE, 0, "mx.test", NULL, NULL };
 	char path[] = "/tmp/smtptest.XXXXXX";
 	int lfd, mfd, status;
 	pid_t pid;
@@ -220,7 +221,7 @@ run(const struct step *steps, const char *msg, const char **rcpts,
 	if (write(mfd, msg, strlen(msg)) < 0)
 		return -1;
 	*send_o = OUT_TEMP;
-	*open_o = smtp_open(&s, &a, &c, res);
+	*open_o = smtp_open(&s, &a, &c, &plain, res);
 	if (*open_o == OUT_OK) {
 		memset(&t, 0, sizeof(t));
 		t.sender = "a@x.test";

@@ -1,0 +1,390 @@
+/*
+ * tls.c - OpenSSL for the SMTP client: the context, the handshake on a
+ * connected socket (after STARTTLS or, for implicit TLS, at once),
+ * certificate verification, record I/O, and the AUTH credentials and
+ * mechanisms (RFC 4954: PLAIN RFC 4616, LOGIN).
+ *
+ * Policy (conf tls): none, opportunistic (TLS when offered, no checks),
+ * required (TLS or nothing, no checks), verify (TLS, the chain against
+ * tls_ca_file or the system store, and the server's name: the MX host or
+ * the smarthost, with SNI).  TLS 1.2 at least.
+ *
+ * I/O: the socket is non-blocking; tls_read/tls_write return -1 with
+ * errno EAGAIN and say in s->tls_want which poll event OpenSSL waits for,
+ * so smtp.c's poll loops serve plain and TLS connections alike.
+ *
+ * Security: credentials come from auth_file, which must not be readable
+ * or writable by group or others; they are sent only over TLS and never
+ * shown (-v prints the AUTH command with the credentials masked).  The
+ * context is built once per process; nothing here talks SMTP.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "mxsend.h"
+
+/* An auth_file larger than this is not a credentials file. */
+#define AUTH_FILE_MAX (64 * 1024)
+
+static SSL_CTX *ctx;
+
+/* ssl_err - the newest OpenSSL error as text, or fallback */
+static void
+ssl_err(char *out, size_t outlen, const char *fallback)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		snprintf(out, outlen, "%s", fallback);
+	else {
+		ERR_error_string_n(e, out, outlen);
+		ERR_clear_error();
+	}
+}
+
+int
+tls_init(const struct conf *c, struct result *res)
+{
+	char why[256];
+
+	if (ctx)
+		return 0;
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		ssl_err(why, sizeof(why), "SSL_CTX_new failed");
+		result_set(res, OUT_TEMP, "TLS setup: %s", why);
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (c->tls_ca_file[0] ?
+	    SSL_CTX_load_verify_locations(ctx, c->tls_ca_file, NULL) != 1 :
+	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		ssl_err(why, sizeof(why), "cannot load");
+		result_set(res, OUT_TEMP, "TLS setup: trust anchors %s: %s",
+		    c->tls_ca_file[0] ? c->tls_ca_file : "(system store)", why);
+		goto fail;
+	}
+	if (c->tls_cert[0] &&
+	    (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1)) {
+		ssl_err(why, sizeof(why), "cannot load");
+		result_set(res, OUT_TEMP, "TLS setup: client certificate %s, "
+		    "key %s: %s", c->tls_cert, c->tls_key, why);
+		goto fail;
+	}
+	return 0;
+fail:
+	SSL_CTX_free(ctx);
+	ctx = NULL;
+	return -1;
+}
+
+/* is_ip - an IPv4 or IPv6 literal (without brackets) */
+static int
+is_ip(const char *name)
+{
+	unsigned char b[16];
+
+	return inet_pton(AF_INET, name, b) == 1 ||
+	    inet_pton(AF_INET6, name, b) == 1;
+}
+
+/* tls_wait - poll for what OpenSSL wants, until deadline (ms, monotonic) */
+static int
+tls_wait(int fd, int err, long long deadline)
+{
+	struct pollfd p;
+	struct timespec ts;
+	long long now;
+	int r;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (now >= deadline)
+			return 0;
+		p.fd = fd;
+		p.events = err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+		p.revents = 0;
+		r = poll(&p, 1, (int)(deadline - now > 1000000000 ? 1000000000 :
+		    deadline - now));
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r;
+	}
+}
+
+int
+tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
+    struct result *res)
+{
+	char bare[HOST_MAX], why[256];
+	struct timespec ts;
+	long long deadline;
+	SSL *ssl;
+	long vr;
+	int r, e;
+
+	snprintf(bare, sizeof(bare), "%s", name);
+	if (bare[0] == '[') {
+		/* A smarthost written as an address literal. */
+		memmove(bare, bare + 1, strlen(bare));
+		bare[strcspn(bare, "]")] = '\0';
+		if (strncasecmp(bare, "IPv6:", 5) == 0)
+			memmove(bare, bare + 5, strlen(bare + 5) + 1);
+	}
+	ssl = SSL_new(ctx);
+	if (ssl == NULL || SSL_set_fd(ssl, s->fd) != 1) {
+		ssl_err(why, sizeof(why), "SSL_new failed");
+		result_set(res, OUT_TEMP, "%s%s: TLS setup: %s", s->host, s->peer,
+		    why);
+		SSL_free(ssl);
+		return -1;
+	}
+	if (!is_ip(bare))
+		SSL_set_tlsext_host_name(ssl, bare);
+	if (verify) {
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (is_ip(bare) ?
+		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare) != 1 :
+		    SSL_set1_host(ssl, bare) != 1) {
+			result_set(res, OUT_TEMP, "%s%s: TLS setup: cannot verify "
+			    "the name %s", s->host, s->peer, bare);
+			SSL_free(ssl);
+			return -1;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	    timeout * 1000;
+	ERR_clear_error();
+	while ((r = SSL_connect(ssl)) != 1) {
+		e = SSL_get_error(ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			int w = tls_wait(s->fd, e, deadline);
+
+			if (w > 0)
+				continue;
+			snprintf(why, sizeof(why), "%s", w == 0 ? "timeout" :
+			    strerror(errno));
+		} else if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK)
+			snprintf(why, sizeof(why), "certificate verification "
+			    "failed: %s", X509_verify_cert_error_string(vr));
+		else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+			snprintf(why, sizeof(why), "%s", r == 0 || errno == 0 ?
+			    "connection closed by server" : strerror(errno));
+		else
+			ssl_err(why, sizeof(why), "handshake failed");
+		result_set(res, OUT_TEMP, "%s%s: TLS handshake failed: %s",
+		    s->host, s->peer, why);
+		SSL_free(ssl);
+		return -1;
+	}
+	s->ssl = ssl;
+	s->tls_verified = verify && SSL_get_verify_result(ssl) == X509_V_OK;
+	snprintf(s->tls_desc, sizeof(s->tls_desc), "%s %s, peer %s",
+	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+	    s->tls_verified ? "verified" : "not verified");
+	return 0;
+}
+
+/* tls_io_err - map an SSL_read/SSL_write failure to errno conventions */
+static ssize_t
+tls_io_err(struct smtp *s, int r)
+{
+	int e = SSL_get_error(s->ssl, r);
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		s->tls_want = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN ||
+	    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && r == 0))
+		return 0;
+	ERR_clear_error();
+	if (e != SSL_ERROR_SYSCALL || errno == 0)
+		errno = EPROTO;
+	return -1;
+}
+
+ssize_t
+tls_read(struct smtp *s, void *p, size_t n)
+{
+	int r;
+
+	ERR_clear_error();
+	r = SSL_read(s->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+	return r > 0 ? r : tls_io_err(s, r);
+}
+
+ssize_t
+tls_write(struct smtp *s, const void *p, size_t n)
+{
+	int r;
+
+	ERR_clear_error();
+	r = SSL_write(s->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+	return r > 0 ? r : tls_io_err(s, r);
+}
+
+int
+tls_pending(const struct smtp *s)
+{
+	return s->ssl && SSL_pending(s->ssl) > 0;
+}
+
+void
+tls_close(struct smtp *s)
+{
+	if (s->ssl) {
+		/* One close_notify, no waiting for the peer's. */
+		SSL_shutdown(s->ssl);
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
+}
+
+int
+b64_encode(const void *p, size_t n, struct buf *out)
+{
+	size_t need = 4 * ((n + 2) / 3) + 1;
+	char *tmp;
+	int len, rc;
+
+	if (n > (1 << 20))
+		return -1;
+	tmp = xmalloc(need);
+	len = EVP_EncodeBlock((unsigned char *)tmp, p, (int)n);
+	rc = len < 0 ? -1 : buf_add(out, tmp, (size_t)len);
+	free(tmp);
+	return rc;
+}
+
+/* b64_decode - a server's base64 challenge; -1 when it is not base64 */
+int
+b64_decode(const char *s, struct buf *out)
+{
+	size_t n = strlen(s), pad = 0;
+	unsigned char *tmp;
+	int len, rc;
+
+	if (n % 4 != 0 || n > (1 << 20))
+		return -1;
+	if (n >= 1 && s[n - 1] == '=')
+		pad++;
+	if (n >= 2 && s[n - 2] == '=')
+		pad++;
+	tmp = xmalloc(n / 4 * 3 + 1);
+	len = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)n);
+	rc = len < 0 ? -1 : buf_add(out, tmp, (size_t)len - pad);
+	free(tmp);
+	return rc;
+}
+
+/*
+ * auth_lookup - the credentials for host in the auth_file: lines
+ * "host user password" (the password is the rest of the line), '#'
+ * comments.  Returns 1 found, 0 none, -1 with res set when the file
+ * cannot be used (unreadable, readable by others, malformed).
+ */
+int
+auth_lookup(const char *file, const char *host, char *user, size_t ulen,
+    char *pass, size_t plen, struct result *res)
+{
+	char chunk[4096];
+	struct buf b;
+	struct stat st;
+	const char *p, *end, *nl;
+	size_t lineno = 0;
+	ssize_t n;
+	int fd, rc = -1;
+
+	buf_init(&b, AUTH_FILE_MAX);
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		result_set(res, OUT_TEMP, "auth_file %s: %s", file,
+		    strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		result_set(res, OUT_TEMP, "auth_file %s is readable by others "
+		    "(mode %03o): refusing to use it; chmod 600 %s", file,
+		    (unsigned)(st.st_mode & 0777), file);
+		goto out;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (buf_add(&b, chunk, (size_t)n) < 0) {
+			result_set(res, OUT_TEMP, "auth_file %s is too large",
+			    file);
+			goto out;
+		}
+	rc = 0;
+	for (p = b.p ? b.p : "", end = p + b.len; p < end; p = nl + 1) {
+		const char *h, *u, *pw, *e;
+		size_t hl, ul, pl;
+
+		lineno++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		e = nl;
+		while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		for (h = p; h < e && (*h == ' ' || *h == '\t'); h++)
+			;
+		if (h == e || *h == '#')
+			continue;
+		hl = strcspn(h, " \t\n");
+		for (u = h + hl; u < e && (*u == ' ' || *u == '\t'); u++)
+			;
+		ul = u < e ? strcspn(u, " \t\n") : 0;
+		for (pw = u + ul; pw < e && (*pw == ' ' || *pw == '\t'); pw++)
+			;
+		pl = pw < e ? (size_t)(e - pw) : 0;
+		if (ul == 0 || pl == 0) {
+			result_set(res, OUT_TEMP, "auth_file %s:%zu: expected "
+			    "\"host user password\"", file, lineno);
+			rc = -1;
+			goto out;
+		}
+		if (hl != strlen(host) || strncasecmp(h, host, hl) != 0)
+			continue;
+		if (ul >= ulen || pl >= plen) {
+			result_set(res, OUT_TEMP, "auth_file %s:%zu: user or "
+			    "password too long", file, lineno);
+			rc = -1;
+			goto out;
+		}
+		memcpy(user, u, ul);
+		user[ul] = '\0';
+		memcpy(pass, pw, pl);
+		pass[pl] = '\0';
+		rc = 1;
+		break;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (b.p)
+		OPENSSL_cleanse(b.p, b.len);
+	buf_free(&b);
+	return rc;
+}
