@@ -14,7 +14,9 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) \
            $(shell pkg-config --cflags $(PKGS))
-LIBS     = $(shell pkg-config --libs $(PKGS))
+# OpenSSL's headers at build time; the library is opened on first use
+# (tls.c), so the binary links c-ares and libc only.
+LIBS     = $(shell pkg-config --libs libcares)
 ifeq ($(SAN),1)
 ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
@@ -47,6 +49,8 @@ t/%.o: t/%.c mxsend.h .flags
 # libraries come from deps.
 t/maxrss: t/maxrss.c
 	$(CC) -O2 -o $@ t/maxrss.c
+t/benchrun: t/benchrun.c
+	$(CC) -O2 -o $@ t/benchrun.c
 
 t/fuzzreplay: t/fuzzers.c $(OBJS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ t/fuzzers.c $(OBJS) $(LIBS)
@@ -81,7 +85,7 @@ demo: deps
 	sh t/demo.sh
 
 bench: deps
-	$(MAKE) sendmail t/maxrss
+	$(MAKE) sendmail t/maxrss t/benchrun
 	bash t/bench.sh
 
 deps:
@@ -97,7 +101,7 @@ install: sendmail
 	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
 
 clean:
-	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/maxrss .flags
+	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/maxrss t/benchrun .flags
 
 .PHONY: all check demo bench deps install clean FORCE
 .SECONDARY:

@@ -33,16 +33,19 @@ mkmsg rcpt@bench.test >"$T/msg"
 
 echo "mxsend bench on $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
 echo "message: $(wc -c <"$T/msg") octets; queue: $T/q ($(df -T "$T" | awk 'NR==2 {print $2}'))"
-sub=$($PY t/bench.py "submit -odq" "$N" "$T/msg" -- \
+base=$(./t/benchrun "baseline: an empty C program" "$N" - ./t/benchrun) ; printf '%s\n' "$base" | sed '$d'
+sub=$(./t/benchrun "submit -odq" "$N" "$T/msg" \
     "$SENDMAIL" -C "$T/conf" -odq -t) || exit 1
 printf '%s\n' "$sub" | sed '$d'
 rm -rf "$T/q"
+echo "page faults of one submission: $(/usr/bin/time -f %R "$SENDMAIL" -C "$T/conf" -odq -t <"$T/msg" 2>&1 >/dev/null) (an empty C program: $(/usr/bin/time -f %R ./t/benchrun 2>&1 >/dev/null))"
+rm -rf "$T/q"
 
-odi=$($PY t/bench.py "submit+deliver -odi" "$N" "$T/msg" -- \
+odi=$(./t/benchrun "submit+deliver -odi" "$N" "$T/msg" \
     "$SENDMAIL" -C "$T/conf" -odi -t) || exit 1
 printf '%s\n' "$odi" | sed '$d'
-src=$($PY t/bench.py "smtp-source -m 1 -l 4096" "$N" - -- \
-    env LD_LIBRARY_PATH="$POSTFIX_DIR/usr/lib/postfix" \
+src=$(./t/benchrun "smtp-source -m 1 -l 4096" "$N" - /usr/bin/env \
+    LD_LIBRARY_PATH="$POSTFIX_DIR/usr/lib/postfix" \
     "$POSTFIX_DIR/usr/sbin/smtp-source" -m 1 -l 4096 -f bench@bench.test \
     -t rcpt@bench.test "$MXADDR:$SMTP_PORT") || exit 1
 printf '%s\n' "$src" | sed '$d'
