@@ -23,7 +23,7 @@ ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-OBJS  = util.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o deliver.o mailq.o
+OBJS  = util.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o deliver.o mailq.o doctor.o
 TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay
 
 all: sendmail
@@ -58,7 +58,7 @@ t/fuzzreplay: t/fuzzers.c $(OBJS)
 # make fuzz-reply, fuzz-env, fuzz-conf: libFuzzer (clang) on the corpus;
 # FUZZTIME=seconds (default 60).  New findings land in t/corpus/TARGET/.
 FUZZTIME ?= 60
-FUZZ_SRCS = util.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c deliver.c mailq.c
+FUZZ_SRCS = util.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c deliver.c mailq.c doctor.c
 fuzz-%: t/fuzzers.c $(FUZZ_SRCS) mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -DFUZZ=$* -I. \
 	  -fsanitize=fuzzer,address,undefined -o t/fuzz-$* t/fuzzers.c \

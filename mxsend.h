@@ -470,6 +470,11 @@ int mailq_json(const struct conf *, FILE *, struct result *);
  * (oldest pending message at least warn or crit seconds old), 3 unknown */
 int mailq_check(const struct conf *, long warn, long crit, FILE *);
 
+/* doctor.c */
+
+/* doctor - --doctor: one line per check; 0 when mail can flow, else 1 */
+int doctor(const struct conf *, const char *domain, FILE *);
+
 /* deliver.c */
 
 /* What one delivery pass did, recipient by recipient. */

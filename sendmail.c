@@ -44,7 +44,7 @@
 
 enum mode {
 	M_SUBMIT, M_QUEUE_LIST, M_RUN_QUEUE, M_ALIASES, M_SMTP, M_QUEUE_JSON,
-	M_CHECK_QUEUE
+	M_CHECK_QUEUE, M_DOCTOR
 };
 enum dmode { D_BACKGROUND, D_INTERACTIVE, D_QUEUE };
 
@@ -145,6 +145,8 @@ long_option(char **argv, int *i, struct opts *o)
 		o->mode = M_QUEUE_JSON;
 	else if (strcmp(a, "--check-queue") == 0)
 		o->mode = M_CHECK_QUEUE;
+	else if (strcmp(a, "--doctor") == 0)
+		o->mode = M_DOCTOR;
 	else if (strcmp(a, "--warn") == 0 || strcmp(a, "--crit") == 0) {
 		const char *v = optarg_of(argv, i, "", a);
 
@@ -916,6 +918,11 @@ main(int argc, char **argv)
 		    stdout, &res) < 0 ? exit_code(F_TEMP) : 0;
 		if (rc)
 			warnx_("%s", res.text);
+		break;
+	case M_DOCTOR:
+		if (o.nrcpts > 1)
+			usage("--doctor takes one domain, not %s", o.rcpts[1]);
+		rc = doctor(&c, o.nrcpts ? o.rcpts[0] : NULL, stdout);
 		break;
 	case M_CHECK_QUEUE:
 		if (o.crit < o.warn) {
