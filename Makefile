@@ -24,7 +24,8 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 OBJS  = util.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o deliver.o mailq.o doctor.o
-TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay
+TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay \
+         t/mime8test
 
 all: sendmail
 
@@ -69,6 +70,13 @@ fuzz-%: t/fuzzers.c $(FUZZ_SRCS) mxsend.h
 # msg.c has its own entry point, t/fuzz_msg.c, which t/msgtest includes to
 # replay t/corpus/msg in make check.
 t/msgtest.o: t/fuzz_msg.c
+t/mime8test.o: t/fuzz_mime8.c
+fuzz-mime8: t/fuzz_mime8.c mime.c util.c mxsend.h
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. -DMIME8_HOLD_MAX=512 \
+	  -DMIME8_HEADER_MAX=2048 -fsanitize=fuzzer,address,undefined \
+	  -o t/fuzz_mime8 t/fuzz_mime8.c mime.c util.c
+	mkdir -p t/corpus/mime8
+	t/fuzz_mime8 -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/mime8
 fuzz-msg: t/fuzz_msg.c msg.c util.c mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. \
 	  -fsanitize=fuzzer,address,undefined -o t/fuzz_msg t/fuzz_msg.c \
@@ -101,7 +109,7 @@ install: sendmail
 	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
 
 clean:
-	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/maxrss t/benchrun .flags
+	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
 
 .PHONY: all check demo bench deps install clean FORCE
 .SECONDARY:

@@ -260,9 +260,9 @@ dsn_compose(const struct dsn *d, struct buf *b)
  *
  * Header fields are left as they are, 8-bit octets included (RFC 2047
  * encoding is out of scope), except: lines over 998 octets are folded
- * before white space, or at 997 octets with a space added when there is
- * none; NUL, CR and LF become spaces; a header block that ends without
- * its empty line (the body just starts) gets one.
+ * before white space, or cut with a space added when there is none (see
+ * m8_fold_out); NUL, CR and LF become spaces; a header block that ends
+ * without its empty line (the body just starts) gets one.
  *
  * So the output is CRLF lines of at most 998 octets, 8-bit octets only
  * in header fields.  No line this code creates or changes starts with
@@ -271,9 +271,11 @@ dsn_compose(const struct dsn *d, struct buf *b)
  * (which is the caller's) or on mbox.
  *
  * Security: every quantity the input controls is bounded below.  Over a
- * limit (header block, boundary, nesting) the conversion fails: -1, and
- * every later call fails too; the caller must not send this message to
- * that server (RFC 3463 5.6.3, conversion required but not supported).
+ * limit (header block, boundary, nesting), or with a Content-Type or
+ * Content-Transfer-Encoding line that cannot be folded within 998
+ * octets, the conversion fails: -1, and every later call fails too;
+ * the caller must not send this message to that server (RFC 3463
+ * 5.6.3, conversion required but not supported).
  * Sending the rest unconverted would break the promise to the server,
  * and guessing at the structure could corrupt the content.
  */
@@ -1069,7 +1071,7 @@ m8_entity_end(struct mime8 *m, struct buf *out)
 /* m8_delimiter - the level a delimiter line belongs to, outermost first
  * (RFC 2046 5.1.1: "--" boundary ["--"] then only white space), or -1 */
 static int
-m8_delimiter(const struct mime8 *m, const char *s, size_t len, int *close)
+m8_delimiter(const struct mime8 *m, const char *s, size_t len, int *closing)
 {
 	const struct m8_level *l;
 	size_t i, j;
@@ -1081,8 +1083,8 @@ m8_delimiter(const struct mime8 *m, const char *s, size_t len, int *close)
 		if (len < 2 + l->blen || memcmp(s + 2, l->bound, l->blen) != 0)
 			continue;
 		j = 2 + l->blen;
-		*close = len - j >= 2 && s[j] == '-' && s[j + 1] == '-';
-		if (*close)
+		*closing = len - j >= 2 && s[j] == '-' && s[j + 1] == '-';
+		if (*closing)
 			j += 2;
 		while (j < len && M8_WSP(s[j]))
 			j++;
@@ -1098,9 +1100,9 @@ m8_line(struct mime8 *m, const char *s, size_t len, struct buf *out)
 {
 	struct m8_level *l;
 	size_t at;
-	int k, close = 0, rc = 0;
+	int k, closing = 0, rc = 0;
 
-	if ((k = m8_delimiter(m, s, len, &close)) >= 0) {
+	if ((k = m8_delimiter(m, s, len, &closing)) >= 0) {
 		if (m8_entity_end(m, out) < 0)
 			return -1;
 		l = &m->lv[k];
@@ -1109,9 +1111,9 @@ m8_line(struct mime8 *m, const char *s, size_t len, struct buf *out)
 			rc |= buf_add(out, s, len);
 		else
 			rc |= buf_printf(out, "--%s%s", l->bound,
-			    close ? "--" : "");
+			    closing ? "--" : "");
 		rc |= buf_add(out, "\r\n", 2);
-		if (close) {
+		if (closing) {
 			m->nlv = (size_t)k;	/* the epilogue: M8_TEXT */
 			return rc ? -1 : 0;
 		}
