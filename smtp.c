@@ -773,7 +773,7 @@ downgrade(struct smtp *s, struct txn *t, int send, int *bol,
 			rc = -3;
 			goto out;
 		}
-		if (send) {
+		if (send && conv.len) {
 			if (stuff(&s->out, conv.p, conv.len, bol) < 0)
 				goto nomem;
 			if (s->out.len >= WRITE_BLOCK && off < t->size &&

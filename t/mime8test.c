@@ -69,7 +69,8 @@ convert(void)
 			break;
 		}
 		/* what a caller does: send, then reuse the buffer */
-		fwrite(out.p, 1, out.len, stdout);
+		if (out.len)
+			fwrite(out.p, 1, out.len, stdout);
 		buf_reset(&out);
 	}
 	if (rc == 0 && mime8_end(m, &out) < 0)
