@@ -376,8 +376,10 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 		if (e->r[i].state == RCPT_PENDING || e->r[i].state == RCPT_FAILED)
 			pending = 1;
 	if (!pending)
-		queue_remove(c, e->id);
-	else if (queue_write_env(c, e, res) < 0) {
+		queue_remove(c, e);
+	else if (queue_write_env(c, e, res) == 0)
+		e->has_env = 1;
+	else {
 		logmsg(LOG_ERR, "%s: %s", e->id, res->text);
 		rc = -1;
 	}
@@ -471,7 +473,7 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 		return 1;
 	if (fd < 0)
 		return -1;
-	if (queue_read_env(c, id, &e, &res) < 0) {
+	if (queue_read_env(c, id, fd, &e, &res) < 0) {
 		if (res.text[0])
 			logmsg(LOG_ERR, "%s: %s", id, res.text);
 		close(fd);
@@ -642,7 +644,7 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 		size_t first = nj;
 		int failed = 0;
 
-		if (queue_read_env(c, ids->v[i], &e, &res) < 0)
+		if (queue_read_env(c, ids->v[i], -1, &e, &res) < 0)
 			continue;
 		if (!selected(&e, f)) {
 			env_free(&e);

@@ -41,7 +41,7 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 	if (queue_list(c, &ids, res) < 0)
 		return -1;
 	for (i = 0; i < ids.n; i++) {
-		if (queue_read_env(c, ids.v[i], &e, &r) < 0)
+		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0)
 			continue;	/* delivered and removed meanwhile */
 		if (n++ == 0)
 			fprintf(out, "-Queue ID-------- --Size-- ----Arrival "
@@ -102,7 +102,7 @@ mailq_json(const struct conf *c, FILE *out, struct result *res)
 	if (queue_list(c, &ids, res) < 0)
 		return -1;
 	for (i = 0; i < ids.n; i++) {
-		if (queue_read_env(c, ids.v[i], &e, &r) < 0)
+		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0)
 			continue;
 		fprintf(out, "{\"queue_id\":");
 		json_str(out, e.id);
@@ -167,7 +167,7 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 	for (i = 0; i < ids.n; i++) {
 		int pending = 0;
 
-		if (queue_read_env(c, ids.v[i], &e, &r) < 0)
+		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0)
 			continue;
 		for (j = 0; j < e.nr; j++)
 			if (listed(&e.r[j])) {

@@ -570,19 +570,19 @@ read_small(const char *path, struct buf *b)
 	return -e;
 }
 
-/* read_trailer - the submission envelope at the end of ID.msg */
+/* read_trailer - the submission envelope at the end of ID.msg (path, or
+ * the open file msgfd) */
 static int
-read_trailer(const char *path, struct buf *b)
+read_trailer(const char *path, int msgfd, struct buf *b)
 {
 	char foot[FOOTER_LEN + 1], chunk[8192];
 	long long off;
 	struct stat st;
 	off_t pos, end;
 	ssize_t n;
-	int fd, e = 0;
+	int fd = msgfd, e = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || st.st_size < FOOTER_LEN ||
 	    pread(fd, foot, FOOTER_LEN, st.st_size - FOOTER_LEN) != FOOTER_LEN) {
@@ -613,17 +613,18 @@ read_trailer(const char *path, struct buf *b)
 		}
 	}
 out:
-	close(fd);
+	if (fd != msgfd)
+		close(fd);
 	return -e;
 }
 
 int
-queue_read_env(const struct conf *c, const char *id, struct envelope *e,
-    struct result *res)
+queue_read_env(const struct conf *c, const char *id, int msgfd,
+    struct envelope *e, struct result *res)
 {
 	char path[1100], err[200];
 	struct buf b;
-	int rc;
+	int rc, has_env;
 
 	buf_init(&b, ENV_FILE_MAX);
 	env_init(e);
@@ -633,10 +634,11 @@ queue_read_env(const struct conf *c, const char *id, struct envelope *e,
 		goto out;
 	}
 	rc = read_small(path, &b);
+	has_env = rc == 0;
 	if (rc == -ENOENT) {
 		/* Not tried yet: the envelope the submission wrote. */
 		qpath(path, sizeof(path), c, id, ".msg", 0);
-		rc = read_trailer(path, &b);
+		rc = read_trailer(path, msgfd, &b);
 	}
 	if (rc < 0) {
 		/* Gone (delivered and removed meanwhile) is not an error. */
@@ -658,6 +660,7 @@ queue_read_env(const struct conf *c, const char *id, struct envelope *e,
 		env_free(e);
 		goto out;
 	}
+	e->has_env = has_env;
 	rc = 0;
 out:
 	buf_free(&b);
@@ -703,15 +706,16 @@ out:
  * (a stray envelope is swept), and no crash can bring back a message
  * with its submission envelope, all recipients pending again */
 int
-queue_remove(const struct conf *c, const char *id)
+queue_remove(const struct conf *c, const struct envelope *e)
 {
 	char path[1100];
 	int rc = 0;
 
-	if (qpath(path, sizeof(path), c, id, ".msg", 0) == 0 &&
+	if (qpath(path, sizeof(path), c, e->id, ".msg", 0) == 0 &&
 	    unlink(path) < 0 && errno != ENOENT)
 		rc = -errno;
-	if (rc == 0 && qpath(path, sizeof(path), c, id, ".env", 0) == 0 &&
+	if (rc == 0 && e->has_env &&
+	    qpath(path, sizeof(path), c, e->id, ".env", 0) == 0 &&
 	    unlink(path) < 0 && errno != ENOENT)
 		rc = -errno;
 	return rc;

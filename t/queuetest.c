@@ -190,7 +190,7 @@ test_spool(void)
 	}
 	snprintf(path, sizeof(path), "%s/%s.env", c.queue_dir, e.id);
 	ok(access(path, F_OK) < 0, "no ID.env before the first attempt");
-	is_int(queue_read_env(&c, e.id, &e2, &res), 0,
+	is_int(queue_read_env(&c, e.id, -1, &e2, &res), 0,
 	    "the submission envelope reads back");
 	ok(e2.size == 18 && e2.nr == 1 && strcmp(e2.r[0].addr, "c@d.test") == 0,
 	    "  with its size and recipient");
@@ -208,12 +208,13 @@ test_spool(void)
 	e.r[0].state = RCPT_FAILED;
 	e.r[0].error = xstrdup("550 no");
 	is_int(queue_write_env(&c, &e, &res), 0, "queue_write_env");
-	is_int(queue_read_env(&c, e.id, &e2, &res), 0, "queue_read_env");
+	is_int(queue_read_env(&c, e.id, -1, &e2, &res), 0, "queue_read_env");
 	ok(e2.nr == 1 && e2.r[0].state == RCPT_FAILED &&
 	    strcmp(e2.r[0].error, "550 no") == 0, "the update is read back");
 	env_free(&e2);
 	ok(access(path, F_OK) == 0, "ID.env after an update");
-	is_int(queue_remove(&c, e.id), 0, "queue_remove");
+	e.has_env = 1;
+	is_int(queue_remove(&c, &e), 0, "queue_remove");
 	is_int(count_files(c.queue_dir), 1, "only tmp/ left");
 	close(fd);
 	env_free(&e);
@@ -228,10 +229,10 @@ test_spool(void)
 	close(q.fd);
 	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
 	if (truncate(path, 40) == 0)
-		ok(queue_read_env(&c, e.id, &e2, &res) < 0 &&
+		ok(queue_read_env(&c, e.id, -1, &e2, &res) < 0 &&
 		    strstr(res.text, "Invalid argument") != NULL,
 		    "damaged footer: refused (%s)", res.text);
-	queue_remove(&c, e.id);
+	queue_remove(&c, &e);
 	env_free(&e);
 
 	/* An aborted message leaves nothing. */
