@@ -149,10 +149,19 @@ doctor(const struct conf *c, const char *domain, FILE *out)
 		t.policy = c->tls;
 		t.implicit = c->smarthost[0] && c->smarthost_tls == 1;
 		t.name = c->smarthost[0] ? c->smarthost : rt.a[i].host;
-		if (c->auth_file[0] && auth_lookup(c->auth_file, t.name, user,
-		    sizeof(user), pass, sizeof(pass), &res) == 1) {
-			t.user = user;
-			t.pass = pass;
+		if (c->auth_file[0]) {
+			int found = auth_lookup(c->auth_file, t.name, user,
+			    sizeof(user), pass, sizeof(pass), &res);
+
+			if (found < 0) {
+				/* Delivery would defer here too. */
+				say_fail(out, t.name, res.text);
+				continue;
+			}
+			if (found) {
+				t.user = user;
+				t.pass = pass;
+			}
 		}
 		o = smtp_open(&s, &rt.a[i], c, &t, &res);
 		explicit_bzero(pass, sizeof(pass));
@@ -161,6 +170,10 @@ doctor(const struct conf *c, const char *domain, FILE *out)
 			say_fail(out, what, advice(c, res.text));
 			continue;
 		}
+		if (s.tls_failed[0])
+			say_fail(out, s.tls_failed, "STARTTLS is offered but does "
+			    "not work; mail goes out in plain text (tls "
+			    "opportunistic), or waits (required, verify)");
 		snprintf(what, sizeof(what), "%s%s: EHLO%s%s%s%s", s.host, s.peer,
 		    s.ssl ? ", TLS " : (s.ext & EXT_STARTTLS) ? "" :
 		    ", no STARTTLS offered", s.ssl ? s.tls_desc : "",

@@ -360,6 +360,7 @@ struct smtp {
 	int tls_verified;
 	int tls_want;		/* poll event OpenSSL waits for */
 	char tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384, peer ..." */
+	char tls_failed[ERRTEXT_MAX];	/* why this is a plain-text retry */
 };
 
 /* How to secure and authenticate one connection. */

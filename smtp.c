@@ -520,7 +520,8 @@ out:
 }
 
 /* starttls - RFC 3207; 0 on, 1 carry on in plain text (opportunistic,
- * not offered or refused), -1 lost, -2 refused, -3 handshake failed */
+ * not offered or refused), -2 refused, -3 failed (no reply, garbage,
+ * handshake) */
 static int
 starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
     struct result *res)
@@ -538,18 +539,26 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 		    pname[t->policy]);
 		return -2;
 	}
+	/* From here on any failure counts as a failed TLS start: under
+	 * opportunistic the host is tried again in plain text. */
 	if (s_cmd(s, "STARTTLS") < 0 || s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0)
-		return -1;
+	    s_reply(s, &r, s->cmd_timeout, res) < 0) {
+		char why[ERRTEXT_MAX];
+
+		snprintf(why, sizeof(why), "%s", res->text);
+		result_set(res, OUT_TEMP, "%s%s: TLS handshake failed: no valid "
+		    "reply to STARTTLS (%s)", s->host, s->peer, why);
+		return -3;
+	}
 	if (r.code != 220) {
 		say(res, OUT_TEMP, s, &r, "STARTTLS");
 		return t->policy == TLS_OPPORTUNISTIC ? 1 : -2;
 	}
 	/* RFC 3207 4.2: nothing the server sent before counts. */
 	if (s->inlen > 0) {
-		result_set(res, OUT_TEMP, "%s%s: protocol error: data after the "
-		    "STARTTLS reply", s->host, s->peer);
-		return -1;
+		result_set(res, OUT_TEMP, "%s%s: TLS handshake failed: data "
+		    "after the STARTTLS reply", s->host, s->peer);
+		return -3;
 	}
 	if (tls_init(c, res) < 0 || tls_handshake(s, t->name, t->policy ==
 	    TLS_VERIFY, s->cmd_timeout, res) < 0)
@@ -568,12 +577,13 @@ enum outcome
 smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
     const struct tlsopts *t, struct result *res)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	char ip[INET6_ADDRSTRLEN] = "?", why[ERRTEXT_MAX] = "";
 	struct reply r;
 	int port = 0, plain = 0, rc;
 
 again:
 	memset(s, 0, sizeof(*s));
+	snprintf(s->tls_failed, sizeof(s->tls_failed), "%s", why);
 	s->fd = -1;
 	buf_init(&s->out, 0);
 	s->cmd_timeout = c->command_timeout;
@@ -628,6 +638,7 @@ again:
 		if (rc == -3 && t->policy == TLS_OPPORTUNISTIC) {
 			logmsg(LOG_WARNING, "%s; retrying without TLS", res->text);
 			vlog("%s; retrying without TLS", res->text);
+			snprintf(why, sizeof(why), "%s", res->text);
 			smtp_close(s, 0);
 			plain = 1;
 			goto again;

@@ -86,7 +86,7 @@ seq 1 "$NMSG" | xargs -P 2 -I{} sh -c \
 queued=$(ls "$T/q" | grep -c '\.msg$')
 echo "queued: $queued"
 t0=$(date +%s.%N)
-"$SENDMAIL" -C "$T/conf" -q -v 2>"$T/flush.err"
+${FLUSHWRAP:-} "$SENDMAIL" -C "$T/conf" -q -v 2>"$T/flush.err"
 t1=$(date +%s.%N)
 tail -n 1 "$T/flush.err"
 left=$(ls "$T/q" | grep -c '\.msg$')

@@ -493,3 +493,108 @@ need_tools() {
 	[ -z "$what" ] || { echo "Bail out! missing$what: run make deps"; exit 255; }
 	[ -x "$SENDMAIL" ] || { echo "Bail out! no $SENDMAIL: run make"; exit 255; }
 }
+
+# ---- TLS: a test PKI and a TLS/AUTH receiver (t/tlsd.py) ---------------------
+#
+# Addresses: e2e-tls.t 110-119, e2e-tls-smarthost.t 120-125,
+# e2e-tls-doctor.t 126-129.
+#
+#   pki_init             a test CA in $PKI ($T/pki): ca.pem, ca.key
+#   pki_cert NAME CN [SAN [expired]]
+#                        $PKI/NAME.pem + NAME.key signed by the CA (SAN like
+#                        "DNS:mx.a.test"; "expired": valid 2020-2021 only)
+#   pki_self NAME CN     a self-signed $PKI/NAME.pem + NAME.key (SAN DNS:CN)
+#   start_tlsd ADDR [t/tlsd.py options]
+#                        like start_smtpd (same $T/smtpd-ADDR dir, so rx_*,
+#                        wait_smtpd and stop_server smtpd-ADDR work), on
+#                        ADDR:${TLSD_PORT:-$SMTP_PORT}
+#   rx_tls FILE          the "tls ..." line of a tlsd transaction file
+#   rx_meta FILE KEY     the value of a tlsd header line (tls, auth, sni,
+#                        client-cert, ehlo-after-tls)
+#   rx_trace ADDR        the tlsd dialogue trace of ADDR
+
+PKI=$T/pki
+
+_pki_q() {	# run quietly, keep the noise in $PKI/err.log
+	"$@" >>"$PKI/err.log" 2>&1 || {
+		diag "pki: failed: $*"
+		diag_file "$PKI/err.log" 20
+		return 1
+	}
+}
+
+pki_init() {
+	mkdir -p "$PKI/db"
+	: >"$PKI/db/index.txt"
+	echo 1000 >"$PKI/db/serial"
+	cat >"$PKI/ca.cnf" <<CNF
+[ ca ]
+default_ca = tca
+[ tca ]
+dir = $PKI
+database = $PKI/db/index.txt
+serial = $PKI/db/serial
+new_certs_dir = $PKI/db
+certificate = $PKI/ca.pem
+private_key = $PKI/ca.key
+default_md = sha256
+policy = any
+unique_subject = no
+copy_extensions = copy
+email_in_dn = no
+[ any ]
+commonName = supplied
+[ leaf ]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth,clientAuth
+CNF
+	_pki_q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+	    -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" -days 3650 \
+	    -subj "/CN=mxsend test CA" \
+	    -addext basicConstraints=critical,CA:TRUE \
+	    -addext keyUsage=critical,keyCertSign,cRLSign
+}
+
+pki_cert() {	# NAME CN [SAN [expired]]
+	local n=$1 cn=$2 san=${3:-} exp=${4:-}
+	set -- -days 365
+	[ "$exp" = expired ] &&
+	    set -- -startdate 20200101000000Z -enddate 20210101000000Z
+	if [ -n "$san" ]; then
+		_pki_q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		    -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" \
+		    -subj "/CN=$cn" -addext "subjectAltName=$san" || return 1
+	else
+		_pki_q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		    -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" \
+		    -subj "/CN=$cn" || return 1
+	fi
+	_pki_q openssl ca -batch -config "$PKI/ca.cnf" -extensions leaf \
+	    -in "$PKI/$n.csr" -out "$PKI/$n.pem" -notext "$@"
+}
+
+pki_self() {	# NAME CN
+	_pki_q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+	    -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.pem" -days 365 \
+	    -subj "/CN=$2" -addext "subjectAltName=DNS:$2"
+}
+
+start_tlsd() {
+	local addr=$1 d
+	shift
+	d=$T/smtpd-$addr
+	rm -f "$d/ready"
+	mkdir -p "$d"
+	"$PY" "$TOP/t/tlsd.py" --listen "$addr:${TLSD_PORT:-$SMTP_PORT}" \
+	    --dir "$d" "$@" >>"$d/out" 2>&1 &
+	_track "smtpd-$addr" $!
+	_smtpd_waiting="$_smtpd_waiting $addr"
+	[ "${SMTPD_NOWAIT:-0}" = 1 ] || wait_smtpd
+}
+
+rx_meta() {	# FILE KEY
+	rx_env "$1" | sed -n "s/^$2 //p" | head -n 1
+}
+rx_tls() { rx_meta "$1" tls; }
+rx_trace() { cat "$T/smtpd-$1/trace" 2>/dev/null; }

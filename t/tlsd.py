@@ -1,0 +1,518 @@
+#!/usr/bin/python3
+"""t/tlsd.py - an SMTP receiver with STARTTLS, implicit TLS and AUTH for
+mxsend's TLS end-to-end tests (aiosmtpd, Debian's /usr/bin/python3).
+
+    tlsd.py --listen ADDR:PORT --dir DIR [options]
+
+Without --cert it is a plain server that does not offer STARTTLS.
+
+TLS:
+  --cert PEM --key PEM   offer STARTTLS with this certificate
+  --implicit             TLS right after connect (port-465 style) instead;
+                         STARTTLS is then not offered
+  --ca PEM               ask for a client certificate (optional) and accept
+                         those signed by this CA
+  --tls-max 1.1          speak at most TLS 1.1 (to test the 1.2 minimum)
+  --require-starttls     530 to every command but EHLO/HELO/NOOP/QUIT/
+                         STARTTLS before STARTTLS
+  --break MODE           STARTTLS is offered but broken:
+                           close    reply 220, then close the connection
+                           garbage  reply 220 and non-TLS bytes in one
+                                    write (they arrive with the reply), close
+                           late-garbage  reply 220, wait 0.2 s, then send
+                                    non-TLS bytes (the handshake reads them)
+                           noise    reply with a line of binary garbage
+                                    instead of 220, then close
+                           silent   reply 220, then say nothing (until the
+                                    client gives up)
+  --faults-for N         --break applies to the first N connections only
+AUTH (offered only over TLS):
+  --auth USER:PASSWORD   accept these credentials (repeatable)
+  --mechs LIST           mechanisms offered, comma-separated, from PLAIN,
+                         LOGIN, SCRAM-SHA-256 (default PLAIN,LOGIN)
+  --auth-required        530 to MAIL before a successful AUTH
+  --auth-plaintext       offer AUTH before TLS too (to check the client
+                         never sends credentials in plain text)
+
+Recording, all under DIR (the layout of t/smtpd.py, so t/lib.sh's rx_*
+helpers work):
+  DIR/msgs/NNNN   "MAIL FROM:<...>", "RCPT TO:<...>" lines, then
+                  "tls VERSION CIPHER" or "tls none",
+                  "auth USER MECHANISM" or "auth none",
+                  "sni NAME" or "sni none" (server name the client sent),
+                  "client-cert CN" or "client-cert none",
+                  "ehlo-after-tls yes|no|n/a",
+                  a blank line, then the message bytes as received
+  DIR/conns       "N PEER-IP:PEER-PORT", one line per connection
+  DIR/trace       "N > command" (AUTH: only the mechanism), "N < reply",
+                  "N * event" (tls ..., tls-failed ..., sni ...,
+                  auth-ok USER MECH, auth-failed USER MECH, drop ...)
+  DIR/ready       created once listening
+A server restarted on the same DIR goes on numbering connections and
+transactions.
+"""
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import signal
+import ssl
+import sys
+import warnings
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+class Recorder:
+    def __init__(self, top):
+        self.top = top
+        self.msgs = os.path.join(top, "msgs")
+        os.makedirs(self.msgs, exist_ok=True)
+        # a restarted server (same DIR) goes on counting
+        self.nmsg = len([f for f in os.listdir(self.msgs)
+                         if not f.startswith(".")])
+        try:
+            with open(os.path.join(top, "conns")) as f:
+                self.nconn = sum(1 for _ in f)
+        except OSError:
+            self.nconn = 0
+        self.trace_f = open(os.path.join(top, "trace"), "a", buffering=1,
+                            encoding="utf-8", errors="backslashreplace")
+        self.conns_f = open(os.path.join(top, "conns"), "a", buffering=1)
+
+    def trace(self, n, line):
+        self.trace_f.write("%d %s\n" % (n, line))
+
+    def conn(self, peer):
+        self.nconn += 1
+        self.conns_f.write("%d %s:%s\n" % (self.nconn, peer[0], peer[1]))
+        return self.nconn
+
+    def save(self, head_lines, data):
+        self.nmsg += 1
+        name = "%04d" % self.nmsg
+        tmp = os.path.join(self.msgs, "." + name + ".tmp")
+        head = "".join(line + "\n" for line in head_lines) + "\n"
+        with open(tmp, "wb") as f:
+            f.write(head.encode("utf-8", "surrogateescape"))
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, os.path.join(self.msgs, name))
+        return name
+
+
+def path_of(arg, keyword):
+    if arg is None:
+        return ""
+    rest = arg[len(keyword):].strip() \
+        if arg[:len(keyword)].upper() == keyword else arg
+    if rest.startswith("<"):
+        end = rest.find(">")
+        if end >= 0:
+            return rest[1:end]
+    return rest.split(" ")[0]
+
+
+SNI = {}    # id(SSLObject) -> server name the client sent
+
+
+def make_ctx(opts):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(opts.cert, opts.key)
+    if opts.tls_max == "1.1":
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    if opts.ca:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(opts.ca)
+
+    def sni_cb(sslobj, name, _ctx):
+        SNI[id(sslobj)] = name
+    ctx.sni_callback = sni_cb
+    return ctx
+
+
+def cn_of(cert):
+    for rdn in (cert or {}).get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                return v
+    return None
+
+
+class Handler:
+    def __init__(self, rec, opts):
+        self.rec = rec
+        self.opts = opts
+        self.users = {}
+        for spec in opts.auth:
+            u, _, p = spec.partition(":")
+            self.users[u.encode()] = p.encode()
+
+    def check(self, server, mech, login, password):
+        user = login.decode("utf-8", "replace")
+        if self.users.get(login) == password:
+            server.auth_user = user
+            server.auth_mech = mech
+            server.event("auth-ok %s %s" % (user, mech))
+            return True
+        server.event("auth-failed %s %s" % (user, mech))
+        return False
+
+    def authenticator(self, server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and self.check(
+            server, mechanism, auth_data.login, auth_data.password)
+        return AuthResult(success=ok, handled=False,
+                          auth_data=auth_data if ok else None)
+
+    # SCRAM-SHA-256 (RFC 5802 / RFC 7677), no channel binding
+    async def auth_SCRAM__SHA__256(self, server, args):
+        if len(args) > 1:
+            try:
+                first = base64.b64decode(args[1], validate=True)
+            except Exception:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            first = await server.challenge_auth("")
+            if not isinstance(first, bytes):
+                return AuthResult(success=False, handled=True)
+        try:
+            first = first.decode()
+            gs2, _, bare = first.partition(",,")
+            if not gs2.startswith(("n", "y")) or not bare:
+                raise ValueError("gs2 header")
+            attrs = dict(kv.split("=", 1) for kv in bare.split(","))
+            user = attrs["n"].replace("=2C", ",").replace("=3D", "=")
+            cnonce = attrs["r"]
+        except Exception:
+            await server.push("501 5.5.2 bad SCRAM client-first message")
+            return AuthResult(success=False, handled=True)
+        salt = secrets.token_bytes(16)
+        iters = 4096
+        nonce = cnonce + base64.b64encode(secrets.token_bytes(18)).decode()
+        sfirst = "r=%s,s=%s,i=%d" % (nonce, base64.b64encode(salt).decode(),
+                                     iters)
+        final = await server.challenge_auth(sfirst)
+        if not isinstance(final, bytes):
+            return AuthResult(success=False, handled=True)
+        try:
+            final = final.decode()
+            without_proof, _, proof = final.rpartition(",p=")
+            fattrs = dict(kv.split("=", 1) for kv in without_proof.split(","))
+            if fattrs["r"] != nonce:
+                raise ValueError("nonce")
+            proof = base64.b64decode(proof)
+        except Exception:
+            await server.push("501 5.5.2 bad SCRAM client-final message")
+            return AuthResult(success=False, handled=True)
+        password = self.users.get(user.encode())
+        authmsg = ("%s,%s,%s" % (bare, sfirst, without_proof)).encode()
+        ok = False
+        if password is not None:
+            salted = hashlib.pbkdf2_hmac("sha256", password, salt, iters)
+            ckey = hmac.new(salted, b"Client Key", "sha256").digest()
+            stored = hashlib.sha256(ckey).digest()
+            csig = hmac.new(stored, authmsg, "sha256").digest()
+            got = bytes(a ^ b for a, b in zip(proof, csig))
+            ok = len(proof) == 32 and hmac.compare_digest(got, ckey)
+        if not ok:
+            server.event("auth-failed %s SCRAM-SHA-256" % user)
+            await server.push("535 5.7.8 Authentication credentials invalid")
+            return AuthResult(success=False, handled=True)
+        skey = hmac.new(salted, b"Server Key", "sha256").digest()
+        ssig = hmac.new(skey, authmsg, "sha256").digest()
+        # additional data with success goes in a 334; the client answers
+        # with an empty line (RFC 4954 section 4)
+        empty = await server.challenge_auth("v=" + base64.b64encode(ssig).decode())
+        if empty != b"":
+            await server.push("501 5.5.2 expected an empty response")
+            return AuthResult(success=False, handled=True)
+        server.auth_user = user
+        server.auth_mech = "SCRAM-SHA-256"
+        server.event("auth-ok %s SCRAM-SHA-256" % user)
+        return AuthResult(success=True, auth_data=user)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if server.tls_info is not None:
+            server.ehlo_after_tls = True
+        out = []
+        for r in responses:
+            if r[4:].upper().startswith("AUTH"):
+                if not self.opts.auth:
+                    continue
+                offered = [m for m in self.opts.mechs.split(",") if m]
+                r = r[:4] + "AUTH " + " ".join(offered)
+            out.append(r)
+        return out
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        if self.opts.auth_required and server.auth_user is None:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address or "<>"
+        envelope.raw_from = server.raw_path
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        envelope.rcpt_tos.append(server.raw_path)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        data = envelope.original_content
+        server.event("data %d octets" % len(data))
+        head = ["MAIL FROM:<%s>" % envelope.raw_from]
+        head += ["RCPT TO:<%s>" % r for r in envelope.rcpt_tos]
+        ti = server.tls_info
+        head.append("tls " + ("%s %s" % (ti["version"], ti["cipher"])
+                              if ti else "none"))
+        head.append("auth " + ("%s %s" % (server.auth_user, server.auth_mech)
+                               if server.auth_user else "none"))
+        head.append("sni " + ((ti and ti["sni"]) or "none"))
+        head.append("client-cert " + ((ti and ti["client"]) or "none"))
+        head.append("ehlo-after-tls " + (
+            "n/a" if not server.starttls_done else
+            "yes" if server.ehlo_after_tls else "no"))
+        name = self.rec.save(head, data)
+        server.event("saved msgs/%s" % name)
+        return "250 2.0.0 OK saved " + name
+
+
+MECH_METHODS = {"PLAIN": "auth_PLAIN", "LOGIN": "auth_LOGIN",
+                "SCRAM-SHA-256": "auth_SCRAM__SHA__256"}
+
+
+class TLSSMTP(SMTP):
+    def __init__(self, handler, rec, opts, **kw):
+        super().__init__(handler, **kw)
+        self.rec = rec
+        self.opts = opts
+        self.n = 0
+        self.raw_path = ""
+        self.tls_info = None
+        self.starttls_done = False
+        self.ehlo_after_tls = False
+        self.auth_user = None
+        self.auth_mech = None
+        self.dropped = False
+
+    def event(self, text):
+        self.rec.trace(self.n, "* " + text)
+
+    @property
+    def faulty(self):
+        return self.opts.faults_for < 0 or self.n <= self.opts.faults_for
+
+    def _note_tls(self, sslobj):
+        if sslobj is None:
+            return
+        cert = sslobj.getpeercert()
+        self.tls_info = {
+            "version": sslobj.version(),
+            "cipher": (sslobj.cipher() or ("?",))[0],
+            "sni": SNI.pop(id(sslobj), None),
+            "client": cn_of(cert),
+        }
+        self.event("tls %s %s sni=%s client-cert=%s" % (
+            self.tls_info["version"], self.tls_info["cipher"],
+            self.tls_info["sni"] or "none", self.tls_info["client"] or "none"))
+
+    def connection_made(self, transport):
+        first = self.transport is None
+        if first:
+            peer = transport.get_extra_info("peername")
+            self.n = self.rec.conn(peer)
+        super().connection_made(transport)
+        if first and self.opts.implicit:
+            self._note_tls(transport.get_extra_info("ssl_object"))
+        elif not first:          # STARTTLS handshake completed
+            self.starttls_done = True
+            self._note_tls(transport.get_extra_info("ssl_object"))
+
+    def connection_lost(self, error):
+        self.event("closed")
+        super().connection_lost(error)
+
+    async def push(self, status):
+        if self.dropped:
+            return
+        s = status if isinstance(status, str) else status.decode("utf-8", "replace")
+        self.rec.trace(self.n, "< " + s)
+        await super().push(status)
+
+    def _trace_cmd(self, name, arg):
+        self.rec.trace(self.n, "> %s%s" % (name, "" if arg is None else " " + arg))
+
+    async def smtp_EHLO(self, arg):
+        self._trace_cmd("EHLO", arg)
+        await super().smtp_EHLO(arg)
+
+    async def smtp_HELO(self, arg):
+        self._trace_cmd("HELO", arg)
+        await super().smtp_HELO(arg)
+
+    async def smtp_MAIL(self, arg):
+        self._trace_cmd("MAIL", arg)
+        self.raw_path = path_of(arg, "FROM:")
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        self._trace_cmd("RCPT", arg)
+        self.raw_path = path_of(arg, "TO:")
+        await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg):
+        self._trace_cmd("DATA", arg)
+        await super().smtp_DATA(arg)
+
+    async def smtp_RSET(self, arg):
+        self._trace_cmd("RSET", arg)
+        await super().smtp_RSET(arg)
+
+    async def smtp_NOOP(self, arg):
+        self._trace_cmd("NOOP", arg)
+        await super().smtp_NOOP(arg)
+
+    async def smtp_QUIT(self, arg):
+        self._trace_cmd("QUIT", arg)
+        await super().smtp_QUIT(arg)
+
+    async def smtp_AUTH(self, arg):
+        # only the mechanism: the rest is a credential
+        self._trace_cmd("AUTH", None if arg is None else arg.split(" ")[0])
+        mech = (arg or "").split(" ")[0].upper()
+        offered = [m for m in self.opts.mechs.split(",") if m]
+        if self.opts.auth and mech and mech not in offered:
+            await self.push("504 5.5.4 Unrecognized authentication type")
+            return
+        await super().smtp_AUTH(arg)
+
+    async def smtp_STARTTLS(self, arg):
+        self._trace_cmd("STARTTLS", arg)
+        mode = self.opts.brk if self.faulty else None
+        junk = b"HTTP/1.0 400 Bad Request\r\n\r\n" + bytes(range(256)) * 4
+        if mode == "garbage":
+            self.rec.trace(self.n, "< 220 2.0.0 Ready to start TLS")
+            self.event("garbage in the same write as the 220")
+            self.transport.write(b"220 2.0.0 Ready to start TLS\r\n" + junk)
+            await asyncio.sleep(0.3)
+            self.event("drop after STARTTLS (%s)" % mode)
+            self.dropped = True
+            self.transport.close()
+            return
+        if mode in ("close", "late-garbage", "silent"):
+            await self.push("220 2.0.0 Ready to start TLS")
+            if mode == "late-garbage":
+                await asyncio.sleep(0.2)
+                self.event("sending garbage instead of a TLS handshake")
+                self.transport.write(junk)
+                await asyncio.sleep(0.3)
+            elif mode == "silent":
+                self.event("silent after 220")
+                await asyncio.sleep(60)
+            self.event("drop after STARTTLS (%s)" % mode)
+            self.dropped = True
+            self.transport.close()
+            return
+        if mode == "noise":
+            self.event("noise instead of a STARTTLS reply")
+            self.transport.write(b"\x16\x03\x01\x00\xff\x80garbage\x00\xfe\r\n")
+            await asyncio.sleep(0.3)
+            self.dropped = True
+            self.transport.close()
+            return
+        try:
+            await super().smtp_STARTTLS(arg)
+        except Exception as e:
+            cause = e.__cause__ or e
+            self.event("tls-failed %s" % (cause,))
+            raise
+
+
+def main():
+    ap = argparse.ArgumentParser(description="TLS/AUTH SMTP receiver")
+    ap.add_argument("--listen", required=True, help="ADDR:PORT")
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--hostname", default="tlsd.test")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--implicit", action="store_true")
+    ap.add_argument("--ca")
+    ap.add_argument("--tls-max", choices=["1.1"])
+    ap.add_argument("--require-starttls", action="store_true")
+    ap.add_argument("--break", dest="brk",
+                    choices=["close", "garbage", "late-garbage", "noise",
+                             "silent"])
+    ap.add_argument("--faults-for", type=int, default=-1)
+    ap.add_argument("--auth", action="append", default=[])
+    ap.add_argument("--mechs", default="PLAIN,LOGIN")
+    ap.add_argument("--auth-required", action="store_true")
+    ap.add_argument("--auth-plaintext", action="store_true")
+    ap.add_argument("--timeout", type=float, default=30)
+    opts = ap.parse_args()
+    warnings.simplefilter("ignore", DeprecationWarning)
+    logging.basicConfig(level=logging.DEBUG if os.environ.get("TLSD_DEBUG")
+                        else logging.ERROR)
+    if (opts.implicit or opts.brk or opts.ca or opts.tls_max) and not opts.cert:
+        sys.exit("tlsd.py: --implicit/--break/--ca/--tls-max need --cert")
+    for m in opts.mechs.split(","):
+        if m and m not in MECH_METHODS:
+            sys.exit("tlsd.py: unknown mechanism %r" % m)
+
+    host, _, port = opts.listen.rpartition(":")
+    os.makedirs(opts.dir, exist_ok=True)
+    rec = Recorder(opts.dir)
+    handler = Handler(rec, opts)
+    ctx = make_ctx(opts) if opts.cert else None
+    excluded = [m for m in MECH_METHODS if m not in opts.mechs.split(",")]
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    def quiet(loop_, context):   # handshake failures are expected here
+        exc = context.get("exception")
+        msg = context.get("message", "")
+        rec.trace(0, "* loop: %s %r" % (msg, exc))
+    loop.set_exception_handler(quiet)
+
+    def factory():
+        return TLSSMTP(handler, rec, opts, hostname=opts.hostname,
+                       timeout=opts.timeout, loop=loop,
+                       tls_context=None if opts.implicit else ctx,
+                       require_starttls=opts.require_starttls,
+                       authenticator=handler.authenticator,
+                       # aiosmtpd knows only STARTTLS: with implicit TLS
+                       # every session is TLS already
+                       auth_require_tls=not (opts.implicit
+                                             or opts.auth_plaintext),
+                       auth_exclude_mechanism=excluded)
+
+    server = loop.run_until_complete(
+        loop.create_server(factory, host=host, port=int(port),
+                           reuse_address=True,
+                           ssl=ctx if opts.implicit else None))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, loop.stop)
+    ready = os.path.join(opts.dir, "ready")
+    with open(ready + ".tmp", "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.rename(ready + ".tmp", ready)
+    print("ready", opts.listen, flush=True)
+    try:
+        loop.run_forever()
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
