@@ -451,77 +451,135 @@ dest_open(const struct conf *c, struct dns *dns, struct dest *d,
 	return -1;
 }
 
+/* One message being delivered: locked, its envelope loaded, its due
+ * recipients picked.  With pipelining a worker has two at once: the one
+ * whose end of data is on its way, and the next. */
+struct inflight {
+	int active;
+	int fd;			/* the locked message file */
+	struct envelope e;
+	size_t *idx, n;		/* due recipients: indices into e.r */
+	const char **rcpts;
+	struct result *rres;
+	struct txn t;
+};
+
+/* job_done - record the outcomes, report, save or remove; unlock */
+static void
+job_done(const struct conf *c, struct inflight *m, struct dstats *st)
+{
+	struct result res;
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		record(c, &m->e, m->idx[i], &m->rres[i], now, st);
+	finish(c, &m->e, m->fd, now, st, &res);
+	free(m->idx);
+	free(m->rcpts);
+	free(m->rres);
+	env_free(&m->e);
+	close(m->fd);
+	memset(m, 0, sizeof(*m));
+}
+
+/* complete - read the final reply of the message in flight, if any */
+static void
+complete(const struct conf *c, struct dest *d, struct inflight *prev,
+    struct dstats *st)
+{
+	struct result res;
+
+	if (!prev->active)
+		return;
+	if (smtp_finish(&d->s, &prev->t, &res) != OUT_OK) {
+		smtp_close(&d->s, 0);
+		d->open = 0;
+	}
+	job_done(c, prev, st);
+}
+
 /*
- * run_job - one message at one destination (dest NULL: no delivery,
- * only finish).  Returns 0, 1 when the message is locked elsewhere and
- * block is 0, -1 when it is gone or unreadable.
+ * run_job - one message at one destination (d NULL: no delivery, only
+ * finish).  prev is the message in flight on d's connection, if any; it
+ * is completed here, and this one may take its place.  Returns 0, 1 when
+ * the message is locked elsewhere and block is 0, -1 when it is gone.
  */
 static int
 run_job(const struct conf *c, struct dns *dns, struct dest *d,
-    const char *id, int force, int block, struct dstats *st)
+    const char *id, int force, int block, struct inflight *prev,
+    struct dstats *st)
 {
-	struct envelope e;
-	struct result res, *rres = NULL;
-	const char **rcpts = NULL;
-	size_t *idx = NULL, i, n = 0;
+	struct inflight cur;
+	struct result res;
 	time_t now = time(NULL);
-	struct txn t;
-	int fd, rc = -1;
+	size_t i;
+	int fd;
 
+	/* Never wait for a lock while holding one: complete first. */
+	if (block && prev->active)
+		complete(c, d, prev, st);
 	fd = queue_lock(c, id, block);
 	if (fd == -2)
 		return 1;
 	if (fd < 0)
 		return -1;
-	if (queue_read_env(c, id, fd, &e, &res) < 0) {
+	memset(&cur, 0, sizeof(cur));
+	cur.fd = fd;
+	if (queue_read_env(c, id, fd, &cur.e, &res) < 0) {
 		if (res.text[0])
 			logmsg(LOG_ERR, "%s: %s", id, res.text);
 		close(fd);
 		return -1;
 	}
-	idx = xmalloc((e.nr ? e.nr : 1) * sizeof(*idx));
-	for (i = 0; d && i < e.nr; i++)
-		if (due(c, &e, i, d->name, force, now))
-			idx[n++] = i;
-	if (n > 0) {
-		st->messages++;
-		rcpts = xmalloc(n * sizeof(*rcpts));
-		rres = xmalloc(n * sizeof(*rres));
-		for (i = 0; i < n; i++)
-			rcpts[i] = e.r[idx[i]].addr;
-		if (d->open && d->s.ntxn >= CONN_TXN_MAX) {
-			smtp_close(&d->s, 1);
-			d->open = 0;
-		}
-		if (!d->open && dest_open(c, dns, d, &res) < 0) {
-			for (i = 0; i < n; i++)
-				rres[i] = res;
-		} else {
-			memset(&t, 0, sizeof(t));
-			t.sender = e.sender;
-			t.rcpts = rcpts;
-			t.n = n;
-			t.rres = rres;
-			t.msgfd = fd;
-			t.size = e.size;
-			t.body8 = e.body8;
-			t.id = e.id;
-			if (smtp_send(&d->s, &t, &res) != OUT_OK) {
-				smtp_close(&d->s, 0);
-				d->open = 0;
-			}
-		}
-		now = time(NULL);
-		for (i = 0; i < n; i++)
-			record(c, &e, idx[i], &rres[i], now, st);
+	cur.active = 1;
+	cur.idx = xmalloc((cur.e.nr ? cur.e.nr : 1) * sizeof(*cur.idx));
+	for (i = 0; d && i < cur.e.nr; i++)
+		if (due(c, &cur.e, i, d->name, force, now))
+			cur.idx[cur.n++] = i;
+	if (cur.n == 0) {
+		job_done(c, &cur, st);
+		return 0;
 	}
-	rc = finish(c, &e, fd, now, st, &res);
-	free(idx);
-	free(rcpts);
-	free(rres);
-	env_free(&e);
-	close(fd);
-	return rc;
+	st->messages++;
+	cur.rcpts = xmalloc(cur.n * sizeof(*cur.rcpts));
+	cur.rres = xmalloc(cur.n * sizeof(*cur.rres));
+	for (i = 0; i < cur.n; i++)
+		cur.rcpts[i] = cur.e.r[cur.idx[i]].addr;
+	if (d->open && d->s.ntxn >= CONN_TXN_MAX) {
+		complete(c, d, prev, st);
+		if (d->open)
+			smtp_close(&d->s, 1);
+		d->open = 0;
+	}
+	if (!d->open && dest_open(c, dns, d, &res) < 0) {
+		for (i = 0; i < cur.n; i++)
+			cur.rres[i] = res;
+		job_done(c, &cur, st);
+		return 0;
+	}
+	cur.t.sender = cur.e.sender;
+	cur.t.rcpts = cur.rcpts;
+	cur.t.n = cur.n;
+	cur.t.rres = cur.rres;
+	cur.t.msgfd = fd;
+	cur.t.size = cur.e.size;
+	cur.t.body8 = cur.e.body8;
+	cur.t.id = cur.e.id;
+	cur.t.may_pend = !block;
+	if (smtp_send(&d->s, &cur.t, prev->active ? &prev->t : NULL, &res) !=
+	    OUT_OK) {
+		smtp_close(&d->s, 0);
+		d->open = 0;
+	}
+	/* smtp_send completed prev, whatever happened. */
+	if (prev->active)
+		job_done(c, prev, st);
+	if (cur.t.pending)
+		*prev = cur;
+	else
+		job_done(c, &cur, st);
+	return 0;
 }
 
 /* worker - every job of one destination, over one connection */
@@ -529,21 +587,24 @@ static void
 worker(const struct conf *c, struct dns *dns, const struct job *jobs,
     size_t n, int force, struct dstats *st)
 {
+	struct inflight prev;
 	struct dest d;
 	size_t i, nbusy = 0;
 	size_t *busy = xmalloc((n ? n : 1) * sizeof(*busy));
 
 	memset(&d, 0, sizeof(d));
+	memset(&prev, 0, sizeof(prev));
 	d.name = jobs[0].dest;
 	for (i = 0; i < n; i++)
 		if (run_job(c, dns, jobs[i].dest ? &d : NULL, jobs[i].id, force,
-		    0, st) == 1)
+		    0, &prev, st) == 1)
 			busy[nbusy++] = i;
 	/* Locked by another process (another destination's worker, or a
 	 * submission delivering): wait for it now. */
 	for (i = 0; i < nbusy; i++)
 		run_job(c, dns, jobs[busy[i]].dest ? &d : NULL,
-		    jobs[busy[i]].id, force, 1, st);
+		    jobs[busy[i]].id, force, 1, &prev, st);
+	complete(c, &d, &prev, st);
 	if (d.open)
 		smtp_close(&d.s, 1);
 	route_free(&d.rt);

@@ -381,6 +381,9 @@ struct txn {
 	off_t size;
 	int body8;
 	const char *id;		/* queue ID, for the log */
+	int may_pend;		/* may leave the final reply pending */
+	int pending;		/* out: end of data sent, reply not read */
+	int *acc;		/* internal: recipients the server took */
 };
 
 /*
@@ -391,11 +394,18 @@ struct txn {
 enum outcome smtp_open(struct smtp *, const struct mxaddr *a,
     const struct conf *, const struct tlsopts *, struct result *);
 /*
- * smtp_send - one transaction; every t->rres[i] is set.  Returns OUT_OK
+ * smtp_send - one transaction; every t->rres[i] is set, except that with
+ * t->may_pend and a PIPELINING server the end of data may be left in
+ * the output with its reply unread (t->pending): pass t as prev to the
+ * next smtp_send, whose commands then go out in the same write, or call
+ * smtp_finish.  A pending prev is always completed.  Returns OUT_OK
  * while the connection can carry another transaction, OUT_TEMP when it
  * was lost or closed (res says why).
  */
-enum outcome smtp_send(struct smtp *, struct txn *t, struct result *res);
+enum outcome smtp_send(struct smtp *, struct txn *t, struct txn *prev,
+    struct result *res);
+/* smtp_finish - read a pending transaction's final reply */
+enum outcome smtp_finish(struct smtp *, struct txn *t, struct result *res);
 void smtp_close(struct smtp *, int quit);
 
 /* tls.c */

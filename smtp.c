@@ -808,9 +808,10 @@ out:
 }
 
 /* send_body - the message, dot-stuffed, 7-bit when it has to be, then
- * the final dot in the same write as the last data */
+ * the final dot in the same write as the last data; with hold, the end
+ * stays in the output buffer for the next write (pipelining) */
 static int
-send_body(struct smtp *s, struct txn *t, struct result *res)
+send_body(struct smtp *s, struct txn *t, int hold, struct result *res)
 {
 	static char chunk[WRITE_BLOCK];
 	off_t off = 0;
@@ -839,7 +840,7 @@ end:
 		fprintf(stderr, ">>> [%lld octets of message%s]\n>>> .\n",
 		    (long long)t->size, t->body8 == 1 && !(s->ext &
 		    EXT_8BITMIME) ? ", converted to 7-bit MIME" : "");
-	return s_flush(s, s->data_timeout, res);
+	return hold ? 0 : s_flush(s, s->data_timeout, res);
 nomem:
 	result_set(res, OUT_TEMP, "out of memory");
 	return -2;
@@ -856,8 +857,45 @@ set_all(struct txn *t, const int *accepted, const struct result *r)
 			t->rres[i] = *r;
 }
 
+/* lost_after_dot - the end of data went out and no reply came back */
+static void
+lost_after_dot(struct txn *t, const struct smtp *s, const struct result *res)
+{
+	struct result tmp;
+
+	logmsg(LOG_WARNING, "%s: possible duplicate: connection to %s%s lost "
+	    "after the end of data: %s", t->id, s->host, s->peer, res->text);
+	result_set(&tmp, OUT_TEMP, "%s (possible duplicate)", res->text);
+	set_all(t, t->acc, &tmp);
+}
+
 enum outcome
-smtp_send(struct smtp *s, struct txn *t, struct result *res)
+smtp_finish(struct smtp *s, struct txn *t, struct result *res)
+{
+	struct result tmp;
+	struct reply r;
+	enum outcome rc = OUT_OK;
+
+	if (!t->pending)
+		return OUT_OK;
+	t->pending = 0;
+	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes. */
+	if ((s->out.len && s_flush(s, s->data_timeout, res) < 0) ||
+	    s_reply(s, &r, s->data_timeout, res) < 0) {
+		lost_after_dot(t, s, res);
+		rc = OUT_TEMP;
+	} else {
+		say(&tmp, r.code / 100 == 2 ? OUT_OK : class_of(r.code), s, &r,
+		    "end of data");
+		set_all(t, t->acc, &tmp);
+	}
+	free(t->acc);
+	t->acc = NULL;
+	return rc;
+}
+
+enum outcome
+smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 {
 	int pipe = (s->ext & EXT_PIPELINING) != 0;
 	char sizearg[64] = "", addr[ADDR_MAX + 2];
@@ -865,12 +903,16 @@ smtp_send(struct smtp *s, struct txn *t, struct result *res)
 	struct result tmp;
 	struct reply r;
 	size_t i, nacc = 0;
-	int mail_ok, dot_sent = 0;
+	int mail_ok;
 	enum outcome rc = OUT_TEMP;
 
+	t->pending = 0;
+	t->acc = NULL;
 	if (acc == NULL) {
 		result_set(res, OUT_TEMP, "out of memory");
 		set_all(t, NULL, res);
+		if (prev && smtp_finish(s, prev, res) != OUT_OK)
+			return OUT_TEMP;
 		return OUT_TEMP;
 	}
 	/* Until a server says otherwise, every recipient is deferred. */
@@ -885,7 +927,7 @@ smtp_send(struct smtp *s, struct txn *t, struct result *res)
 		    (long long)t->size, s->maxsize);
 		set_all(t, NULL, &tmp);
 		rc = OUT_OK;
-		goto out;
+		goto local;
 	}
 	if (t->body8 == 1 && !(s->ext & EXT_8BITMIME)) {
 		int bol = 1;
@@ -900,9 +942,12 @@ smtp_send(struct smtp *s, struct txn *t, struct result *res)
 		case -2:
 			set_all(t, NULL, &tmp);
 			rc = OUT_OK;
-			goto out;
+			goto local;
 		}
 	}
+	/* Without PIPELINING nothing may wait behind an end of data. */
+	if (prev && !pipe && smtp_finish(s, prev, res) != OUT_OK)
+		goto lost;
 	if (s->ext & EXT_SIZE)
 		snprintf(sizearg, sizeof(sizearg), " SIZE=%lld",
 		    (long long)t->size);
@@ -917,10 +962,15 @@ smtp_send(struct smtp *s, struct txn *t, struct result *res)
 	for (i = 0; pipe && i < t->n; i++)
 		if (s_cmd(s, "RCPT TO:<%s>", t->rcpts[i]) < 0)
 			goto nomem;
+	/* RFC 2920 3.1: the previous message's content and end of data,
+	 * then this one's commands, in one write; the replies come back in
+	 * that order. */
 	if (pipe && (s_cmd(s, "DATA") < 0 ||
 	    s_flush(s, s->cmd_timeout, res) < 0 ||
+	    (prev && smtp_finish(s, prev, res) != OUT_OK) ||
 	    s_reply(s, &r, s->cmd_timeout, res) < 0))
 		goto lost;
+	prev = NULL;
 	mail_ok = r.code / 100 == 2;
 	if (!mail_ok) {
 		say(&tmp, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
@@ -980,7 +1030,7 @@ smtp_send(struct smtp *s, struct txn *t, struct result *res)
 		rc = OUT_OK;
 		goto rset;
 	}
-	switch (send_body(s, t, res)) {
+	switch (send_body(s, t, t->may_pend && pipe, res)) {
 	case -2:
 		/* Our side failed (queue file): abandon the connection so
 		 * that the server never takes a partial message. */
@@ -990,41 +1040,41 @@ smtp_send(struct smtp *s, struct txn *t, struct result *res)
 	case -1:
 		goto lost;
 	}
-	dot_sent = 1;
-	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes. */
-	if (s_reply(s, &r, s->data_timeout, res) < 0)
-		goto lost;
-	if (r.code / 100 == 2)
-		say(&tmp, OUT_OK, s, &r, "end of data");
-	else
-		say(&tmp, class_of(r.code), s, &r, "end of data");
-	set_all(t, acc, &tmp);
-	free(acc);
-	return OUT_OK;
+	t->acc = acc;
+	t->pending = 1;
+	if (t->may_pend && pipe)
+		return OUT_OK;	/* the caller reads the final reply */
+	return smtp_finish(s, t, res);
 rset:
 	if (s_cmd(s, "RSET") < 0 ||
 	    s_flush(s, s->cmd_timeout, res) < 0 ||
 	    s_reply(s, &r, s->cmd_timeout, res) < 0 || r.code / 100 != 2)
 		rc = OUT_TEMP;
 	goto out;
+local:
+	/* Decided here, without a word to the server. */
+	if (prev && smtp_finish(s, prev, res) != OUT_OK)
+		rc = OUT_TEMP;
+	goto out;
 lost:
-	if (dot_sent) {
-		logmsg(LOG_WARNING, "%s: possible duplicate: connection to %s%s "
-		    "lost after the end of data: %s", t->id, s->host, s->peer,
-		    res->text);
-		result_set(&tmp, OUT_TEMP, "%s (possible duplicate)", res->text);
-		set_all(t, acc, &tmp);
-	} else {
-		/* Recipients refused for good before the loss stay refused. */
-		for (i = 0; i < t->n; i++)
-			if (t->rres[i].o != OUT_PERM)
-				t->rres[i] = *res;
+	if (prev && prev->pending) {
+		/* Lost before the previous message's reply came back. */
+		prev->pending = 0;
+		lost_after_dot(prev, s, res);
+		free(prev->acc);
+		prev->acc = NULL;
 	}
+	/* Recipients refused for good before the loss stay refused. */
+	for (i = 0; i < t->n; i++)
+		if (t->rres[i].o != OUT_PERM)
+			t->rres[i] = *res;
 	rc = OUT_TEMP;
 	goto out;
 nomem:
 	result_set(res, OUT_TEMP, "out of memory");
 	set_all(t, NULL, res);
+	if (prev && prev->pending)
+		goto lost;
 	rc = OUT_TEMP;
 out:
 	free(acc);

@@ -85,13 +85,25 @@ seq 1 "$NMSG" | xargs -P 2 -I{} sh -c \
     "$SENDMAIL" "$T/conf" "$T" || exit 1
 queued=$(ls "$T/q" | grep -c '\.msg$')
 echo "queued: $queued"
-t0=$(date +%s.%N)
+fa=$(date +%s.%N)
 ${FLUSHWRAP:-} "$SENDMAIL" -C "$T/conf" -q -v 2>"$T/flush.err"
-t1=$(date +%s.%N)
+fb=$(date +%s.%N)
 tail -n 1 "$T/flush.err"
 left=$(ls "$T/q" | grep -c '\.msg$')
-awk -v n="$queued" -v a="$t0" -v b="$t1" -v l="$left" 'BEGIN {
+awk -v n="$queued" -v a="$fa" -v b="$fb" -v l="$left" 'BEGIN {
 	printf "flush: %d messages in %.2f s = %.0f messages/s (goal: 5000); left in queue: %d\n", n - l, b - a, (n - l) / (b - a), l }'
+
+# The reference for this machine: smtp-source pushing as many 4 KB
+# messages over 8 kept connections into one of the same sinks.
+t0=$(date +%s.%N)
+LD_LIBRARY_PATH=$POSTFIX_DIR/usr/lib/postfix "$POSTFIX_DIR/usr/sbin/smtp-source" \
+    -s 8 -m "$NMSG" -l 4096 -f bench@bench.test -t r@d1.flush.test \
+    "127.0.1.1:$SMTP_PORT" || exit 1
+t1=$(date +%s.%N)
+awk -v n="$NMSG" -v a="$t0" -v b="$t1" -v q="$queued" -v l="$left" \
+    -v fa="$fa" -v fb="$fb" 'BEGIN {
+	printf "smtp-source -s 8 -m %d -l 4096: %.2f s = %.0f messages/s; mxsend flush / smtp-source: %.2f\n",
+	    n, b - a, n / (b - a), ((q - l) / (fb - fa)) / (n / (b - a)) }'
 
 # Peak RSS of a -q run sending one 50 MB message.
 {

@@ -232,7 +232,7 @@ run(const struct step *steps, const char *msg, const char **rcpts,
 		t.size = (off_t)strlen(msg);
 		t.body8 = 0;
 		t.id = "TEST";
-		*send_o = smtp_send(&s, &t, res);
+		*send_o = smtp_send(&s, &t, NULL, res);
 		smtp_close(&s, *send_o == OUT_OK);
 	}
 	close(mfd);
