@@ -424,6 +424,22 @@ int b64_decode(const char *, struct buf *);
 int auth_lookup(const char *file, const char *host, char *user, size_t ulen,
     char *pass, size_t plen, struct result *);
 
+/* SCRAM-SHA-256 (RFC 7677) client state, between the three messages. */
+struct scram {
+	char cnonce[32];
+	struct buf bare;		/* client-first-message-bare */
+	unsigned char ssig[32];		/* the ServerSignature we expect */
+};
+/* scram_first - client-first-message into out */
+int scram_first(struct scram *, const char *user, struct buf *out,
+    struct result *);
+/* scram_final - client-final-message for the server-first message */
+int scram_final(struct scram *, const char *pass, const char *sfirst,
+    struct buf *out, struct result *);
+/* scram_verify - 0 when the server-final message proves the server */
+int scram_verify(struct scram *, const char *sfinal);
+void scram_free(struct scram *);
+
 /* mime.c */
 
 enum dsn_action { DSN_FAILED, DSN_DELAYED };

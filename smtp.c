@@ -446,6 +446,86 @@ has_mech(const struct smtp *s, const char *m)
 	return 0;
 }
 
+/* s_scram - AUTH SCRAM-SHA-256 (RFC 7677, RFC 4954 4); 0 with the last
+ * reply in r, -1 lost, -2 refused */
+static int
+s_scram(struct smtp *s, const struct tlsopts *t, struct reply *r,
+    struct result *res)
+{
+	struct scram sc;
+	struct buf msg, b64;
+	int rc = -2;
+
+	buf_init(&msg, 0);
+	buf_init(&b64, 0);
+	if (scram_first(&sc, t->user, &msg, res) < 0 ||
+	    b64_encode(msg.p, msg.len, &b64) < 0 ||
+	    s_secret(s, "AUTH SCRAM-SHA-256 ********", "AUTH SCRAM-SHA-256 %s",
+	    b64.p) < 0)
+		goto out;
+	if (s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, r, s->cmd_timeout, res) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (r->code != 334) {
+		rc = 0;		/* the caller says why */
+		goto out;
+	}
+	buf_reset(&msg);
+	buf_reset(&b64);
+	if (b64_decode(r->text, &msg) < 0 || scram_final(&sc, t->pass,
+	    msg.p ? msg.p : "", &b64, res) < 0) {
+		if (res->text[0] == '\0' || res->o == OUT_OK)
+			result_set(res, OUT_TEMP, "%s%s: SCRAM: bad challenge",
+			    s->host, s->peer);
+		goto cancel;
+	}
+	buf_reset(&msg);
+	if (b64_encode(b64.p, b64.len, &msg) < 0 ||
+	    s_secret(s, "********", "%s", msg.p) < 0)
+		goto out;
+	if (s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, r, s->cmd_timeout, res) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (r->code != 334) {
+		rc = 0;
+		goto out;
+	}
+	/* RFC 4954 4: the server's proof comes as a challenge; answer it
+	 * with an empty line only when it is right. */
+	buf_reset(&msg);
+	if (b64_decode(r->text, &msg) < 0 ||
+	    scram_verify(&sc, msg.p ? msg.p : "") < 0) {
+		result_set(res, OUT_TEMP, "%s%s: SCRAM: the server did not prove "
+		    "that it knows the password", s->host, s->peer);
+		goto cancel;
+	}
+	if (s_cmd(s, "%s", "") < 0 || s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, r, s->cmd_timeout, res) < 0) {
+		rc = -1;
+		goto out;
+	}
+	rc = 0;
+	goto out;
+cancel:
+	/* RFC 4954 4: "*" cancels the exchange. */
+	if (s_cmd(s, "*") < 0 || s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, r, s->cmd_timeout, res) < 0)
+		rc = -1;
+out:
+	scram_free(&sc);
+	if (msg.p)
+		explicit_bzero(msg.p, msg.len);
+	if (b64.p)
+		explicit_bzero(b64.p, b64.len);
+	buf_free(&msg);
+	buf_free(&b64);
+	return rc;
+}
+
 /* s_auth - RFC 4954 with PLAIN (RFC 4616) or LOGIN; 0, -1 lost, -2
  * refused.  A refusal is TEMP: bad credentials must not bounce mail. */
 static int
@@ -462,7 +542,12 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 		    "auth_file has credentials for it", s->host, s->peer);
 		goto out;
 	}
-	if (has_mech(s, "PLAIN")) {
+	if (has_mech(s, "SCRAM-SHA-256")) {
+		rc = s_scram(s, t, &r, res);
+		if (rc != 0)
+			goto out;
+		rc = -2;
+	} else if (has_mech(s, "PLAIN")) {
 		if (buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->user) < 0 ||
 		    buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->pass) < 0 ||
 		    b64_encode(raw.p, raw.len, &b64) < 0 ||
@@ -492,7 +577,8 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 		}
 	} else {
 		result_set(res, OUT_TEMP, "%s%s offers no AUTH mechanism mxsend "
-		    "speaks (offered: %s; mxsend: PLAIN LOGIN)", s->host,
+		    "speaks (offered: %s; mxsend: SCRAM-SHA-256 PLAIN LOGIN)",
+		    s->host,
 		    s->peer, s->auth_mechs);
 		goto out;
 	}

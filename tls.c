@@ -2,7 +2,8 @@
  * tls.c - OpenSSL for the SMTP client: the context, the handshake on a
  * connected socket (after STARTTLS or, for implicit TLS, at once),
  * certificate verification, record I/O, and the AUTH credentials and
- * mechanisms (RFC 4954: PLAIN RFC 4616, LOGIN).
+ * mechanisms (RFC 4954: SCRAM-SHA-256 RFC 5802/7677 without channel
+ * binding, PLAIN RFC 4616, LOGIN).
  *
  * Policy (conf tls): none, opportunistic (TLS when offered, no checks),
  * required (TLS or nothing, no checks), verify (TLS, the chain against
@@ -41,7 +42,9 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/opensslv.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -51,7 +54,9 @@
 #define CRYPTO_FUNCS(F) F(ERR_get_error) F(ERR_peek_error) \
 	F(ERR_clear_error) F(ERR_error_string_n) \
 	F(X509_verify_cert_error_string) F(X509_VERIFY_PARAM_set1_ip_asc) \
-	F(EVP_EncodeBlock) F(EVP_DecodeBlock) F(OPENSSL_cleanse)
+	F(EVP_EncodeBlock) F(EVP_DecodeBlock) F(OPENSSL_cleanse) \
+	F(EVP_sha256) F(EVP_Digest) F(HMAC) F(PKCS5_PBKDF2_HMAC) \
+	F(RAND_bytes) F(CRYPTO_memcmp)
 #define SSL_FUNCS(F) F(TLS_client_method) F(SSL_CTX_new) F(SSL_CTX_free) \
 	F(SSL_CTX_ctrl) F(SSL_CTX_load_verify_locations) \
 	F(SSL_CTX_set_default_verify_paths) \
@@ -121,6 +126,12 @@ ossl_load(struct result *res)
 #define EVP_EncodeBlock (O.EVP_EncodeBlock)
 #define EVP_DecodeBlock (O.EVP_DecodeBlock)
 #define OPENSSL_cleanse (O.OPENSSL_cleanse)
+#define EVP_sha256 (O.EVP_sha256)
+#define EVP_Digest (O.EVP_Digest)
+#define HMAC (O.HMAC)
+#define PKCS5_PBKDF2_HMAC (O.PKCS5_PBKDF2_HMAC)
+#define RAND_bytes (O.RAND_bytes)
+#define CRYPTO_memcmp (O.CRYPTO_memcmp)
 #define TLS_client_method (O.TLS_client_method)
 #define SSL_CTX_new (O.SSL_CTX_new)
 #define SSL_CTX_free (O.SSL_CTX_free)
@@ -505,4 +516,160 @@ out:
 		explicit_bzero(b.p, b.len);
 	buf_free(&b);
 	return rc;
+}
+
+/* The server's iteration count, bounded: too few is a downgrade, too many
+ * a way to keep us busy. */
+#define SCRAM_ITER_MIN 4096
+#define SCRAM_ITER_MAX 1000000
+
+/* scram_name - a SASL name with ',' and '=' escaped (RFC 5802 5.1) */
+static int
+scram_name(struct buf *b, const char *s)
+{
+	int rc = 0;
+
+	for (; *s && rc == 0; s++)
+		rc = *s == ',' ? buf_adds(b, "=2C") : *s == '=' ?
+		    buf_adds(b, "=3D") : buf_addc(b, *s);
+	return rc;
+}
+
+int
+scram_first(struct scram *sc, const char *user, struct buf *out,
+    struct result *res)
+{
+	unsigned char rnd[18];
+	struct buf nonce;
+
+	memset(sc, 0, sizeof(*sc));
+	buf_init(&sc->bare, 0);
+	buf_init(&nonce, 0);
+	if (ossl_load(res) < 0)
+		return -1;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1 ||
+	    b64_encode(rnd, sizeof(rnd), &nonce) < 0) {
+		result_set(res, OUT_TEMP, "SCRAM: no random nonce");
+		buf_free(&nonce);
+		return -1;
+	}
+	snprintf(sc->cnonce, sizeof(sc->cnonce), "%s", nonce.p);
+	buf_free(&nonce);
+	if (buf_adds(&sc->bare, "n=") < 0 || scram_name(&sc->bare, user) < 0 ||
+	    buf_printf(&sc->bare, ",r=%s", sc->cnonce) < 0 ||
+	    buf_adds(out, "n,,") < 0 || buf_add(out, sc->bare.p,
+	    sc->bare.len) < 0) {
+		result_set(res, OUT_TEMP, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* attr - the value of "k=" in a comma-separated SCRAM message */
+static const char *
+attr(const char *msg, char k, size_t *len)
+{
+	const char *p = msg;
+
+	while (p && *p) {
+		if (p[0] == k && p[1] == '=') {
+			*len = strcspn(p + 2, ",");
+			return p + 2;
+		}
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+int
+scram_final(struct scram *sc, const char *pass, const char *sfirst,
+    struct buf *out, struct result *res)
+{
+	unsigned char salted[32], ckey[32], stored[32], csig[32], proof[32];
+	unsigned char skey[32];
+	unsigned int hl = 0;
+	struct buf salt, saltb64, am;
+	const char *r, *sv, *iv;
+	size_t rl, sl, il, i;
+	char num[16];
+	long iter;
+	int rc = -1;
+
+	buf_init(&salt, 0);
+	buf_init(&saltb64, 0);
+	buf_init(&am, 0);
+	r = attr(sfirst, 'r', &rl);
+	sv = attr(sfirst, 's', &sl);
+	iv = attr(sfirst, 'i', &il);
+	if (r == NULL || sv == NULL || iv == NULL || il >= sizeof(num) ||
+	    rl <= strlen(sc->cnonce) || strncmp(r, sc->cnonce,
+	    strlen(sc->cnonce)) != 0 || buf_add(&saltb64, sv, sl) < 0 ||
+	    b64_decode(saltb64.p, &salt) < 0 || salt.len == 0) {
+		result_set(res, OUT_TEMP, "SCRAM: malformed server-first "
+		    "message");
+		goto out;
+	}
+	memcpy(num, iv, il);
+	num[il] = '\0';
+	if (parse_long(num, SCRAM_ITER_MIN, SCRAM_ITER_MAX, &iter) < 0) {
+		result_set(res, OUT_TEMP, "SCRAM: iteration count %s outside "
+		    "%d..%d", num, SCRAM_ITER_MIN, SCRAM_ITER_MAX);
+		goto out;
+	}
+	/* RFC 5802 3: the proof and the signature we expect back. */
+	if (PKCS5_PBKDF2_HMAC(pass, (int)strlen(pass), (unsigned char *)salt.p,
+	    (int)salt.len, (int)iter, EVP_sha256(), 32, salted) != 1 ||
+	    HMAC(EVP_sha256(), salted, 32, (const unsigned char *)"Client Key",
+	    10, ckey, &hl) == NULL ||
+	    EVP_Digest(ckey, 32, stored, NULL, EVP_sha256(), NULL) != 1 ||
+	    buf_add(&am, sc->bare.p, sc->bare.len) < 0 ||
+	    buf_printf(&am, ",%s,c=biws,r=%.*s", sfirst, (int)rl, r) < 0 ||
+	    HMAC(EVP_sha256(), stored, 32, (unsigned char *)am.p, am.len, csig,
+	    &hl) == NULL ||
+	    HMAC(EVP_sha256(), salted, 32, (const unsigned char *)"Server Key",
+	    10, skey, &hl) == NULL ||
+	    HMAC(EVP_sha256(), skey, 32, (unsigned char *)am.p, am.len,
+	    sc->ssig, &hl) == NULL) {
+		result_set(res, OUT_TEMP, "SCRAM: computation failed");
+		goto out;
+	}
+	for (i = 0; i < 32; i++)
+		proof[i] = ckey[i] ^ csig[i];
+	if (buf_printf(out, "c=biws,r=%.*s,p=", (int)rl, r) < 0 ||
+	    b64_encode(proof, 32, out) < 0) {
+		result_set(res, OUT_TEMP, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(salted, sizeof(salted));
+	OPENSSL_cleanse(ckey, sizeof(ckey));
+	OPENSSL_cleanse(skey, sizeof(skey));
+	buf_free(&salt);
+	buf_free(&saltb64);
+	buf_free(&am);
+	return rc;
+}
+
+int
+scram_verify(struct scram *sc, const char *sfinal)
+{
+	struct buf want;
+	size_t n;
+	const char *v = attr(sfinal, 'v', &n);
+	int ok;
+
+	buf_init(&want, 0);
+	ok = v && b64_encode(sc->ssig, 32, &want) == 0 && want.len == n &&
+	    CRYPTO_memcmp(want.p, v, n) == 0;
+	buf_free(&want);
+	return ok ? 0 : -1;
+}
+
+void
+scram_free(struct scram *sc)
+{
+	buf_free(&sc->bare);
 }
