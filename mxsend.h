@@ -64,6 +64,7 @@ struct strlist {
 
 void buf_init(struct buf *, size_t max);
 void buf_free(struct buf *);
+void buf_wipe(struct buf *);
 void buf_reset(struct buf *);
 int buf_add(struct buf *, const void *, size_t);	/* 0 or -1 (cap/ENOMEM) */
 int buf_adds(struct buf *, const char *);

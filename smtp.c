@@ -517,12 +517,8 @@ cancel:
 		rc = -1;
 out:
 	scram_free(&sc);
-	if (msg.p)
-		explicit_bzero(msg.p, msg.len);
-	if (b64.p)
-		explicit_bzero(b64.p, b64.len);
-	buf_free(&msg);
-	buf_free(&b64);
+	buf_wipe(&msg);
+	buf_wipe(&b64);
 	return rc;
 }
 
@@ -596,12 +592,8 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 nomem:
 	result_set(res, OUT_TEMP, "out of memory");
 out:
-	if (raw.p)
-		explicit_bzero(raw.p, raw.len);
-	if (b64.p)
-		explicit_bzero(b64.p, b64.len);
-	buf_free(&raw);
-	buf_free(&b64);
+	buf_wipe(&raw);
+	buf_wipe(&b64);
 	return rc;
 }
 

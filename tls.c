@@ -512,9 +512,7 @@ auth_lookup(const char *file, const char *host, char *user, size_t ulen,
 out:
 	if (fd >= 0)
 		close(fd);
-	if (b.p)
-		explicit_bzero(b.p, b.len);
-	buf_free(&b);
+	buf_wipe(&b);
 	return rc;
 }
 
@@ -672,4 +670,5 @@ void
 scram_free(struct scram *sc)
 {
 	buf_free(&sc->bare);
+	explicit_bzero(sc->ssig, sizeof(sc->ssig));
 }

@@ -60,6 +60,15 @@ buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
+/* buf_wipe - zero (it held a secret), then free */
+void
+buf_wipe(struct buf *b)
+{
+	if (b->p)
+		explicit_bzero(b->p, b->cap);
+	buf_free(b);
+}
+
 void
 buf_reset(struct buf *b)
 {
