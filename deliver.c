@@ -36,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -575,9 +576,12 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 	/* smtp_send completed prev, whatever happened. */
 	if (prev->active)
 		job_done(c, prev, st);
-	if (cur.t.pending)
+	if (cur.t.pending) {
 		*prev = cur;
-	else
+		/* t pointed into cur's envelope, which now lives in prev. */
+		prev->t.id = prev->e.id;
+		prev->t.sender = prev->e.sender;
+	} else
 		job_done(c, &cur, st);
 	return 0;
 }
@@ -681,6 +685,16 @@ add_stats(struct dstats *to, const struct dstats *from)
 	to->failed += from->failed;
 }
 
+/* drain - every worker's figures waiting in the pipe (non-blocking) */
+static void
+drain(int fd, struct dstats *st)
+{
+	struct dstats ws;
+
+	while (read(fd, &ws, sizeof(ws)) == (ssize_t)sizeof(ws))
+		add_stats(st, &ws);
+}
+
 /*
  * run - one pass over ids: make the jobs, then run the destinations,
  * in child processes when there are several.
@@ -743,7 +757,8 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 	for (k = 1, i = 1; i < nj; i++)
 		if (jobs[i].dest != jobs[i - 1].dest)
 			k++;
-	if (k == 1 || c->max_parallel == 1 || pipe(pfd) < 0) {
+	if (k == 1 || c->max_parallel == 1 || pipe2(pfd, O_CLOEXEC) < 0 ||
+	    fcntl(pfd[0], F_SETFL, O_NONBLOCK) < 0) {
 		for (start = 0; start < nj; start = i) {
 			for (i = start + 1; i < nj && jobs[i].dest == jobs[start].dest;
 			    i++)
@@ -780,19 +795,23 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 			start = i;
 			continue;
 		}
-		if (wait(NULL) > 0)
+		/* Read the figures as they come: a full pipe would block
+		 * the children that are exiting. */
+		drain(pfd[0], st);
+		pid = waitpid(-1, NULL, WNOHANG);
+		if (pid > 0)
 			running--;
-		else
+		else if (pid < 0)
 			running = 0;
+		else {
+			struct pollfd p = { pfd[0], POLLIN, 0 };
+
+			poll(&p, 1, 50);
+		}
 	}
 	close(pfd[1]);
 	pfd[1] = -1;
-	{
-		struct dstats ws;
-
-		while (read(pfd[0], &ws, sizeof(ws)) == (ssize_t)sizeof(ws))
-			add_stats(st, &ws);
-	}
+	drain(pfd[0], st);
 out:
 	if (pfd[0] >= 0)
 		close(pfd[0]);
@@ -858,9 +877,22 @@ deliver_message(const struct conf *c, const char *id, struct dstats *st)
 	return 0;
 }
 
-/* sweep - remove what crashed processes left behind: files in tmp/, and
- * envelopes whose message is gone (older than STALE_AGE: live writers
- * take milliseconds) */
+/* locked - does a live process hold this file's lock? */
+static int
+locked(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), busy;
+
+	if (fd < 0)
+		return 0;
+	busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+/* sweep - remove what crashed processes left behind: files in tmp/ that
+ * nobody holds locked, and envelopes whose message is gone, older than
+ * STALE_AGE */
 static void
 sweep(const struct conf *c, time_t now)
 {
@@ -888,6 +920,10 @@ sweep(const struct conf *c, time_t now)
 			if (pass == 1 && snprintf(msg, sizeof(msg), "%.*s.msg",
 			    (int)(strlen(f) - 4), f) < (int)sizeof(msg) &&
 			    access(msg, F_OK) == 0)
+				continue;
+			/* A submission still reading a slow producer (cron
+			 * streams a job's output) holds its file's lock. */
+			if (pass == 0 && locked(f))
 				continue;
 			if (unlink(f) == 0)
 				logmsg(LOG_NOTICE, "removed stale %s", f);

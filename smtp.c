@@ -339,8 +339,8 @@ ehlo_ext(struct smtp *s, const struct reply *r)
 				s->ext |= EXT_DSN;
 			else if (strcmp(kw, "SMTPUTF8") == 0)
 				s->ext |= EXT_SMTPUTF8;
-			else if (strcmp(kw, "AUTH") == 0 ||
-			    strncmp(kw, "AUTH=", 5) == 0) {
+			else if (strncmp(kw, "AUTH", 4) == 0 &&
+			    (p[4] == ' ' || p[4] == '=')) {
 				size_t m = strcspn(p + 5, "\n");
 
 				s->ext |= EXT_AUTH;
@@ -490,6 +490,14 @@ s_scram(struct smtp *s, const struct tlsopts *t, struct reply *r,
 		rc = -1;
 		goto out;
 	}
+	if (r->code == 235) {
+		/* RFC 5802 3: success without the server's proof proves
+		 * nothing about the server. */
+		result_set(res, OUT_TEMP, "%s%s: SCRAM: the server accepted "
+		    "without proving that it knows the password", s->host,
+		    s->peer);
+		goto out;
+	}
 	if (r->code != 334) {
 		rc = 0;
 		goto out;
@@ -543,6 +551,13 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 		if (rc != 0)
 			goto out;
 		rc = -2;
+	} else if (!s->tls_verified) {
+		/* A password sent in the clear inside TLS nobody verified goes
+		 * to whoever sits in the middle.  SCRAM does not give it away. */
+		result_set(res, OUT_TEMP, "%s%s: not sending a password with "
+		    "AUTH PLAIN or LOGIN over TLS that was not verified (use tls "
+		    "verify, with tls_ca_file if needed)", s->host, s->peer);
+		goto out;
 	} else if (has_mech(s, "PLAIN")) {
 		if (buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->user) < 0 ||
 		    buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->pass) < 0 ||
@@ -963,8 +978,10 @@ smtp_finish(struct smtp *s, struct txn *t, struct result *res)
 		lost_after_dot(t, s, res);
 		rc = OUT_TEMP;
 	} else {
-		say(&tmp, r.code / 100 == 2 ? OUT_OK : class_of(r.code), s, &r,
-		    "end of data");
+		/* Only 2xx delivers; anything else that is not 5xx (a 3xx
+		 * here is a broken server) is tried again. */
+		say(&tmp, r.code / 100 == 2 ? OUT_OK : r.code >= 500 ? OUT_PERM :
+		    OUT_TEMP, s, &r, "end of data");
 		set_all(t, t->acc, &tmp);
 	}
 	free(t->acc);

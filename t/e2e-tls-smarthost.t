@@ -264,11 +264,24 @@ reset_q
 
 # --- the smarthost as an IP literal; verify against the test CA fails on the
 # name, required does not check it ------------------------------------------------
+# A password for AUTH PLAIN or LOGIN goes only into verified TLS: with tls
+# required the certificate is not checked, so the message waits.
 auth_file 600 "[$H1]" "$PASS" "$H1" "$PASS"
 conf_relay "[$H1]:$SMTP_PORT" "tls required"
+nauth=$(rx_trace $H1 | grep -c '> AUTH')
 send literal o@far.test
-is "$(q_count)" 0 "smarthost [IP]:port, tls required: delivered"
-is "$(rx_meta "$(last_rx $H1)" auth)" "$USER PLAIN" "smarthost [IP]: authenticated"
+is "$(q_rcpt_state o@far.test)" pending "smarthost [IP]:port, tls required, AUTH PLAIN: pending"
+like "$(q_rcpt_error o@far.test)" 'not sending a password .* not verified' \
+    "... because the TLS was not verified"
+is "$(rx_trace $H1 | grep -c '> AUTH')" "$nauth" "... and no AUTH command was sent"
+no_secret literal
+reset_q
+# Without credentials the same smarthost takes the mail.
+rm -f "$T/auth"
+write_conf "smarthost [$H1]:$SMTP_PORT" "tls required" "tls_ca_file $CA"
+send literal2 o2@far.test
+is "$(q_count)" 0 "smarthost [IP]:port, tls required, no AUTH: delivered"
+is "$(rx_tls "$(last_rx $H1)" | cut -c1-3)" "TLS" "... over TLS"
 reset_q
 
 # --- verify: the test CA is not in the system store --------------------------------
