@@ -376,9 +376,16 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 	for (i = 0; i < e->nr; i++)
 		if (e->r[i].state == RCPT_PENDING || e->r[i].state == RCPT_FAILED)
 			pending = 1;
-	if (!pending)
-		queue_remove(c, e);
-	else if (queue_write_env(c, e, res) == 0)
+	if (!pending) {
+		int r = queue_remove(c, e);
+
+		if (r < 0) {
+			result_set(res, OUT_TEMP, "cannot remove the delivered "
+			    "message: %s", strerror(-r));
+			logmsg(LOG_ERR, "%s: %s", e->id, res->text);
+			rc = -1;
+		}
+	} else if (queue_write_env(c, e, res) == 0)
 		e->has_env = 1;
 	else {
 		logmsg(LOG_ERR, "%s: %s", e->id, res->text);
@@ -465,6 +472,10 @@ struct inflight {
 	struct txn t;
 };
 
+/* Set when an outcome could not be saved (disk full, say): the worker
+ * stops, since every further delivery would be forgotten too. */
+static int cannot_record;
+
 /* job_done - record the outcomes, report, save or remove; unlock */
 static void
 job_done(const struct conf *c, struct inflight *m, struct dstats *st)
@@ -475,7 +486,12 @@ job_done(const struct conf *c, struct inflight *m, struct dstats *st)
 
 	for (i = 0; i < m->n; i++)
 		record(c, &m->e, m->idx[i], &m->rres[i], now, st);
-	finish(c, &m->e, m->fd, now, st, &res);
+	if (finish(c, &m->e, m->fd, now, st, &res) < 0) {
+		logmsg(LOG_ERR, "%s: cannot save what this attempt did; "
+		    "recipients it reached may receive the message again "
+		    "(possible duplicate); stopping this run", m->e.id);
+		cannot_record = 1;
+	}
 	free(m->idx);
 	free(m->rcpts);
 	free(m->rres);
@@ -517,6 +533,8 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 	size_t i;
 	int fd;
 
+	if (cannot_record)
+		return -1;
 	/* Never wait for a lock while holding one: complete first. */
 	if (block && prev->active)
 		complete(c, d, prev, st);
@@ -719,8 +737,11 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 		size_t first = nj;
 		int failed = 0;
 
-		if (queue_read_env(c, ids->v[i], -1, &e, &res) < 0)
+		if (queue_read_env(c, ids->v[i], -1, &e, &res) < 0) {
+			if (res.text[0])
+				logmsg(LOG_ERR, "%s: %s", ids->v[i], res.text);
 			continue;
+		}
 		if (!selected(&e, f)) {
 			env_free(&e);
 			continue;

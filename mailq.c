@@ -15,6 +15,9 @@
 
 #include "mxsend.h"
 
+#define MAILQ_HEAD "-Queue ID-------- --Size-- ----Arrival Time---- " \
+	"-Sender/Recipient-------\n"
+
 static const char *const state_word[] = {
 	"pending", "done", "failed", "bounced"
 };
@@ -41,11 +44,17 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 	if (queue_list(c, &ids, res) < 0)
 		return -1;
 	for (i = 0; i < ids.n; i++) {
-		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0)
-			continue;	/* delivered and removed meanwhile */
+		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0) {
+			if (r.text[0] == '\0')
+				continue;	/* delivered meanwhile */
+			if (n++ == 0)
+				fprintf(out, "%s", MAILQ_HEAD);
+			fprintf(out, "%-17s (envelope unreadable: %s)\n\n",
+			    ids.v[i], r.text);
+			continue;
+		}
 		if (n++ == 0)
-			fprintf(out, "-Queue ID-------- --Size-- ----Arrival "
-			    "Time---- -Sender/Recipient-------\n");
+			fprintf(out, "%s", MAILQ_HEAD);
 		localtime_r(&e.arrival, &tm);
 		strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
 		fprintf(out, "%-17s %8lld %s  %s\n", e.id, (long long)e.size,
@@ -102,8 +111,16 @@ mailq_json(const struct conf *c, FILE *out, struct result *res)
 	if (queue_list(c, &ids, res) < 0)
 		return -1;
 	for (i = 0; i < ids.n; i++) {
-		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0)
+		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0) {
+			if (r.text[0]) {
+				fprintf(out, "{\"queue_id\":");
+				json_str(out, ids.v[i]);
+				fprintf(out, ",\"error\":");
+				json_str(out, r.text);
+				fprintf(out, "}\n");
+			}
 			continue;
+		}
 		fprintf(out, "{\"queue_id\":");
 		json_str(out, e.id);
 		fprintf(out, ",\"arrival_time\":%lld,\"message_size\":%lld,"
@@ -156,7 +173,7 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 	struct result r;
 	time_t now = time(NULL), oldest = 0;
 	char lasterr[ERRTEXT_MAX] = "", a[32];
-	size_t i, j, n = 0;
+	size_t i, j, n = 0, bad = 0;
 	int st = 0;
 
 	strlist_init(&ids);
@@ -167,8 +184,11 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 	for (i = 0; i < ids.n; i++) {
 		int pending = 0;
 
-		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0)
+		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0) {
+			if (r.text[0])
+				bad++;
 			continue;
+		}
 		for (j = 0; j < e.nr; j++)
 			if (listed(&e.r[j])) {
 				pending = 1;
@@ -185,6 +205,13 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 		env_free(&e);
 	}
 	strlist_free(&ids);
+	if (bad) {
+		/* A message nobody can read is never delivered nor bounced. */
+		fprintf(out, "MXSEND CRITICAL - %zu message%s with an unreadable "
+		    "envelope (see mailq) | messages=%zu unreadable=%zu\n", bad,
+		    bad == 1 ? "" : "s", n + bad, bad);
+		return 2;
+	}
 	if (n == 0) {
 		fprintf(out, "MXSEND OK - queue empty | messages=0 oldest=0s\n");
 		return 0;

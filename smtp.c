@@ -42,6 +42,9 @@
 
 /* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets; be lenient. */
 #define REPLY_LINE_MAX 2048
+/* Recipients sent in one pipelined group at the most: their replies
+ * (about 30 octets each) fit any socket buffer. */
+#define PIPE_RCPT_MAX 100
 /* Flush the output buffer at this size while sending a body. */
 #define WRITE_BLOCK 65536
 
@@ -308,6 +311,18 @@ s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
 	}
 }
 
+/* s_none - nothing may follow a reply we asked for last: stray bytes
+ * would shift every later reply onto the wrong command */
+static int
+s_none(struct smtp *s, struct result *res)
+{
+	if (s->inlen == 0)
+		return 0;
+	result_set(res, OUT_TEMP, "%s%s: protocol error: unexpected data after "
+	    "a reply", s->host, s->peer);
+	return -1;
+}
+
 /* ehlo_ext - the extensions of an EHLO reply (RFC 5321 4.1.1.1) */
 static void
 ehlo_ext(struct smtp *s, const struct reply *r)
@@ -405,7 +420,7 @@ hello(struct smtp *s, const struct conf *c, struct result *res)
 
 	if (s_cmd(s, "EHLO %s", c->hostname) < 0 ||
 	    s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0)
+	    s_reply(s, &r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
 		return -1;
 	if (r.code / 100 == 2) {
 		ehlo_ext(s, &r);
@@ -418,7 +433,7 @@ hello(struct smtp *s, const struct conf *c, struct result *res)
 	/* RFC 5321 3.2: an old server; fall back to HELO. */
 	if (s_cmd(s, "HELO %s", c->hostname) < 0 ||
 	    s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0)
+	    s_reply(s, &r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
 		return -1;
 	if (r.code / 100 != 2) {
 		say(res, class_of(r.code), s, &r, "HELO");
@@ -724,6 +739,8 @@ again:
 		    s, &r, "the greeting");
 		goto quit;
 	}
+	if (s_none(s, res) < 0)
+		goto fail;
 	if ((rc = hello(s, c, res)) < 0)
 		goto rc_fail;
 	if (!s->ssl && t->policy != TLS_NONE && !plain) {
@@ -962,8 +979,10 @@ lost_after_dot(struct txn *t, const struct smtp *s, const struct result *res)
 	set_all(t, t->acc, &tmp);
 }
 
-enum outcome
-smtp_finish(struct smtp *s, struct txn *t, struct result *res)
+/* finish_txn - read a pending final reply; more says that replies to
+ * pipelined commands follow it */
+static enum outcome
+finish_txn(struct smtp *s, struct txn *t, int more, struct result *res)
 {
 	struct result tmp;
 	struct reply r;
@@ -974,7 +993,8 @@ smtp_finish(struct smtp *s, struct txn *t, struct result *res)
 	t->pending = 0;
 	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes. */
 	if ((s->out.len && s_flush(s, s->data_timeout, res) < 0) ||
-	    s_reply(s, &r, s->data_timeout, res) < 0) {
+	    s_reply(s, &r, s->data_timeout, res) < 0 ||
+	    (!more && s_none(s, res) < 0)) {
 		lost_after_dot(t, s, res);
 		rc = OUT_TEMP;
 	} else {
@@ -990,9 +1010,17 @@ smtp_finish(struct smtp *s, struct txn *t, struct result *res)
 }
 
 enum outcome
+smtp_finish(struct smtp *s, struct txn *t, struct result *res)
+{
+	return finish_txn(s, t, 0, res);
+}
+
+enum outcome
 smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 {
-	int pipe = (s->ext & EXT_PIPELINING) != 0;
+	/* RFC 2920 3.1: a client must not fill the server's output while
+	 * it is not reading; past PIPE_RCPT_MAX recipients go in lockstep. */
+	int pipe = (s->ext & EXT_PIPELINING) && t->n <= PIPE_RCPT_MAX;
 	char sizearg[64] = "", addr[ADDR_MAX + 2];
 	int *acc = calloc(t->n ? t->n : 1, sizeof(int));
 	struct result tmp;
@@ -1062,7 +1090,7 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 	 * that order. */
 	if (pipe && (s_cmd(s, "DATA") < 0 ||
 	    s_flush(s, s->cmd_timeout, res) < 0 ||
-	    (prev && smtp_finish(s, prev, res) != OUT_OK) ||
+	    (prev && finish_txn(s, prev, 1, res) != OUT_OK) ||
 	    s_reply(s, &r, s->cmd_timeout, res) < 0))
 		goto lost;
 	prev = NULL;
@@ -1104,7 +1132,7 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 		if (s_flush(s, s->cmd_timeout, res) < 0)
 			goto lost;
 	}
-	if (s_reply(s, &r, s->cmd_timeout, res) < 0)
+	if (s_reply(s, &r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
 		goto lost;
 	if (r.code != 354) {
 		if (nacc > 0) {
@@ -1143,7 +1171,8 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 rset:
 	if (s_cmd(s, "RSET") < 0 ||
 	    s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0 || r.code / 100 != 2)
+	    s_reply(s, &r, s->cmd_timeout, res) < 0 || r.code / 100 != 2 ||
+	    s_none(s, res) < 0)
 		rc = OUT_TEMP;
 	goto out;
 local:

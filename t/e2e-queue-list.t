@@ -212,4 +212,18 @@ OLDEST=
 check 0 "MXSEND OK - 2 messages queued, oldest ([0-9]+m)?[0-9]+s; last error: .+ \| messages=2" \
     "the old message removed: OK again"
 
+# A message whose envelope cannot be read is never delivered nor bounced:
+# it must show, and monitoring must shout.
+ID2=$(q_ids | head -n 1)
+printf 'version 1\nid %s\ngarbage\n' "$ID2" >"$T/q/$ID2.env"
+mx -bp >"$T/bp.out" 2>&1
+like "$(grep "^$ID2" "$T/bp.out")" "^$ID2 +\\(envelope unreadable: bad envelope .*line 3: missing value\\)\$" \
+    "-bp lists an unreadable envelope with the reason"
+mx --queue-json >"$T/j.out" 2>&1
+like "$(grep "\"$ID2\"" "$T/j.out")" "^\\{\"queue_id\":\"$ID2\",\"error\":\"bad envelope" \
+    "--queue-json reports it with an error field"
+out=$(mx --check-queue 2>&1)
+is "$?:$out" "2:MXSEND CRITICAL - 1 message with an unreadable envelope (see mailq) | messages=2 unreadable=1" \
+    "--check-queue: an unreadable envelope is CRITICAL"
+
 done_testing

@@ -370,6 +370,41 @@ test_engine(void)
 		static const struct step s[] = {
 			{ 'S', "220 mx.test\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250 mx.test\r\n250 surprise\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "stray reply after EHLO: peer ran");
+		is_int(oo, OUT_TEMP, "stray reply after EHLO: the session fails");
+		ok(strstr(res.text, "unexpected data after a reply") != NULL,
+		    "stray reply after EHLO: protocol error (%s)", res.text);
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250 mx.test\r\n" },
+			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "RCPT TO:<b@y.test>\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "DATA\r\n" },
+			{ 'S', "354 go\r\n" },
+			{ 'C', "x\r\n.\r\n" },
+			{ 'S', "354 what?\r\n" },
+			{ 'C', "QUIT\r\n" },
+			{ 'S', "221 bye\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "3xx after the end of data: peer ran");
+		is_int(rres[0].o, OUT_TEMP, "3xx after the end of data: deferred, "
+		    "not delivered");
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "250-mx.test\r\n250 PIPELINING\r\n" },
 			{ 'C', "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
 			    "DATA\r\n" },
