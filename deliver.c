@@ -340,7 +340,12 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
     struct dstats *st, struct result *res)
 {
 	size_t *idx = xmalloc((e->nr ? e->nr : 1) * sizeof(*idx));
+	/* RFC 3461 4.1: -N chooses which reports the sender wants. */
 	int reportable = e->sender[0] != '\0' && !e->is_bounce;
+	int want_fail = reportable && (!e->dsn_notify ||
+	    strstr(e->dsn_notify, "FAILURE"));
+	int want_delay = reportable && (!e->dsn_notify ||
+	    strstr(e->dsn_notify, "DELAY"));
 	size_t i, n;
 	int pending = 0, rc = 0;
 
@@ -361,7 +366,7 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 	for (n = 0, i = 0; i < e->nr; i++)
 		if (e->r[i].state == RCPT_FAILED)
 			idx[n++] = i;
-	if (n > 0 && (!reportable || report(c, e, msgfd, DSN_FAILED, idx, n,
+	if (n > 0 && (!want_fail || report(c, e, msgfd, DSN_FAILED, idx, n,
 	    now) == 0))
 		for (i = 0; i < n; i++)
 			e->r[idx[i]].state = RCPT_BOUNCED;
@@ -369,7 +374,7 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 	for (n = 0, i = 0; i < e->nr; i++)
 		if (e->r[i].state == RCPT_PENDING)
 			idx[n++] = i;
-	if (n > 0 && reportable && !e->warned && c->warn_after > 0 &&
+	if (n > 0 && want_delay && !e->warned && c->warn_after > 0 &&
 	    now - e->arrival >= c->warn_after &&
 	    report(c, e, msgfd, DSN_DELAYED, idx, n, now) == 0)
 		e->warned = 1;
@@ -585,6 +590,9 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 	cur.t.size = cur.e.size;
 	cur.t.body8 = cur.e.body8;
 	cur.t.id = cur.e.id;
+	cur.t.notify = cur.e.dsn_notify;
+	cur.t.ret = cur.e.dsn_ret;
+	cur.t.envid = cur.e.dsn_envid;
 	cur.t.may_pend = !block;
 	if (smtp_send(&d->s, &cur.t, prev->active ? &prev->t : NULL, &res) !=
 	    OUT_OK) {

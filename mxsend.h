@@ -382,6 +382,7 @@ struct txn {
 	off_t size;
 	int body8;
 	const char *id;		/* queue ID, for the log */
+	const char *notify, *ret, *envid;	/* DSN (RFC 3461), or NULL */
 	int may_pend;		/* may leave the final reply pending */
 	int pending;		/* out: end of data sent, reply not read */
 	int *acc;		/* internal: recipients the server took */

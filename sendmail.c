@@ -135,6 +135,39 @@ optarg_of(char **argv, int *i, const char *attached, const char *flag)
 	return argv[++*i];
 }
 
+/* dsn_notify - -N: "never" or a list of success, failure, delay
+ * (RFC 3461 4.1), in canonical form; a usage error otherwise */
+static const char *
+dsn_notify(const char *v)
+{
+	static const char *const word[] = { "SUCCESS", "FAILURE", "DELAY" };
+	static char out[32];
+	const char *p = v;
+	unsigned set = 0;
+	size_t n, k;
+	int w;
+
+	if (strcasecmp(v, "never") == 0)
+		return "NEVER";
+	while (*p) {
+		n = strcspn(p, ",");
+		for (w = 0; w < 3; w++)
+			if (n == strlen(word[w]) && strncasecmp(p, word[w], n) == 0)
+				break;
+		if (w == 3)
+			usage("-N takes never or success,failure,delay: %s", v);
+		set |= 1u << w;
+		p += n + (p[n] == ',');
+	}
+	if (set == 0)
+		usage("-N takes never or success,failure,delay: %s", v);
+	for (out[0] = '\0', k = 0, w = 0; w < 3; w++)
+		if (set & (1u << w))
+			k += (size_t)snprintf(out + k, sizeof(out) - k, "%s%s",
+			    k ? "," : "", word[w]);
+	return out;
+}
+
 /* long_option - the options beyond sendmail's (they cannot clash) */
 static void
 long_option(char **argv, int *i, struct opts *o)
@@ -203,13 +236,26 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->config = optarg_of(argv, &i, a + 2, a);
 			break;
 		case 'N':
-			o->dsn_notify = optarg_of(argv, &i, a + 2, a);
+			o->dsn_notify = dsn_notify(optarg_of(argv, &i, a + 2, a));
 			break;
 		case 'R':
 			o->dsn_ret = optarg_of(argv, &i, a + 2, a);
+			if (strcasecmp(o->dsn_ret, "full") == 0)
+				o->dsn_ret = "FULL";
+			else if (strcasecmp(o->dsn_ret, "hdrs") == 0)
+				o->dsn_ret = "HDRS";
+			else
+				usage("-R takes full or hdrs, not %s", o->dsn_ret);
 			break;
 		case 'V':
 			o->dsn_envid = optarg_of(argv, &i, a + 2, a);
+			/* RFC 3461 4.4: printable US-ASCII, 100 characters. */
+			if (strlen(o->dsn_envid) > 100 || o->dsn_envid[strspn(
+			    o->dsn_envid, "!\"#$%&'()*+,-./0123456789:;<=>?@"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrst"
+			    "uvwxyz{|}~")] != '\0')
+				usage("-V takes up to 100 printable characters: %s",
+				    "bad envelope ID");
 			break;
 		case 'B': {
 			const char *v = optarg_of(argv, &i, a + 2, a);

@@ -967,6 +967,24 @@ set_all(struct txn *t, const int *accepted, const struct result *r)
 			t->rres[i] = *r;
 }
 
+/* xtext - prefix and v in RFC 3461 4 xtext, appended to out (v was
+ * checked at intake: printable ASCII) */
+static void
+xtext(char *out, size_t outlen, const char *prefix, const char *v)
+{
+	size_t k = (size_t)snprintf(out, outlen, "%s", prefix);
+
+	for (; *v && k + 4 < outlen; v++) {
+		unsigned char ch = (unsigned char)*v;
+
+		if (ch > ' ' && ch < 0x7f && ch != '+' && ch != '=')
+			out[k++] = (char)ch;
+		else
+			k += (size_t)snprintf(out + k, outlen - k, "+%02X", ch);
+	}
+	out[k < outlen ? k : outlen - 1] = '\0';
+}
+
 /* lost_after_dot - the end of data went out and no reply came back */
 static void
 lost_after_dot(struct txn *t, const struct smtp *s, const struct result *res)
@@ -1021,7 +1039,7 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 	/* RFC 2920 3.1: a client must not fill the server's output while
 	 * it is not reading; past PIPE_RCPT_MAX recipients go in lockstep. */
 	int pipe = (s->ext & EXT_PIPELINING) && t->n <= PIPE_RCPT_MAX;
-	char sizearg[64] = "", addr[ADDR_MAX + 2];
+	char sizearg[512] = "", notify[48] = "", addr[ADDR_MAX + 2];
 	int *acc = calloc(t->n ? t->n : 1, sizeof(int));
 	struct result tmp;
 	struct reply r;
@@ -1077,13 +1095,21 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 	if (t->body8 == 1 && (s->ext & EXT_8BITMIME))
 		snprintf(sizearg + strlen(sizearg), sizeof(sizearg) -
 		    strlen(sizearg), " BODY=8BITMIME");
+	if ((s->ext & EXT_DSN) && t->ret)
+		snprintf(sizearg + strlen(sizearg), sizeof(sizearg) -
+		    strlen(sizearg), " RET=%s", t->ret);
+	if ((s->ext & EXT_DSN) && t->envid)
+		xtext(sizearg + strlen(sizearg), sizeof(sizearg) -
+		    strlen(sizearg), " ENVID=", t->envid);
+	if ((s->ext & EXT_DSN) && t->notify)
+		snprintf(notify, sizeof(notify), " NOTIFY=%s", t->notify);
 	if (s_cmd(s, "MAIL FROM:<%s>%s", t->sender, sizearg) < 0)
 		goto nomem;
 	if (!pipe && (s_flush(s, s->cmd_timeout, res) < 0 ||
 	    s_reply(s, &r, s->cmd_timeout, res) < 0))
 		goto lost;
 	for (i = 0; pipe && i < t->n; i++)
-		if (s_cmd(s, "RCPT TO:<%s>", t->rcpts[i]) < 0)
+		if (s_cmd(s, "RCPT TO:<%s>%s", t->rcpts[i], notify) < 0)
 			goto nomem;
 	/* RFC 2920 3.1: the previous message's content and end of data,
 	 * then this one's commands, in one write; the replies come back in
@@ -1104,7 +1130,7 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 		if (!pipe) {
 			if (!mail_ok)
 				break;
-			if (s_cmd(s, "RCPT TO:<%s>", t->rcpts[i]) < 0)
+			if (s_cmd(s, "RCPT TO:<%s>%s", t->rcpts[i], notify) < 0)
 				goto nomem;
 			if (s_flush(s, s->cmd_timeout, res) < 0)
 				goto lost;
