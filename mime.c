@@ -621,7 +621,7 @@ m8_unfold(const char *p, const char *e, struct buf *v)
 		if (!first && !M8_WSP(*p))
 			break;
 		if (first)
-			p = memchr(p, ':', (size_t)(nl - p)) + 1;
+			p = (const char *)memchr(p, ':', (size_t)(nl - p)) + 1;
 		if (buf_add(v, p, (size_t)(nl - 1 - p)) < 0)
 			return -1;
 		first = 0;
