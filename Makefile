@@ -23,9 +23,10 @@ ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-OBJS  = util.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o deliver.o mailq.o doctor.o
+OBJS  = util.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o deliver.o mailq.o doctor.o \
+        aliases.o local.o
 TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay \
-         t/mime8test
+         t/mime8test t/aliastest t/localtest
 
 all: sendmail
 
@@ -56,10 +57,11 @@ t/benchrun: t/benchrun.c
 t/fuzzreplay: t/fuzzers.c $(OBJS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ t/fuzzers.c $(OBJS) $(LIBS)
 
-# make fuzz-reply, fuzz-env, fuzz-conf: libFuzzer (clang) on the corpus;
+# make fuzz-reply, fuzz-env, fuzz-conf, fuzz-alias: libFuzzer (clang) on the corpus;
 # FUZZTIME=seconds (default 60).  New findings land in t/corpus/TARGET/.
 FUZZTIME ?= 60
-FUZZ_SRCS = util.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c deliver.c mailq.c doctor.c
+FUZZ_SRCS = util.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c deliver.c mailq.c doctor.c \
+  aliases.c local.c
 fuzz-%: t/fuzzers.c $(FUZZ_SRCS) mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -DFUZZ=$* -I. \
 	  -fsanitize=fuzzer,address,undefined -o t/fuzz-$* t/fuzzers.c \
@@ -109,7 +111,7 @@ install: sendmail
 	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
 
 clean:
-	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
+	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz-alias t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
 
 .PHONY: all check demo bench deps install clean FORCE
 .SECONDARY:

@@ -531,4 +531,72 @@ int deliver_message(const struct conf *, const char *id, struct dstats *);
 int deliver_queue(const struct conf *, const struct qfilter *,
     struct dstats *, struct result *);
 
+/* aliases.c - the aliases file (aliases(5)) and recursive expansion. */
+
+#define ALIAS_DEPTH_MAX 20	/* aliases within aliases, one expansion */
+
+struct aliases;			/* the table; opaque */
+/* aliases_new - an empty table, NULL when out of memory */
+struct aliases *aliases_new(void);
+/*
+ * aliases_parse - add the entries of an aliases file's text (fname for
+ * messages) to the table.  Pure.  Every error in the text appends one
+ * "fname:line: reason" to errs and the rest is still parsed; a refused
+ * target (pipe, file, bad syntax) is kept as a failure that
+ * aliases_expand reports.  :include: targets stay unread (aliases_load
+ * reads them).  Returns 0, or -1 when out of memory.
+ */
+int aliases_parse(struct aliases *, const char *text, size_t len,
+    const char *fname, struct strlist *errs);
+/*
+ * aliases_load - read path (missing: an empty table, no error), parse it
+ * and read its :include: files (absolute paths, nested at most 5 deep);
+ * errors are appended to errs as in aliases_parse.  NULL when the file
+ * exists but cannot be read, or out of memory (errs says which): the
+ * caller must not deliver as if there were no aliases.
+ */
+struct aliases *aliases_load(const char *path, struct strlist *errs);
+void aliases_free(struct aliases *);
+/*
+ * aliases_expand - the final recipients of local part name (matched
+ * case-insensitively), appended to out, each once (what out held before
+ * is not looked at): remote addresses as written, local user names
+ * (lower case, unqualified: the caller qualifies or delivers them).  A
+ * name that is not an alias is itself the result; an alias that lists
+ * itself ("root: root, a@b") keeps itself as the local user, as does
+ * "\name".  Returns 0, or -1
+ * with err set and nothing appended on a loop ("alias loop: a -> b ->
+ * a"), nesting over ALIAS_DEPTH_MAX, a refused or unread target ("alias
+ * root: pipe targets are not supported (/etc/aliases:3)"), more than
+ * RCPT_MAX results, or out of memory.  ta may be NULL (no aliases).
+ */
+int aliases_expand(const struct aliases *, const char *name,
+    struct strlist *out, char *err, size_t errlen);
+/* aliases_dump - the table as text, one alias a line, for tests */
+int aliases_dump(const struct aliases *, struct buf *);
+
+/* local.c */
+
+/*
+ * local_mbox - append the message (msgfd, size octets from 0, CRLF
+ * lines) to DIR/USER in mbox format: "From SENDER DATE" (asctime date of
+ * arrival, "MAILER-DAEMON" for the null sender), Return-Path, LF lines,
+ * mboxrd ">From " quoting, an empty line after; dotlock USER.lock and
+ * fcntl locked, fsynced, truncated back to the old size on any error.
+ * Unknown user: OUT_PERM "no such local user"; other failures OUT_TEMP.
+ * As root the work runs in a child with the user's uid (see local.c).
+ */
+enum outcome local_mbox(const char *dir, const char *user, const char *sender,
+    time_t arrival, int msgfd, off_t size, struct result *res);
+/*
+ * local_maildir - deliver to the Maildir PATH ("~/" is the user's home):
+ * Return-Path, LF lines, tmp/NAME, fsync, link to new/NAME, fsync new/.
+ */
+enum outcome local_maildir(const char *path, const char *user,
+    const char *sender, int msgfd, off_t size, struct result *res);
+/* local_expand - "~/x" to HOME/x, an absolute path as is; 0, or -1 for a
+ * relative path, "~user", or no room */
+int local_expand(const char *path, const char *home, char *out,
+    size_t outlen);
+
 #endif

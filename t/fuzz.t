@@ -1,9 +1,10 @@
 #!/bin/sh
-# Replays the fuzz corpora of reply_parse, env_load and conf_parse
+# Replays the fuzz corpora of reply_parse, env_load, conf_parse and
+# aliases_parse
 # (t/fuzzers.c) through the normal build: a crash fails the test.
 n=0
 fail=0
-for target in reply env conf; do
+for target in reply env conf alias; do
 	for f in t/corpus/$target/*; do
 		n=$((n + 1))
 		if ./t/fuzzreplay $target "$f" >/dev/null 2>t/fuzz.err.$$; then

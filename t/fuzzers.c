@@ -1,7 +1,8 @@
 /*
  * fuzzers.c - fuzz entry points for the parsers of untrusted input that
- * live outside msg.c: SMTP replies (reply_parse), envelopes (env_load and
- * its dump round trip) and config files (conf_parse).
+ * live outside msg.c and mime.c: SMTP replies (reply_parse), envelopes
+ * (env_load and its dump round trip), config files (conf_parse) and
+ * aliases files (aliases_parse and expansion).
  *
  * Two builds:
  *   make fuzz-TARGET   libFuzzer, e.g. make fuzz-reply (needs clang);
@@ -68,10 +69,33 @@ fuzz_conf(const uint8_t *p, size_t n)
 	conf_free(&c);
 }
 
+static void
+fuzz_alias(const uint8_t *p, size_t n)
+{
+	static const char *const names[] = { "root", "a", "postmaster", "x" };
+	struct aliases *ta = aliases_new();
+	struct strlist errs, out;
+	char err[300];
+	size_t i;
+
+	strlist_init(&errs);
+	if (ta && aliases_parse(ta, (const char *)p, n, "fuzz", &errs) == 0)
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			strlist_init(&out);
+			if (aliases_expand(ta, names[i], &out, err, sizeof(err)) == 0 &&
+			    out.n > RCPT_MAX)
+				abort();
+			strlist_free(&out);
+		}
+	aliases_free(ta);
+	strlist_free(&errs);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(const uint8_t *, size_t);
 } targets[] = {
+	{ "alias", fuzz_alias },
 	{ "reply", fuzz_reply },
 	{ "env", fuzz_env },
 	{ "conf", fuzz_conf },

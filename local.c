@@ -1,0 +1,805 @@
+/*
+ * local.c - final delivery of one queued message to one local mailbox.
+ *
+ * Input: the queue's message file (CRLF lines, not dot-stuffed, "size"
+ * octets from offset 0).  Both formats get LF line ends and, first, a
+ * "Return-Path: <SENDER>" line (RFC 5321 4.4: the delivering MTA adds it
+ * at final delivery; msg_fixup removed any the submitter wrote).  No
+ * Delivered-To is added: the address is not known here.
+ *
+ *   mbox DIR      DIR/USER, appended: "From SENDER DATE" (asctime date of
+ *                 the arrival, local time; "MAILER-DAEMON" for the null
+ *                 sender, spaces and controls in SENDER as '_'), the
+ *                 message with mboxrd quoting (a line matching ">*From "
+ *                 gets one more '>'), a final LF if it had none, then one
+ *                 empty line.  Locked with a dotlock DIR/USER.lock
+ *                 (O_CREAT|O_EXCL, broken after DOTLOCK_STALE seconds)
+ *                 and then fcntl F_SETLK on the whole file, polled for at
+ *                 most MBOX_LOCK_WAIT seconds.  After the append: fsync;
+ *                 on any error the file is truncated back to its old size,
+ *                 so no reader ever sees half a message (a crash of the
+ *                 writing process itself can still leave a tail).
+ *   maildir PATH  "~/" is the user's home.  PATH, PATH/tmp, new, cur are
+ *                 made 0700 when missing; the message goes to tmp/NAME
+ *                 (O_EXCL), is fsynced, linked (renamed where link is not
+ *                 supported) to new/NAME, and new/ is fsynced.  NAME is
+ *                 SECS.MUSECSPPIDQN.HOST, HOST with '/' and ':' as \057
+ *                 and \072.  No ">From" quoting.
+ *
+ * Security.  When mxsend runs as root, no mailbox file is touched with
+ * root's rights: a child process sets its groups to the user's plus the
+ * group of the mbox DIR (Debian: /var/mail is root:mail 2775, so this is
+ * the "setgid mail" right every Debian MDA holds), then setgid and setuid
+ * to the user, and does the whole delivery; its outcome comes back over
+ * a pipe.  Path lookups, O_CREAT and link therefore run with only the
+ * user's rights, so a link planted by the user cannot make mxsend write
+ * a file the user could not write anyway; new files and directories are
+ * the user's without any chown.  (The alternative, create as root and
+ * fchown, leaves every path lookup under root's rights, so it was not
+ * taken.)  On top of that the mbox is opened with O_NOFOLLOW, must be a
+ * regular file (checked with lstat before the open, so no device or FIFO
+ * is ever opened, and with fstat after), have one link, and belong to the
+ * user; a new one is created 0600 with O_EXCL.  Owner and mode of an
+ * existing mailbox are never changed.  A Maildir PATH may be a symlink
+ * (the user's own choice; the child has only the user's rights).
+ * Without root mxsend works with its own rights: it can deliver to the
+ * invoking user's mailbox, or append to another's existing mbox through
+ * the DIR group when installed setgid mail; it never creates a mailbox
+ * for someone else (it would be owned by the wrong user).
+ *
+ * Outcomes: an unknown user is PERM "no such local user"; everything
+ * else (locks busy, disk full, a symlinked or odd mailbox the admin must
+ * fix) is TEMP, so the message waits in the queue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "mxsend.h"
+
+/* How long to wait for another writer's dotlock or fcntl lock before the
+ * attempt is deferred: a healthy writer holds them for milliseconds. */
+#define MBOX_LOCK_WAIT 60
+/* A dotlock older than this is left over from a crash (5 minutes, as
+ * procmail and liblockfile). */
+#define DOTLOCK_STALE 300
+/* Longest user name taken; useradd allows 32. */
+#define LOCAL_USER_MAX 64
+/* Read the queue file and write the mailbox in blocks this large. */
+#define LOCAL_BLOCK 65536
+/* Supplementary groups kept for the delivery child. */
+#define LOCAL_GROUPS_MAX 256
+
+/* One delivery, copied out of getpwnam's storage before any fork. */
+struct job {
+	char user[LOCAL_USER_MAX + 1];
+	uid_t uid;
+	gid_t gid;
+	gid_t xgid;		/* the mbox DIR's group, or (gid_t)-1 */
+	char path[PATH_MAX];	/* mbox DIR/USER, or the Maildir */
+	const char *sender;
+	time_t arrival;
+	int msgfd;
+	off_t size;
+};
+
+typedef enum outcome (*jobfn)(const struct job *, struct result *);
+
+/* valid_user - a name that can be one path component */
+static int
+valid_user(const char *u)
+{
+	size_t i, n = strlen(u);
+
+	if (n == 0 || n > LOCAL_USER_MAX || u[0] == '.' || u[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)u[i] <= 0x20 || u[i] == 0x7f || u[i] == '/')
+			return 0;
+	return 1;
+}
+
+/* lookup - fill j from the password database: 0, or -1 with res set
+ * (PERM when the user does not exist, TEMP when the lookup failed) */
+static int
+lookup(const char *user, struct job *j, char *home, size_t homelen,
+    struct result *res)
+{
+	struct passwd pw, *p = NULL;
+	size_t blen = 16384;
+	char *b = NULL;
+	int e, rc = -1;
+
+	if (!valid_user(user)) {
+		result_set(res, OUT_PERM, "no such local user");
+		return -1;
+	}
+	for (;;) {
+		b = xmalloc(blen);
+		e = getpwnam_r(user, &pw, b, blen, &p);
+		if (e != ERANGE || blen >= 1024 * 1024)
+			break;
+		free(b);
+		blen *= 4;
+	}
+	if (e != 0 && e != ENOENT && e != ESRCH) {
+		result_set(res, OUT_TEMP, "cannot look up local user %s: %s",
+		    user, strerror(e));
+		goto out;
+	}
+	if (p == NULL) {
+		result_set(res, OUT_PERM, "no such local user");
+		goto out;
+	}
+	snprintf(j->user, sizeof(j->user), "%s", user);
+	j->uid = pw.pw_uid;
+	j->gid = pw.pw_gid;
+	j->xgid = (gid_t)-1;
+	if (home != NULL && (size_t)snprintf(home, homelen, "%s",
+	    pw.pw_dir) >= homelen) {
+		result_set(res, OUT_TEMP, "home directory of %s too long", user);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(b);
+	return rc;
+}
+
+/* drop_to - become the job's user for good (groups first: after setuid
+ * they could not be changed); 0 or -1 */
+static int
+drop_to(const struct job *j)
+{
+	gid_t g[LOCAL_GROUPS_MAX + 1];
+	int n = LOCAL_GROUPS_MAX, i, have = 0;
+
+	if (getgrouplist(j->user, j->gid, g, &n) < 0) {
+		/* Too many: the primary group only, fewer rights is safe. */
+		g[0] = j->gid;
+		n = 1;
+	}
+	if (j->xgid != (gid_t)-1 && j->xgid != 0) {
+		for (i = 0; i < n; i++)
+			if (g[i] == j->xgid)
+				have = 1;
+		if (!have)
+			g[n++] = j->xgid;
+	}
+	if (setgroups((size_t)n, g) < 0 || setgid(j->gid) < 0 ||
+	    setuid(j->uid) < 0)
+		return -1;
+	if (getuid() != j->uid || geteuid() != j->uid ||
+	    getegid() != j->gid || (j->uid != 0 && setuid(0) == 0))
+		return -1;
+	return 0;
+}
+
+/* as_user - run fn for the job with the user's rights: in a child that
+ * dropped to the user when we are root, else right here */
+static enum outcome
+as_user(const struct job *j, jobfn fn, struct result *res)
+{
+	struct result cr;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+	int p[2], st = 0;
+
+	if (geteuid() != 0 || j->uid == 0)
+		return fn(j, res);
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		result_set(res, OUT_TEMP, "cannot create pipe: %s",
+		    strerror(errno));
+		return res->o;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		result_set(res, OUT_TEMP, "cannot fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return res->o;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		umask(077);
+		if (drop_to(j) < 0)
+			result_set(&cr, OUT_TEMP, "cannot switch to user %s: %s",
+			    j->user, strerror(errno));
+		else
+			fn(j, &cr);
+		(void)write_all(p[1], &cr, sizeof(cr));
+		_exit(0);
+	}
+	close(p[1]);
+	while (got < sizeof(cr)) {
+		r = read(p[0], (char *)&cr + got, sizeof(cr) - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(p[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (got == sizeof(cr) && (cr.o == OUT_OK || cr.o == OUT_TEMP ||
+	    cr.o == OUT_PERM)) {
+		cr.text[sizeof(cr.text) - 1] = '\0';
+		*res = cr;
+	} else if (WIFSIGNALED(st))
+		result_set(res, OUT_TEMP, "local delivery process killed by "
+		    "signal %d", WTERMSIG(st));
+	else
+		result_set(res, OUT_TEMP, "local delivery process failed");
+	return res->o;
+}
+
+/* The copy: CRLF to LF, mboxrd quoting, buffered writes. */
+struct conv {
+	int fd;
+	int quote;		/* mboxrd: ">*From " gets one more '>' */
+	int cr;			/* a CR held back: CRLF becomes LF */
+	int bol;		/* at a line start, still matching ">*From " */
+	size_t ngt, nfrom;	/* '>'s and octets of "From " matched */
+	int last;		/* last octet out, -1 for none */
+	int err;		/* errno of a failed write */
+	struct buf out;
+};
+
+static void
+conv_out(struct conv *c, const char *p, size_t n)
+{
+	if (c->err || n == 0)
+		return;
+	if (buf_add(&c->out, p, n) < 0) {
+		c->err = ENOMEM;
+		return;
+	}
+	c->last = (unsigned char)p[n - 1];
+	if (c->out.len >= LOCAL_BLOCK) {
+		if (write_all(c->fd, c->out.p, c->out.len) < 0)
+			c->err = errno;
+		buf_reset(&c->out);
+	}
+}
+
+/* conv_held - give up matching: the held '>'s and "From" prefix go out */
+static void
+conv_held(struct conv *c)
+{
+	for (; c->ngt > 0; c->ngt--)
+		conv_out(c, ">", 1);
+	conv_out(c, "From ", c->nfrom);
+	c->nfrom = 0;
+	c->bol = 0;
+}
+
+/* conv_lf - one octet of LF-ended text */
+static void
+conv_lf(struct conv *c, char ch)
+{
+	if (c->bol) {
+		if (ch == '>' && c->nfrom == 0) {
+			c->ngt++;
+			return;
+		}
+		if (ch == "From "[c->nfrom]) {
+			if (++c->nfrom < 5)
+				return;
+			conv_out(c, ">", 1);	/* the added quote */
+			conv_held(c);
+			return;
+		}
+		conv_held(c);
+	}
+	conv_out(c, &ch, 1);
+	if (ch == '\n')
+		c->bol = c->quote;
+}
+
+/* conv_byte - one octet of the queued CRLF text */
+static void
+conv_byte(struct conv *c, char ch)
+{
+	if (c->cr) {
+		c->cr = 0;
+		if (ch == '\n') {
+			conv_lf(c, '\n');
+			return;
+		}
+		conv_lf(c, '\r');
+	}
+	if (ch == '\r')
+		c->cr = 1;
+	else
+		conv_lf(c, ch);
+}
+
+/* copy_msg - the message at msgfd to fd, LF lines ending in a LF;
+ * 0 or -1 with res set */
+static int
+copy_msg(int fd, int msgfd, off_t size, int quote, const char *head,
+    struct result *res)
+{
+	struct conv c;
+	char *in = xmalloc(LOCAL_BLOCK);
+	off_t pos = 0;
+	ssize_t r, i;
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.quote = c.bol = quote;
+	c.last = -1;
+	buf_init(&c.out, 2 * LOCAL_BLOCK + 16);
+	conv_out(&c, head, strlen(head));
+	while (pos < size && !c.err) {
+		size_t want = LOCAL_BLOCK;
+
+		if ((off_t)want > size - pos)
+			want = (size_t)(size - pos);
+		r = pread(msgfd, in, want, pos);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			result_set(res, OUT_TEMP, "cannot read queued message: %s",
+			    r < 0 ? strerror(errno) : "file shorter than its size");
+			goto out;
+		}
+		for (i = 0; i < r; i++)
+			conv_byte(&c, in[i]);
+		pos += r;
+	}
+	if (c.cr)
+		conv_lf(&c, '\r');
+	if (c.bol)
+		conv_held(&c);
+	if (c.last != '\n')
+		conv_out(&c, "\n", 1);
+	if (quote)
+		conv_out(&c, "\n", 1);
+	if (!c.err && c.out.len && write_all(fd, c.out.p, c.out.len) < 0)
+		c.err = errno;
+	if (c.err) {
+		result_set(res, OUT_TEMP, "cannot write mailbox: %s",
+		    strerror(c.err));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(in);
+	buf_free(&c.out);
+	return rc;
+}
+
+/* sender_word - the sender as one word for a From line or Return-Path */
+static void
+sender_word(const char *s, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; s[i] && o + 1 < outlen; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		out[o++] = ch <= 0x20 || ch == 0x7f ? '_' : (char)ch;
+	}
+	out[o] = '\0';
+}
+
+/* mbox_head - the From line (asctime date) and Return-Path */
+static void
+mbox_head(const struct job *j, int mbox, char *out, size_t outlen)
+{
+	static const char day[7][4] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char mon[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+		"Oct", "Nov", "Dec"
+	};
+	char s[ADDR_MAX + 1];
+	struct tm tm;
+	size_t n = 0;
+
+	sender_word(j->sender, s, sizeof(s));
+	if (mbox) {
+		if (localtime_r(&j->arrival, &tm) == NULL)
+			memset(&tm, 0, sizeof(tm));
+		n = (size_t)snprintf(out, outlen,
+		    "From %s %s %s %2d %02d:%02d:%02d %d\n",
+		    s[0] ? s : "MAILER-DAEMON", day[tm.tm_wday % 7],
+		    mon[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
+		    tm.tm_sec, tm.tm_year + 1900);
+		if (n >= outlen)
+			n = 0;
+	}
+	snprintf(out + n, outlen - n, "Return-Path: <%s>\n", s);
+}
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* backoff - sleep a little longer each time, at most a quarter second */
+static void
+backoff(int *ms)
+{
+	poll(NULL, 0, *ms);
+	if (*ms < 250)
+		*ms *= 2;
+}
+
+/* dotlock - create lock with O_EXCL, breaking a stale one; 0 or -1 */
+static int
+dotlock(const char *lock, struct result *res)
+{
+	double deadline = now_mono() + MBOX_LOCK_WAIT;
+	char pid[32];
+	struct stat st;
+	int fd, ms = 5;
+
+	for (;;) {
+		fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST) {
+			result_set(res, OUT_TEMP, "cannot create lock %s: %s",
+			    lock, strerror(errno));
+			return -1;
+		}
+		if (lstat(lock, &st) == 0 &&
+		    time(NULL) - st.st_mtime > DOTLOCK_STALE) {
+			if (unlink(lock) == 0)
+				logmsg(LOG_WARNING, "removed stale lock %s", lock);
+			continue;
+		}
+		if (now_mono() > deadline) {
+			result_set(res, OUT_TEMP, "mailbox lock %s busy", lock);
+			return -1;
+		}
+		backoff(&ms);
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	(void)write_all(fd, pid, strlen(pid));
+	close(fd);
+	return 0;
+}
+
+/* fcntl_lock - the whole file, polled (F_SETLKW would need alarm()) */
+static int
+fcntl_lock(int fd, const char *path, struct result *res)
+{
+	double deadline = now_mono() + MBOX_LOCK_WAIT;
+	struct flock fl;
+	int ms = 5;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(fd, F_SETLK, &fl) < 0) {
+		if (errno != EACCES && errno != EAGAIN && errno != EINTR) {
+			result_set(res, OUT_TEMP, "cannot lock %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		if (now_mono() > deadline) {
+			result_set(res, OUT_TEMP, "mailbox %s locked", path);
+			return -1;
+		}
+		backoff(&ms);
+	}
+	return 0;
+}
+
+/* mbox_open - the mailbox for appending, created when missing; checks
+ * that it is the user's own regular file; fd or -1 with res set */
+static int
+mbox_open(const struct job *j, struct result *res)
+{
+	const int fl = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY |
+	    O_NONBLOCK | O_CLOEXEC;
+	struct stat ls, st;
+	int fd = -1, exists;
+
+	exists = lstat(j->path, &ls) == 0;
+	if (!exists && errno != ENOENT) {
+		result_set(res, OUT_TEMP, "cannot stat mailbox %s: %s",
+		    j->path, strerror(errno));
+		return -1;
+	}
+	if (exists && S_ISLNK(ls.st_mode)) {
+		result_set(res, OUT_TEMP, "mailbox %s is a symbolic link",
+		    j->path);
+		return -1;
+	}
+	if (exists && !S_ISREG(ls.st_mode)) {
+		result_set(res, OUT_TEMP, "mailbox %s is not a regular file",
+		    j->path);
+		return -1;
+	}
+	if (!exists && j->uid != geteuid()) {
+		result_set(res, OUT_TEMP, "no mailbox %s, and uid %ld cannot "
+		    "create it for %s", j->path, (long)geteuid(), j->user);
+		return -1;
+	}
+	fd = exists ? open(j->path, fl) : open(j->path, fl | O_CREAT | O_EXCL,
+	    0600);
+	if (fd < 0) {
+		result_set(res, OUT_TEMP, "cannot open mailbox %s: %s", j->path,
+		    errno == ELOOP ? "symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (exists && (st.st_dev != ls.st_dev || st.st_ino != ls.st_ino))) {
+		result_set(res, OUT_TEMP, "mailbox %s changed while opening",
+		    j->path);
+		goto bad;
+	}
+	if (st.st_nlink != 1) {
+		result_set(res, OUT_TEMP, "mailbox %s has %ld links", j->path,
+		    (long)st.st_nlink);
+		goto bad;
+	}
+	if (st.st_uid != j->uid) {
+		result_set(res, OUT_TEMP, "mailbox %s is owned by uid %ld, not "
+		    "%s", j->path, (long)st.st_uid, j->user);
+		goto bad;
+	}
+	return fd;
+bad:
+	close(fd);
+	return -1;
+}
+
+/* mbox_job - the append, under both locks */
+static enum outcome
+mbox_job(const struct job *j, struct result *res)
+{
+	char lock[PATH_MAX + 8], head[ADDR_MAX * 2 + 128];
+	struct stat st;
+	off_t old = -1;
+	int fd = -1, locked = 0;
+	char last;
+
+	result_set(res, OUT_TEMP, "mailbox delivery failed");
+	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", j->path) >=
+	    sizeof(lock)) {
+		result_set(res, OUT_TEMP, "mailbox path too long");
+		goto out;
+	}
+	if (dotlock(lock, res) < 0)
+		goto out;
+	locked = 1;
+	if ((fd = mbox_open(j, res)) < 0 || fcntl_lock(fd, j->path, res) < 0)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		result_set(res, OUT_TEMP, "cannot stat mailbox %s: %s",
+		    j->path, strerror(errno));
+		goto out;
+	}
+	old = st.st_size;
+	/* A mailbox not ending in LF (damaged) would glue our From line to
+	 * its last line. */
+	if (old > 0 && pread(fd, &last, 1, old - 1) == 1 && last != '\n' &&
+	    write_all(fd, "\n", 1) < 0) {
+		result_set(res, OUT_TEMP, "cannot write mailbox %s: %s",
+		    j->path, strerror(errno));
+		goto out;
+	}
+	mbox_head(j, 1, head, sizeof(head));
+	if (copy_msg(fd, j->msgfd, j->size, 1, head, res) < 0)
+		goto out;
+	if (fsync(fd) < 0) {
+		result_set(res, OUT_TEMP, "cannot sync mailbox %s: %s",
+		    j->path, strerror(errno));
+		goto out;
+	}
+	result_set(res, OUT_OK, "delivered to mailbox %s", j->path);
+out:
+	if (res->o != OUT_OK && old >= 0) {
+		/* Never leave half a message: back to the old size. */
+		if (ftruncate(fd, old) < 0 || fsync(fd) < 0)
+			logmsg(LOG_ERR, "cannot truncate %s back to %lld: %s",
+			    j->path, (long long)old, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);	/* drops the fcntl lock */
+	if (locked)
+		unlink(lock);
+	return res->o;
+}
+
+enum outcome
+local_mbox(const char *dir, const char *user, const char *sender,
+    time_t arrival, int msgfd, off_t size, struct result *res)
+{
+	struct job j;
+	struct stat st;
+
+	memset(&j, 0, sizeof(j));
+	if (lookup(user, &j, NULL, 0, res) < 0)
+		return res->o;
+	if ((size_t)snprintf(j.path, sizeof(j.path), "%s/%s", dir, user) >=
+	    sizeof(j.path)) {
+		result_set(res, OUT_TEMP, "mailbox path too long");
+		return res->o;
+	}
+	/* A group-writable spool (root:mail 2775): the child needs its group
+	 * to make dotlocks and new mailboxes there. */
+	if (stat(dir, &st) == 0 && (st.st_mode & S_IWGRP))
+		j.xgid = st.st_gid;
+	j.sender = sender;
+	j.arrival = arrival;
+	j.msgfd = msgfd;
+	j.size = size;
+	return as_user(&j, mbox_job, res);
+}
+
+/* mkdir_ok - a directory that exists afterwards; 0 or -1 with res set */
+static int
+mkdir_ok(const char *path, struct result *res)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		result_set(res, OUT_TEMP, "cannot create %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* md_name - a unique file name (Maildir spec: time, a unique part for
+ * this host, the host name with '/' and ':' escaped) */
+static void
+md_name(char *out, size_t outlen)
+{
+	static unsigned seq;
+	char host[HOST_MAX], h[HOST_MAX * 4];
+	struct timeval tv;
+	size_t i, o = 0;
+
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	for (i = 0; host[i] && o + 5 < sizeof(h); i++) {
+		if (host[i] == '/' || host[i] == ':') {
+			snprintf(h + o, 5, "\\%03o", (unsigned char)host[i]);
+			o += 4;
+		} else
+			h[o++] = host[i];
+	}
+	h[o] = '\0';
+	gettimeofday(&tv, NULL);
+	snprintf(out, outlen, "%lld.M%ldP%ldQ%u.%s", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, (long)getpid(), ++seq, h);
+}
+
+/* maildir_job - tmp, fsync, link to new, fsync new */
+static enum outcome
+maildir_job(const struct job *j, struct result *res)
+{
+	char name[HOST_MAX * 4 + 64], head[ADDR_MAX + 32];
+	char d[PATH_MAX + 8], tmp[sizeof(d) + sizeof(name)];
+	char fin[sizeof(tmp)];
+	int fd = -1, i;
+	size_t n;
+
+	result_set(res, OUT_TEMP, "maildir delivery failed");
+	tmp[0] = '\0';
+	if (mkdir_ok(j->path, res) < 0)
+		goto out;
+	for (i = 0; i < 3; i++) {
+		n = (size_t)snprintf(d, sizeof(d), "%s/%s", j->path,
+		    i == 0 ? "tmp" : i == 1 ? "new" : "cur");
+		if (n >= sizeof(d)) {
+			result_set(res, OUT_TEMP, "maildir path too long");
+			goto out;
+		}
+		if (mkdir_ok(d, res) < 0)
+			goto out;
+	}
+	for (i = 0; i < 10 && fd < 0; i++) {
+		md_name(name, sizeof(name));
+		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", j->path, name);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		result_set(res, OUT_TEMP, "cannot create %s: %s", tmp,
+		    strerror(errno));
+		tmp[0] = '\0';
+		goto out;
+	}
+	mbox_head(j, 0, head, sizeof(head));
+	if (copy_msg(fd, j->msgfd, j->size, 0, head, res) < 0)
+		goto out;
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		result_set(res, OUT_TEMP, "cannot write %s: %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	snprintf(fin, sizeof(fin), "%s/new/%s", j->path, name);
+	if (link(tmp, fin) == 0)
+		unlink(tmp);
+	else if ((errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP) ||
+	    rename(tmp, fin) < 0) {
+		result_set(res, OUT_TEMP, "cannot move %s to new/: %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
+	tmp[0] = '\0';
+	snprintf(d, sizeof(d), "%s/new", j->path);
+	if (fsync_dir(d) < 0) {
+		result_set(res, OUT_TEMP, "cannot sync %s: %s", d,
+		    strerror(errno));
+		unlink(fin);
+		goto out;
+	}
+	result_set(res, OUT_OK, "delivered to maildir %s", j->path);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0])
+		unlink(tmp);
+	return res->o;
+}
+
+int
+local_expand(const char *path, const char *home, char *out, size_t outlen)
+{
+	size_t n;
+
+	if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
+		if (home == NULL || home[0] != '/')
+			return -1;
+		n = (size_t)snprintf(out, outlen, "%s%s", home, path + 1);
+	} else if (path[0] == '/')
+		n = (size_t)snprintf(out, outlen, "%s", path);
+	else
+		return -1;
+	return n < outlen ? 0 : -1;
+}
+
+enum outcome
+local_maildir(const char *path, const char *user, const char *sender,
+    int msgfd, off_t size, struct result *res)
+{
+	char home[PATH_MAX];
+	struct job j;
+
+	memset(&j, 0, sizeof(j));
+	if (lookup(user, &j, home, sizeof(home), res) < 0)
+		return res->o;
+	if (local_expand(path, home, j.path, sizeof(j.path)) < 0) {
+		result_set(res, OUT_TEMP, "bad maildir path %s for %s", path,
+		    user);
+		return res->o;
+	}
+	j.sender = sender;
+	j.msgfd = msgfd;
+	j.size = size;
+	return as_user(&j, maildir_job, res);
+}
