@@ -904,6 +904,37 @@ mode_queue(const struct conf *c, const struct opts *o)
 	return 0;
 }
 
+/* mode_aliases - -bi, newaliases: aliases are read when mail is
+ * delivered, so nothing is rebuilt; the file is checked and every error
+ * reported with its file and line */
+static int
+mode_aliases(const struct conf *c)
+{
+	struct strlist errs;
+	struct aliases *ta;
+	struct buf dump;
+	size_t i, n = 0;
+	int rc = 0;
+
+	strlist_init(&errs);
+	buf_init(&dump, 0);
+	ta = aliases_load(c->aliases, &errs);
+	for (i = 0; i < errs.n; i++)
+		warnx_("%s", errs.v[i]);
+	if (ta == NULL || errs.n > 0)
+		rc = exit_code(F_DATA);
+	else if (aliases_dump(ta, &dump) == 0) {
+		for (i = 0; i < dump.len; i++)
+			n += dump.p[i] == '\n';
+		vlog("%s: %zu alias%s, no errors", c->aliases, n,
+		    n == 1 ? "" : "es");
+	}
+	aliases_free(ta);
+	buf_free(&dump);
+	strlist_free(&errs);
+	return rc;
+}
+
 /* hygiene - a sane process state before anything else */
 static void
 hygiene(void)
@@ -982,8 +1013,7 @@ main(int argc, char **argv)
 		rc = mode_queue(&c, &o);
 		break;
 	case M_ALIASES:
-		/* Aliases are read at delivery time; nothing to rebuild. */
-		rc = 0;
+		rc = mode_aliases(&c);
 		break;
 	default:
 		warnx_("-bs is not supported yet");
