@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -394,4 +395,19 @@ out:
 	if (rc == 0)
 		conf_finish(c);
 	return rc;
+}
+
+/* conf_local - is addr's domain one of local_domains (or has it none)? */
+int
+conf_local(const struct conf *c, const char *addr)
+{
+	const char *d = addr_domain(addr);
+	size_t i;
+
+	if (d == NULL)
+		return 1;
+	for (i = 0; i < c->local_domains.n; i++)
+		if (strcasecmp(d, c->local_domains.v[i]) == 0)
+			return 1;
+	return 0;
 }

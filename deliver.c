@@ -63,6 +63,9 @@
  * milliseconds). */
 #define STALE_AGE 3600
 
+/* The destination of recipients at local_domains: not a domain name. */
+#define LOCAL_DEST "(local)"
+
 /* One message's due recipients at one destination. */
 struct job {
 	const char *id;
@@ -130,6 +133,10 @@ dest_of(const struct conf *c, const char *addr, char *out, size_t outlen)
 	const char *d = addr_domain(addr);
 	size_t i;
 
+	if (conf_local(c, addr)) {
+		snprintf(out, outlen, "%s", LOCAL_DEST);
+		return;
+	}
 	if (c->smarthost[0] || d == NULL) {
 		snprintf(out, outlen, "%s", c->smarthost[0] ? "" :
 		    c->qualify_domain);
@@ -481,6 +488,31 @@ struct inflight {
  * stops, since every further delivery would be forgotten too. */
 static int cannot_record;
 
+/* local_one - recipient i of m (user@local-domain, aliases already
+ * expanded at submission) into its mailbox, as local_delivery says */
+static void
+local_one(const struct conf *c, struct inflight *m, size_t i,
+    struct result *r)
+{
+	const char *a = m->rcpts[i], *dom = addr_domain(a);
+	const char *ld = c->local_delivery;
+	char user[ADDR_MAX];
+	size_t n = dom ? (size_t)(dom - 1 - a) : strlen(a), k;
+
+	snprintf(user, sizeof(user), "%.*s", (int)n, a);
+	for (k = 0; user[k]; k++)
+		if (user[k] >= 'A' && user[k] <= 'Z')
+			user[k] = (char)(user[k] + 32);
+	if (strcmp(ld, "none") == 0)
+		result_set(r, OUT_PERM, "no mailbox for %s: local delivery is off "
+		    "(local_delivery none) and no alias sends it elsewhere", a);
+	else if (strncmp(ld, "mbox ", 5) == 0)
+		local_mbox(ld + 5, user, m->e.sender, m->e.arrival, m->fd,
+		    m->e.size, r);
+	else
+		local_maildir(ld + 8, user, m->e.sender, m->fd, m->e.size, r);
+}
+
 /* job_done - record the outcomes, report, save or remove; unlock */
 static void
 job_done(const struct conf *c, struct inflight *m, struct dstats *st)
@@ -570,6 +602,12 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 	cur.rres = xmalloc(cur.n * sizeof(*cur.rres));
 	for (i = 0; i < cur.n; i++)
 		cur.rcpts[i] = cur.e.r[cur.idx[i]].addr;
+	if (strcmp(d->name, LOCAL_DEST) == 0) {
+		for (i = 0; i < cur.n; i++)
+			local_one(c, &cur, i, &cur.rres[i]);
+		job_done(c, &cur, st);
+		return 0;
+	}
 	if (d->open && d->s.ntxn >= CONN_TXN_MAX) {
 		complete(c, d, prev, st);
 		if (d->open)

@@ -133,6 +133,7 @@ int conf_parse(struct conf *, const char *text, size_t len, const char *fname,
 int conf_load(struct conf *, const char *path, int must_exist, char *err,
     size_t errlen);
 void conf_free(struct conf *);
+int conf_local(const struct conf *, const char *addr);
 
 /* msg.c - RFC 5322 header block and addresses; pure functions. */
 

@@ -600,6 +600,99 @@ strip_angle(char *s)
 	return s;
 }
 
+static void add_unique(struct envelope *, const char *, const char *);
+
+/*
+ * expand_local - recipients at local_domains through the aliases file,
+ * when the message is queued (as dma does): the envelope then holds the
+ * final recipients, remote ones delivered like any other, local users
+ * as user@domain for local delivery.  An alias that cannot be expanded
+ * (a loop, a refused target) leaves its recipient failed with the
+ * reason, so the sender gets a bounce.  Returns 0, or -1 (err set) when
+ * the aliases file cannot be read: the caller keeps the message.
+ */
+static int
+expand_local(struct envelope *e, const struct conf *c, char *err,
+    size_t errlen)
+{
+	struct envelope out;
+	struct aliases *ta = NULL;
+	struct strlist errs, t;
+	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
+	const char *dom;
+	size_t i, j, k, n;
+	int rc = -1;
+
+	for (i = 0; i < e->nr && !conf_local(c, e->r[i].addr); i++)
+		;
+	if (i == e->nr)
+		return 0;
+	strlist_init(&errs);
+	ta = aliases_load(c->aliases, &errs);
+	if (ta == NULL) {
+		snprintf(err, errlen, "cannot use the aliases file: %.300s",
+		    errs.n ? errs.v[0] : c->aliases);
+		strlist_free(&errs);
+		return -1;
+	}
+	env_init(&out);
+	for (i = 0; i < e->nr; i++) {
+		const char *a = e->r[i].addr;
+
+		if (!conf_local(c, a)) {
+			add_unique(&out, a, NULL);
+			continue;
+		}
+		dom = addr_domain(a);
+		n = dom ? (size_t)(dom - 1 - a) : strlen(a);
+		snprintf(local, sizeof(local), "%.*s", (int)n, a);
+		strlist_init(&t);
+		if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
+			add_unique(&out, a, why);
+		for (j = 0; j < t.n; j++) {
+			if (strchr(t.v[j], '@'))
+				add_unique(&out, t.v[j], NULL);
+			else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
+			    c->qualify_domain) < (int)ADDR_MAX)
+				add_unique(&out, q, NULL);
+		}
+		strlist_free(&t);
+	}
+	/* The expanded list replaces the recipients. */
+	for (k = 0; k < e->nr; k++) {
+		free(e->r[k].addr);
+		free(e->r[k].error);
+	}
+	free(e->r);
+	e->r = out.r;
+	e->nr = out.nr;
+	e->capr = out.capr;
+	out.r = NULL;
+	out.nr = out.capr = 0;
+	env_free(&out);
+	rc = 0;
+	aliases_free(ta);
+	strlist_free(&errs);
+	return rc;
+}
+
+/* add_unique - a recipient once; with why, already failed for that reason */
+static void
+add_unique(struct envelope *e, const char *addr, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < e->nr; i++)
+		if (strcasecmp(e->r[i].addr, addr) == 0)
+			return;
+	if (env_add_rcpt(e, addr) < 0)
+		return;
+	if (why) {
+		e->r[e->nr - 1].state = RCPT_FAILED;
+		e->r[e->nr - 1].error = xstrdup(why);
+	}
+}
+
 /* background - -odb: detach a child that delivers; the parent returns */
 static int
 background(void)
@@ -772,6 +865,11 @@ mode_submit(const struct conf *c, struct opts *o)
 		f = F_DATA;
 		goto out;
 	}
+	if ((r = expand_local(&e, c, err, sizeof(err))) < 0) {
+		warnx_("%s", err);
+		f = F_TEMP;
+		goto out;
+	}
 
 	memset(&fx, 0, sizeof(fx));
 	fx.sender = e.sender;
@@ -844,6 +942,10 @@ mode_submit(const struct conf *c, struct opts *o)
 		deliver_message(c, e.id, &st);
 		if (o->dmode == D_BACKGROUND)
 			_exit(0);
+		/* Recipients whose alias failed at submission count too. */
+		for (k = 0; k < e.nr; k++)
+			if (e.r[k].state == RCPT_FAILED)
+				st.failed++;
 		if (st.failed > 0 && st.done == 0 && st.deferred == 0)
 			f = F_UNAVAILABLE;
 	}
