@@ -25,30 +25,6 @@
 
 #include "mxsend.h"
 
-static const char *const wday[] = {
-	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-};
-static const char *const mon[] = {
-	"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-	"Nov", "Dec"
-};
-
-/* rfc5322_date - "Sat, 28 Nov 2026 08:22:42 +0000" in local time */
-void
-rfc5322_date(time_t t, char *out, size_t outlen)
-{
-	struct tm tm;
-	long off;
-
-	localtime_r(&t, &tm);
-	off = tm.tm_gmtoff / 60;
-	snprintf(out, outlen, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
-	    wday[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    off < 0 ? '-' : '+', (off < 0 ? -off : off) / 60,
-	    (off < 0 ? -off : off) % 60);
-}
-
 /* enhanced - length of an RFC 3463 code "c.sss.ddd" at p, or 0 */
 static size_t
 enhanced(const char *p)

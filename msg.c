@@ -1361,30 +1361,14 @@ fail:
 	return -1;
 }
 
-/* date_body - RFC 5322 3.3 date-time of t, local time, English names
- * whatever the locale */
+/* date_body - " " and the RFC 5322 date of t, as a field body */
 static int
 date_body(time_t t, char *out, size_t outlen)
 {
-	static const char days[7][4] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-	};
-	static const char months[12][4] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-	};
-	struct tm tm;
-	char hms[32];
-	int n;
-
-	if (localtime_r(&t, &tm) == NULL || tm.tm_wday < 0 ||
-	    tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11)
+	if (outlen < 2)
 		return -1;
-	if (strftime(hms, sizeof(hms), "%H:%M:%S %z", &tm) == 0)
-		return -1;
-	n = snprintf(out, outlen, " %s, %02d %s %04ld %s", days[tm.tm_wday],
-	    tm.tm_mday, months[tm.tm_mon], (long)tm.tm_year + 1900, hms);
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+	out[0] = ' ';
+	return rfc5322_date(t, out + 1, outlen - 1);
 }
 
 /* dot_atom_ok - RFC 5322 3.2.3 dot-atom-text, ASCII only (3.6.4 msg-id) */

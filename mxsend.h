@@ -92,6 +92,7 @@ int parse_long(const char *, long min, long max, long *out);
 int parse_duration(const char *, long *secs);
 int write_all(int fd, const void *, size_t);
 int fsync_dir(const char *path);
+int rfc5322_date(time_t, char *, size_t);
 void *xmalloc(size_t);
 char *xstrdup(const char *);
 
@@ -473,7 +474,6 @@ struct dsn_diag {
 	char diag[ERRTEXT_MAX + 16];	/* Diagnostic-Code value */
 };
 
-void rfc5322_date(time_t, char *, size_t);
 void dsn_diag(const char *error, int perm, struct dsn_diag *);
 /* dsn_compose - the whole report message, CRLF lines, into b */
 int dsn_compose(const struct dsn *, struct buf *b);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mxsend.h"
@@ -350,4 +351,31 @@ fsync_dir(const char *path)
 	rc = fsync(fd);
 	close(fd);
 	return rc;
+}
+
+/* rfc5322_date - RFC 5322 3.3 date-time of t in local time, English
+ * names whatever the locale: "Sat, 28 Nov 2026 08:22:42 +0000"; 0, or -1
+ * when it does not fit */
+int
+rfc5322_date(time_t t, char *out, size_t outlen)
+{
+	static const char days[7][4] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char months[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+	};
+	struct tm tm;
+	char hms[32];
+	int n;
+
+	if (localtime_r(&t, &tm) == NULL || tm.tm_wday < 0 ||
+	    tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11)
+		return -1;
+	if (strftime(hms, sizeof(hms), "%H:%M:%S %z", &tm) == 0)
+		return -1;
+	n = snprintf(out, outlen, "%s, %02d %s %04ld %s", days[tm.tm_wday],
+	    tm.tm_mday, months[tm.tm_mon], (long)tm.tm_year + 1900, hms);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
