@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mxsend.h"
 #include "t/tap.h"
@@ -93,8 +94,44 @@ main(void)
 	bad("hostname a.example\nhostname b.example\n",
 	    "f.conf:2: hostname: given twice (first on line 1)");
 	bad("hostname a\001b\n", "f.conf:1: control character");
+	bad("smarthost_tls sometimes\n",
+	    "f.conf:1: smarthost_tls: expected implicit or starttls");
 	bad("dns_server 127.0.0.1 5353\n",
 	    "f.conf:1: dns_server: expected ip[:port][,ip[:port]...]");
+
+	/* A client certificate needs its key, and the other way round. */
+	{
+		char path[] = "/tmp/conftest.XXXXXX";
+		int fd = mkstemp(path);
+
+		if (fd >= 0 && write(fd, "tls_cert /etc/x.pem\n", 20) == 20) {
+			ok(conf_load(&c, path, 1, err, sizeof(err)) < 0 &&
+			    strstr(err, "tls_cert and tls_key go together") != NULL,
+			    "tls_cert without tls_key: refused (%s)", err);
+			conf_free(&c);
+		}
+		if (fd >= 0)
+			close(fd);
+		unlink(path);
+	}
+	/* Defaults that follow from other keys: a smarthost on 465 is
+	 * implicit TLS, and with a smarthost tls defaults to verify. */
+	{
+		char path[] = "/tmp/conftest.XXXXXX";
+		int fd = mkstemp(path);
+		const char *t = "smarthost relay.example:465\n";
+
+		if (fd >= 0 && write(fd, t, strlen(t)) == (ssize_t)strlen(t) &&
+		    conf_load(&c, path, 1, err, sizeof(err)) == 0) {
+			ok(c.smarthost_tls == 1 && c.tls == TLS_VERIFY,
+			    "smarthost on 465: implicit TLS, tls verify");
+			conf_free(&c);
+		} else
+			ok(0, "smarthost on 465: loads (%s)", err);
+		if (fd >= 0)
+			close(fd);
+		unlink(path);
+	}
 
 	/* conf_load: a missing default file is fine, a missing -C is not. */
 	is_int(conf_load(&c, "/nonexistent/mxsend.conf", 0, err, sizeof(err)),
