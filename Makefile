@@ -24,7 +24,7 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 OBJS  = util.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o deliver.o mailq.o doctor.o \
-        aliases.o local.o
+        aliases.o local.o submit.o server.o
 TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay \
          t/mime8test t/aliastest t/localtest
 
@@ -61,7 +61,7 @@ t/fuzzreplay: t/fuzzers.c $(OBJS)
 # FUZZTIME=seconds (default 60).  New findings land in t/corpus/TARGET/.
 FUZZTIME ?= 60
 FUZZ_SRCS = util.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c deliver.c mailq.c doctor.c \
-  aliases.c local.c
+  aliases.c local.c submit.c server.c
 fuzz-%: t/fuzzers.c $(FUZZ_SRCS) mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -DFUZZ=$* -I. \
 	  -fsanitize=fuzzer,address,undefined -o t/fuzz-$* t/fuzzers.c \

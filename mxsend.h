@@ -283,6 +283,68 @@ int queue_remove(const struct conf *, const struct envelope *);
 /* queue_list - the IDs of committed messages, oldest first. */
 int queue_list(const struct conf *, struct strlist *, struct result *);
 
+/* submit.c - one message from an input stream into the queue */
+
+/* The input is read in blocks this large. */
+#define READ_BLOCK 65536
+
+/* Buffered input from a file descriptor (stdin). */
+struct reader {
+	int fd;
+	long timeout;			/* seconds a read may wait; 0: forever */
+	void (*before_wait)(void *);	/* called before a read may block */
+	void *arg;
+	char buf[READ_BLOCK];
+	size_t off, len;
+	int eof;
+};
+
+void rd_init(struct reader *, int fd, long timeout);
+int rd_fill(struct reader *);
+int rd_line(struct reader *, struct buf *line, size_t max);
+int rd_skip_line(struct reader *);
+
+struct subopts {
+	const char *user;	/* login name, for a generated From: */
+	const char *fullname;	/* -F or the GECOS name, or NULL */
+	int tflag;		/* -t: recipients from the header too */
+	int iflag;		/* -i: a "." line is data */
+	int smtp;		/* SMTP DATA: "." ends, dots unstuffed */
+};
+
+enum submit_status {
+	SUB_OK,
+	SUB_DATA,	/* the message is refused (bad header, NUL, ...) */
+	SUB_TOOBIG,	/* over max_message_size */
+	SUB_QUEUE,	/* the queue failed; err is the errno */
+	SUB_TEMP,	/* could not be queued now; try again later */
+	SUB_IOERR,	/* reading the input failed */
+	SUB_TIMEOUT,	/* no input within the reader's timeout */
+	SUB_EOF		/* SMTP: the input ended inside the data */
+};
+
+struct subres {
+	enum submit_status st;
+	int err;
+	char text[512];		/* one line */
+};
+
+int submit_sender(const struct conf *, const char *text, struct envelope *,
+    char *err, size_t errlen);
+int submit_rcpt(const struct conf *, struct envelope *, const char *addr,
+    const char *what, char *err, size_t errlen);
+int submit_rcpt_list(const struct conf *, struct envelope *, const char *text,
+    const char *what, char *err, size_t errlen);
+enum submit_status submit_message(const struct conf *, struct reader *,
+    struct envelope *, const struct subopts *, struct subres *);
+
+/* server.c - -bs */
+
+/* smtp_server - one SMTP session on fds in and out; the IDs of the
+ * messages queued are added to ids; -1 when the client went away */
+int smtp_server(const struct conf *, const struct subopts *, int in, int out,
+    struct strlist *ids);
+
 /* dns.c */
 
 /* One address to try, in order. */

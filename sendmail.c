@@ -36,11 +36,6 @@
 
 #include "mxsend.h"
 
-/* The input is read in blocks this large. */
-#define READ_BLOCK 65536
-/* Break body lines longer than this (RFC 5322 2.1.1), one less when the
- * line starts with a dot that SMTP will double. */
-#define BODY_LINE_MAX LINE_MAX_OCTETS
 
 enum mode {
 	M_SUBMIT, M_QUEUE_LIST, M_RUN_QUEUE, M_ALIASES, M_SMTP, M_QUEUE_JSON,
@@ -328,371 +323,6 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->nrcpts = argc - i;
 }
 
-/* Buffered standard input. */
-struct reader {
-	int fd;
-	char buf[READ_BLOCK];
-	size_t off, len;
-	int eof;
-};
-
-static int
-rd_fill(struct reader *r)
-{
-	ssize_t n;
-
-	if (r->eof)
-		return 0;
-	for (;;) {
-		n = read(r->fd, r->buf, sizeof(r->buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			r->eof = 1;
-		r->off = 0;
-		r->len = (size_t)n;
-		return n > 0;
-	}
-}
-
-/*
- * rd_line - the next line without its LF or CRLF into line.  Returns 1,
- * 0 at end of input, -1 on a read error, -2 when the line is longer than
- * max: line then holds its first max + 1 octets, and the rest of it, with
- * its line end, is left unread.
- */
-static int
-rd_line(struct reader *r, struct buf *line, size_t max)
-{
-	int got = 0;
-
-	buf_reset(line);
-	for (;;) {
-		char *nl;
-		size_t n;
-
-		if (r->off == r->len) {
-			int f = rd_fill(r);
-
-			if (f < 0)
-				return -1;
-			if (f == 0)
-				return got;
-		}
-		got = 1;
-		nl = memchr(r->buf + r->off, '\n', r->len - r->off);
-		n = nl ? (size_t)(nl - (r->buf + r->off)) : r->len - r->off;
-		if (line->len + n > max + 1) {
-			n = max + 1 - line->len;
-			buf_add(line, r->buf + r->off, n);
-			r->off += n;
-			return -2;
-		}
-		buf_add(line, r->buf + r->off, n);
-		r->off += n;
-		if (nl) {
-			r->off++;
-			if (line->len > 0 && line->p[line->len - 1] == '\r')
-				line->p[--line->len] = '\0';
-			if (line->len > max) {
-				r->off--;	/* the line end stays unread */
-				return -2;
-			}
-			return 1;
-		}
-	}
-}
-
-/* The body as it streams into the queue file. */
-struct body {
-	struct qfile *q;
-	int iflag;
-	int bol, dot, skip_lf, done, first_dot;
-	size_t linelen;
-	int eight;
-	int nul;
-};
-
-static int
-body_out(struct body *b, const char *p, size_t n, struct result *res)
-{
-	return queue_write(b->q, p, n, res) < 0 ? -1 : 0;
-}
-
-/* body_eol - end the current line */
-static int
-body_eol(struct body *b, struct result *res)
-{
-	if (b->dot) {
-		b->dot = 0;
-		if (!b->iflag) {
-			/* A line with a single dot ends the message. */
-			b->done = 1;
-			return 0;
-		}
-		if (body_out(b, ".", 1, res) < 0)
-			return -1;
-	}
-	b->bol = 1;
-	b->linelen = 0;
-	return body_out(b, "\r\n", 2, res);
-}
-
-/* body_feed - a block of body input: CRLF or LF (or a lone CR) line
- * ends become CRLF; dot lines and long lines are handled. */
-static int
-body_feed(struct body *b, const char *p, size_t n, struct result *res)
-{
-	size_t i, start = 0;
-
-#define FLUSH_RUN() do { if (i > start && \
-	body_out(b, p + start, i - start, res) < 0) return -1; } while (0)
-	for (i = 0; i < n && !b->done; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (b->skip_lf) {
-			b->skip_lf = 0;
-			if (c == '\n') {
-				start = i + 1;
-				continue;
-			}
-		}
-		if (c == '\r' || c == '\n') {
-			FLUSH_RUN();
-			if (body_eol(b, res) < 0)
-				return -1;
-			b->skip_lf = c == '\r';
-			start = i + 1;
-			continue;
-		}
-		if (c == 0) {
-			b->nul = 1;
-			return -1;
-		}
-		if (c & 0x80)
-			b->eight = 1;
-		if (b->bol) {
-			b->bol = 0;
-			b->first_dot = c == '.';
-			if (c == '.' && !b->iflag) {
-				b->dot = 1;
-				start = i + 1;
-				continue;
-			}
-		}
-		if (b->dot) {
-			b->dot = 0;
-			b->linelen = 1;
-			if (body_out(b, ".", 1, res) < 0)
-				return -1;
-		}
-		if (++b->linelen > (size_t)(BODY_LINE_MAX - b->first_dot)) {
-			/* Break the line as Postfix does: CRLF SPACE. */
-			FLUSH_RUN();
-			if (body_out(b, "\r\n ", 3, res) < 0)
-				return -1;
-			start = i;
-			b->linelen = 2;
-			b->first_dot = 0;
-		}
-	}
-	FLUSH_RUN();
-#undef FLUSH_RUN
-	return 0;
-}
-
-static int
-body_end(struct body *b, struct result *res)
-{
-	if (b->done)
-		return 0;
-	if (b->dot && !b->iflag)
-		return 0;	/* "." at the very end, no newline */
-	if (!b->bol || b->dot)
-		return body_eol(b, res);
-	return 0;
-}
-
-/* header_like - would this over-long line be taken into the header
- * (a field or a continuation), rather than start the body? */
-static int
-header_like(const struct header *h, const char *line, size_t len)
-{
-	struct header scratch;
-	char err[100];
-	int r;
-
-	if (len > 0 && (line[0] == ' ' || line[0] == '\t'))
-		return h->n > 0;
-	/* msg.c decides what a field looks like; a scratch header keeps
-	 * the real one untouched. */
-	header_init(&scratch);
-	r = header_add_line(&scratch, line, len > LINE_MAX_OCTETS ?
-	    LINE_MAX_OCTETS : len, err, sizeof(err));
-	header_free(&scratch);
-	return r != 1;
-}
-
-/* add_rcpt - check, qualify and add one recipient, skipping duplicates */
-static int
-add_rcpt(struct envelope *e, const char *addr, const struct conf *c,
-    const char *what, char *err, size_t errlen)
-{
-	char q[ADDR_MAX + HOST_MAX + 2], why[200];
-	size_t i;
-
-	if (addr_check(addr, 0, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: %s", what, why);
-		return -1;
-	}
-	if (addr_qualify(addr, c->qualify_domain, q, sizeof(q)) < 0 ||
-	    strlen(q) >= ADDR_MAX) {
-		snprintf(err, errlen, "%s: address too long", what);
-		return -1;
-	}
-	for (i = 0; i < e->nr; i++)
-		if (strcasecmp(e->r[i].addr, q) == 0)
-			return 0;
-	if (env_add_rcpt(e, q) < 0) {
-		snprintf(err, errlen, "too many recipients (limit %d)", RCPT_MAX);
-		return -1;
-	}
-	return 0;
-}
-
-/* add_list - every address of an address list (a command line argument
- * may hold several, comma-separated) */
-static int
-add_list(struct envelope *e, const char *text, const struct conf *c,
-    const char *what, char *err, size_t errlen)
-{
-	struct strlist l;
-	char why[200];
-	size_t i;
-	int rc = 0;
-
-	strlist_init(&l);
-	if (addrlist_parse(text, &l, why, sizeof(why)) < 0) {
-		char p[200];
-
-		printable(p, sizeof(p), text, strlen(text));
-		snprintf(err, errlen, "%s: bad address \"%s\": %s", what, p, why);
-		rc = -1;
-	}
-	for (i = 0; rc == 0 && i < l.n; i++)
-		rc = add_rcpt(e, l.v[i], c, what, err, errlen);
-	strlist_free(&l);
-	return rc;
-}
-
-/* strip_angle - "<addr>" to "addr" in place */
-static char *
-strip_angle(char *s)
-{
-	size_t n = strlen(s);
-
-	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
-		s[n - 1] = '\0';
-		return s + 1;
-	}
-	return s;
-}
-
-static void add_unique(struct envelope *, const char *, const char *);
-
-/*
- * expand_local - recipients at local_domains through the aliases file,
- * when the message is queued (as dma does): the envelope then holds the
- * final recipients, remote ones delivered like any other, local users
- * as user@domain for local delivery.  An alias that cannot be expanded
- * (a loop, a refused target) leaves its recipient failed with the
- * reason, so the sender gets a bounce.  Returns 0, or -1 (err set) when
- * the aliases file cannot be read: the caller keeps the message.
- */
-static int
-expand_local(struct envelope *e, const struct conf *c, char *err,
-    size_t errlen)
-{
-	struct envelope out;
-	struct aliases *ta = NULL;
-	struct strlist errs, t;
-	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
-	const char *dom;
-	size_t i, j, k, n;
-	int rc = -1;
-
-	for (i = 0; i < e->nr && !conf_local(c, e->r[i].addr); i++)
-		;
-	if (i == e->nr)
-		return 0;
-	strlist_init(&errs);
-	ta = aliases_load(c->aliases, &errs);
-	if (ta == NULL) {
-		snprintf(err, errlen, "cannot use the aliases file: %.300s",
-		    errs.n ? errs.v[0] : c->aliases);
-		strlist_free(&errs);
-		return -1;
-	}
-	env_init(&out);
-	for (i = 0; i < e->nr; i++) {
-		const char *a = e->r[i].addr;
-
-		if (!conf_local(c, a)) {
-			add_unique(&out, a, NULL);
-			continue;
-		}
-		dom = addr_domain(a);
-		n = dom ? (size_t)(dom - 1 - a) : strlen(a);
-		snprintf(local, sizeof(local), "%.*s", (int)n, a);
-		strlist_init(&t);
-		if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
-			add_unique(&out, a, why);
-		for (j = 0; j < t.n; j++) {
-			if (strchr(t.v[j], '@'))
-				add_unique(&out, t.v[j], NULL);
-			else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
-			    c->qualify_domain) < (int)ADDR_MAX)
-				add_unique(&out, q, NULL);
-		}
-		strlist_free(&t);
-	}
-	/* The expanded list replaces the recipients. */
-	for (k = 0; k < e->nr; k++) {
-		free(e->r[k].addr);
-		free(e->r[k].error);
-	}
-	free(e->r);
-	e->r = out.r;
-	e->nr = out.nr;
-	e->capr = out.capr;
-	out.r = NULL;
-	out.nr = out.capr = 0;
-	env_free(&out);
-	rc = 0;
-	aliases_free(ta);
-	strlist_free(&errs);
-	return rc;
-}
-
-/* add_unique - a recipient once; with why, already failed for that reason */
-static void
-add_unique(struct envelope *e, const char *addr, const char *why)
-{
-	size_t i;
-
-	for (i = 0; i < e->nr; i++)
-		if (strcasecmp(e->r[i].addr, addr) == 0)
-			return;
-	if (env_add_rcpt(e, addr) < 0)
-		return;
-	if (why) {
-		e->r[e->nr - 1].state = RCPT_FAILED;
-		e->r[e->nr - 1].error = xstrdup(why);
-	}
-}
-
 /* background - -odb: detach a child that delivers; the parent returns */
 static int
 background(void)
@@ -715,233 +345,116 @@ background(void)
 	return 0;
 }
 
-static int
-mode_submit(const struct conf *c, struct opts *o)
+/* whoami - the invoking user's login name (for a generated From: and
+ * the default sender) and the GECOS full name */
+static void
+whoami(char *user, size_t userlen, char *gecos, size_t gecoslen)
 {
-	struct envelope e;
-	struct header h;
-	struct reader *rd = NULL;
-	struct buf line, hb;
-	struct qfile q;
-	struct body b;
-	struct result res;
-	struct fixup fx;
-	struct passwd *pw;
-	char err[512], sender[ADDR_MAX + HOST_MAX + 2], user[64], gecos[128];
-	char *from = NULL;
-	enum failure f = F_NONE;
-	int r, i, have_q = 0, body_started = 0;
-	size_t k;
+	struct passwd *pw = getpwuid(getuid());
+	char err[200];
 
-	env_init(&e);
-	header_init(&h);
-	buf_init(&line, 0);
-	buf_init(&hb, 0);
-	memset(&b, 0, sizeof(b));
-	err[0] = '\0';
-
-	pw = getpwuid(getuid());
-	snprintf(user, sizeof(user), "%s", pw && pw->pw_name &&
+	snprintf(user, userlen, "%s", pw && pw->pw_name &&
 	    addr_check(pw->pw_name, 0, err, sizeof(err)) == 0 ? pw->pw_name :
 	    "nobody");
 	gecos[0] = '\0';
 	if (pw && pw->pw_gecos)
-		snprintf(gecos, sizeof(gecos), "%.*s",
+		snprintf(gecos, gecoslen, "%.*s",
 		    (int)strcspn(pw->pw_gecos, ","), pw->pw_gecos);
+}
 
-	/* The envelope sender. */
-	if (o->from) {
-		char *f0;
+/* deliver_queued - after queueing: deliver per -odb (in a detached
+ * child; the parent returns at once), -odi (here) or -odq (not at all) */
+static void
+deliver_queued(const struct conf *c, enum dmode dm, const struct strlist *ids,
+    struct dstats *st)
+{
+	size_t i;
 
-		from = xstrdup(o->from);
-		f0 = strip_angle(from);
-		if (addr_check(f0, 1, err, sizeof(err)) < 0) {
-			warnx_("invalid sender: %s", err);
-			f = F_DATA;
-			goto out;
-		}
-		if (addr_qualify(f0, c->qualify_domain, sender,
-		    sizeof(sender)) < 0 || strlen(sender) >= ADDR_MAX) {
-			warnx_("invalid sender: address too long");
-			f = F_DATA;
-			goto out;
-		}
-	} else if (addr_qualify(user, c->qualify_domain, sender,
-	    sizeof(sender)) < 0) {
-		warnx_("cannot make a sender address");
+	if (dm == D_QUEUE || ids->n == 0)
+		return;
+	if (dm == D_BACKGROUND && background() != 0)
+		return;		/* the parent, or fork failed */
+	for (i = 0; i < ids->n; i++)
+		deliver_message(c, ids->v[i], st);
+	if (dm == D_BACKGROUND)
+		_exit(0);
+}
+
+/* submit_failure - why a submission failed, for the exit table */
+static enum failure
+submit_failure(const struct subres *sr)
+{
+	switch (sr->st) {
+	case SUB_OK:
+		return F_NONE;
+	case SUB_DATA:
+	case SUB_TOOBIG:
+		return F_DATA;
+	case SUB_QUEUE:
+		return queue_failure(sr->err);
+	case SUB_IOERR:
+	case SUB_TIMEOUT:
+	case SUB_EOF:
+		return F_IOERR;
+	case SUB_TEMP:
+		break;
+	}
+	return F_TEMP;
+}
+
+static int
+mode_submit(const struct conf *c, struct opts *o)
+{
+	struct envelope e;
+	struct reader *rd = NULL;
+	struct subopts so;
+	struct subres sr;
+	struct strlist ids;
+	struct dstats st = { 0, 0, 0, 0 };
+	char err[512], user[64], gecos[128];
+	enum failure f = F_NONE;
+	size_t k;
+	int i;
+
+	env_init(&e);
+	strlist_init(&ids);
+	whoami(user, sizeof(user), gecos, sizeof(gecos));
+	if (submit_sender(c, o->from ? o->from : user, &e, err,
+	    sizeof(err)) < 0) {
+		warnx_("invalid sender: %s", err);
 		f = F_DATA;
 		goto out;
 	}
-	e.sender = xstrdup(sender);
-
 	for (i = 0; i < o->nrcpts; i++)
-		if (add_list(&e, o->rcpts[i], c, "invalid recipient", err,
-		    sizeof(err)) < 0) {
+		if (submit_rcpt_list(c, &e, o->rcpts[i], "invalid recipient",
+		    err, sizeof(err)) < 0) {
 			warnx_("%s", err);
 			f = F_DATA;
 			goto out;
 		}
-
-	if ((r = queue_open(c, &res)) < 0 || (r = queue_create(c, &q, &res)) < 0) {
-		warnx_("cannot create queue file: %s", res.text);
-		f = queue_failure(-r);
-		goto out;
-	}
-	have_q = 1;
-	memset(&b, 0, sizeof(b));
-	b.q = &q;
-	b.iflag = o->iflag;
-	b.bol = 1;
-
-	/* The header block. */
-	rd = xmalloc(sizeof(*rd));
-	memset(rd, 0, sizeof(*rd));
-	rd->fd = 0;
-	for (k = 0;; k++) {
-		r = rd_line(rd, &line, LINE_MAX_OCTETS);
-		if (r == -1) {
-			warnx_("cannot read the message: %s", strerror(errno));
-			f = F_IOERR;
-			goto out;
-		}
-		if (r == -2) {
-			if (header_like(&h, line.p, line.len)) {
-				warnx_("header line too long (over %d octets)",
-				    LINE_MAX_OCTETS);
-				f = F_DATA;
-				goto out;
-			}
-			/* A long first body line (input without a header):
-			 * its rest is still unread. */
-			body_started = 2;
-			break;
-		}
-		if (r == 0)
-			break;
-		if (memchr(line.p, '\0', line.len)) {
-			warnx_("message contains a NUL byte");
-			f = F_DATA;
-			goto out;
-		}
-		if (!o->iflag && line.len == 1 && line.p[0] == '.')
-			break;
-		/* A leading mbox "From " line is not part of the message. */
-		if (k == 0 && line.len >= 5 && memcmp(line.p, "From ", 5) == 0)
-			continue;
-		r = header_add_line(&h, line.p, line.len, err, sizeof(err));
-		if (r < 0) {
-			warnx_("%s", err);
-			f = F_DATA;
-			goto out;
-		}
-		if (r == 1) {
-			body_started = line.len > 0;
-			break;
-		}
-	}
-
-	if (o->tflag) {
-		struct strlist l;
-
-		strlist_init(&l);
-		if (msg_rcpts(&h, &l, err, sizeof(err)) < 0) {
-			strlist_free(&l);
-			warnx_("%s", err);
-			f = F_DATA;
-			goto out;
-		}
-		for (r = 0, k = 0; r == 0 && k < l.n; k++)
-			r = add_rcpt(&e, l.v[k], c, "invalid recipient in header",
-			    err, sizeof(err));
-		strlist_free(&l);
-		if (r < 0) {
-			warnx_("%s", err);
-			f = F_DATA;
-			goto out;
-		}
-	}
-	if (e.nr == 0) {
-		warnx_("no recipients");
-		f = F_DATA;
-		goto out;
-	}
-	if ((r = expand_local(&e, c, err, sizeof(err))) < 0) {
-		warnx_("%s", err);
-		f = F_TEMP;
-		goto out;
-	}
-
-	memset(&fx, 0, sizeof(fx));
-	fx.sender = e.sender;
-	fx.fullname = o->fullname ? o->fullname : gecos[0] ? gecos : NULL;
-	fx.user = user;
-	fx.qualify_domain = c->qualify_domain;
-	fx.hostname = c->hostname;
-	fx.msgid = q.id;
-	fx.now = time(NULL);
-	if (msg_fixup(&h, &fx, err, sizeof(err)) < 0) {
-		warnx_("%s", err);
-		f = F_DATA;
-		goto out;
-	}
-	if (header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0 ||
-	    queue_write(&q, hb.p, hb.len, &res) < 0) {
-		warnx_("cannot write queue file: %s", res.text);
-		f = F_TEMP;
-		goto out;
-	}
-
-	/* The body, streamed. */
-	if (body_started && (body_feed(&b, line.p, line.len, &res) < 0 ||
-	    (body_started == 1 && body_feed(&b, "\n", 1, &res) < 0)))
-		goto bodyerr;
-	if (rd->off < rd->len && !b.done &&
-	    body_feed(&b, rd->buf + rd->off, rd->len - rd->off, &res) < 0)
-		goto bodyerr;
-	while (!b.done && (r = rd_fill(rd)) > 0)
-		if (body_feed(&b, rd->buf, rd->len, &res) < 0)
-			goto bodyerr;
-	if (!b.done && r < 0) {
-		warnx_("cannot read the message: %s", strerror(errno));
-		f = F_IOERR;
-		goto out;
-	}
-	if (body_end(&b, &res) < 0)
-		goto bodyerr;
-	if (c->max_message_size > 0 && q.size > c->max_message_size) {
-		warnx_("message is larger than max_message_size (%lld octets)",
-		    c->max_message_size);
-		f = F_DATA;
-		goto out;
-	}
-
-	e.arrival = time(NULL);
-	e.body8 = b.eight ? 1 : 0;
 	if (o->dsn_notify)
 		e.dsn_notify = xstrdup(o->dsn_notify);
 	if (o->dsn_ret)
 		e.dsn_ret = xstrdup(o->dsn_ret);
 	if (o->dsn_envid)
 		e.dsn_envid = xstrdup(o->dsn_envid);
-	if ((r = queue_commit(c, &q, &e, &res)) < 0) {
-		warnx_("cannot queue the message: %s", res.text);
-		f = queue_failure(-r);
+
+	memset(&so, 0, sizeof(so));
+	so.user = user;
+	so.fullname = o->fullname ? o->fullname : gecos[0] ? gecos : NULL;
+	so.tflag = o->tflag;
+	so.iflag = o->iflag;
+	rd = xmalloc(sizeof(*rd));
+	rd_init(rd, 0, 0);
+	if (submit_message(c, rd, &e, &so, &sr) != SUB_OK) {
+		warnx_("%s", sr.text);
+		f = submit_failure(&sr);
 		goto out;
 	}
-	have_q = 0;
-	logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu, uid=%ld", e.id,
-	    e.sender, (long long)e.size, e.nr, (long)getuid());
-	vlog("queued as %s", e.id);
 	/* The message is safe; from here on only delivery can fail. */
-	close(q.fd);
-	if (o->dmode != D_QUEUE) {
-		struct dstats st = { 0, 0, 0, 0 };
-
-		if (o->dmode == D_BACKGROUND && background() != 0)
-			goto out;	/* the parent, or fork failed */
-		deliver_message(c, e.id, &st);
-		if (o->dmode == D_BACKGROUND)
-			_exit(0);
+	strlist_add(&ids, e.id);
+	deliver_queued(c, o->dmode, &ids, &st);
+	if (o->dmode == D_INTERACTIVE) {
 		/* Recipients whose alias failed at submission count too. */
 		for (k = 0; k < e.nr; k++)
 			if (e.r[k].state == RCPT_FAILED)
@@ -949,25 +462,44 @@ mode_submit(const struct conf *c, struct opts *o)
 		if (st.failed > 0 && st.done == 0 && st.deferred == 0)
 			f = F_UNAVAILABLE;
 	}
-	goto out;
-bodyerr:
-	if (b.nul) {
-		warnx_("message contains a NUL byte");
-		f = F_DATA;
-	} else {
-		warnx_("cannot write queue file: %s", res.text);
-		f = F_TEMP;
-	}
 out:
-	if (have_q)
-		queue_abort(&q);
 	free(rd);
-	free(from);
-	buf_free(&line);
-	buf_free(&hb);
-	header_free(&h);
+	strlist_free(&ids);
 	env_free(&e);
 	return exit_code(f);
+}
+
+/* mode_smtp - -bs: one SMTP session on stdin/stdout, then delivery of
+ * what it queued */
+static int
+mode_smtp(const struct conf *c, const struct opts *o)
+{
+	struct subopts so;
+	struct strlist ids;
+	struct dstats st = { 0, 0, 0, 0 };
+	char user[64], gecos[128];
+	int fd;
+
+	strlist_init(&ids);
+	whoami(user, sizeof(user), gecos, sizeof(gecos));
+	memset(&so, 0, sizeof(so));
+	so.user = user;
+	/* The sender is the client's to say; the invoking user's GECOS
+	 * name would be a guess (Postfix's smtpd adds none either). */
+	so.fullname = o->fullname;
+	so.smtp = 1;
+	(void)smtp_server(c, &so, 0, 1, &ids);
+	/* The replies are out; nothing more goes to the client, and a
+	 * client waiting for the end of output is not kept waiting. */
+	fd = open("/dev/null", O_WRONLY);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		if (fd != 1)
+			close(fd);
+	}
+	deliver_queued(c, o->dmode, &ids, &st);
+	strlist_free(&ids);
+	return exit_code(F_NONE);
 }
 
 static double
@@ -1051,6 +583,9 @@ hygiene(void)
 	if (fd > 2)
 		close(fd);
 	signal(SIGPIPE, SIG_IGN);
+	/* An ignored SIGCHLD (swaks sets it before exec) would make the
+	 * kernel reap our workers, and their exit status would be lost. */
+	signal(SIGCHLD, SIG_DFL);
 }
 
 int
@@ -1117,9 +652,11 @@ main(int argc, char **argv)
 	case M_ALIASES:
 		rc = mode_aliases(&c);
 		break;
+	case M_SMTP:
+		rc = mode_smtp(&c, &o);
+		break;
 	default:
-		warnx_("-bs is not supported yet");
-		rc = exit_code(F_USAGE);
+		rc = exit_code(F_SOFTWARE);
 	}
 	conf_free(&c);
 	return rc;

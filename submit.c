@@ -1,0 +1,804 @@
+/*
+ * submit.c - one message from an input stream into the queue: the intake
+ * shared by the command line (-bm, -t) and the SMTP server (-bs).
+ *
+ * The header block is read line by line (LF or CRLF) into msg.c's parser,
+ * fixed up, and written to the queue file with CRLF line ends; the body is
+ * streamed after it, never held in memory.  Body lines over 998 octets are
+ * broken by inserting CRLF SPACE, as Postfix's smtp_line_length_limit
+ * does.  A NUL byte anywhere, a header line over 998 octets or a bad
+ * address refuse the whole message, and nothing is queued.
+ *
+ * How the input ends:
+ *   command line   at end of input; without -i also at a line holding a
+ *                  single "." (the rest of the input is then not read).
+ *   SMTP DATA      only at a line holding a single "." (RFC 5321 4.1.1.4);
+ *                  the leading dot of every other line is removed (4.5.2).
+ *                  End of input before it means the client went away and
+ *                  nothing is queued.  When the message is refused, the
+ *                  rest of the data is read up to the final "." so the
+ *                  session can go on; the reader is left at the first
+ *                  octet after it, for the next command.
+ *
+ * Security: every address from the command line, an SMTP command or the
+ * headers is checked (no control characters, valid syntax) before it can
+ * reach the queue or the wire.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mxsend.h"
+
+/* Break body lines longer than this (RFC 5322 2.1.1), one less when the
+ * line starts with a dot that SMTP will double. */
+#define BODY_LINE_MAX LINE_MAX_OCTETS
+
+/* rd_init - a reader of fd; timeout seconds per read (0: none) */
+void
+rd_init(struct reader *r, int fd, long timeout)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	r->timeout = timeout;
+}
+
+/* rd_fill - replace the buffer with the next read: 1, 0 at end of input,
+ * -1 on error (errno; ETIMEDOUT when no input came within the timeout) */
+int
+rd_fill(struct reader *r)
+{
+	ssize_t n;
+
+	if (r->eof)
+		return 0;
+	if (r->before_wait)
+		r->before_wait(r->arg);
+	for (;;) {
+		if (r->timeout > 0) {
+			struct pollfd p = { r->fd, POLLIN, 0 };
+			int k = poll(&p, 1, (int)(r->timeout * 1000));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				return -1;
+			if (k == 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+		}
+		n = read(r->fd, r->buf, sizeof(r->buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			r->eof = 1;
+		r->off = 0;
+		r->len = (size_t)n;
+		return n > 0;
+	}
+}
+
+/*
+ * rd_line - the next line without its LF or CRLF into line.  Returns 1,
+ * 0 at end of input, -1 on a read error, -2 when the line is longer than
+ * max: line then holds its first max + 1 octets, and the rest of it, with
+ * its line end, is left unread.  A last line without a line end is
+ * returned as a line.
+ */
+int
+rd_line(struct reader *r, struct buf *line, size_t max)
+{
+	int got = 0;
+
+	buf_reset(line);
+	for (;;) {
+		char *nl;
+		size_t n;
+
+		if (r->off == r->len) {
+			int f = rd_fill(r);
+
+			if (f < 0)
+				return -1;
+			if (f == 0)
+				return got;
+		}
+		got = 1;
+		nl = memchr(r->buf + r->off, '\n', r->len - r->off);
+		n = nl ? (size_t)(nl - (r->buf + r->off)) : r->len - r->off;
+		if (line->len + n > max + 1) {
+			n = max + 1 - line->len;
+			buf_add(line, r->buf + r->off, n);
+			r->off += n;
+			return -2;
+		}
+		buf_add(line, r->buf + r->off, n);
+		r->off += n;
+		if (nl) {
+			r->off++;
+			if (line->len > 0 && line->p[line->len - 1] == '\r')
+				line->p[--line->len] = '\0';
+			if (line->len > max) {
+				r->off--;	/* the line end stays unread */
+				return -2;
+			}
+			return 1;
+		}
+	}
+}
+
+/*
+ * rd_skip_line - read past the end of the current line.  Returns 1, 0 at
+ * end of input, -1 on a read error.
+ */
+int
+rd_skip_line(struct reader *r)
+{
+	for (;;) {
+		char *nl;
+
+		if (r->off == r->len) {
+			int f = rd_fill(r);
+
+			if (f <= 0)
+				return f;
+		}
+		nl = memchr(r->buf + r->off, '\n', r->len - r->off);
+		if (nl) {
+			r->off = (size_t)(nl - r->buf) + 1;
+			return 1;
+		}
+		r->off = r->len;
+	}
+}
+
+/* The body as it streams into the queue file. */
+struct body {
+	struct qfile *q;
+	long long max;		/* max_message_size, 0: none */
+	int iflag;		/* a "." line is data */
+	int smtp;		/* SMTP: "." ends, other leading dots go */
+	int bol, dot, dot_cr, skip_lf, done, first_dot;
+	size_t linelen;
+	int eight;
+	int nul, toobig;
+};
+
+static int
+body_out(struct body *b, const char *p, size_t n, struct result *res)
+{
+	if (b->max > 0 && (long long)b->q->size + (long long)n > b->max) {
+		b->toobig = 1;
+		return -1;
+	}
+	return queue_write(b->q, p, n, res) < 0 ? -1 : 0;
+}
+
+/* body_eol - end the current line */
+static int
+body_eol(struct body *b, struct result *res)
+{
+	if (b->dot) {
+		b->dot = 0;
+		if (!b->iflag) {
+			/* A line with a single dot ends the message. */
+			b->done = 1;
+			return 0;
+		}
+		if (body_out(b, ".", 1, res) < 0)
+			return -1;
+	}
+	b->bol = 1;
+	b->linelen = 0;
+	return body_out(b, "\r\n", 2, res);
+}
+
+/*
+ * body_feed - a block of body input: CRLF or LF (or a lone CR) line ends
+ * become CRLF; dot lines and long lines are handled.  Returns the octets
+ * taken (all of them, or up to the end of the final "." line), or -1 on
+ * error: then *used is where the error was found.
+ */
+static long
+body_feed(struct body *b, const char *p, size_t n, size_t *used,
+    struct result *res)
+{
+	size_t i, start = 0;
+
+#define FLUSH_RUN() do { if (i > start && body_out(b, p + start, \
+	i - start, res) < 0) goto fail; } while (0)
+	for (i = 0; i < n && !b->done; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (b->dot_cr) {
+			/* SMTP: "." CR ends the data; an LF after it is
+			 * part of the line end. */
+			b->dot_cr = 0;
+			b->done = 1;
+			if (c == '\n')
+				i++;
+			break;
+		}
+		if (b->skip_lf) {
+			b->skip_lf = 0;
+			if (c == '\n') {
+				start = i + 1;
+				continue;
+			}
+		}
+		if (c == '\r' || c == '\n') {
+			FLUSH_RUN();
+			if (b->smtp && b->dot && c == '\r') {
+				b->dot = 0;
+				b->dot_cr = 1;
+				start = i + 1;
+				continue;
+			}
+			if (body_eol(b, res) < 0)
+				goto fail;
+			b->skip_lf = c == '\r';
+			start = i + 1;
+			continue;
+		}
+		if (c == 0) {
+			b->nul = 1;
+			goto fail;
+		}
+		if (c & 0x80)
+			b->eight = 1;
+		if (b->bol) {
+			b->bol = 0;
+			b->first_dot = c == '.';
+			if (c == '.' && !b->iflag) {
+				b->dot = 1;
+				start = i + 1;
+				continue;
+			}
+		}
+		if (b->dot) {
+			/* SMTP drops the leading dot (unstuffing); the
+			 * command line keeps it. */
+			b->dot = 0;
+			b->linelen = b->smtp ? 0 : 1;
+			b->first_dot = b->smtp ? c == '.' : 1;
+			if (!b->smtp && body_out(b, ".", 1, res) < 0)
+				goto fail;
+		}
+		if (++b->linelen > (size_t)(BODY_LINE_MAX - b->first_dot)) {
+			/* Break the line as Postfix does: CRLF SPACE. */
+			FLUSH_RUN();
+			if (body_out(b, "\r\n ", 3, res) < 0)
+				goto fail;
+			start = i;
+			b->linelen = 2;
+			b->first_dot = 0;
+		}
+	}
+	if (!b->done)
+		FLUSH_RUN();
+#undef FLUSH_RUN
+	*used = i;
+	return (long)i;
+fail:
+	*used = i;
+	return -1;
+}
+
+/* body_end - end of input: finish the last line */
+static int
+body_end(struct body *b, struct result *res)
+{
+	if (b->done)
+		return 0;
+	if (b->dot && !b->iflag)
+		return 0;	/* "." at the very end, no newline */
+	if (!b->bol || b->dot)
+		return body_eol(b, res);
+	return 0;
+}
+
+/*
+ * drain - SMTP: read and drop the rest of the data up to and including
+ * the final "." line.  bol: the reader is at the start of a line; dot:
+ * that line so far holds a single ".".  Returns 1, 0 at end of input,
+ * -1 on a read error.
+ */
+static int
+drain(struct reader *r, int bol, int dot)
+{
+	for (;;) {
+		if (r->off == r->len) {
+			int f = rd_fill(r);
+
+			if (f <= 0)
+				return f;
+		}
+		while (r->off < r->len) {
+			char c = r->buf[r->off++];
+
+			if (dot && (c == '\n' || c == '\r')) {
+				if (c == '\r' && (r->off < r->len ||
+				    rd_fill(r) > 0) && r->buf[r->off] == '\n')
+					r->off++;
+				return 1;
+			}
+			dot = bol && c == '.';
+			bol = c == '\n' || c == '\r';
+		}
+	}
+}
+
+/* header_like - would this over-long line be taken into the header
+ * (a field or a continuation), rather than start the body? */
+static int
+header_like(const struct header *h, const char *line, size_t len)
+{
+	struct header scratch;
+	char err[100];
+	int r;
+
+	if (len > 0 && (line[0] == ' ' || line[0] == '\t'))
+		return h->n > 0;
+	/* msg.c decides what a field looks like; a scratch header keeps
+	 * the real one untouched. */
+	header_init(&scratch);
+	r = header_add_line(&scratch, line, len > LINE_MAX_OCTETS ?
+	    LINE_MAX_OCTETS : len, err, sizeof(err));
+	header_free(&scratch);
+	return r != 1;
+}
+
+/* strip_angle - "<addr>" to "addr" in place */
+static char *
+strip_angle(char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s[n - 1] = '\0';
+		return s + 1;
+	}
+	return s;
+}
+
+/*
+ * submit_sender - the envelope sender from -f or MAIL FROM: "<>" or ""
+ * is the null sender, "<addr>" or "addr" is checked and qualified.
+ * Sets e->sender; returns 0 or -1 with err set.
+ */
+int
+submit_sender(const struct conf *c, const char *text, struct envelope *e,
+    char *err, size_t errlen)
+{
+	char q[ADDR_MAX + HOST_MAX + 2], why[200];
+	char *copy = xstrdup(text), *a;
+	int rc = -1;
+
+	a = strip_angle(copy);
+	if (addr_check(a, 1, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s", why);
+		goto out;
+	}
+	if (addr_qualify(a, c->qualify_domain, q, sizeof(q)) < 0 ||
+	    strlen(q) >= ADDR_MAX) {
+		snprintf(err, errlen, "address too long");
+		goto out;
+	}
+	free(e->sender);
+	e->sender = xstrdup(q);
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+/*
+ * submit_rcpt - check, qualify and add one recipient, skipping
+ * duplicates.  Returns 0, -1 (err: "what: reason") for a bad address,
+ * -2 when the envelope is full.
+ */
+int
+submit_rcpt(const struct conf *c, struct envelope *e, const char *addr,
+    const char *what, char *err, size_t errlen)
+{
+	char q[ADDR_MAX + HOST_MAX + 2], why[200];
+	size_t i;
+
+	if (addr_check(addr, 0, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", what, why);
+		return -1;
+	}
+	if (addr_qualify(addr, c->qualify_domain, q, sizeof(q)) < 0 ||
+	    strlen(q) >= ADDR_MAX) {
+		snprintf(err, errlen, "%s: address too long", what);
+		return -1;
+	}
+	for (i = 0; i < e->nr; i++)
+		if (strcasecmp(e->r[i].addr, q) == 0)
+			return 0;
+	if (env_add_rcpt(e, q) < 0) {
+		snprintf(err, errlen, "too many recipients (limit %d)", RCPT_MAX);
+		return -2;
+	}
+	return 0;
+}
+
+/*
+ * submit_rcpt_list - every address of an address list (a command line
+ * argument may hold several, comma-separated).  Returns 0 or -1 with err
+ * set.
+ */
+int
+submit_rcpt_list(const struct conf *c, struct envelope *e, const char *text,
+    const char *what, char *err, size_t errlen)
+{
+	struct strlist l;
+	char why[200];
+	size_t i;
+	int rc = 0;
+
+	strlist_init(&l);
+	if (addrlist_parse(text, &l, why, sizeof(why)) < 0) {
+		char p[200];
+
+		printable(p, sizeof(p), text, strlen(text));
+		snprintf(err, errlen, "%s: bad address \"%s\": %s", what, p, why);
+		rc = -1;
+	}
+	for (i = 0; rc == 0 && i < l.n; i++)
+		rc = submit_rcpt(c, e, l.v[i], what, err, errlen) < 0 ? -1 : 0;
+	strlist_free(&l);
+	return rc;
+}
+
+/* add_unique - a recipient once; with why, already failed for that reason */
+static void
+add_unique(struct envelope *e, const char *addr, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < e->nr; i++)
+		if (strcasecmp(e->r[i].addr, addr) == 0)
+			return;
+	if (env_add_rcpt(e, addr) < 0)
+		return;
+	if (why) {
+		e->r[e->nr - 1].state = RCPT_FAILED;
+		e->r[e->nr - 1].error = xstrdup(why);
+	}
+}
+
+/*
+ * expand_local - recipients at local_domains through the aliases file,
+ * when the message is queued (as dma does): the envelope then holds the
+ * final recipients, remote ones delivered like any other, local users
+ * as user@domain for local delivery.  An alias that cannot be expanded
+ * (a loop, a refused target) leaves its recipient failed with the
+ * reason, so the sender gets a bounce.  Returns 0, or -1 (err set) when
+ * the aliases file cannot be read: the caller keeps the message.
+ */
+static int
+expand_local(struct envelope *e, const struct conf *c, char *err,
+    size_t errlen)
+{
+	struct envelope out;
+	struct aliases *ta;
+	struct strlist errs, t;
+	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
+	const char *dom;
+	size_t i, j, k, n;
+
+	for (i = 0; i < e->nr && !conf_local(c, e->r[i].addr); i++)
+		;
+	if (i == e->nr)
+		return 0;
+	strlist_init(&errs);
+	ta = aliases_load(c->aliases, &errs);
+	if (ta == NULL) {
+		snprintf(err, errlen, "cannot use the aliases file: %.300s",
+		    errs.n ? errs.v[0] : c->aliases);
+		strlist_free(&errs);
+		return -1;
+	}
+	env_init(&out);
+	for (i = 0; i < e->nr; i++) {
+		const char *a = e->r[i].addr;
+
+		if (!conf_local(c, a)) {
+			add_unique(&out, a, NULL);
+			continue;
+		}
+		dom = addr_domain(a);
+		n = dom ? (size_t)(dom - 1 - a) : strlen(a);
+		snprintf(local, sizeof(local), "%.*s", (int)n, a);
+		strlist_init(&t);
+		if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
+			add_unique(&out, a, why);
+		for (j = 0; j < t.n; j++) {
+			if (strchr(t.v[j], '@'))
+				add_unique(&out, t.v[j], NULL);
+			else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
+			    c->qualify_domain) < (int)ADDR_MAX)
+				add_unique(&out, q, NULL);
+		}
+		strlist_free(&t);
+	}
+	/* The expanded list replaces the recipients. */
+	for (k = 0; k < e->nr; k++) {
+		free(e->r[k].addr);
+		free(e->r[k].error);
+	}
+	free(e->r);
+	e->r = out.r;
+	e->nr = out.nr;
+	e->capr = out.capr;
+	out.r = NULL;
+	out.nr = out.capr = 0;
+	env_free(&out);
+	aliases_free(ta);
+	strlist_free(&errs);
+	return 0;
+}
+
+/* fail - set the status and the one-line reason */
+static enum submit_status
+fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum submit_status
+fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sr->text, sizeof(sr->text), fmt, ap);
+	va_end(ap);
+	sr->st = st;
+	sr->err = err;
+	return st;
+}
+
+/*
+ * submit_message - read one message from rd and queue it for e's sender
+ * and recipients (with -t, plus those of the header).  On success e->id
+ * is the queue ID and the message is on disk for good.  On failure sr
+ * says why and nothing is queued.
+ */
+enum submit_status
+submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
+    const struct subopts *so, struct subres *sr)
+{
+	struct header h;
+	struct buf line, hb;
+	struct qfile q;
+	struct body b;
+	struct result res;
+	struct fixup fx;
+	char err[512];
+	const char *hl;
+	size_t k, hlen, used;
+	int r, have_q = 0, body_started = 0, bol = 1, dot = 0;
+
+	header_init(&h);
+	buf_init(&line, 0);
+	buf_init(&hb, 0);
+	memset(&b, 0, sizeof(b));
+	memset(sr, 0, sizeof(*sr));
+
+	if ((r = queue_open(c, &res)) < 0 || (r = queue_create(c, &q, &res)) < 0) {
+		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
+		goto refuse;
+	}
+	have_q = 1;
+	b.q = &q;
+	b.max = c->max_message_size;
+	b.iflag = so->iflag && !so->smtp;
+	b.smtp = so->smtp;
+	b.bol = 1;
+
+	/* The header block. */
+	for (k = 0;; k++) {
+		r = rd_line(rd, &line, LINE_MAX_OCTETS);
+		if (r == -1) {
+			fail(sr, errno == ETIMEDOUT ? SUB_TIMEOUT : SUB_IOERR,
+			    errno, "cannot read the message: %s",
+			    strerror(errno));
+			goto out;
+		}
+		if (r == -2) {
+			if (header_like(&h, line.p, line.len)) {
+				fail(sr, SUB_DATA, 0, "header line too long "
+				    "(over %d octets)", LINE_MAX_OCTETS);
+				bol = 0;
+				goto refuse;
+			}
+			/* A long first body line (input without a header):
+			 * its rest is still unread. */
+			body_started = 2;
+			break;
+		}
+		if (r == 0) {
+			if (so->smtp) {
+				fail(sr, SUB_EOF, 0, "end of input in the data");
+				goto out;
+			}
+			break;
+		}
+		if (!b.iflag && line.len == 1 && line.p[0] == '.') {
+			b.done = 1;
+			break;
+		}
+		if (memchr(line.p, '\0', line.len)) {
+			fail(sr, SUB_DATA, 0, "message contains a NUL byte");
+			goto refuse;
+		}
+		/* A leading mbox "From " line is not part of the message. */
+		if (!so->smtp && k == 0 && line.len >= 5 &&
+		    memcmp(line.p, "From ", 5) == 0)
+			continue;
+		/* SMTP: the line without its stuffed dot; body_feed, which
+		 * may get the line, unstuffs on its own. */
+		hl = line.p;
+		hlen = line.len;
+		if (so->smtp && hlen > 0 && hl[0] == '.') {
+			hl++;
+			hlen--;
+		}
+		r = header_add_line(&h, hl, hlen, err, sizeof(err));
+		if (r < 0) {
+			fail(sr, SUB_DATA, 0, "%s", err);
+			goto refuse;
+		}
+		if (r == 1) {
+			body_started = line.len > 0;
+			break;
+		}
+	}
+
+	if (so->tflag && !so->smtp) {
+		struct strlist l;
+
+		strlist_init(&l);
+		if (msg_rcpts(&h, &l, err, sizeof(err)) < 0) {
+			strlist_free(&l);
+			fail(sr, SUB_DATA, 0, "%s", err);
+			goto refuse;
+		}
+		for (r = 0, k = 0; r == 0 && k < l.n; k++)
+			r = submit_rcpt(c, e, l.v[k], "invalid recipient in header",
+			    err, sizeof(err));
+		strlist_free(&l);
+		if (r < 0) {
+			fail(sr, SUB_DATA, 0, "%s", err);
+			goto refuse;
+		}
+	}
+
+	if (e->nr == 0) {
+		fail(sr, SUB_DATA, 0, "no recipients");
+		goto refuse;
+	}
+
+	memset(&fx, 0, sizeof(fx));
+	fx.sender = e->sender;
+	fx.fullname = so->fullname;
+	fx.user = so->user;
+	fx.qualify_domain = c->qualify_domain;
+	fx.hostname = c->hostname;
+	fx.msgid = q.id;
+	fx.now = time(NULL);
+	if (msg_fixup(&h, &fx, err, sizeof(err)) < 0) {
+		fail(sr, SUB_DATA, 0, "%s", err);
+		goto refuse;
+	}
+	if (header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0 ||
+	    queue_write(&q, hb.p, hb.len, &res) < 0) {
+		fail(sr, SUB_TEMP, 0, "cannot write queue file: %s", res.text);
+		goto refuse;
+	}
+	if (b.max > 0 && (long long)q.size > b.max) {
+		fail(sr, SUB_TOOBIG, 0, "message is larger than "
+		    "max_message_size (%lld octets)", c->max_message_size);
+		goto refuse;
+	}
+
+	/* The body, streamed: first the line the header loop read. */
+	if (body_started && (body_feed(&b, line.p, line.len, &used, &res) < 0 ||
+	    (body_started == 1 && !b.done &&
+	    body_feed(&b, "\n", 1, &used, &res) < 0))) {
+		/* The reader is past that line, or inside it (long line). */
+		used = 0;
+		b.bol = body_started == 1;
+		b.dot = 0;
+		goto bodyerr;
+	}
+	while (!b.done) {
+		if (rd->off == rd->len) {
+			r = rd_fill(rd);
+			if (r < 0) {
+				fail(sr, errno == ETIMEDOUT ? SUB_TIMEOUT :
+				    SUB_IOERR, errno, "cannot read the message: %s",
+				    strerror(errno));
+				goto out;
+			}
+			if (r == 0)
+				break;
+		}
+		r = (int)(body_feed(&b, rd->buf + rd->off, rd->len - rd->off,
+		    &used, &res) < 0);
+		rd->off += used;
+		if (r)
+			goto bodyerr;
+	}
+	if (!b.done && b.dot_cr)
+		b.done = 1;	/* "." CR at the very end */
+	if (!b.done && so->smtp) {
+		fail(sr, SUB_EOF, 0, "end of input in the data");
+		goto out;
+	}
+	if (body_end(&b, &res) < 0)
+		goto bodyerr;
+
+	if (expand_local(e, c, err, sizeof(err)) < 0) {
+		fail(sr, SUB_TEMP, 0, "%s", err);
+		goto out;
+	}
+	e->arrival = time(NULL);
+	/* 8-bit octets in the header (a raw UTF-8 Subject) need 8BITMIME
+	 * as much as those of the body. */
+	for (k = 0; k < hb.len && !(hb.p[k] & 0x80); k++)
+		;
+	e->body8 = b.eight || k < hb.len ? 1 : 0;
+	if ((r = queue_commit(c, &q, e, &res)) < 0) {
+		fail(sr, SUB_QUEUE, -r, "cannot queue the message: %s", res.text);
+		goto out;
+	}
+	have_q = 0;
+	close(q.fd);
+	logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu, uid=%ld%s",
+	    e->id, e->sender, (long long)e->size, e->nr, (long)getuid(),
+	    so->smtp ? ", via -bs" : "");
+	vlog("queued as %s", e->id);
+	sr->st = SUB_OK;
+	goto out;
+bodyerr:
+	if (b.nul)
+		fail(sr, SUB_DATA, 0, "message contains a NUL byte");
+	else if (b.toobig)
+		fail(sr, SUB_TOOBIG, 0, "message is larger than "
+		    "max_message_size (%lld octets)", c->max_message_size);
+	else
+		fail(sr, SUB_TEMP, 0, "cannot write queue file: %s", res.text);
+	/* The rest of the data is in the reader from the error on. */
+	bol = b.bol && !b.dot;
+	dot = b.dot;
+	if (b.done)
+		goto out;
+refuse:
+	/* SMTP: the session goes on after the final "."; the reply to
+	 * DATA comes once it is read. */
+	if (so->smtp && !b.done) {
+		r = drain(rd, bol, dot);
+		if (r <= 0)
+			fail(sr, r < 0 && errno == ETIMEDOUT ? SUB_TIMEOUT :
+			    r < 0 ? SUB_IOERR : SUB_EOF, 0, "%s", r < 0 ?
+			    strerror(errno) : "end of input in the data");
+	}
+out:
+	if (have_q)
+		queue_abort(&q);
+	buf_free(&line);
+	buf_free(&hb);
+	header_free(&h);
+	return sr->st;
+}
