@@ -2,22 +2,16 @@
  * sendmail.c - main(), the sendmail command line, and the one table from
  * outcomes to exit codes (sysexits.h).
  *
- * Modes: -bm (submit: read a message on stdin, queue it durably, deliver
- * it per -odb/-odi/-odq), -bp (list the queue; also as "mailq"), -q (one
- * queue run), -bi (as "newaliases").
+ * Modes: -bm (submit: read a message on stdin, queue it durably through
+ * submit.c, deliver it per -odb/-odi/-odq), -bs (an SMTP session on
+ * stdin/stdout, server.c, then delivery of what it queued), -bp (list
+ * the queue; also as "mailq"), -q (one queue run), -bi (as
+ * "newaliases"), and the long options of mailq.c and doctor.c.
  *
- * Intake: the header block is read line by line (LF or CRLF) into msg.c's
- * parser, fixed up, and written to the queue file with CRLF line ends;
- * the body is streamed after it, never held in memory.  Without -i a line
- * holding a single "." ends the message.  A NUL byte anywhere, a header
- * line over 998 octets or a bad address refuse the whole message with
- * exit 65, and nothing is queued.  Body lines over 998 octets are broken
- * by inserting CRLF SPACE, as Postfix's smtp_line_length_limit does.
- *
- * Security: umask 077, fds 0-2 kept open, never setuid; with -C a setgid
- * bit is dropped before the file is read.  Every address from the
- * command line or the headers is checked (no control characters) before
- * it can reach the queue or the wire.
+ * Security: umask 077, fds 0-2 kept open, never setuid.  Installed
+ * setgid (the multi-user model, queue.c), the group is dropped before a
+ * config file of the user's choosing (-C, MXSEND_CONFIG) is read and for
+ * newaliases, and otherwise the environment is cleared.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -588,6 +582,24 @@ hygiene(void)
 	signal(SIGCHLD, SIG_DFL);
 }
 
+/* clean_environment - only TZ survives, and only as a zone name under
+ * the system's zoneinfo ("Europe/Berlin"): a path would have the
+ * privileged process read a file of the user's choosing */
+static void
+clean_environment(void)
+{
+	const char *tz = getenv("TZ");
+	char keep[64];
+
+	keep[0] = '\0';
+	if (tz && tz[*tz == ':'] != '/' && strstr(tz, "..") == NULL &&
+	    strlen(tz) < sizeof(keep))
+		snprintf(keep, sizeof(keep), "%s", tz);
+	clearenv();
+	if (keep[0])
+		setenv("TZ", keep, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -611,11 +623,18 @@ main(int argc, char **argv)
 		o.mode = M_ALIASES;
 	parse_args(argc, argv, &o);
 
+	/* Setgid (the multi-user install, see sendmail.8): a config of the
+	 * user's choosing gets no privilege, nor does newaliases, which
+	 * only reads the aliases file.  Whoever keeps the group runs with
+	 * an environment the user cannot have shaped. */
 	cfg = o.config ? o.config : getenv("MXSEND_CONFIG");
-	if (cfg && getegid() != getgid() && setgid(getgid()) < 0) {
+	if ((cfg || o.mode == M_ALIASES) && getegid() != getgid() &&
+	    setgid(getgid()) < 0) {
 		warnx_("cannot drop privileges: %s", strerror(errno));
 		return exit_code(F_SOFTWARE);
 	}
+	if (getegid() != getgid())
+		clean_environment();
 	if (conf_load(&c, cfg ? cfg : "/etc/mxsend.conf", cfg != NULL, err,
 	    sizeof(err)) < 0) {
 		warnx_("%s", err);
