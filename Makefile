@@ -101,10 +101,22 @@ bench: deps
 deps:
 	sh .ci/deps
 
+# The multi-user model (queue.c, Permissions): sendmail root:MAILGROUP
+# 2755, the queue and its tmp/ root:MAILGROUP 2770, so users submit
+# through the setgid binary and cannot touch the queue themselves.
+# Needs root (or fakeroot) for the owners.  An existing queue directory
+# gets these modes too; messages already in it keep theirs (--doctor
+# lists those the group cannot use).
+MAILGROUP ?= mail
+QUEUEDIR  ?= /var/spool/mxsend
+
 install: sendmail
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/doc/mxsend
-	install -m 755 sendmail $(DESTDIR)$(PREFIX)/sbin/sendmail
+	install -o root -g $(MAILGROUP) -m 2755 sendmail \
+	  $(DESTDIR)$(PREFIX)/sbin/sendmail
+	install -d -o root -g $(MAILGROUP) -m 2770 $(DESTDIR)$(QUEUEDIR) \
+	  $(DESTDIR)$(QUEUEDIR)/tmp
 	ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/mailq
 	ln -sf sendmail $(DESTDIR)$(PREFIX)/sbin/newaliases
 	install -m 644 sendmail.8 $(DESTDIR)$(PREFIX)/share/man/man8/sendmail.8

@@ -58,6 +58,9 @@
 #define REPORT_HEADERS_MAX (256 * 1024)
 /* Identical reports to one sender: at most one in this many seconds. */
 #define REPORT_INTERVAL 3600
+/* Tries, 10 ms apart, for the lock of bounce-times (held for microseconds
+ * by a healthy run). */
+#define REPORT_LOCK_TRIES 200
 /* Temporary files of crashed writers, and message files without an
  * envelope, are removed after this long (a live writer takes
  * milliseconds). */
@@ -211,16 +214,25 @@ fnv(unsigned long long h, const char *s)
 static int
 report_allowed(const struct conf *c, unsigned long long key, time_t now)
 {
-	char path[1100], line[64];
+	char line[64];
+	struct result res;
 	struct buf keep;
 	FILE *f;
-	int fd, allowed = 1;
+	int fd, i, allowed = 1;
 
-	snprintf(path, sizeof(path), "%s/bounce-times", c->queue_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = queue_shared(c, "bounce-times", &res);
 	if (fd < 0)
 		return 1;
-	if (flock(fd, LOCK_EX) < 0 || (f = fdopen(fd, "r+")) == NULL) {
+	/* Another run holds it for a moment; one that holds it longer
+	 * (a stopped process) must not stall this one: the state is a
+	 * cache, so the report goes out unrecorded. */
+	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++)
+		if (errno != EWOULDBLOCK || i == REPORT_LOCK_TRIES) {
+			close(fd);
+			return 1;
+		} else
+			usleep(10000);
+	if ((f = fdopen(fd, "r+")) == NULL) {
 		close(fd);
 		return 1;
 	}
@@ -243,8 +255,8 @@ report_allowed(const struct conf *c, unsigned long long key, time_t now)
 		fwrite(keep.p, 1, keep.len, f);
 	fflush(f);
 	if (ftruncate(fd, (off_t)keep.len) < 0)
-		logmsg(LOG_WARNING, "cannot truncate %s: %s", path,
-		    strerror(errno));
+		logmsg(LOG_WARNING, "cannot truncate %s/bounce-times: %s",
+		    c->queue_dir, strerror(errno));
 	fclose(f);
 	buf_free(&keep);
 	return allowed;
@@ -944,11 +956,12 @@ deliver_message(const struct conf *c, const char *id, struct dstats *st)
 	return 0;
 }
 
-/* locked - does a live process hold this file's lock? */
+/* locked - does a live process hold the lock of file name in dfd? */
 static int
-locked(const char *path)
+locked(int dfd, const char *name)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), busy;
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK), busy;
 
 	if (fd < 0)
 		return 0;
@@ -957,46 +970,60 @@ locked(const char *path)
 	return busy;
 }
 
-/* sweep - remove what crashed processes left behind: files in tmp/ that
+/*
+ * sweep - remove what crashed processes left behind: files in tmp/ that
  * nobody holds locked, and envelopes whose message is gone, older than
- * STALE_AGE */
+ * STALE_AGE.  Everything goes through directory descriptors opened
+ * without following links: in a group queue anyone with the group could
+ * swap tmp/ for a link between the listing and the unlink, and root's run
+ * would delete files elsewhere.
+ */
 static void
 sweep(const struct conf *c, time_t now)
 {
-	char path[1100], f[1100], msg[1100];
+	char msg[300];
 	struct dirent *d;
 	struct stat st;
 	DIR *dir;
-	int pass;
+	int pass, qfd, dfd;
 
+	qfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (qfd < 0)
+		return;
 	for (pass = 0; pass < 2; pass++) {
-		snprintf(path, sizeof(path), "%s%s", c->queue_dir,
-		    pass ? "" : "/tmp");
-		if ((dir = opendir(path)) == NULL)
+		dfd = pass ? dup(qfd) : openat(qfd, "tmp", O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
 			continue;
+		if ((dir = fdopendir(dfd)) == NULL) {
+			close(dfd);
+			continue;
+		}
 		while ((d = readdir(dir)) != NULL) {
 			size_t n = strlen(d->d_name);
 
 			if (d->d_name[0] == '.' || (pass == 1 && (n < 5 ||
 			    strcmp(d->d_name + n - 4, ".env") != 0)))
 				continue;
-			if (snprintf(f, sizeof(f), "%s/%s", path, d->d_name) >=
-			    (int)sizeof(f) || lstat(f, &st) < 0 ||
+			if (fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_AGE)
 				continue;
 			if (pass == 1 && snprintf(msg, sizeof(msg), "%.*s.msg",
-			    (int)(strlen(f) - 4), f) < (int)sizeof(msg) &&
-			    access(msg, F_OK) == 0)
+			    (int)(n - 4), d->d_name) < (int)sizeof(msg) &&
+			    fstatat(dfd, msg, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				continue;
 			/* A submission still reading a slow producer (cron
 			 * streams a job's output) holds its file's lock. */
-			if (pass == 0 && locked(f))
+			if (pass == 0 && locked(dfd, d->d_name))
 				continue;
-			if (unlink(f) == 0)
-				logmsg(LOG_NOTICE, "removed stale %s", f);
+			if (unlinkat(dfd, d->d_name, 0) == 0)
+				logmsg(LOG_NOTICE, "removed stale %s%s/%s",
+				    c->queue_dir, pass ? "" : "/tmp", d->d_name);
 		}
 		closedir(dir);
 	}
+	close(qfd);
 }
 
 int
@@ -1004,17 +1031,11 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
     struct dstats *st, struct result *res)
 {
 	struct strlist ids;
-	char lockpath[1100];
 	int lfd;
 
 	strlist_init(&ids);
-	snprintf(lockpath, sizeof(lockpath), "%s/lock", c->queue_dir);
-	lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lfd < 0) {
-		result_set(res, OUT_TEMP, "cannot open %s: %s", lockpath,
-		    strerror(errno));
+	if ((lfd = queue_shared(c, "lock", res)) < 0)
 		return -1;
-	}
 	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
 		close(lfd);
 		return 1;

@@ -9,14 +9,26 @@
  * with QUIT after the checks.  The answer is yes (exit 0) when at least
  * one exchanger took a connection the configured tls policy accepts.
  *
+ * The queue line says who can use the queue, from the directory's owner,
+ * group and mode (queue.c, Permissions): root-only (0700: only root can
+ * submit) or shared with a group (2770: users submit through a sendmail
+ * installed setgid to that group; whether this one is comes from
+ * /proc/self/exe, the file that is running).  A test submission is
+ * created and removed, and in a group queue every file must be
+ * read-write for the group, or other users' runs cannot deliver it.
+ *
  * Security: nothing secret is printed; credentials are only used for
  * AUTH over TLS, as in delivery.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mxsend.h"
@@ -34,6 +46,151 @@ static void
 say_fail(FILE *out, const char *what, const char *advice)
 {
 	fprintf(out, "FAIL %s: %s\n", what, advice);
+}
+
+/* id_name - the name of a user (group 0) or group id, or the number */
+static const char *
+id_name(int group, unsigned long id, char *buf, size_t len)
+{
+	struct passwd *pw = group ? NULL : getpwuid((uid_t)id);
+	struct group *gr = group ? getgrgid((gid_t)id) : NULL;
+	const char *name = pw ? pw->pw_name : gr ? gr->gr_name : NULL;
+
+	if (name)
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%lu", id);
+	return buf;
+}
+
+/* queue_odd - count the files of dir (one level) that a group queue's
+ * users could not share (not read-write for group gid) or that anyone
+ * could read (world bits); the first of each kind goes to ex */
+static void
+queue_odd(const char *dir, int group, gid_t gid, size_t *ngrp, size_t *nworld,
+    char *exg, char *exw, size_t exlen)
+{
+	char path[1100];
+	struct dirent *d;
+	struct stat st;
+	DIR *dp = opendir(dir);
+
+	if (dp == NULL)
+		return;
+	while ((d = readdir(dp)) != NULL) {
+		if (d->d_name[0] == '.' || (size_t)snprintf(path, sizeof(path),
+		    "%s/%s", dir, d->d_name) >= sizeof(path) ||
+		    lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (st.st_mode & S_IRWXO) {
+			if ((*nworld)++ == 0)
+				snprintf(exw, exlen, "%s", path);
+		}
+		if (group && ((st.st_mode & (S_IRGRP | S_IWGRP)) !=
+		    (S_IRGRP | S_IWGRP) || st.st_gid != gid)) {
+			if ((*ngrp)++ == 0)
+				snprintf(exg, exlen, "%s", path);
+		}
+	}
+	closedir(dp);
+}
+
+/* doctor_queue - who can use the queue, in plain words, and can a
+ * submission be stored there */
+static void
+doctor_queue(const struct conf *c, FILE *out)
+{
+	char what[4096], path[1100], exg[1100], exw[1100], fix[256];
+	char owner[64], grp[64], bgrp[64];
+	struct result res;
+	struct stat st, bin;
+	struct qfile q;
+	size_t ngrp = 0, nworld = 0;
+	ssize_t n;
+	int group;
+
+	if (queue_open(c, &res) < 0) {
+		say_fail(out, "queue", res.text);
+		return;
+	}
+	if (lstat(c->queue_dir, &st) < 0) {
+		say_fail(out, "queue", strerror(errno));
+		return;
+	}
+	group = (st.st_mode & S_IRWXG) != 0;
+	id_name(0, st.st_uid, owner, sizeof(owner));
+	id_name(1, st.st_gid, grp, sizeof(grp));
+	n = snprintf(what, sizeof(what), "queue %s: owner %s, group %s, mode "
+	    "%04o: ", c->queue_dir, owner, grp, (unsigned)(st.st_mode & 07777));
+	if (n < 0 || (size_t)n >= sizeof(what))
+		n = 0;
+	if (!group)
+		snprintf(what + n, sizeof(what) - (size_t)n, "root-only, only %s "
+		    "can submit mail", st.st_uid == 0 ? "root" : owner);
+	else if (!(st.st_mode & S_IWGRP))
+		snprintf(what + n, sizeof(what) - (size_t)n, "group %s may read "
+		    "it (mailq) but not write, so only %s can submit mail", grp,
+		    st.st_uid == 0 ? "root" : owner);
+	else {
+		size_t k;
+
+		k = (size_t)n + (size_t)snprintf(what + n, sizeof(what) - (size_t)n,
+		    "shared by root and group %s; other users submit through a "
+		    "sendmail installed setgid %s (root:%s 2755)", grp, grp, grp);
+		/* The running file, whatever name started it. */
+		if (k < sizeof(what) && stat("/proc/self/exe", &bin) == 0) {
+			n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+			path[n > 0 ? n : 0] = '\0';
+			if ((bin.st_mode & S_ISGID) && bin.st_gid == st.st_gid)
+				snprintf(what + k, sizeof(what) - k, "; %s (running "
+				    "now) is setgid %s, so every user can submit mail",
+				    path[0] ? path : "this sendmail", grp);
+			else
+				snprintf(what + k, sizeof(what) - k, "; %s (running "
+				    "now) is not (group %s, mode %04o), so only root "
+				    "and group %s can submit mail", path[0] ? path :
+				    "this sendmail", id_name(1, bin.st_gid, bgrp,
+				    sizeof(bgrp)), (unsigned)(bin.st_mode & 07777),
+				    grp);
+		}
+	}
+	say_ok(out, what);
+
+	/* Can a submission be stored, and with which mode? */
+	if (queue_create(c, &q, &res) < 0) {
+		snprintf(what, sizeof(what), "queue %s", c->queue_dir);
+		say_fail(out, what, res.text);
+	} else {
+		if (fstat(q.fd, &bin) < 0)
+			memset(&bin, 0, sizeof(bin));
+		queue_abort(&q);
+		snprintf(what, sizeof(what), "queue %s is writable: a new message "
+		    "file gets mode %04o, group %s", c->queue_dir,
+		    (unsigned)(bin.st_mode & 07777), id_name(1, bin.st_gid, bgrp,
+		    sizeof(bgrp)));
+		say_ok(out, what);
+	}
+
+	/* Files the other users of a group queue could not handle. */
+	queue_odd(c->queue_dir, group, st.st_gid, &ngrp, &nworld, exg, exw,
+	    sizeof(exg));
+	snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
+	queue_odd(path, group, st.st_gid, &ngrp, &nworld, exg, exw, sizeof(exg));
+	if (nworld) {
+		snprintf(what, sizeof(what), "queue %s: %zu file%s readable or "
+		    "writable by everyone (%s)", c->queue_dir, nworld,
+		    nworld == 1 ? " is" : "s are", exw);
+		say_fail(out, what, "chmod o-rwx them");
+	}
+	if (ngrp) {
+		snprintf(what, sizeof(what), "queue %s: %zu file%s not read-write "
+		    "for group %s (%s)", c->queue_dir, ngrp, ngrp == 1 ? " is" :
+		    "s are", grp, exg);
+		snprintf(fix, sizeof(fix), "runs of sendmail by users other "
+		    "than their owner cannot deliver or update them; chgrp %s "
+		    "and chmod 660 them", grp);
+		say_fail(out, what, fix);
+	}
 }
 
 /* advice - plain words for a failed connection */
@@ -69,9 +226,9 @@ doctor(const struct conf *c, const char *domain, FILE *out)
 	struct route rt = { NULL, 0, 0 };
 	struct dns *dns = NULL;
 	struct result res;
-	char what[4096], path[1100], user[256], pass[512];
+	char what[4096], user[256], pass[512];
 	size_t i, tried = 0;
-	int flows = 0, fd, have_auth = 0;
+	int flows = 0, have_auth = 0;
 	enum outcome o;
 
 	if (domain == NULL || domain[0] == '\0')
@@ -83,20 +240,7 @@ doctor(const struct conf *c, const char *domain, FILE *out)
 	    ", smarthost " : "", c->smarthost);
 	say_ok(out, what);
 
-	/* The queue: can a submission be stored? */
-	snprintf(path, sizeof(path), "%s/tmp/doctor.%ld", c->queue_dir,
-	    (long)getpid());
-	if (queue_open(c, &res) < 0)
-		say_fail(out, "queue", res.text);
-	else if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) {
-		snprintf(what, sizeof(what), "queue %s", c->queue_dir);
-		say_fail(out, what, strerror(errno));
-	} else {
-		close(fd);
-		unlink(path);
-		snprintf(what, sizeof(what), "queue %s is writable", c->queue_dir);
-		say_ok(out, what);
-	}
+	doctor_queue(c, out);
 
 	if (c->auth_file[0]) {
 		const char *h = c->smarthost[0] ? c->smarthost : domain;

@@ -45,7 +45,8 @@
  * Without root mxsend works with its own rights: it can deliver to the
  * invoking user's mailbox, or append to another's existing mbox through
  * the DIR group when installed setgid mail; it never creates a mailbox
- * for someone else (it would be owned by the wrong user).
+ * for someone else (it would be owned by the wrong user), nor writes into
+ * another user's Maildir: those wait in the queue for root's run.
  *
  * Outcomes: an unknown user is PERM "no such local user"; everything
  * else (locks busy, disk full, a symlinked or odd mailbox the admin must
@@ -796,6 +797,13 @@ local_maildir(const char *path, const char *user, const char *sender,
 	if (local_expand(path, home, j.path, sizeof(j.path)) < 0) {
 		result_set(res, OUT_TEMP, "bad maildir path %s for %s", path,
 		    user);
+		return res->o;
+	}
+	/* Without root the files would be ours, not the user's: root's
+	 * next queue run delivers it. */
+	if (geteuid() != 0 && geteuid() != j.uid) {
+		result_set(res, OUT_TEMP, "uid %ld cannot deliver to the Maildir "
+		    "of %s; a queue run as root will", (long)geteuid(), user);
 		return res->o;
 	}
 	j.sender = sender;

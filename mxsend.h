@@ -280,6 +280,9 @@ int queue_read_env(const struct conf *, const char *id, int msgfd,
 int queue_write_env(const struct conf *, const struct envelope *,
     struct result *);
 int queue_remove(const struct conf *, const struct envelope *);
+/* queue_shared - queue_dir/NAME (lock, bounce-times), a regular file
+ * opened O_RDWR, created with the queue's mode; never through a link. */
+int queue_shared(const struct conf *, const char *name, struct result *);
 /* queue_list - the IDs of committed messages, oldest first. */
 int queue_list(const struct conf *, struct strlist *, struct result *);
 

@@ -1,7 +1,7 @@
 /*
  * queue.c - the spool: durable messages and their envelopes.
  *
- * On-disk format (queue_dir, mode 0700):
+ * On-disk format (queue_dir; modes below, under Permissions):
  *
  *   ID.msg    the message as it will be sent (header fields rewritten,
  *             CRLF line ends, not dot-stuffed, "size" octets from offset
@@ -42,10 +42,47 @@
  *                                           (failed and reported)
  *   error TEXT            optional, the last error of the rcpt above
  *
+ *   lock, bounce-times    deliver.c's -q lock and report rate limit; in a
+ *             group queue queue_open creates them with the group mode.
+ *
+ * Permissions.  The queue directory's own mode says who may use it, and
+ * every file mxsend creates there follows it (fchmod after the O_EXCL
+ * create, so the umask of 077 does not matter):
+ *
+ *   root-only   queue_dir root:root 0700 (what mxsend makes when the
+ *               directory is missing), tmp/ 0700, files 0600.  Only root
+ *               can submit or run the queue.
+ *   group       queue_dir root:mail 2770 and tmp/ root:mail 2770, as make
+ *               install sets them up, with sendmail root:mail 2755.  Any
+ *               directory whose mode grants its group anything (mode &
+ *               070) is run this way: files are 0660 and carry the
+ *               directory's group (inherited through the setgid bit, or
+ *               set with fchown), a tmp/ mxsend creates is 2770.  A user
+ *               runs sendmail with egid mail: it writes the message, and
+ *               its -odb child or the user's own -q updates and removes
+ *               messages of root and of other users (group read-write
+ *               files, group-writable directory, no sticky bit); root's
+ *               -q from cron handles the users' files the same way.
+ *               Users cannot list, read or change the queue except
+ *               through sendmail, which sees all of it (mailq lists every
+ *               message); sendmail drops its setgid right before it reads
+ *               a -C or MXSEND_CONFIG file.
+ *
+ * No file is ever world-accessible.  queue_open refuses (TEMP) a queue
+ * directory that is a symbolic link, world-readable or world-writable,
+ * or owned by anyone but root or the effective uid; a tmp/ that is a
+ * symbolic link or no directory; in a group queue a lock or bounce-times
+ * that is a symbolic link or no regular file; and says plainly when the
+ * process may not write the directory (a user without the setgid right).
+ *
  * Security: every field written is checked for control characters, so a
  * value can never forge another line; env_load is a pure parser that
- * rejects unknown keys and malformed lines.  Files are created 0600 with
- * O_EXCL; the directory is 0700.
+ * rejects unknown keys and malformed lines.  Files are created with
+ * O_EXCL through a descriptor of tmp/ opened with O_NOFOLLOW, and
+ * renamed into place from it; queue files are opened with O_NOFOLLOW and
+ * O_NONBLOCK and used only when they are regular files with one link,
+ * so a member of the queue's group cannot make a root queue run follow
+ * a symbolic link, hang on a FIFO, or read a hard-linked foreign file.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +94,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "mxsend.h"
@@ -324,11 +362,226 @@ qpath(char *out, size_t outlen, const struct conf *c, const char *id,
 	return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
 }
 
-/* queue_open - make sure the queue and tmp/ exist; -errno on failure */
+/* The modes of the two models (see Permissions at the top). */
+#define QFILE_MODE 0600		/* root-only queue */
+#define QFILE_GROUP_MODE 0660	/* group queue */
+#define QDIR_GROUP_MODE 02770	/* a subdirectory of a group queue */
+
+/* Who may use the queue, as its directory says. */
+struct qperm {
+	int group;		/* the directory grants its group access */
+	gid_t gid;		/* the directory's group */
+};
+
+static void
+qperm_of(const struct stat *st, struct qperm *p)
+{
+	p->group = (st->st_mode & S_IRWXG) != 0;
+	p->gid = st->st_gid;
+}
+
+/* qperm_get - the queue directory's model; 0 or -errno */
+static int
+qperm_get(const struct conf *c, struct qperm *p)
+{
+	struct stat st;
+
+	if (stat(c->queue_dir, &st) < 0)
+		return -errno;
+	qperm_of(&st, p);
+	return 0;
+}
+
+static mode_t
+qfile_mode(const struct qperm *p)
+{
+	return p->group ? QFILE_GROUP_MODE : QFILE_MODE;
+}
+
+/* qperm_apply - give fd (created by us in the queue) the queue's group,
+ * in a group queue, and exactly mode; 0 or -errno */
+static int
+qperm_apply(int fd, const struct qperm *p, mode_t mode)
+{
+	struct stat st;
+	int chowned = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* A setgid directory gave the group already; without the bit (or
+	 * for root, whose files get gid 0) it is set here. */
+	if (p->group && st.st_gid != p->gid) {
+		if (fchown(fd, (uid_t)-1, p->gid) < 0)
+			return -errno;
+		chowned = 1;
+	}
+	if ((chowned || (st.st_mode & 07777) != mode) && fchmod(fd, mode) < 0)
+		return -errno;
+	return 0;
+}
+
+/* tmp_open - queue_dir/tmp as a directory descriptor, never through a
+ * symbolic link; -errno */
+static int
+tmp_open(const char *queue_dir)
+{
+	char path[1100];
+	int fd, n = snprintf(path, sizeof(path), "%s/tmp", queue_dir);
+
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* open_queued - open a file of the queue for reading: not through a
+ * symbolic link, not blocking on a FIFO, and only a regular file with
+ * one link (a hard link to a file elsewhere is not a queue file); fd or
+ * -errno */
+static int
+open_queued(const char *path)
+{
+	struct stat st;
+	int fd, e;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? -EINVAL : -errno;
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink > 1) {
+		close(fd);
+		logmsg(LOG_WARNING, "%s is not a regular file with one link; "
+		    "not read", path);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+/* queue_dir_ok - the queue directory (from lstat) may be used; 0, or
+ * -errno with res set */
+static int
+queue_dir_ok(const struct conf *c, const struct stat *st,
+    struct result *res)
+{
+	if (S_ISLNK(st->st_mode)) {
+		result_set(res, OUT_TEMP, "queue directory %s is a symbolic link; "
+		    "set queue_dir to the real directory", c->queue_dir);
+		return -EPERM;
+	}
+	if (!S_ISDIR(st->st_mode)) {
+		result_set(res, OUT_TEMP, "queue directory %s is not a directory",
+		    c->queue_dir);
+		return -ENOTDIR;
+	}
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		result_set(res, OUT_TEMP, "queue directory %s is owned by uid %ld, "
+		    "not root", c->queue_dir, (long)st->st_uid);
+		return -EPERM;
+	}
+	if (st->st_mode & (S_IROTH | S_IWOTH)) {
+		result_set(res, OUT_TEMP, "queue directory %s is world-%s (mode "
+		    "%04o); it must be 0700, or 2770 for a group",
+		    c->queue_dir, (st->st_mode & S_IWOTH) ? "writable" :
+		    "readable", (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* tmp_ok - tmp/ exists as a real directory, with the queue's group mode
+ * when it is ours in a group queue (a tmp/ we just made is ours); 0, or
+ * -errno with res set */
+static int
+tmp_ok(const char *path, const struct qperm *p, struct result *res)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	if (lstat(path, &st) < 0) {
+		rc = -errno;
+		result_set(res, OUT_TEMP, "cannot open %s: %s", path,
+		    strerror(errno));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		result_set(res, OUT_TEMP, "%s is %s", path, S_ISLNK(st.st_mode) ?
+		    "a symbolic link" : "not a directory");
+		return S_ISLNK(st.st_mode) ? -EPERM : -ENOTDIR;
+	}
+	if (!p->group || st.st_uid != geteuid() ||
+	    ((st.st_mode & 07777) == QDIR_GROUP_MODE && st.st_gid == p->gid))
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0 || (rc = qperm_apply(fd, p, QDIR_GROUP_MODE)) < 0) {
+		if (fd < 0)
+			rc = -errno;
+		result_set(res, OUT_TEMP, "cannot give %s the queue's group mode: "
+		    "%s", path, strerror(-rc));
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * queue_shared - open queue_dir/NAME, a file every run shares (the -q
+ * lock, bounce-times), creating it with the queue's file mode; one of
+ * ours gets that mode and group when it has another (an older 0600 one
+ * would shut the other users out).  Never through a symbolic link, and
+ * only a regular file: in a group queue anyone with the group could
+ * plant a link for root's run to follow, or a FIFO to hang it.  Returns
+ * the descriptor (O_RDWR), or -errno with res set.
+ */
+int
+queue_shared(const struct conf *c, const char *name, struct result *res)
+{
+	char path[1100];
+	struct qperm p = { 0, 0 };
+	struct stat st;
+	int fd, n, rc;
+
+	n = snprintf(path, sizeof(path), "%s/%s", c->queue_dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		result_set(res, OUT_TEMP, "queue path too long");
+		return -ENAMETOOLONG;
+	}
+	if ((rc = qperm_get(c, &p)) < 0) {
+		result_set(res, OUT_TEMP, "cannot use %s: %s", c->queue_dir,
+		    strerror(-rc));
+		return rc;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC, qfile_mode(&p));
+	if (fd < 0) {
+		rc = -errno;
+		result_set(res, OUT_TEMP, rc == -ELOOP ? "%s is a symbolic link; "
+		    "remove it" : "cannot open %s: %s", path, strerror(-rc));
+		return rc == -ELOOP ? -EPERM : rc;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		result_set(res, OUT_TEMP, "%s is not a regular file; remove it",
+		    path);
+		close(fd);
+		return -EPERM;
+	}
+	if (st.st_uid == geteuid())
+		(void)qperm_apply(fd, &p, qfile_mode(&p));
+	return fd;
+}
+
+/* queue_open - make sure the queue and tmp/ exist and may be used (see
+ * Permissions at the top); 0, or -errno with res set */
 int
 queue_open(const struct conf *c, struct result *res)
 {
 	char path[1100];
+	struct stat st;
+	struct qperm p;
+	int rc, n;
 
 	if (mkdir(c->queue_dir, 0700) < 0 && errno != EEXIST) {
 		int e = errno;
@@ -337,13 +590,56 @@ queue_open(const struct conf *c, struct result *res)
 		    c->queue_dir, strerror(e));
 		return -e;
 	}
-	snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
+	if (lstat(c->queue_dir, &st) < 0) {
+		int e = errno;
+
+		result_set(res, OUT_TEMP, "cannot open queue directory %s: %s",
+		    c->queue_dir, strerror(e));
+		return -e;
+	}
+	if ((rc = queue_dir_ok(c, &st, res)) < 0)
+		return rc;
+	/* Say plainly when this process may not use the queue: a user
+	 * without the setgid right (or who dropped it with -C). */
+	if (faccessat(AT_FDCWD, c->queue_dir, W_OK | X_OK, AT_EACCESS) < 0) {
+		int e = errno;
+
+		result_set(res, OUT_TEMP, "queue directory %s (uid %ld, gid %ld, "
+		    "mode %04o) is not writable for uid %ld, gid %ld: %s",
+		    c->queue_dir, (long)st.st_uid, (long)st.st_gid,
+		    (unsigned)(st.st_mode & 07777), (long)geteuid(),
+		    (long)getegid(), strerror(e));
+		return -e;
+	}
+	qperm_of(&st, &p);
+	n = snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		result_set(res, OUT_TEMP, "queue path too long");
+		return -ENAMETOOLONG;
+	}
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 		int e = errno;
 
 		result_set(res, OUT_TEMP, "cannot create %s: %s", path,
 		    strerror(e));
 		return -e;
+	}
+	if ((rc = tmp_ok(path, &p, res)) < 0)
+		return rc;
+	/* In a group queue the shared files are checked (and their mode
+	 * mended) here, so a planted link shows at submission already; a
+	 * file this user cannot open matters to -q only, which says so. */
+	if (p.group) {
+		static const char *const shared[] = { "lock", "bounce-times" };
+		size_t i;
+
+		for (i = 0; i < 2; i++) {
+			if ((rc = queue_shared(c, shared[i], res)) == -EPERM)
+				return rc;
+			if (rc >= 0)
+				close(rc);
+		}
+		memset(res, 0, sizeof(*res));
 	}
 	return 0;
 }
@@ -354,11 +650,20 @@ queue_create(const struct conf *c, struct qfile *q, struct result *res)
 {
 	static struct timeval last;
 	struct timeval tv;
-	int tries, e = 0;
+	struct qperm p;
+	char name[48];
+	int tries, tfd = -1, rc, e = 0;
 
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
 	buf_init(&q->wbuf, 0);
+	if ((rc = qperm_get(c, &p)) < 0 || (tfd = tmp_open(c->queue_dir)) < 0) {
+		if (rc == 0)
+			rc = tfd;
+		result_set(res, OUT_TEMP, "cannot create queue file in %s: %s",
+		    c->queue_dir, strerror(-rc));
+		return rc;
+	}
 	for (tries = 0; tries < 100; tries++) {
 		gettimeofday(&tv, NULL);
 		if (tv.tv_sec == last.tv_sec && tv.tv_usec <= last.tv_usec) {
@@ -372,22 +677,31 @@ queue_create(const struct conf *c, struct qfile *q, struct result *res)
 		snprintf(q->id, sizeof(q->id), "%08llX%05lX%X",
 		    (unsigned long long)tv.tv_sec, (long)tv.tv_usec,
 		    (unsigned)getpid());
+		snprintf(name, sizeof(name), "%s.msg", q->id);
 		if (qpath(q->tmppath, sizeof(q->tmppath), c, q->id, ".msg", 1)) {
+			close(tfd);
 			result_set(res, OUT_TEMP, "queue path too long");
 			return -ENAMETOOLONG;
 		}
-		q->fd = open(q->tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600);
+		q->fd = openat(tfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, QFILE_MODE);
 		if (q->fd >= 0)
 			break;
 		e = errno;
 		if (e != EEXIST)
 			break;
 	}
+	close(tfd);
 	if (q->fd < 0) {
 		result_set(res, OUT_TEMP, "cannot create queue file in %s: %s",
 		    c->queue_dir, strerror(e));
 		return -e;
+	}
+	if ((rc = qperm_apply(q->fd, &p, qfile_mode(&p))) < 0) {
+		queue_abort(q);
+		result_set(res, OUT_TEMP, "cannot set the mode of a queue file: %s",
+		    strerror(-rc));
+		return rc;
 	}
 	if (flock(q->fd, LOCK_EX | LOCK_NB) < 0) {
 		e = errno;
@@ -426,21 +740,26 @@ queue_write(struct qfile *q, const void *p, size_t n, struct result *res)
 	return 0;
 }
 
-/* write_file - create path with O_EXCL, write, fsync; -errno */
+/* write_tmp - create NAME in the directory tfd with O_EXCL and the
+ * queue's mode, write, fsync; -errno */
 static int
-write_file(const char *path, const struct buf *b)
+write_tmp(int tfd, const char *name, const struct qperm *p,
+    const struct buf *b)
 {
-	int fd, e = 0;
+	int fd, e = 0, rc;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = openat(tfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, QFILE_MODE);
 	if (fd < 0)
 		return -errno;
-	if (write_all(fd, b->p, b->len) < 0 || fsync(fd) < 0)
+	if ((rc = qperm_apply(fd, p, qfile_mode(p))) < 0)
+		e = -rc;
+	else if (write_all(fd, b->p, b->len) < 0 || fsync(fd) < 0)
 		e = errno;
 	if (close(fd) < 0 && e == 0)
 		e = errno;
 	if (e) {
-		unlink(path);
+		unlinkat(tfd, name, 0);
 		return -e;
 	}
 	return 0;
@@ -450,10 +769,10 @@ int
 queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
     struct result *res)
 {
-	char msgpath[1100];
+	char msgpath[1100], name[48];
 	off_t size = q->size;
 	struct buf b;
-	int rc;
+	int rc, tfd = -1;
 
 	buf_init(&b, ENV_FILE_MAX);
 	snprintf(e->id, sizeof(e->id), "%s", q->id);
@@ -479,10 +798,12 @@ queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
 		    strerror(errno));
 		goto out;
 	}
-	if (rename(q->tmppath, msgpath) < 0) {
-		rc = -errno;
+	snprintf(name, sizeof(name), "%s.msg", q->id);
+	if ((tfd = tmp_open(c->queue_dir)) < 0 ||
+	    renameat(tfd, name, AT_FDCWD, msgpath) < 0) {
+		rc = tfd < 0 ? tfd : -errno;
 		result_set(res, OUT_TEMP, "cannot commit queue file: %s",
-		    strerror(errno));
+		    strerror(-rc));
 		goto out;
 	}
 	if (fsync_dir(c->queue_dir) < 0) {
@@ -498,6 +819,8 @@ queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
 	snprintf(q->tmppath, sizeof(q->tmppath), "%s", msgpath);
 	rc = 0;
 out:
+	if (tfd >= 0)
+		close(tfd);
 	buf_free(&b);
 	buf_free(&q->wbuf);
 	return rc;
@@ -507,8 +830,22 @@ out:
 void
 queue_abort(struct qfile *q)
 {
+	char dir[sizeof(q->tmppath)];
+	char *slash;
+	int dfd;
+
 	if (q->fd >= 0) {
-		unlink(q->tmppath);
+		/* Through the directory, opened without following a link. */
+		snprintf(dir, sizeof(dir), "%s", q->tmppath);
+		if ((slash = strrchr(dir, '/')) != NULL) {
+			*slash = '\0';
+			dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC);
+			if (dfd >= 0) {
+				unlinkat(dfd, slash + 1, 0);
+				close(dfd);
+			}
+		}
 		close(q->fd);
 		q->fd = -1;
 	}
@@ -524,7 +861,7 @@ queue_lock(const struct conf *c, const char *id, int block)
 
 	if (qpath(path, sizeof(path), c, id, ".msg", 0))
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_queued(path);
 	if (fd < 0)
 		return -1;
 	while (flock(fd, LOCK_EX | (block ? 0 : LOCK_NB)) < 0) {
@@ -549,9 +886,9 @@ read_small(const char *path, struct buf *b)
 	ssize_t r;
 	int fd, e = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_queued(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	for (;;) {
 		r = read(fd, chunk, sizeof(chunk));
 		if (r < 0 && errno == EINTR)
@@ -582,8 +919,8 @@ read_trailer(const char *path, int msgfd, struct buf *b)
 	ssize_t n;
 	int fd = msgfd, e = 0;
 
-	if (fd < 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
+	if (fd < 0 && (fd = open_queued(path)) < 0)
+		return fd;
 	if (fstat(fd, &st) < 0 || st.st_size < FOOTER_LEN ||
 	    pread(fd, foot, FOOTER_LEN, st.st_size - FOOTER_LEN) != FOOTER_LEN) {
 		e = EINVAL;
@@ -671,14 +1008,14 @@ int
 queue_write_env(const struct conf *c, const struct envelope *e,
     struct result *res)
 {
-	char tmp[1100], path[1100], suffix[48];
+	char tmp[80], path[1100];
+	struct qperm p;
 	struct buf b;
-	int rc;
+	int rc, tfd = -1;
 
 	buf_init(&b, ENV_FILE_MAX);
-	snprintf(suffix, sizeof(suffix), ".env.%ld", (long)getpid());
-	if (qpath(tmp, sizeof(tmp), c, e->id, suffix, 1) ||
-	    qpath(path, sizeof(path), c, e->id, ".env", 0)) {
+	snprintf(tmp, sizeof(tmp), "%s.env.%ld", e->id, (long)getpid());
+	if (qpath(path, sizeof(path), c, e->id, ".env", 0)) {
 		rc = -ENAMETOOLONG;
 		result_set(res, OUT_TEMP, "queue path too long");
 		goto out;
@@ -688,16 +1025,28 @@ queue_write_env(const struct conf *c, const struct envelope *e,
 		result_set(res, OUT_TEMP, "envelope field not storable");
 		goto out;
 	}
-	unlink(tmp);
-	if ((rc = write_file(tmp, &b)) < 0 || (rename(tmp, path) < 0 &&
-	    (rc = -errno)) || (fsync_dir(c->queue_dir) < 0 && (rc = -errno))) {
-		result_set(res, OUT_TEMP, "cannot update envelope %s: %s", path,
-		    strerror(-rc));
-		unlink(tmp);
-		goto out;
+	if ((rc = qperm_get(c, &p)) < 0 || (rc = tfd = tmp_open(c->queue_dir)) < 0)
+		goto bad;
+	unlinkat(tfd, tmp, 0);
+	if ((rc = write_tmp(tfd, tmp, &p, &b)) < 0)
+		goto bad;
+	if (renameat(tfd, tmp, AT_FDCWD, path) < 0) {
+		rc = -errno;
+		unlinkat(tfd, tmp, 0);
+		goto bad;
+	}
+	if (fsync_dir(c->queue_dir) < 0) {
+		rc = -errno;
+		goto bad;
 	}
 	rc = 0;
+	goto out;
+bad:
+	result_set(res, OUT_TEMP, "cannot update envelope %s: %s", path,
+	    strerror(-rc));
 out:
+	if (tfd >= 0)
+		close(tfd);
 	buf_free(&b);
 	return rc;
 }

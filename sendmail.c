@@ -15,6 +15,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,7 +57,7 @@ struct opts {
 /* Why a run failed, for the exit table. */
 enum failure {
 	F_NONE, F_USAGE, F_DATA, F_CANTCREAT, F_IOERR, F_TEMP, F_CONFIG,
-	F_UNAVAILABLE, F_SOFTWARE
+	F_UNAVAILABLE, F_SOFTWARE, F_NOPERM
 };
 
 /* The one table from failures to exit codes. */
@@ -72,6 +74,7 @@ static const struct {
 	{ F_CONFIG, EX_CONFIG },
 	{ F_UNAVAILABLE, EX_UNAVAILABLE },
 	{ F_SOFTWARE, EX_SOFTWARE },
+	{ F_NOPERM, EX_NOPERM },
 };
 
 static int
@@ -505,6 +508,27 @@ seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * may_run_queue - in the setgid install only root and members of the
+ * group run the queue: a run holds the queue lock, and a user can stop
+ * a process of their own, which would stall every later run (cron's
+ * too).  Delivery of one's own message (-odb, -odi) takes no queue lock.
+ */
+static int
+may_run_queue(void)
+{
+	gid_t g[NGROUPS_MAX];
+	int i, n;
+
+	if (getuid() == 0 || getegid() == getgid())
+		return 1;
+	n = getgroups(NGROUPS_MAX, g);
+	for (i = 0; i < n; i++)
+		if (g[i] == getegid())
+			return 1;
+	return 0;
+}
+
 static int
 mode_queue(const struct conf *c, const struct opts *o)
 {
@@ -512,6 +536,14 @@ mode_queue(const struct conf *c, const struct opts *o)
 	struct result res;
 	double t0 = seconds();
 	int r;
+
+	if (!may_run_queue()) {
+		struct group *gr = getgrgid(getegid());
+
+		warnx_("only root and group %s may run the queue",
+		    gr ? gr->gr_name : "of the queue");
+		return exit_code(F_NOPERM);
+	}
 
 	if ((r = queue_open(c, &res)) < 0) {
 		warnx_("%s", res.text);

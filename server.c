@@ -108,7 +108,8 @@ reset(struct session *s)
  * any case), then "<path> params" or "path params" (RFC 5321 4.1.2; a
  * space after the colon is tolerated): the path with its brackets, and
  * the parameters after it.  A '>' inside a quoted local part does not end
- * the path.  Returns 0, or -1 for a syntax error.
+ * the path.  Returns 0, -1 for a syntax error, -2 when the brackets do
+ * not close (a bad address rather than a bad command).
  */
 static int
 path_split(char *arg, const char *word, char **path, char **params)
@@ -131,7 +132,7 @@ path_split(char *arg, const char *word, char **path, char **params)
 				quoted = !quoted;
 		}
 		if (*p != '>')
-			return -1;
+			return -2;
 		p++;
 	} else
 		p += strcspn(p, " ");
@@ -177,8 +178,12 @@ cmd_mail(struct session *s, char *arg)
 		reply(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
-	if (path_split(arg, "FROM:", &path, &params) < 0) {
+	switch (path_split(arg, "FROM:", &path, &params)) {
+	case -1:
 		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	case -2:
+		reply(s, "501 5.1.7 Bad sender address: no closing '>'");
 		return;
 	}
 	while ((k = next_param(&params, &v)) != NULL) {
@@ -224,8 +229,12 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if (path_split(arg, "TO:", &path, &params) < 0) {
+	switch (path_split(arg, "TO:", &path, &params)) {
+	case -1:
 		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	case -2:
+		reply(s, "501 5.1.3 Bad recipient address: no closing '>'");
 		return;
 	}
 	if ((k = next_param(&params, &v)) != NULL) {

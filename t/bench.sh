@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench.sh - make bench: figures for this machine, not pass/fail.
 #  1. submission latency with -odq (median of 100), full fsync discipline
+#     and through -bs (one message a session, and 100 a session)
 #  2. -odi latency for one 4 KB message to a loopback MX (dnsmasq + smtp-sink),
 #     next to Postfix's smtp-source -m 1 -l 4096 on the same sink
 . t/lib.sh
@@ -37,6 +38,34 @@ base=$(./t/benchrun "baseline: /bin/true" "$N" - /bin/true); printf '%s\n' "$bas
 sub=$(./t/benchrun "submit -odq" "$N" "$T/msg" \
     "$SENDMAIL" -C "$T/conf" -odq -t) || exit 1
 printf '%s\n' "$sub" | sed '$d'
+rm -rf "$T/q"
+# -bs: one message a session, and 100 in one session (per message)
+mkbs() {	# COUNT - an SMTP session on stdin queueing COUNT copies
+	local i=0
+	printf 'EHLO bench.test\r\n'
+	while [ $i -lt "$1" ]; do
+		printf 'MAIL FROM:<bench@bench.test>\r\nRCPT TO:<rcpt@bench.test>\r\nDATA\r\n'
+		sed 's/$/\r/' "$T/msg"
+		printf '.\r\n'
+		i=$((i + 1))
+	done
+	printf 'QUIT\r\n'
+}
+mkbs 1 >"$T/bs1"
+mkbs 100 >"$T/bs100"
+bs1=$(./t/benchrun "submit -bs -odq, 1 message" "$N" "$T/bs1" \
+    "$SENDMAIL" -C "$T/conf" -odq -bs) || exit 1
+printf '%s\n' "$bs1" | sed '$d'
+bs100=$(./t/benchrun "submit -bs -odq, 100 a session" 10 "$T/bs100" \
+    "$SENDMAIL" -C "$T/conf" -odq -bs) || exit 1
+printf '%s\n' "$bs100" | sed '$d'
+awk -v a="$(printf '%s\n' "$bs1" | tail -n 1)" \
+    -v b="$(printf '%s\n' "$bs100" | tail -n 1)" \
+    -v t="$(printf '%s\n' "$sub" | tail -n 1)" 'BEGIN {
+	printf "-bs: %.3f ms a message in a 100-message session; one-message session / -t: %.2f\n",
+	    b / 100 / 1000, a / t }'
+left=$(ls "$T/q" 2>/dev/null | grep -c '\.msg$')
+echo "messages queued by the -bs runs: $left (want $((N + 1000)))"
 rm -rf "$T/q"
 echo "page faults of one submission: $(/usr/bin/time -f %R "$SENDMAIL" -C "$T/conf" -odq -t <"$T/msg" 2>&1 >/dev/null) (/bin/true: $(/usr/bin/time -f %R /bin/true 2>&1 >/dev/null))"
 rm -rf "$T/q"

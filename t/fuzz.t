@@ -1,10 +1,10 @@
 #!/bin/sh
 # Replays the fuzz corpora of reply_parse, env_load, conf_parse and
-# aliases_parse
+# aliases_parse and the -bs session
 # (t/fuzzers.c) through the normal build: a crash fails the test.
 n=0
 fail=0
-for target in reply env conf alias; do
+for target in reply env conf alias bs; do
 	for f in t/corpus/$target/*; do
 		n=$((n + 1))
 		if ./t/fuzzreplay $target "$f" >/dev/null 2>t/fuzz.err.$$; then

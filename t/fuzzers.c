@@ -1,8 +1,9 @@
 /*
  * fuzzers.c - fuzz entry points for the parsers of untrusted input that
  * live outside msg.c and mime.c: SMTP replies (reply_parse), envelopes
- * (env_load and its dump round trip), config files (conf_parse) and
- * aliases files (aliases_parse and expansion).
+ * (env_load and its dump round trip), config files (conf_parse), aliases
+ * files (aliases_parse and expansion), and an SMTP session of -bs
+ * (smtp_server and submit_message, queueing into a scratch directory).
  *
  * Two builds:
  *   make fuzz-TARGET   libFuzzer, e.g. make fuzz-reply (needs clang);
@@ -10,8 +11,10 @@
  *   t/fuzzreplay       replays the corpus in make check, without clang:
  *                      t/fuzzreplay TARGET FILE... prints TAP
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,10 +94,105 @@ fuzz_alias(const uint8_t *p, size_t n)
 	strlist_free(&errs);
 }
 
+static char bs_dir[1024];
+
+/* bs_cleanup - at exit: the scratch queue (files in it and in tmp/) */
+static void
+bs_cleanup(void)
+{
+	static const char *const sub[] = { "tmp", "" };
+	char path[2100];
+	struct dirent *d;
+	DIR *dp;
+	size_t i;
+
+	for (i = 0; i < 2 && bs_dir[0]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", bs_dir, sub[i]);
+		if ((dp = opendir(path)) == NULL)
+			continue;
+		while ((d = readdir(dp)) != NULL) {
+			char f[2400];
+
+			if (d->d_name[0] == '.' || strcmp(d->d_name, "tmp") == 0)
+				continue;
+			snprintf(f, sizeof(f), "%s/%s", path, d->d_name);
+			unlink(f);
+		}
+		closedir(dp);
+		rmdir(path);
+	}
+	snprintf(path, sizeof(path), "%s.aliases", bs_dir);
+	unlink(path);
+}
+
+/* bs_conf - the -bs target's config: a scratch queue, local mail through
+ * a small aliases file, short timeouts (the input is a file, so they are
+ * never reached) */
+static struct conf *
+bs_conf(void)
+{
+	static struct conf c;
+	static int done;
+	static const char aliases[] = "root: admin@remote.example, user\n"
+	    "loop: loop2\nloop2: loop\nops: |/bin/true\n";
+	int fd;
+
+	if (done)
+		return &c;
+	conf_defaults(&c);
+	if (snprintf(c.queue_dir, sizeof(c.queue_dir), "/tmp/mxsend-fuzz-bs.%ld",
+	    (long)getpid()) >= (int)sizeof(c.queue_dir) ||
+	    snprintf(c.aliases, sizeof(c.aliases), "%s.aliases", c.queue_dir) >=
+	    (int)sizeof(c.aliases))
+		abort();
+	atexit(bs_cleanup);
+	snprintf(c.hostname, sizeof(c.hostname), "fuzz.example");
+	snprintf(c.qualify_domain, sizeof(c.qualify_domain), "fuzz.example");
+	strlist_add(&c.local_domains, "fuzz.example");
+	snprintf(bs_dir, sizeof(bs_dir), "%s", c.queue_dir);
+	c.command_timeout = c.data_timeout = 1;
+	c.max_message_size = 4096;
+	fd = open(c.aliases, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, aliases, sizeof(aliases) - 1) < 0)
+		abort();
+	close(fd);
+	done = 1;
+	return &c;
+}
+
+static void
+fuzz_bs(const uint8_t *p, size_t n)
+{
+	struct conf *c = bs_conf();
+	struct subopts so = { "fuzz", NULL, 0, 0, 1 };
+	struct strlist ids;
+	char path[1200];
+	size_t i;
+	int in, out;
+
+	in = memfd_create("bs", 0);
+	out = open("/dev/null", O_WRONLY);
+	if (in < 0 || out < 0 || write(in, p, n) != (ssize_t)n ||
+	    lseek(in, 0, SEEK_SET) != 0)
+		abort();
+	strlist_init(&ids);
+	(void)smtp_server(c, &so, in, out, &ids);
+	/* Every message acknowledged is in the queue; clear it. */
+	for (i = 0; i < ids.n; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s.msg", c->queue_dir,
+		    ids.v[i]) >= (int)sizeof(path) || unlink(path) < 0)
+			abort();
+	}
+	strlist_free(&ids);
+	close(in);
+	close(out);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(const uint8_t *, size_t);
 } targets[] = {
+	{ "bs", fuzz_bs },
 	{ "alias", fuzz_alias },
 	{ "reply", fuzz_reply },
 	{ "env", fuzz_env },

@@ -1,0 +1,279 @@
+#!/bin/bash
+# e2e-setgid.t - the multi-user model (queue.c, Permissions): make install
+# puts sendmail in as root:mail 2755 and the queue as root:mail 2770; the
+# user nobody submits through it and cannot touch the queue itself; root's
+# queue runs and nobody's deliver each other's messages.  Needs root.
+# Addresses 127.0.0.160-169.
+#
+# The runs as nobody must use the default /etc/mxsend.conf and queue
+# /var/spool/mxsend (-C and MXSEND_CONFIG drop the setgid right), so the
+# script re-executes itself in a private mount namespace (unshare -m) where
+#   /var/spool  is a bind mount of $T/inst/var/spool (make install
+#               DESTDIR=$T/inst made the queue there),
+#   /var/mail   is a bind mount of $T/mail,
+#   /etc        is an overlay: the host's /etc read-only below, $T/etc-upper
+#               above, so /etc/mxsend.conf exists in the namespace only.
+# Every file the test makes is under $T (removed at exit); the mounts die
+# with the namespace, and nothing is mounted under $T, so removing $T
+# cannot reach the host's files.  Before any mxsend run the mounts are
+# checked, and at the end the host's /etc, /var/spool and /var/mail are
+# compared with how they were, through descriptors opened before the
+# mounts.
+
+if [ "${MXSEND_SETGID_NS:-}" != 1 ]; then
+	skip() { echo "1..0 # SKIP $*"; exit 0; }
+	[ "$(id -u)" = 0 ] || skip "needs root (setgid install, setpriv, mounts)"
+	command -v setpriv >/dev/null || skip "no setpriv"
+	# ASan cannot read its options in a setgid process (/proc/self/environ
+	# is root's then) and LeakSanitizer cannot run there (no ptrace).
+	grep -qa __asan_init sendmail 2>/dev/null &&
+	    skip "a sanitizer build cannot run setgid"
+	unshare -m --propagation private true 2>/dev/null ||
+	    skip "cannot make a mount namespace (unshare -m)"
+	MXSEND_SETGID_NS=1 exec unshare -m --propagation private /bin/bash "$0" "$@"
+	echo "Bail out! cannot run unshare"
+	exit 255
+fi
+
+. t/lib.sh
+need_tools
+getent group mail >/dev/null || skip_all "no group mail"
+for u in nobody daemon bin; do
+	id "$u" >/dev/null 2>&1 || skip_all "no user $u"
+done
+findmnt -no OPTIONS -T "$T" | grep -qw nosuid && skip_all "$T is mounted nosuid"
+
+R=127.0.0.160		# mx.remote.test: takes everything
+L=127.0.0.161		# mx.later.test: 451 for the first connection
+Q=/var/spool/mxsend
+
+# --- make install into $T/inst -------------------------------------------------
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -o sendmail install \
+    DESTDIR="$T/inst" PREFIX=/usr >"$T/install.err" 2>&1
+is "$?" 0 "make install DESTDIR=... PREFIX=/usr: exit 0" ||
+    diag_file "$T/install.err"
+SM=$T/inst/usr/sbin/sendmail
+is "$(stat -c '%U:%G %a' "$SM")" "root:mail 2755" "sendmail: root:mail 2755"
+is "$(stat -c '%U:%G %a' "$T/inst$Q" "$T/inst$Q/tmp" | tr '\n' ' ')" \
+    "root:mail 2770 root:mail 2770 " "the queue and its tmp/: root:mail 2770"
+is "$(readlink "$T/inst/usr/bin/mailq") $(readlink "$T/inst/usr/sbin/newaliases")" \
+    "../sbin/sendmail sendmail" "mailq and newaliases link to sendmail"
+[ -u "$SM" ] && { echo "Bail out! setuid sendmail"; exit 255; }
+[ -g "$SM" ] || { echo "Bail out! no setgid sendmail"; exit 255; }
+
+# --- the namespace: the host's /etc, /var/spool, /var/mail as they are now ------
+exec 7</etc 8</var/spool 9</var/mail
+host_state() {
+	local d=/proc/$$/fd
+	ls -A "$d/7/mxsend.conf" 2>&1 | sed "s|$d/7|/etc|"
+	echo "/var/spool: $(ls -A "$d/8" | tr '\n' ' ')"
+	echo "/var/spool/mxsend: $(ls -A "$d/8/mxsend" 2>&1 | tr '\n' ' ')"
+	echo "/var/mail: $(ls -A "$d/9" | tr '\n' ' ')"
+}
+host_state >"$T/host.before"
+
+mkdir -p "$T/mail" "$T/etc-upper" "$T/etc-work"
+chown root:mail "$T/mail"
+chmod 2775 "$T/mail"		# as Debian's /var/mail
+mount --bind "$T/inst/var/spool" /var/spool &&
+    mount --bind "$T/mail" /var/mail ||
+    { echo "Bail out! cannot bind-mount /var/spool, /var/mail"; exit 255; }
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/etc-upper,workdir=$T/etc-work" \
+    /etc 2>"$T/mount.err" || skip_all "no overlayfs for /etc: $(cat "$T/mount.err")"
+: >/etc/.mxsend-setgid-probe
+[ /var/spool -ef "$T/inst/var/spool" ] && [ /var/mail -ef "$T/mail" ] &&
+    [ -e "$T/etc-upper/.mxsend-setgid-probe" ] &&
+    [ ! -e /proc/$$/fd/7/.mxsend-setgid-probe ] ||
+    { echo "Bail out! the namespace's mounts are not in place"; exit 255; }
+rm -f /etc/.mxsend-setgid-probe
+
+# --- servers and the default config --------------------------------------------------
+start_dns --mx-host=remote.test,mx.remote.test,10 --host-record=mx.remote.test,$R \
+    --mx-host=later.test,mx.later.test,10 --host-record=mx.later.test,$L || exit 1
+SMTPD_NOWAIT=1
+start_smtpd $R || exit 1
+start_smtpd $L --rcpt '*=451 4.3.0 try later' --faults-for 1 || exit 1
+wait_smtpd || exit 1
+SMTPD_NOWAIT=0
+: >"$T/aliases"
+chmod 644 "$T/aliases"
+CONF=/etc/mxsend.conf write_conf "queue_dir $Q" "aliases $T/aliases" \
+    "local_delivery mbox /var/mail"
+cp /etc/mxsend.conf "$T/user.conf"
+chmod 644 "$T/user.conf"
+CONF=$T/conf		# lib.sh's q_* and mx are not used here
+
+asnobody() { timeout -k 5 60 setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+asroot() { timeout -k 5 60 "$@"; }
+qids() { ls "$Q" | sed -n 's/\.msg$//p'; }
+qcount() { qids | wc -l | tr -d ' '; }
+perms() { stat -c '%U:%G %a' "$@" | tr '\n' ' ' | sed 's/ $//'; }
+# qenv ID - the current envelope (ID.env, or the one at the end of ID.msg)
+qenv() {
+	local m=$Q/$1.msg off
+	if [ -f "$Q/$1.env" ]; then
+		cat "$Q/$1.env"
+	else
+		off=$(tail -c 32 "$m" | sed -n 's/^mxsend-env 0*\([0-9]\)/\1/p')
+		tail -c +"$(( ${off:-0} + 1 ))" "$m" | head -c -32
+	fi
+}
+# rx_last ADDR - the envelope of the last transaction a server took
+rx_last() { f=$(rx_files "$1" | tail -n 1); [ -n "$f" ] && rx_env "$f"; }
+
+# --- nobody submits; the files are the group's, the queue is closed to nobody ------
+printf 'Subject: s1\n\nbody\n' | asnobody "$SM" -odq u1@remote.test 2>"$T/s1.err"
+is "$?" 0 "nobody, -odq: exit 0" || diag_file "$T/s1.err"
+ID1=$(qids)
+is "$(qcount)" 1 "nobody, -odq: one message queued"
+is "$(perms "$Q/$ID1.msg")" "nobody:mail 660" "its file: owner nobody, group mail, mode 0660"
+is "$(ls -A "$Q/tmp")" "" "tmp/ left empty"
+is "$(stat -c '%G %a' "$Q/lock" "$Q/bounce-times" | tr '\n' ' ')" "mail 660 mail 660 " \
+    "the -q lock and bounce-times: group mail, mode 0660"
+asnobody ls "$Q" >/dev/null 2>&1
+rc=$?
+ok '[ $rc != 0 ]' "nobody cannot list the queue directory"
+asnobody cat "$Q/$ID1.msg" >/dev/null 2>&1
+rc=$?
+ok '[ $rc != 0 ]' "nobody cannot read a queue file"
+asnobody "$T/inst/usr/bin/mailq" >"$T/mailq.out" 2>"$T/mailq.err"
+is "$?" 0 "mailq as nobody: exit 0" || diag_file "$T/mailq.err"
+ok 'grep -q "^$ID1 " "$T/mailq.out" && grep -q "u1@remote.test" "$T/mailq.out"' \
+    "mailq as nobody lists the message and its recipient" || diag_file "$T/mailq.out"
+
+# --- -C and MXSEND_CONFIG drop the setgid right: the queue is out of reach ---------
+printf 'Subject: c\n\nbody\n' | asnobody "$SM" -C "$T/user.conf" -odq u2@remote.test \
+    >"$T/c.out" 2>"$T/c.err"
+is "$?" 75 "nobody with -C: exit 75"
+like "$(cat "$T/c.err")" "^sendmail: .*queue directory $Q .* not writable for uid 65534, gid 65534: Permission denied\$" \
+    "nobody with -C: one line saying the queue is not writable for it"
+printf 'Subject: c\n\nbody\n' | asnobody env MXSEND_CONFIG="$T/user.conf" "$SM" \
+    -odq u2@remote.test >"$T/e.out" 2>"$T/e.err"
+is "$?" 75 "nobody with MXSEND_CONFIG: exit 75"
+like "$(cat "$T/e.err")" "^sendmail: .*queue directory $Q .* not writable for uid 65534, gid 65534: Permission denied\$" \
+    "nobody with MXSEND_CONFIG: one line saying the queue is not writable for it"
+is "$(qcount) $(ls -A "$Q/tmp")" "1 " "neither queued anything"
+
+# --- local delivery as nobody: into an existing mbox through the group; no new one -
+install -o daemon -g mail -m 660 /dev/null "$T/mail/daemon"
+printf 'Subject: s5\n\nbody\n' | asnobody "$SM" -odi daemon 2>"$T/s5.err"
+is "$?" 0 "nobody -odi to daemon (mbox daemon:mail 0660): exit 0" || diag_file "$T/s5.err"
+is "$(grep -c '^Subject: s5' "$T/mail/daemon")" 1 "the message is in daemon's mbox"
+is "$(perms "$T/mail/daemon")" "daemon:mail 660" "the mbox keeps owner and mode"
+is "$(qcount)" 1 "and it left the queue"
+printf 'Subject: s6\n\nbody\n' | asnobody "$SM" -odi bin 2>"$T/s6.err"
+is "$?" 0 "nobody -odi to bin (no mbox): exit 0 (deferred)" || diag_file "$T/s6.err"
+ID6=$(qids | grep -vx "$ID1")
+ok '[ ! -e "$T/mail/bin" ]' "no mbox was created for bin"
+is "$(qenv "$ID6" | awk '$1 == "rcpt" { print $2, $5 }')" "pending bin@test.example" \
+    "bin stays pending in the queue"
+like "$(qenv "$ID6" | sed -n 's/^error //p')" \
+    "no mailbox /var/mail/bin, and uid 65534 cannot create it for bin" \
+    "with the reason as its error"
+is "$(perms "$Q/$ID6.msg" "$Q/$ID6.env")" "nobody:mail 660 nobody:mail 660" \
+    "the message and the envelope nobody's delivery wrote: nobody:mail 0660"
+
+# --- root's queue run: bin's mbox (bin's own), nobody's remote message --------------
+sleep 1.1		# retry_intervals 1s
+asroot "$SM" -q 2>"$T/q1.err"
+is "$?" 0 "root's -q: exit 0" || diag_file "$T/q1.err"
+is "$(stat -c '%U %a' "$T/mail/bin" 2>&1)" "bin 600" "the new mbox is bin's, mode 0600"
+is "$(grep -c '^Subject: s6' "$T/mail/bin")" 1 "with the message in it"
+is "$(rx_last $R)" "MAIL FROM:<nobody@test.example>
+RCPT TO:<u1@remote.test>" "nobody's message to remote.test: delivered by root's run"
+is "$(qcount)" 0 "root's run removed nobody's messages and envelope"
+
+# --- -odb: nobody's background child delivers and removes ----------------------------
+printf 'Subject: b\n\nbody\n' | asnobody "$SM" -odb b1@remote.test 2>"$T/b.err"
+is "$?" 0 "nobody -odb: exit 0"
+wait_for '[ "$(rx_count $R)" = 2 ] && [ "$(qcount)" = 0 ]' 10
+is "$(rx_last $R | tail -n 1) $(qcount)" "RCPT TO:<b1@remote.test> 0" \
+    "the -odb child delivered it and removed it"
+
+# --- root's message, deferred by root's run; nobody may not run the queue, a member
+# --- of group mail may, and delivers it ------------------------------------------------
+printf 'Subject: r\n\nbody\n' | asroot "$SM" -odq r1@later.test 2>"$T/r.err"
+IDR=$(qids)
+is "$(perms "$Q/$IDR.msg")" "root:mail 660" "root's message: root:mail 0660"
+asroot "$SM" -q 2>"$T/q2.err"
+is "$(qenv "$IDR" | awk '$1 == "rcpt" { print $2 }')" "pending" "root's run: deferred (451)"
+is "$(perms "$Q/$IDR.env")" "root:mail 660" "root's envelope: root:mail 0660"
+sleep 1.1
+asnobody "$SM" -q 2>"$T/q3.err"
+is "$?:$(cat "$T/q3.err")" "77:sendmail: only root and group mail may run the queue" \
+    "nobody's -q: refused with 77 (a stopped run would hold the queue lock)"
+is "$(qenv "$IDR" | awk '$1 == "rcpt" { print $2 }')" "pending" "root's message still pending"
+timeout -k 5 60 setpriv --reuid=nobody --regid=nogroup --groups=mail "$SM" -q 2>"$T/q4.err"
+is "$?" 0 "-q by nobody as a member of group mail: exit 0" || diag_file "$T/q4.err"
+is "$(rx_last $L)" "MAIL FROM:<root@test.example>
+RCPT TO:<r1@later.test>" "that run delivered root's message"
+is "$(ls -A "$Q" | grep -v -e '^tmp$' -e '^lock$' -e '^bounce-times$')" "" \
+    "and removed root's message and envelope"
+
+# --- the doctor as nobody ------------------------------------------------------------
+asnobody "$SM" --doctor remote.test >"$T/doc.out" 2>&1
+like "$(grep ' queue ' "$T/doc.out")" \
+    "^ok  queue $Q: owner root, group mail, mode 2770: shared by root and group mail.*; .*/sendmail \\(running now\\) is setgid mail, so every user can submit mail" \
+    "--doctor: the group model, and this sendmail is setgid mail" || diag_file "$T/doc.out"
+like "$(cat "$T/doc.out")" "ok  queue $Q is writable: a new message file gets mode 0660, group mail" \
+    "--doctor: a test file gets 0660, group mail"
+ok '! grep -q "^FAIL queue" "$T/doc.out"' "--doctor: no FAIL line about the queue"
+
+# --- what the queue does to keep the model --------------------------------------------
+chown root "$Q/lock"
+chmod 600 "$Q/lock"
+rmdir "$Q/tmp"
+printf 'Subject: t\n\nbody\n' | asnobody "$SM" -odq u3@remote.test 2>"$T/t.err"
+is "$(perms "$Q/tmp")" "nobody:mail 2770" "a tmp/ nobody's run recreates: nobody:mail 2770"
+asroot "$SM" -q 2>"$T/q4.err"
+is "$(perms "$Q/lock") $(qcount)" "root:mail 660 0" \
+    "root's run gives its own 0600 lock back the group mode, and delivers"
+chmod 2775 "$Q"
+printf 'Subject: w\n\nbody\n' | asroot "$SM" -odq u4@remote.test >/dev/null 2>"$T/w.err"
+is "$?" 75 "a world-readable queue directory: refused, exit 75"
+like "$(cat "$T/w.err")" "queue directory $Q is world-readable \\(mode 2775\\)" \
+    "saying so" || diag_file "$T/w.err"
+chmod 2770 "$Q"
+ln -s "$Q" "$T/qlink"
+CONF=$T/conf.link write_conf "queue_dir $T/qlink"
+printf 'Subject: l\n\nbody\n' | asroot "$SM" -C "$T/conf.link" -odq u5@remote.test \
+    >/dev/null 2>"$T/l.err"
+is "$?" 75 "a queue directory that is a symbolic link: refused, exit 75"
+like "$(cat "$T/l.err")" "queue directory $T/qlink is a symbolic link" "saying so"
+mkdir -m 700 "$T/dq"
+chown daemon "$T/dq"
+CONF=$T/conf.dq write_conf "queue_dir $T/dq"
+printf 'Subject: d\n\nbody\n' | asroot "$SM" -C "$T/conf.dq" -odq u6@remote.test \
+    >/dev/null 2>"$T/d.err"
+is "$?" 75 "a queue directory owned by another user: refused, exit 75"
+like "$(cat "$T/d.err")" "queue directory $T/dq is owned by uid 1, not root" "saying so"
+is "$(qcount) $(ls -A "$T/dq")" "0 " "none of them queued anything"
+
+# --- links planted by someone with the group: root's run follows none of them ----------
+printf 'keep\n' >"$T/victim"
+touch -d '3 days ago' "$T/victim"
+mkdir -p "$T/elsewhere"
+cp -p "$T/victim" "$T/elsewhere/old"
+for f in lock bounce-times; do
+	mv "$Q/$f" "$Q/$f.real"
+	ln -s "$T/victim" "$Q/$f"
+	asroot "$SM" -q 2>"$T/ln.err"
+	is "$?:$(cat "$T/ln.err")" "75:sendmail: $Q/$f is a symbolic link; remove it" \
+	    "$f planted as a symbolic link: root's -q refuses, exit 75"
+	rm "$Q/$f"
+	mv "$Q/$f.real" "$Q/$f"
+done
+mv "$Q/tmp" "$Q/tmp.real"
+ln -s "$T/elsewhere" "$Q/tmp"
+asroot "$SM" -q 2>"$T/ln.err"
+is "$?" 75 "tmp/ planted as a symbolic link: root's -q refuses, exit 75"
+rm "$Q/tmp"
+mv "$Q/tmp.real" "$Q/tmp"
+is "$(cat "$T/victim") $(cat "$T/elsewhere/old")" "keep keep" \
+    "the files the links pointed at are untouched"
+
+# --- nothing reached the host ------------------------------------------------------------
+host_state >"$T/host.after"
+is_file "$T/host.after" "$T/host.before" \
+    "the host's /etc/mxsend.conf, /var/spool, /var/spool/mxsend, /var/mail: unchanged"
+done_testing
