@@ -809,5 +809,22 @@ local_maildir(const char *path, const char *user, const char *sender,
 	j.sender = sender;
 	j.msgfd = msgfd;
 	j.size = size;
+	if (geteuid() != 0 && getegid() != getgid()) {
+		/* The user's own Maildir, by the user's own run: the setgid
+		 * group stays out of a path the user controls. */
+		gid_t keep = getegid();
+		enum outcome o;
+
+		if (setegid(getgid()) < 0) {
+			result_set(res, OUT_TEMP, "cannot drop the group: %s",
+			    strerror(errno));
+			return res->o;
+		}
+		o = as_user(&j, maildir_job, res);
+		if (setegid(keep) < 0)
+			logmsg(LOG_WARNING, "cannot take back group %ld: %s",
+			    (long)keep, strerror(errno));
+		return o;
+	}
 	return as_user(&j, maildir_job, res);
 }

@@ -91,6 +91,7 @@ void warnx_(const char *, ...) __attribute__((format(printf, 1, 2)));
 int parse_long(const char *, long min, long max, long *out);
 int parse_duration(const char *, long *secs);
 int write_all(int fd, const void *, size_t);
+int timeout_ms(long secs);
 int fsync_dir(const char *path);
 int rfc5322_date(time_t, char *, size_t);
 void *xmalloc(size_t);
@@ -269,7 +270,8 @@ int queue_write(struct qfile *, const void *, size_t, struct result *);
 int queue_commit(const struct conf *, struct qfile *, struct envelope *,
     struct result *);
 void queue_abort(struct qfile *);
-/* queue_lock - lock message ID for delivery (waiting for it when block);
+/* queue_lock - lock message ID for delivery (waiting up to a minute for
+ * it when block);
  * returns the fd of its message file, to keep open while delivering,
  * -2 when another process holds the lock, -1 when it is gone. */
 int queue_lock(const struct conf *, const char *id, int block);
@@ -300,6 +302,7 @@ struct reader {
 	char buf[READ_BLOCK];
 	size_t off, len;
 	int eof;
+	int crlf;			/* rd_line: the line ended in CRLF */
 };
 
 void rd_init(struct reader *, int fd, long timeout);

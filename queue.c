@@ -59,10 +59,10 @@
  *               directory's group (inherited through the setgid bit, or
  *               set with fchown), a tmp/ mxsend creates is 2770.  A user
  *               runs sendmail with egid mail: it writes the message, and
- *               its -odb child or the user's own -q updates and removes
- *               messages of root and of other users (group read-write
- *               files, group-writable directory, no sticky bit); root's
- *               -q from cron handles the users' files the same way.
+ *               its -odb child updates and removes it, as a -q of root
+ *               or of a group member does with every user's messages
+ *               (group read-write files, group-writable directory, no
+ *               sticky bit).  Other users may not run -q (sendmail.c).
  *               Users cannot list, read or change the queue except
  *               through sendmail, which sees all of it (mailq lists every
  *               message); sendmail drops its setgid right before it reads
@@ -104,6 +104,9 @@
 #define ENV_FILE_MAX ((size_t)RCPT_MAX * (ADDR_MAX + ERRTEXT_MAX + 64) + 4096)
 /* Write the message file in blocks this large. */
 #define QWRITE_BLOCK 65536
+/* Seconds queue_lock(block) waits for another process's message lock:
+ * a healthy holder keeps it for one SMTP transaction. */
+#define QUEUE_LOCK_WAIT 60
 /* "mxsend-env " and 20 digits and a newline, at the end of ID.msg. */
 #define FOOTER_LEN 32
 
@@ -562,9 +565,10 @@ queue_shared(const struct conf *c, const char *name, struct result *res)
 		    "remove it" : "cannot open %s: %s", path, strerror(-rc));
 		return rc == -ELOOP ? -EPERM : rc;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		result_set(res, OUT_TEMP, "%s is not a regular file; remove it",
-		    path);
+	/* A second link could be a file elsewhere that we would rewrite. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		result_set(res, OUT_TEMP, "%s is not a regular file with one "
+		    "link; remove it", path);
 		close(fd);
 		return -EPERM;
 	}
@@ -857,14 +861,21 @@ queue_lock(const struct conf *c, const char *id, int block)
 {
 	char path[1100];
 	struct stat st;
-	int fd;
+	int fd, i;
 
 	if (qpath(path, sizeof(path), c, id, ".msg", 0))
 		return -1;
 	fd = open_queued(path);
 	if (fd < 0)
 		return -1;
-	while (flock(fd, LOCK_EX | (block ? 0 : LOCK_NB)) < 0) {
+	/* Waiting is bounded: the holder may be a user's own delivery,
+	 * which that user can stop; the message then waits for a later run
+	 * rather than stalling this one. */
+	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+		if (errno == EWOULDBLOCK && block && i < QUEUE_LOCK_WAIT * 20) {
+			usleep(50000);
+			continue;
+		}
 		if (errno == EINTR)
 			continue;
 		close(fd);

@@ -660,10 +660,15 @@ main(int argc, char **argv)
 	 * only reads the aliases file.  Whoever keeps the group runs with
 	 * an environment the user cannot have shaped. */
 	cfg = o.config ? o.config : getenv("MXSEND_CONFIG");
-	if ((cfg || o.mode == M_ALIASES) && getegid() != getgid() &&
-	    setgid(getgid()) < 0) {
-		warnx_("cannot drop privileges: %s", strerror(errno));
-		return exit_code(F_SOFTWARE);
+	if ((cfg || o.mode == M_ALIASES) && getegid() != getgid()) {
+		gid_t g = getgid(), rg, eg, sg;
+
+		/* All three ids, or a saved one would bring it back. */
+		if (setresgid(g, g, g) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+		    rg != g || eg != g || sg != g) {
+			warnx_("cannot drop privileges: %s", strerror(errno));
+			return exit_code(F_SOFTWARE);
+		}
 	}
 	if (getegid() != getgid())
 		clean_environment();

@@ -24,6 +24,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,17 +61,40 @@ struct session {
 	struct strlist *ids;	/* queue IDs of accepted messages */
 };
 
-/* flush - write the buffered replies */
+/*
+ * flush - write the buffered replies.  A client that does not read them
+ * within command_timeout is given up: each write waits for room (POLLOUT)
+ * and is at most PIPE_BUF octets, which a pipe with room takes whole.
+ */
 static void
 flush(void *arg)
 {
 	struct session *s = arg;
+	size_t off = 0;
 
-	if (s->obuf.len > 0 && !s->werr && write_all(s->out, s->obuf.p,
-	    s->obuf.len) < 0) {
-		s->werr = 1;
-		s->done = 1;
+	while (off < s->obuf.len && !s->werr) {
+		struct pollfd p = { s->out, POLLOUT, 0 };
+		size_t n = s->obuf.len - off;
+		ssize_t w;
+		int k = poll(&p, 1, timeout_ms(s->c->command_timeout));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+			s->werr = 1;
+			break;
+		}
+		w = write(s->out, s->obuf.p + off, n > PIPE_BUF ? PIPE_BUF : n);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0) {
+			s->werr = 1;
+			break;
+		}
+		off += (size_t)w;
 	}
+	if (s->werr)
+		s->done = 1;
 	buf_reset(&s->obuf);
 }
 
@@ -141,6 +166,12 @@ path_split(char *arg, const char *word, char **path, char **params)
 	if (*p)
 		*p++ = '\0';
 	*params = p;
+	/* A source route, "<@a,@b:user@c>", is ignored (RFC 5321 4.1.1.3,
+	 * C.). */
+	if (strncmp(*path, "<@", 2) == 0 && (p = strchr(*path, ':')) != NULL) {
+		*p = '<';
+		*path = p;
+	}
 	return 0;
 }
 

@@ -64,7 +64,7 @@ rd_fill(struct reader *r)
 	for (;;) {
 		if (r->timeout > 0) {
 			struct pollfd p = { r->fd, POLLIN, 0 };
-			int k = poll(&p, 1, (int)(r->timeout * 1000));
+			int k = poll(&p, 1, timeout_ms(r->timeout));
 
 			if (k < 0 && errno == EINTR)
 				continue;
@@ -93,7 +93,7 @@ rd_fill(struct reader *r)
  * 0 at end of input, -1 on a read error, -2 when the line is longer than
  * max: line then holds its first max + 1 octets, and the rest of it, with
  * its line end, is left unread.  A last line without a line end is
- * returned as a line.
+ * returned as a line.  r->crlf says whether the line ended in CRLF.
  */
 int
 rd_line(struct reader *r, struct buf *line, size_t max)
@@ -101,6 +101,7 @@ rd_line(struct reader *r, struct buf *line, size_t max)
 	int got = 0;
 
 	buf_reset(line);
+	r->crlf = 0;
 	for (;;) {
 		char *nl;
 		size_t n;
@@ -126,7 +127,8 @@ rd_line(struct reader *r, struct buf *line, size_t max)
 		r->off += n;
 		if (nl) {
 			r->off++;
-			if (line->len > 0 && line->p[line->len - 1] == '\r')
+			r->crlf = line->len > 0 && line->p[line->len - 1] == '\r';
+			if (r->crlf)
 				line->p[--line->len] = '\0';
 			if (line->len > max) {
 				r->off--;	/* the line end stays unread */
@@ -169,6 +171,7 @@ struct body {
 	int iflag;		/* a "." line is data */
 	int smtp;		/* SMTP: "." ends, other leading dots go */
 	int bol, dot, dot_cr, skip_lf, done, first_dot;
+	int crlf_bol;		/* SMTP: this line began after a CRLF */
 	size_t linelen;
 	int eight;
 	int nul, toobig;
@@ -208,6 +211,11 @@ body_eol(struct body *b, struct result *res)
  * become CRLF; dot lines and long lines are handled.  Returns the octets
  * taken (all of them, or up to the end of the final "." line), or -1 on
  * error: then *used is where the error was found.
+ *
+ * SMTP data ends only at CRLF "." CRLF (RFC 5321 4.1.1.4): a "." line
+ * after a bare LF or CR, or ended by one, is a line holding a dot.  So
+ * what ends the data here is what ends it for a strict server, and no
+ * second message can be smuggled inside the first (SMTP smuggling).
  */
 static long
 body_feed(struct body *b, const char *p, size_t n, size_t *used,
@@ -221,32 +229,49 @@ body_feed(struct body *b, const char *p, size_t n, size_t *used,
 		unsigned char c = (unsigned char)p[i];
 
 		if (b->dot_cr) {
-			/* SMTP: "." CR ends the data; an LF after it is
-			 * part of the line end. */
-			b->dot_cr = 0;
-			b->done = 1;
-			if (c == '\n')
+			/* SMTP: a line "." and a CR. */
+			if (c == '\n' && b->crlf_bol) {
+				b->dot_cr = 0;
+				b->done = 1;
 				i++;
-			break;
+				break;
+			}
+			if (body_out(b, ".\r\n", 3, res) < 0)
+				goto fail;
+			b->dot_cr = 0;
+			b->bol = 1;
+			b->linelen = 0;
+			b->crlf_bol = c == '\n';
+			start = i + (c == '\n');
+			if (c == '\n')
+				continue;
 		}
 		if (b->skip_lf) {
 			b->skip_lf = 0;
 			if (c == '\n') {
+				b->crlf_bol = 1;
 				start = i + 1;
 				continue;
 			}
 		}
 		if (c == '\r' || c == '\n') {
 			FLUSH_RUN();
-			if (b->smtp && b->dot && c == '\r') {
+			if (b->smtp && b->dot) {
+				if (c == '\r') {
+					b->dot = 0;
+					b->dot_cr = 1;
+					start = i + 1;
+					continue;
+				}
+				/* "." and a bare LF: a line holding a dot. */
+				if (body_out(b, ".", 1, res) < 0)
+					goto fail;
 				b->dot = 0;
-				b->dot_cr = 1;
-				start = i + 1;
-				continue;
 			}
 			if (body_eol(b, res) < 0)
 				goto fail;
 			b->skip_lf = c == '\r';
+			b->crlf_bol = 0;
 			start = i + 1;
 			continue;
 		}
@@ -307,14 +332,35 @@ body_end(struct body *b, struct result *res)
 	return 0;
 }
 
+/* Where the reader is in the data, for drain. */
+enum dstate {
+	DR_MID,		/* inside a line, or at one not begun after CRLF */
+	DR_BOL,		/* at a line begun after CRLF */
+	DR_DOT,		/* such a line holds "." so far */
+	DR_DOTCR,	/* ... and a CR */
+	DR_CR		/* a CR ended some other line */
+};
+
+/* body_state - where body_feed stopped, for drain */
+static enum dstate
+body_state(const struct body *b)
+{
+	if (b->dot_cr)
+		return b->crlf_bol ? DR_DOTCR : DR_CR;
+	if (b->skip_lf)
+		return DR_CR;
+	if (b->dot)
+		return b->crlf_bol ? DR_DOT : DR_MID;
+	return b->bol && b->crlf_bol ? DR_BOL : DR_MID;
+}
+
 /*
  * drain - SMTP: read and drop the rest of the data up to and including
- * the final "." line.  bol: the reader is at the start of a line; dot:
- * that line so far holds a single ".".  Returns 1, 0 at end of input,
- * -1 on a read error.
+ * the CRLF "." CRLF that ends it.  Returns 1, 0 at end of input, -1 on a
+ * read error.
  */
 static int
-drain(struct reader *r, int bol, int dot)
+drain(struct reader *r, enum dstate st)
 {
 	for (;;) {
 		if (r->off == r->len) {
@@ -326,14 +372,14 @@ drain(struct reader *r, int bol, int dot)
 		while (r->off < r->len) {
 			char c = r->buf[r->off++];
 
-			if (dot && (c == '\n' || c == '\r')) {
-				if (c == '\r' && (r->off < r->len ||
-				    rd_fill(r) > 0) && r->buf[r->off] == '\n')
-					r->off++;
+			if (c == '\n' && st == DR_DOTCR)
 				return 1;
-			}
-			dot = bol && c == '.';
-			bol = c == '\n' || c == '\r';
+			if (c == '\r')
+				st = st == DR_DOT ? DR_DOTCR : DR_CR;
+			else if (c == '\n')
+				st = st == DR_CR ? DR_BOL : DR_MID;
+			else
+				st = st == DR_BOL && c == '.' ? DR_DOT : DR_MID;
 		}
 	}
 }
@@ -461,21 +507,23 @@ submit_rcpt_list(const struct conf *c, struct envelope *e, const char *text,
 	return rc;
 }
 
-/* add_unique - a recipient once; with why, already failed for that reason */
-static void
+/* add_unique - a recipient once; with why, already failed for that
+ * reason.  0, or -1 when the envelope is full. */
+static int
 add_unique(struct envelope *e, const char *addr, const char *why)
 {
 	size_t i;
 
 	for (i = 0; i < e->nr; i++)
 		if (strcasecmp(e->r[i].addr, addr) == 0)
-			return;
+			return 0;
 	if (env_add_rcpt(e, addr) < 0)
-		return;
+		return -1;
 	if (why) {
 		e->r[e->nr - 1].state = RCPT_FAILED;
 		e->r[e->nr - 1].error = xstrdup(why);
 	}
+	return 0;
 }
 
 /*
@@ -484,8 +532,10 @@ add_unique(struct envelope *e, const char *addr, const char *why)
  * final recipients, remote ones delivered like any other, local users
  * as user@domain for local delivery.  An alias that cannot be expanded
  * (a loop, a refused target) leaves its recipient failed with the
- * reason, so the sender gets a bounce.  Returns 0, or -1 (err set) when
- * the aliases file cannot be read: the caller keeps the message.
+ * reason, so the sender gets a bounce; so does one that expands to no
+ * address at all.  Returns 0, -1 (err set) when the aliases file cannot
+ * be read (the caller keeps the message), -2 (err set) when the
+ * expansion has more than RCPT_MAX recipients.
  */
 static int
 expand_local(struct envelope *e, const struct conf *c, char *err,
@@ -497,6 +547,7 @@ expand_local(struct envelope *e, const struct conf *c, char *err,
 	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
 	const char *dom;
 	size_t i, j, k, n;
+	int full = 0;
 
 	for (i = 0; i < e->nr && !conf_local(c, e->r[i].addr); i++)
 		;
@@ -511,11 +562,11 @@ expand_local(struct envelope *e, const struct conf *c, char *err,
 		return -1;
 	}
 	env_init(&out);
-	for (i = 0; i < e->nr; i++) {
+	for (i = 0; i < e->nr && full == 0; i++) {
 		const char *a = e->r[i].addr;
 
 		if (!conf_local(c, a)) {
-			add_unique(&out, a, NULL);
+			full = add_unique(&out, a, NULL);
 			continue;
 		}
 		dom = addr_domain(a);
@@ -523,15 +574,30 @@ expand_local(struct envelope *e, const struct conf *c, char *err,
 		snprintf(local, sizeof(local), "%.*s", (int)n, a);
 		strlist_init(&t);
 		if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
-			add_unique(&out, a, why);
-		for (j = 0; j < t.n; j++) {
+			full = add_unique(&out, a, why);
+		else if (t.n == 0)
+			full = add_unique(&out, a, "alias expands to no address");
+		for (j = 0; j < t.n && full == 0; j++) {
 			if (strchr(t.v[j], '@'))
-				add_unique(&out, t.v[j], NULL);
+				full = add_unique(&out, t.v[j], NULL);
 			else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
 			    c->qualify_domain) < (int)ADDR_MAX)
-				add_unique(&out, q, NULL);
+				full = add_unique(&out, q, NULL);
+			else {
+				snprintf(why, sizeof(why), "alias target too long: "
+				    "%.40s...", t.v[j]);
+				full = add_unique(&out, a, why);
+			}
 		}
 		strlist_free(&t);
+	}
+	if (full) {
+		snprintf(err, errlen, "too many recipients after alias "
+		    "expansion (limit %d)", RCPT_MAX);
+		env_free(&out);
+		aliases_free(ta);
+		strlist_free(&errs);
+		return -2;
 	}
 	/* The expanded list replaces the recipients. */
 	for (k = 0; k < e->nr; k++) {
@@ -587,7 +653,9 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	char err[512];
 	const char *hl;
 	size_t k, hlen, used;
-	int r, have_q = 0, body_started = 0, bol = 1, dot = 0;
+	int r, have_q = 0, body_started = 0, prev_crlf = 1;
+	/* SMTP: where the reader is, should the rest need draining */
+	enum dstate dst = DR_BOL;
 
 	header_init(&h);
 	buf_init(&line, 0);
@@ -605,10 +673,12 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	b.iflag = so->iflag && !so->smtp;
 	b.smtp = so->smtp;
 	b.bol = 1;
+	b.crlf_bol = 1;
 
 	/* The header block. */
 	for (k = 0;; k++) {
 		r = rd_line(rd, &line, LINE_MAX_OCTETS);
+		dst = r == 1 && rd->crlf ? DR_BOL : DR_MID;
 		if (r == -1) {
 			fail(sr, errno == ETIMEDOUT ? SUB_TIMEOUT : SUB_IOERR,
 			    errno, "cannot read the message: %s",
@@ -619,7 +689,6 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 			if (header_like(&h, line.p, line.len)) {
 				fail(sr, SUB_DATA, 0, "header line too long "
 				    "(over %d octets)", LINE_MAX_OCTETS);
-				bol = 0;
 				goto refuse;
 			}
 			/* A long first body line (input without a header):
@@ -634,10 +703,15 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 			}
 			break;
 		}
-		if (!b.iflag && line.len == 1 && line.p[0] == '.') {
+		/* The end: without -i a "." line; in SMTP only CRLF "."
+		 * CRLF (see body_feed). */
+		if (!b.iflag && line.len == 1 && line.p[0] == '.' &&
+		    (!so->smtp || (prev_crlf && rd->crlf))) {
 			b.done = 1;
 			break;
 		}
+		b.crlf_bol = prev_crlf;
+		prev_crlf = rd->crlf;
 		if (memchr(line.p, '\0', line.len)) {
 			fail(sr, SUB_DATA, 0, "message contains a NUL byte");
 			goto refuse;
@@ -650,7 +724,7 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		 * may get the line, unstuffs on its own. */
 		hl = line.p;
 		hlen = line.len;
-		if (so->smtp && hlen > 0 && hl[0] == '.') {
+		if (so->smtp && hlen > 1 && hl[0] == '.') {
 			hl++;
 			hlen--;
 		}
@@ -664,6 +738,10 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 			break;
 		}
 	}
+
+	/* Where the first body line begins, unless it is the one read. */
+	if (body_started != 1)
+		b.crlf_bol = prev_crlf;
 
 	if (so->tflag && !so->smtp) {
 		struct strlist l;
@@ -712,14 +790,15 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		goto refuse;
 	}
 
-	/* The body, streamed: first the line the header loop read. */
+	/* The body, streamed: first the line the header loop read, with
+	 * its line end as it was. */
 	if (body_started && (body_feed(&b, line.p, line.len, &used, &res) < 0 ||
-	    (body_started == 1 && !b.done &&
-	    body_feed(&b, "\n", 1, &used, &res) < 0))) {
+	    (body_started == 1 && !b.done && body_feed(&b, rd->crlf ? "\r\n" :
+	    "\n", rd->crlf ? 2 : 1, &used, &res) < 0))) {
 		/* The reader is past that line, or inside it (long line). */
 		used = 0;
-		b.bol = body_started == 1;
-		b.dot = 0;
+		b.dot = b.dot_cr = b.skip_lf = 0;
+		b.bol = b.crlf_bol = body_started == 1 && rd->crlf;
 		goto bodyerr;
 	}
 	while (!b.done) {
@@ -740,8 +819,6 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		if (r)
 			goto bodyerr;
 	}
-	if (!b.done && b.dot_cr)
-		b.done = 1;	/* "." CR at the very end */
 	if (!b.done && so->smtp) {
 		fail(sr, SUB_EOF, 0, "end of input in the data");
 		goto out;
@@ -749,8 +826,8 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	if (body_end(&b, &res) < 0)
 		goto bodyerr;
 
-	if (expand_local(e, c, err, sizeof(err)) < 0) {
-		fail(sr, SUB_TEMP, 0, "%s", err);
+	if ((r = expand_local(e, c, err, sizeof(err))) < 0) {
+		fail(sr, r == -2 ? SUB_DATA : SUB_TEMP, 0, "%s", err);
 		goto out;
 	}
 	e->arrival = time(NULL);
@@ -780,15 +857,14 @@ bodyerr:
 	else
 		fail(sr, SUB_TEMP, 0, "cannot write queue file: %s", res.text);
 	/* The rest of the data is in the reader from the error on. */
-	bol = b.bol && !b.dot;
-	dot = b.dot;
+	dst = body_state(&b);
 	if (b.done)
 		goto out;
 refuse:
 	/* SMTP: the session goes on after the final "."; the reply to
 	 * DATA comes once it is read. */
 	if (so->smtp && !b.done) {
-		r = drain(rd, bol, dot);
+		r = drain(rd, dst);
 		if (r <= 0)
 			fail(sr, r < 0 && errno == ETIMEDOUT ? SUB_TIMEOUT :
 			    r < 0 ? SUB_IOERR : SUB_EOF, 0, "%s", r < 0 ?

@@ -340,6 +340,16 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* timeout_ms - seconds as a poll(2) timeout: -1 (none) for 0 or less,
+ * at most INT_MAX */
+int
+timeout_ms(long secs)
+{
+	if (secs <= 0)
+		return -1;
+	return secs > INT_MAX / 1000 ? INT_MAX : (int)secs * 1000;
+}
+
 int
 fsync_dir(const char *path)
 {

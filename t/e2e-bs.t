@@ -603,16 +603,20 @@ q_msg "$(nth 1)" | sed '1,/^\r$/d' >"$T/got"
 printf '.\r\n..x\r\nx\r\n y\r\nx..\r\n .\r\n.\r\nend\r\n' >"$T/want"
 is_file "$T/got" "$T/want" "dot-unstuffing: '..' -> '.', '...x' -> '..x', '.x' -> 'x', '. y' -> ' y', other lines as sent"
 
+# Bare LF (and bare CR) end lines inside the data, but the data ends only at
+# CRLF "." CRLF: a "." line after or before a bare LF or CR is content, so no
+# second transaction can be smuggled inside the first (SMTP smuggling).
 fresh
 out=$(bs -- -odq <<'EOF'
 MAIL FROM:<lf@origin.test>
 RCPT TO:<x@bs.test>
 DATA
-From: lf@origin.test\nTo: x@bs.test\nSubject: bare LF\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <lf@origin.test>\n\nline1\r\nline2\n..line3\n.\n\c
+From: lf@origin.test\nTo: x@bs.test\nSubject: bare LF\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <lf@origin.test>\n\nline1\r\nline2\n..line3\n.\nMAIL FROM:<evil@origin.test>\r\nRCPT TO:<victim@bs.test>\r\nDATA\r\nsmuggled\r.\r\nNOOP\r\n..\r\c
+X\r\n.\r\n\c
 MAIL FROM:<lf2@origin.test>
 RCPT TO:<y@bs.test>
 DATA
-Subject: lf2\n\nonly\n.\n\c
+Subject: lf2\n\nonly\r\n.
 QUIT
 EOF
 )
@@ -626,10 +630,12 @@ is "$out" "$G
 354 End data with <CR><LF>.<CR><LF>
 250 2.0.0 Ok: queued as ID
 221 2.0.0 Bye
-exit 0" "bare-LF data: a '.' line ended by LF ends it too; the session goes on"
+exit 0" "bare LF/CR: only CRLF . CRLF ends the data; the session goes on"
+is "$(q_count)" 2 "bare LF/CR: two messages, nothing smuggled"
 q_msg "$(nth 1)" >"$T/got"
-printf 'From: lf@origin.test\r\nTo: x@bs.test\r\nSubject: bare LF\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <lf@origin.test>\r\n\r\nline1\r\nline2\r\n.line3\r\n' >"$T/want"
-is_file "$T/got" "$T/want" "bare-LF data: stored with CRLF line ends, unstuffed"
+printf 'From: lf@origin.test\r\nTo: x@bs.test\r\nSubject: bare LF\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <lf@origin.test>\r\n\r\nline1\r\nline2\r\n.line3\r\n.\r\nMAIL FROM:<evil@origin.test>\r\nRCPT TO:<victim@bs.test>\r\nDATA\r\nsmuggled\r\n.\r\nNOOP\r\n.\r\nX\r\n' >"$T/got.want"
+is_file "$T/got" "$T/got.want" "bare LF/CR: lines stored with CRLF; the '.' lines next to a bare LF or CR are content"
+is "$(q_env "$(nth 1)" | grep '^rcpt' | awk '{print $NF}')" "x@bs.test" "bare LF/CR: the first message's only recipient"
 q_msg "$(nth 2)" | sed '1,/^\r$/d' >"$T/got"
 printf 'only\r\n' >"$T/want"
 is_file "$T/got" "$T/want" "bare-LF data, second message: its body"
@@ -806,6 +812,48 @@ is "$out" "$G
 exit 0" "max_message_size 2000: SIZE=2001 refused, SIZE=2000 taken; 5 kB of data: 552, then a small message"
 is "$(q_count)" 1 "max_message_size: only the small message is queued"
 is "$(q_msg "$(q_ids)" | grep -c '^Subject: small')" 1 "max_message_size: ... it is the small one"
+
+# A header over the limit, ended by a first body line longer than 998 octets
+# with a "." at octet 999: the refusal reads on to the real end of the data,
+# and nothing in it is taken for a command.
+fresh
+CONF=$T/conf.size
+out=$(bs -- -odq <<EOF
+MAIL FROM:<s@origin.test>
+RCPT TO:<x@bs.test>
+DATA
+Subject: big\r\nX-A: $(xs 900)\r\nX-B: $(xs 900)\r\nX-C: $(xs 900)\r\n$(xs 999).\r\nMAIL FROM:<evil@origin.test>\r\nRCPT TO:<victim@bs.test>\r\nDATA\r\nsmuggled\r\n.
+QUIT
+EOF
+)
+is "$out" "$G
+250 2.1.0 Ok
+250 2.1.5 Ok
+354 End data with <CR><LF>.<CR><LF>
+552 5.3.4 Message size exceeds fixed limit
+221 2.0.0 Bye
+exit 0" "header over max_message_size, long first body line with '.' at 999: one 552, nothing read as commands"
+is "$(q_count)" 0 "... and nothing queued"
+
+# Source routes (RFC 5321 4.1.1.3) are accepted and ignored.
+fresh
+out=$(bs -- -odq <<'EOF'
+MAIL FROM:<@relay.example,@b.example:route@origin.test>
+RCPT TO:<@relay.example:x@bs.test>
+DATA
+Subject: route\r\n\r\nbody\r\n.
+QUIT
+EOF
+)
+is "$out" "$G
+250 2.1.0 Ok
+250 2.1.5 Ok
+354 End data with <CR><LF>.<CR><LF>
+250 2.0.0 Ok: queued as ID
+221 2.0.0 Bye
+exit 0" "source routes: accepted"
+is "$(q_env "$(nth 1)" | grep -E '^(sender|rcpt)' | awk '{print $NF}')" "route@origin.test
+x@bs.test" "source routes: ignored, the mailboxes kept"
 
 # --- EOF ----------------------------------------------------------------------
 fresh

@@ -11,7 +11,8 @@ start_dns --mx-host=ext.test,mx.ext.test,10 --host-record=mx.ext.test,$X || exit
 start_smtpd $X || exit 1
 mkdir -p "$T/mail"
 chmod 1777 "$T/mail"
-printf '# test aliases\nroot: admin@ext.test, nobody\npostmaster: root\nloopa: loopb\nloopb: loopa\nops: |/bin/true\n' >"$T/aliases"
+: >"$T/empty.inc"
+printf '# test aliases\nroot: admin@ext.test, nobody\npostmaster: root\nloopa: loopb\nloopb: loopa\nops: |/bin/true\nempty: :include:%s\n' "$T/empty.inc" >"$T/aliases"
 write_conf "aliases $T/aliases" "local_delivery mbox $T/mail"
 
 # --- cron's way: -FCronDaemon -i -B8BITMIME -oem root, headers unqualified ----
@@ -45,6 +46,9 @@ is "$?" 69 "alias loop: exit 69 (nothing deliverable)"
 printf 'Subject: pipe\n\nx\n' | mx -odq -f '<>' ops 2>"$T/5.err"
 like "$(q_rcpt_error ops@test.example)" 'pipe targets are not supported' \
     "a pipe alias: the recipient fails, saying why"
+printf 'Subject: empty\n\nx\n' | mx -odq -f '<>' empty 2>"$T/5b.err"
+is "$?:$(q_rcpt_error empty@test.example)" "0:alias expands to no address" \
+    "an alias that expands to nothing: the recipient fails, saying why (not queued with none)"
 rm -rf "$T/q"
 printf 'Subject: nouser\n\nx\n' | mx -odi -f '<>' no-such-user-xyz 2>"$T/6.err"
 is "$?" 69 "unknown local user: exit 69"

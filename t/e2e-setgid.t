@@ -153,6 +153,18 @@ is "$?" 75 "nobody with MXSEND_CONFIG: exit 75"
 like "$(cat "$T/e.err")" "^sendmail: .*queue directory $Q .* not writable for uid 65534, gid 65534: Permission denied\$" \
     "nobody with MXSEND_CONFIG: one line saying the queue is not writable for it"
 is "$(qcount) $(ls -A "$Q/tmp")" "1 " "neither queued anything"
+# The group is gone for good, the saved set-group-ID too: a -bs session
+# waiting for its first command shows its ids in /proc.
+mkfifo "$T/bs.in"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$SM" -C "$T/user.conf" -bs \
+    <"$T/bs.in" >"$T/bs.out" 2>&1 &
+bspid=$!
+exec 7>"$T/bs.in"
+wait_for 'grep -q "^220 " "$T/bs.out"'
+is "$(awk '$1 == "Gid:" { print $2, $3, $4, $5 }' /proc/$bspid/status)" \
+    "65534 65534 65534 65534" "nobody with -C: real, effective, saved and fs gid all nogroup"
+exec 7>&-
+wait $bspid
 
 # --- local delivery as nobody: into an existing mbox through the group; no new one -
 install -o daemon -g mail -m 660 /dev/null "$T/mail/daemon"
@@ -263,6 +275,18 @@ for f in lock bounce-times; do
 	rm "$Q/$f"
 	mv "$Q/$f.real" "$Q/$f"
 done
+# (a hard link must stay on the queue's mount: the victim lives next to it)
+install -m 600 "$T/victim" "$Q/../victim.hl"
+ln "$Q/../victim.hl" "$Q/bounce-times.hard"
+mv "$Q/bounce-times" "$Q/bounce-times.real"
+mv "$Q/bounce-times.hard" "$Q/bounce-times"
+asroot "$SM" -q 2>"$T/ln.err"
+is "$?:$(cat "$T/ln.err")" "75:sendmail: $Q/bounce-times is not a regular file with one link; remove it" \
+    "bounce-times planted as a hard link: root's -q refuses, exit 75"
+is "$(stat -c '%U:%G %a' "$Q/../victim.hl") $(cat "$Q/../victim.hl")" "root:root 600 keep" \
+    "the linked file keeps its owner, mode and content"
+rm "$Q/bounce-times" "$Q/../victim.hl"
+mv "$Q/bounce-times.real" "$Q/bounce-times"
 mv "$Q/tmp" "$Q/tmp.real"
 ln -s "$T/elsewhere" "$Q/tmp"
 asroot "$SM" -q 2>"$T/ln.err"
