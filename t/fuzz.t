@@ -1,21 +1,24 @@
 #!/bin/sh
-# Replays the fuzz corpora of reply_parse, env_load, conf_parse and
-# aliases_parse and the -bs session
-# (t/fuzzers.c) through the normal build: a crash fails the test.
+# Replays the fuzz corpora of reply_parse, env_load, conf_parse,
+# aliases_parse and the -bs session (t/fuzzers.c) through the normal
+# build, one process a target: a crash fails the test.
 n=0
 fail=0
+out=t/fuzz.out.$$
 for target in reply env conf alias bs; do
-	for f in t/corpus/$target/*; do
+	./t/fuzzreplay $target t/corpus/$target/* >$out 2>$out.err
+	st=$?
+	for f in $(sed -n 's/^ok [0-9]* - [a-z0-9]* //p' $out); do
 		n=$((n + 1))
-		if ./t/fuzzreplay $target "$f" >/dev/null 2>t/fuzz.err.$$; then
-			echo "ok $n - $target $f"
-		else
-			echo "not ok $n - $target $f"
-			sed 's/^/# /' t/fuzz.err.$$
-			fail=1
-		fi
+		echo "ok $n - $target $f"
 	done
+	if [ $st -ne 0 ] || ! grep -q '^1\.\.' $out; then
+		n=$((n + 1))
+		echo "not ok $n - $target: the replay died (status $st) after the files above"
+		sed 's/^/# /' $out.err
+		fail=1
+	fi
 done
-rm -f t/fuzz.err.$$
+rm -f $out $out.err
 echo "1..$n"
 exit $fail
