@@ -206,6 +206,10 @@ fnv(unsigned long long h, const char *s)
 	return h ^ 0xff;
 }
 
+/* The IDs of the reports this process queued during a run, for
+ * deliver_ids' pass over them (workers send theirs up the pipe). */
+static struct strlist reports;
+
 /*
  * report_allowed - has no identical report gone to this sender within
  * REPORT_INTERVAL?  Records this one when allowed.  The state is a cache:
@@ -337,6 +341,7 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 		goto out;
 	}
 	close(q.fd);
+	strlist_add(&reports, q.id);
 	logmsg(LOG_INFO, "%s: %s: %s to <%s> about %zu recipient%s", e->id, q.id,
 	    action == DSN_FAILED ? "bounce" : "delay notice", e->sender, n,
 	    n == 1 ? "" : "s");
@@ -751,6 +756,14 @@ selected(const struct envelope *e, const struct qfilter *f)
 	return 0;
 }
 
+/* What a worker process sends its parent over the run's pipe: one
+ * record per report it queued (id set), then its figures (id empty).
+ * Small enough that each write is atomic on a pipe. */
+struct wrec {
+	struct dstats st;
+	char id[32];
+};
+
 /* add_stats - a worker's figures into the run's */
 static void
 add_stats(struct dstats *to, const struct dstats *from)
@@ -761,14 +774,18 @@ add_stats(struct dstats *to, const struct dstats *from)
 	to->failed += from->failed;
 }
 
-/* drain - every worker's figures waiting in the pipe (non-blocking) */
+/* drain - every worker record waiting in the pipe (non-blocking) */
 static void
 drain(int fd, struct dstats *st)
 {
-	struct dstats ws;
+	struct wrec w;
 
-	while (read(fd, &ws, sizeof(ws)) == (ssize_t)sizeof(ws))
-		add_stats(st, &ws);
+	while (read(fd, &w, sizeof(w)) == (ssize_t)sizeof(w)) {
+		if (w.id[0] == '\0')
+			add_stats(st, &w.st);
+		else if (memchr(w.id, '\0', sizeof(w.id)))
+			strlist_add(&reports, w.id);
+	}
 }
 
 /*
@@ -848,7 +865,7 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 	}
 	fflush(stderr);
 	for (start = 0; start < nj || running > 0;) {
-		struct dstats ws;
+		struct wrec w;
 		pid_t pid;
 
 		if (start < nj && running < c->max_parallel) {
@@ -858,11 +875,22 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 			pid = fork();
 			if (pid == 0) {
 				close(pfd[0]);
-				memset(&ws, 0, sizeof(ws));
+				strlist_free(&reports);
+				strlist_init(&reports);
+				memset(&w, 0, sizeof(w));
 				worker(c, dns, jobs + start, i - start, forced,
-				    &ws);
-				/* One small write: atomic on a pipe. */
-				if (write(pfd[1], &ws, sizeof(ws)) < 0)
+				    &w.st);
+				/* Small writes: each atomic on a pipe. */
+				for (k = 0; k < reports.n; k++) {
+					struct wrec r;
+
+					memset(&r, 0, sizeof(r));
+					snprintf(r.id, sizeof(r.id), "%s",
+					    reports.v[k]);
+					if (write(pfd[1], &r, sizeof(r)) < 0)
+						_exit(1);
+				}
+				if (write(pfd[1], &w, sizeof(w)) < 0)
 					_exit(1);
 				_exit(0);
 			}
@@ -902,44 +930,25 @@ out:
 	free(jobs);
 }
 
-/* new_ids - the IDs in after that are not in before */
-static void
-new_ids(const struct strlist *before, const struct strlist *after,
-    struct strlist *out)
-{
-	size_t i, j = 0;
-
-	/* Both lists are sorted. */
-	for (i = 0; i < after->n; i++) {
-		while (j < before->n && strcmp(before->v[j], after->v[i]) < 0)
-			j++;
-		if (j == before->n || strcmp(before->v[j], after->v[i]) != 0)
-			strlist_add(out, after->v[i]);
-	}
-}
-
-/* deliver_ids - a run over ids, then a pass over the reports it made
+/* deliver_ids - a run over ids, then a pass over the reports it queued
  * (counted in rst) */
 static void
 deliver_ids(const struct conf *c, const struct strlist *ids,
     const struct qfilter *f, int force, struct dstats *st, struct dstats *rst)
 {
-	struct strlist before, after, fresh;
-	struct result res;
+	struct strlist made;
 
-	strlist_init(&before);
-	strlist_init(&after);
-	strlist_init(&fresh);
-	queue_list(c, &before, &res);
+	strlist_free(&reports);
+	strlist_init(&reports);
 	run(c, ids, f, force, st);
-	if (queue_list(c, &after, &res) == 0) {
-		new_ids(&before, &after, &fresh);
-		if (fresh.n > 0)
-			run(c, &fresh, NULL, 1, rst);
-	}
-	strlist_free(&before);
-	strlist_free(&after);
-	strlist_free(&fresh);
+	made = reports;
+	strlist_init(&reports);
+	if (made.n > 0)
+		run(c, &made, NULL, 1, rst);
+	strlist_free(&made);
+	/* Reports about reports are never made; nothing is left over. */
+	strlist_free(&reports);
+	strlist_init(&reports);
 }
 
 int
