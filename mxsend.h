@@ -346,10 +346,10 @@ enum submit_status submit_message(const struct conf *, struct reader *,
 
 /* server.c - -bs */
 
-/* smtp_server - one SMTP session on fds in and out; the IDs of the
- * messages queued are added to ids; -1 when the client went away */
+/* smtp_server - one SMTP session on fds in and out; queued(ID, arg) is
+ * called for each message queued; -1 when the client went away */
 int smtp_server(const struct conf *, const struct subopts *, int in, int out,
-    struct strlist *ids);
+    void (*queued)(const char *, void *), void *arg);
 
 /* dns.c */
 

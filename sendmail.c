@@ -466,18 +466,50 @@ out:
 	return exit_code(f);
 }
 
-/* mode_smtp - -bs: one SMTP session on stdin/stdout, then delivery of
- * what it queued */
+/* What -bs does with each message it queued. */
+struct bs_queued {
+	const struct conf *c;
+	enum dmode dm;
+	struct strlist ids;	/* -odi: delivered after the session */
+};
+
+/* bs_queued - -odb: deliver now, in a detached child, so mail from a
+ * client that keeps its session open (a long-running PHP worker) does
+ * not wait for the session's end; -odi: keep the ID for later */
+static void
+bs_queued(const char *id, void *arg)
+{
+	struct bs_queued *b = arg;
+	struct strlist one;
+	struct dstats st = { 0, 0, 0, 0 };
+
+	/* Reap the children of earlier messages that have finished. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (b->dm != D_BACKGROUND) {
+		strlist_add(&b->ids, id);
+		return;
+	}
+	strlist_init(&one);
+	strlist_add(&one, id);
+	deliver_queued(b->c, D_BACKGROUND, &one, &st);
+	strlist_free(&one);
+}
+
+/* mode_smtp - -bs: one SMTP session on stdin/stdout; delivery as
+ * bs_queued says */
 static int
 mode_smtp(const struct conf *c, const struct opts *o)
 {
 	struct subopts so;
-	struct strlist ids;
+	struct bs_queued bq;
 	struct dstats st = { 0, 0, 0, 0 };
 	char user[64], gecos[128];
 	int fd;
 
-	strlist_init(&ids);
+	bq.c = c;
+	bq.dm = o->dmode;
+	strlist_init(&bq.ids);
 	whoami(user, sizeof(user), gecos, sizeof(gecos));
 	memset(&so, 0, sizeof(so));
 	so.user = user;
@@ -485,7 +517,7 @@ mode_smtp(const struct conf *c, const struct opts *o)
 	 * name would be a guess (Postfix's smtpd adds none either). */
 	so.fullname = o->fullname;
 	so.smtp = 1;
-	(void)smtp_server(c, &so, 0, 1, &ids);
+	(void)smtp_server(c, &so, 0, 1, bs_queued, &bq);
 	/* The replies are out; nothing more goes to the client, and a
 	 * client waiting for the end of output is not kept waiting. */
 	fd = open("/dev/null", O_WRONLY);
@@ -494,8 +526,8 @@ mode_smtp(const struct conf *c, const struct opts *o)
 		if (fd != 1)
 			close(fd);
 	}
-	deliver_queued(c, o->dmode, &ids, &st);
-	strlist_free(&ids);
+	deliver_queued(c, o->dmode, &bq.ids, &st);
+	strlist_free(&bq.ids);
 	return exit_code(F_NONE);
 }
 

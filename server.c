@@ -8,8 +8,9 @@
  *
  * Every accepted message goes through submit.c, the intake of -t, into
  * the queue; the reply to the final "." is "250 ... queued as ID" only
- * once the message is on disk for good.  The caller delivers the queued
- * messages after the session (-odb, -odi, -odq).
+ * once the message is on disk for good.  The caller hears of each queued
+ * message and delivers it (sendmail.c: at once with -odb, after the
+ * session with -odi, never with -odq).
  *
  * Replies are buffered and written before the server waits for input,
  * so a pipelining client gets a whole group of replies in one write
@@ -58,7 +59,8 @@ struct session {
 	int in_mail;		/* MAIL accepted, transaction open */
 	int errors;
 	int done;		/* QUIT, EOF, timeout, cut off */
-	struct strlist *ids;	/* queue IDs of accepted messages */
+	void (*queued)(const char *, void *);	/* told each queue ID */
+	void *qarg;
 };
 
 /*
@@ -316,8 +318,9 @@ cmd_data(struct session *s, char *arg)
 	printable(text, sizeof(text), sr.text, strlen(sr.text));
 	switch (sr.st) {
 	case SUB_OK:
-		strlist_add(s->ids, s->e.id);
 		reply(s, "250 2.0.0 Ok: queued as %s", s->e.id);
+		if (s->queued)
+			s->queued(s->e.id, s->qarg);
 		break;
 	case SUB_DATA:
 		text[0] = (char)toupper((unsigned char)text[0]);
@@ -456,13 +459,13 @@ printable_ascii(const char *p, size_t n)
 }
 
 /*
- * smtp_server - run one session on fds in and out; the IDs of the
- * messages accepted are added to ids.  Returns 0, or -1 when the
- * replies could not be written (the client went away).
+ * smtp_server - run one session on fds in and out; queued(ID, arg) is
+ * called for each message accepted, right after its reply.  Returns 0,
+ * or -1 when the replies could not be written (the client went away).
  */
 int
 smtp_server(const struct conf *c, const struct subopts *so, int in, int out,
-    struct strlist *ids)
+    void (*queued)(const char *, void *), void *arg)
 {
 	struct session s;
 	struct buf line;
@@ -472,7 +475,8 @@ smtp_server(const struct conf *c, const struct subopts *so, int in, int out,
 	s.c = c;
 	s.so = so;
 	s.out = out;
-	s.ids = ids;
+	s.queued = queued;
+	s.qarg = arg;
 	buf_init(&s.obuf, 0);
 	buf_init(&line, 0);
 	env_init(&s.e);

@@ -1099,6 +1099,24 @@ RCPT TO:<x@bs.test>" "-odb, EOF instead of QUIT: delivered"
 wait_for '[ "$(q_count)" = 0 ]' 5
 is "$(q_count)" 0 "-odb, EOF instead of QUIT: the queue empties"
 
+# -odb delivers each message as soon as it is queued, while the session stays
+# open (a long-running client keeps its transport): the message reaches the MX
+# before the client has said QUIT.
+n0=$(rx_count $M)
+CONF=$T/conf.long write_conf "command_timeout 120s"
+printf 'MAIL FROM:<open@origin.test>\nRCPT TO:<x@bs.test>\nDATA\nSubject: open\\r\\n\\r\\nb\\r\\n.\n@sleep 60\nQUIT\n' |
+    CONF=$T/conf.long BSTAG=open bs -- -odb >"$T/open.out" &
+openpid=$!
+wait_for '[ "$(rx_count $M)" -gt "$n0" ]' 30
+is "$(rx_count $M):$(kill -0 $openpid 2>/dev/null && echo open)" "$((n0 + 1)):open" \
+    "-odb: the message is delivered while the session is still open"
+is "$(rx_env "$(rx_files $M | tail -n 1)")" "MAIL FROM:<open@origin.test>
+RCPT TO:<x@bs.test>" "-odb, session open: that message"
+pkill -f "bsclient.py.*$T/conf.long" 2>/dev/null
+wait $openpid 2>/dev/null
+wait_for '[ "$(q_count)" = 0 ]' 5
+is "$(q_count)" 0 "-odb, session open: the queue empties"
+
 # --- the slow -odb delivery from the start ------------------------------------
 is "$slow" "$G
 250 2.1.0 Ok

@@ -161,6 +161,12 @@ bs_conf(void)
 }
 
 static void
+bs_add_id(const char *id, void *ids)
+{
+	strlist_add(ids, id);
+}
+
+static void
 fuzz_bs(const uint8_t *p, size_t n)
 {
 	struct conf *c = bs_conf();
@@ -176,7 +182,7 @@ fuzz_bs(const uint8_t *p, size_t n)
 	    lseek(in, 0, SEEK_SET) != 0)
 		abort();
 	strlist_init(&ids);
-	(void)smtp_server(c, &so, in, out, &ids);
+	(void)smtp_server(c, &so, in, out, bs_add_id, &ids);
 	/* Every message acknowledged is in the queue; clear it. */
 	for (i = 0; i < ids.n; i++) {
 		if (snprintf(path, sizeof(path), "%s/%s.msg", c->queue_dir,
