@@ -27,12 +27,14 @@ php -r "require '$SYMFONY'; exit(class_exists('Symfony\\Component\\Mailer\\Trans
     skip_all "Symfony Mailer does not load from $SYMFONY: run sh .ci/deps"
 
 # php ARGS... - the CLI with the mail settings that matter pinned (no
-# X-PHP-Originating-Script:, CRLF between the header lines PHP writes, no
-# forced extra parameters), whatever the host's php.ini says
+# X-PHP-Originating-Script:, CRLF between the header lines PHP writes),
+# whatever the host's php.ini says.  (mail.force_extra_parameters cannot be
+# pinned: set, even to "", it replaces mail()'s fifth argument.)
+PHP_OPTS="-d mail.add_x_header=0 -d mail.mixed_lf_and_crlf=0 -d mail.log=
+-d display_errors=stderr -d error_reporting=-1"
 php_run() {
-	timeout -k 5 60 php -d mail.add_x_header=0 -d mail.mixed_lf_and_crlf=0 \
-	    -d mail.force_extra_parameters= -d mail.log= \
-	    -d display_errors=stderr -d error_reporting=-1 "$@"
+	# shellcheck disable=SC2086
+	timeout -k 5 60 php $PHP_OPTS "$@"
 }
 
 # ---- the private mount namespace of e2e-clients.t ------------------------------
@@ -71,6 +73,16 @@ head_masked() {
 	rx_head "$1" | sed -E 's/^(Date|Message-ID): .*/\1: .../I'
 }
 rx_last() { rx_files "$1" | tail -n 1; }
+# rx_mid ADDR MSGID - the transaction at ADDR whose Message-ID: is <MSGID>
+# (each message of a -bs session is delivered by its own detached child, so
+# they arrive in any order)
+rx_mid() {
+	local f
+	for f in $(rx_files "$1"); do
+		[ "$(hdr "$f" Message-ID)" = "Message-ID: <$2>" ] && echo "$f"
+	done
+	return 0
+}
 # rx_data_file FILE OUT - the received message bytes into OUT
 rx_data_file() { rx_data "$1" >"$2"; }
 
@@ -221,7 +233,10 @@ is "$(rx_count $MX1)" 3 "mail(), bad addresses: nothing more reached the MX"
 # For each message, a line "NAME: sent" or "NAME: EXCEPTION-CLASS: TEXT"
 # on stdout, and in OUTDIR: NAME.sent (SentMessage::toString(), the bytes
 # Symfony wrote), NAME.debug (the transport's transcript), NAME.mid (the
-# Message-ID).  The transport is destroyed (QUIT) before "end".
+# Message-ID); a later message of the same name overwrites them.  Instead
+# of a message, "wait:DIR:N" waits (up to 10 s) until DIR holds N files and
+# says "wait: arrived" or "wait: timed out".  The transport is destroyed
+# (QUIT) before "end".
 cat >"$T/sym.php" <<PHP
 <?php
 require '$SYMFONY';
@@ -268,6 +283,12 @@ function msg(string $name): Email {
 }
 
 foreach (array_slice($argv, 3) as $name) {
+	if (preg_match('/^wait:(.*):([0-9]+)$/', $name, $w)) {
+		for ($i = 0; $i < 200 && count(glob("$w[1]/*")) < $w[2]; $i++)
+			usleep(50000);
+		echo 'wait: ', count(glob("$w[1]/*")) >= $w[2] ? 'arrived' : 'timed out', "\n";
+		continue;
+	}
 	try {
 		$s = $t->send(msg($name));
 		file_put_contents("$out/$name.sent", $s->toString());
@@ -289,9 +310,11 @@ sym() {
 	mkdir -p "$T/$n"
 	php_run "$T/sym.php" "$tr" "$T/$n" "$@" </dev/null >"$T/$n.out" 2>"$T/$n.err"
 }
-# sym_debug FILE - a transcript, the 354 text and the queue ID made constant
+# sym_debug FILE - a transcript (the replies as read, with their CR), the
+# CR removed, the 354 text and the queue ID made constant
 sym_debug() {
-	sed -E 's/^(< 354) .*/\1 .../; s/ queued as [^ ]+$/ queued as ID/' "$1"
+	tr -d '\r' <"$1" |
+	    sed -E 's/^(< 354) .*/\1 .../; s/ queued as [^ ]+$/ queued as ID/'
 }
 
 # mime_check FILE - the structure of a received "full" message, as Python's
@@ -325,7 +348,7 @@ multipart/alternative
 text/plain utf-8 quoted-printable 'Hello,\r\n.\r\n.leading dot\r\n..two dots\r\nFrom the start of a line\r\ncafé ☕\r\n'
 text/html utf-8 quoted-printable '<p>Hello,</p>\r\n.\r\n<p>café ☕</p>\r\n'
 application/octet-stream attachment report.bin base64 the 1024 bytes attached
-text/plain attachment notes.txt quoted-printable b'.\r\n.dot\r\nFrom x\r\n'"
+text/plain attachment notes.txt base64 b'.\n.dot\nFrom x\n'"
 
 # --- -bs: one message with everything, a second through the same process --------
 sym b1 "$SENDMAIL -C $T/conf -bs" full second
@@ -361,9 +384,11 @@ is "$(sym_debug "$T/b1/second.debug")" "> MAIL FROM:<ann@sym.test>
 < 250 2.0.0 Ok: queued as ID" \
     "Symfony -bs: the second message goes through the same session (no new greeting)"
 ok 'wait_for "[ \$(rx_count $MX2) = 2 ]" 10' \
-    "Symfony -bs: both messages reach the MX (delivered after the session, -odb)"
-f=$(rx_files $MX2 | head -n 1)
-f2=$(rx_last $MX2)
+    "Symfony -bs: both messages reach the MX (-odb)"
+f=$(rx_mid $MX2 "$(cat "$T/b1/full.mid")")
+f2=$(rx_mid $MX2 "$(cat "$T/b1/second.mid")")
+ok '[ -n "$f" ] && [ -n "$f2" ]' \
+    "Symfony -bs: each arrives with the Message-ID: send() returned for it"
 is "$(rx_env "$f")" "MAIL FROM:<ann@sym.test>
 RCPT TO:<x@sym.test>
 RCPT TO:<cc@sym.test>
@@ -376,8 +401,6 @@ To: Xavier <x@sym.test>
 Cc: cc@sym.test
 Subject: Quarterly report:  all ok" "Symfony -bs: From:, To:, Cc:, Subject: exact"
 is "$(hdr "$f" Bcc)" "" "Symfony -bs: no Bcc: arrives"
-is "$(hdr "$f" Message-ID)" "Message-ID: <$(cat "$T/b1/full.mid")>" \
-    "Symfony -bs: the Message-ID: is Symfony's, the one send() returned"
 is "$(hdr "$f" Date | wc -l | tr -d ' ')$(hdr "$f" Message-ID | wc -l | tr -d ' ')$(hdr "$f" From | wc -l | tr -d ' ')" 111 \
     "Symfony -bs: one Date:, one Message-ID:, one From: (mxsend adds none)"
 # Symfony's message ends in CRLF and it then sends CRLF . CRLF: one more,
@@ -420,13 +443,29 @@ is "$(hdr "$f" Subject)" "Subject: Second message" "Symfony -bs, too big: what a
 ok 'wait_for "[ \$(q_count) = 0 ]"' "Symfony -bs, too big: the queue is empty after delivery"
 is "$(q_files)" "" "Symfony -bs, too big: nothing of it in the queue, not even in tmp/"
 
+# --- -bs, a long-lived transport (a worker's): the first message is
+# delivered while the session stays open, before the second is sent --------
+sym b3 "$SENDMAIL -C $T/conf -bs" second "wait:$T/smtpd-$MX2/msgs:4" second
+is "$(cat "$T/b3.out")" "transport: smtp://sendmail
+second: sent
+wait: arrived
+second: sent
+end" "Symfony -bs, long-lived session: the first message reaches the MX while the session is open"
+is "$(sym_debug "$T/b3/second.debug" | head -n 1)" "> MAIL FROM:<ann@sym.test>" \
+    "Symfony -bs, long-lived session: the second message in the same session"
+ok 'wait_for "[ \$(rx_count $MX2) = 5 ]" 10' \
+    "Symfony -bs, long-lived session: the second message reaches the MX"
+ok '[ -n "$(rx_mid $MX2 "$(cat "$T/b3/second.mid")")" ]' \
+    "Symfony -bs, long-lived session: the second arrives with the Message-ID: send() returned"
+ok 'wait_for "[ \$(q_count) = 0 ]"' "Symfony -bs, long-lived session: the queue is empty after delivery"
+
 # --- -t -i: Symfony drops -t and runs SENDMAIL -C CONF -i -f'SENDER' -- 'RCPT'... ------
 sym t1 "$SENDMAIL -C $T/conf -t -i" full
 is "$(cat "$T/t1.out")" "transport: smtp://sendmail
 full: sent
 end" "Symfony -t -i: sent, no exception"
 is "$(cat "$T/t1.err")" "" "Symfony -t -i: nothing on stderr"
-ok 'wait_for "[ \$(rx_count $MX2) = 4 ]" 10' "Symfony -t -i: the message reaches the MX"
+ok 'wait_for "[ \$(rx_count $MX2) = 6 ]" 10' "Symfony -t -i: the message reaches the MX"
 f=$(rx_last $MX2)
 is "$(rx_env "$f")" "MAIL FROM:<ann@sym.test>
 RCPT TO:<x@sym.test>
@@ -455,7 +494,7 @@ sym t2 "$SENDMAIL -C $T/conf -t" full
 is "$(cat "$T/t2.out")" "transport: smtp://sendmail
 full: sent
 end" "Symfony -t: sent, no exception"
-ok 'wait_for "[ \$(rx_count $MX2) = 5 ]" 10' "Symfony -t: the message reaches the MX"
+ok 'wait_for "[ \$(rx_count $MX2) = 7 ]" 10' "Symfony -t: the message reaches the MX"
 f=$(rx_last $MX2)
 is "$(rx_env "$f")" "MAIL FROM:<ann@sym.test>
 RCPT TO:<x@sym.test>
@@ -474,16 +513,14 @@ big: Symfony\\Component\\Mailer\\Exception\\TransportException: Process failed w
 
 end" "Symfony -t -i, too big: TransportException with mxsend's exit status and message"
 is "$(q_files)" "" "Symfony -t -i, too big: nothing in the queue, not even in tmp/"
-is "$(rx_count $MX2)" 5 "Symfony -t -i, too big: nothing more reached the MX"
+is "$(rx_count $MX2)" 7 "Symfony -t -i, too big: nothing more reached the MX"
 
 # ==== defaults: /usr/sbin/sendmail in a private mount namespace ===========================
 
 # ns_php ARGS... - php_run in the namespace, mxsend configured by MXSEND_CONFIG
 ns_php() {
-	in_ns env MXSEND_CONFIG="$T/conf" timeout -k 5 60 php \
-	    -d mail.add_x_header=0 -d mail.mixed_lf_and_crlf=0 \
-	    -d mail.force_extra_parameters= -d mail.log= \
-	    -d display_errors=stderr -d error_reporting=-1 "$@"
+	# shellcheck disable=SC2086
+	in_ns env MXSEND_CONFIG="$T/conf" php $PHP_OPTS "$@"
 }
 # ns_case NAME RX-COUNT OUT-WANT ENV-WANT - the checks of one namespace case
 ns_case() {
