@@ -6,8 +6,9 @@
  * fixed up, and written to the queue file with CRLF line ends; the body is
  * streamed after it, never held in memory.  Body lines over 998 octets are
  * broken by inserting CRLF SPACE, as Postfix's smtp_line_length_limit
- * does.  A NUL byte anywhere, a header line over 998 octets or a bad
- * address refuse the whole message, and nothing is queued.
+ * does; header lines over 998 octets are folded at a space (add_folded).
+ * A NUL byte anywhere, a header line too long that has no space, or a
+ * bad address refuse the whole message, and nothing is queued.
  *
  * How the input ends:
  *   command line   at end of input; without -i also at a line holding a
@@ -404,6 +405,53 @@ header_like(const struct header *h, const char *line, size_t len)
 	return r != 1;
 }
 
+/*
+ * add_folded - a header line over LINE_MAX_OCTETS (PHP's mail() writes
+ * a To: with fifty recipients on one line), folded as RFC 5322 2.2.3
+ * allows: CRLF inserted before a space or tab, which changes nothing
+ * once unfolded.  Each piece is cut at the last space within 78 octets
+ * (RFC 5322 2.1.1), or the first one after; the field name stays whole.  Returns
+ * header_add_line's result, or -1 (err set) when more than
+ * LINE_MAX_OCTETS octets have no space or tab to fold at.
+ */
+static int
+add_folded(struct header *h, const char *p, size_t len, char *err,
+    size_t errlen)
+{
+	size_t start = 0, lo, k, cut, end = len;
+	int r;
+
+	/* A field's first piece keeps "Name:"; a continuation starts
+	 * with its own space; no piece is only spaces. */
+	lo = p[0] == ' ' || p[0] == '\t' ? 0 : strcspn(p, ":");
+	while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t'))
+		end--;
+	while (len - start > 78) {
+		for (cut = 0, k = lo + 1; k < end && k - start <= LINE_MAX_OCTETS;
+		    k++) {
+			if (p[k] != ' ' && p[k] != '\t')
+				continue;
+			if (cut == 0 || k - start <= 78)
+				cut = k;
+			if (k - start > 78)
+				break;
+		}
+		if (cut == 0 && len - start > LINE_MAX_OCTETS) {
+			snprintf(err, errlen, "header line too long (over %d "
+			    "octets) and no space to fold it at",
+			    LINE_MAX_OCTETS);
+			return -1;
+		}
+		if (cut == 0)
+			break;
+		if ((r = header_add_line(h, p + start, cut - start, err,
+		    errlen)) != 0)
+			return r;
+		start = lo = cut;
+	}
+	return header_add_line(h, p + start, len - start, err, errlen);
+}
+
 /* strip_angle - "<addr>" to "addr" in place */
 static char *
 strip_angle(char *s)
@@ -677,7 +725,7 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 
 	/* The header block. */
 	for (k = 0;; k++) {
-		r = rd_line(rd, &line, LINE_MAX_OCTETS);
+		r = rd_line(rd, &line, HEADER_MAX);
 		dst = r == 1 && rd->crlf ? DR_BOL : DR_MID;
 		if (r == -1) {
 			fail(sr, errno == ETIMEDOUT ? SUB_TIMEOUT : SUB_IOERR,
@@ -688,7 +736,7 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		if (r == -2) {
 			if (header_like(&h, line.p, line.len)) {
 				fail(sr, SUB_DATA, 0, "header line too long "
-				    "(over %d octets)", LINE_MAX_OCTETS);
+				    "(over %d octets)", HEADER_MAX);
 				goto refuse;
 			}
 			/* A long first body line (input without a header):
@@ -728,7 +776,12 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 			hl++;
 			hlen--;
 		}
-		r = header_add_line(&h, hl, hlen, err, sizeof(err));
+		if (hlen <= LINE_MAX_OCTETS)
+			r = header_add_line(&h, hl, hlen, err, sizeof(err));
+		else if (header_like(&h, hl, hlen))
+			r = add_folded(&h, hl, hlen, err, sizeof(err));
+		else
+			r = 1;		/* a long first body line */
 		if (r < 0) {
 			fail(sr, SUB_DATA, 0, "%s", err);
 			goto refuse;

@@ -37,6 +37,38 @@ def is_ftext(c):
     return 33 <= c <= 126 and c != 58
 
 
+def fold_pieces(line):
+    """submit.c add_folded: the pieces of a header line over 998 octets,
+    cut before a space or tab (the last within 78 octets, else the first
+    after, at most 998); None where no cut is possible and the rest is
+    still over 998."""
+    lo = line.find(b":")
+    if lo < 0:
+        lo = len(line)
+    end = len(line)
+    while end > 0 and line[end - 1] in (32, 9):
+        end -= 1
+    start = 0
+    while len(line) - start > 78:
+        cut = 0
+        k = lo + 1
+        while k < end and k - start <= 998:
+            if line[k] in (32, 9):
+                if cut == 0 or k - start <= 78:
+                    cut = k
+                if k - start > 78:
+                    break
+            k += 1
+        if cut == 0 and len(line) - start > 998:
+            yield None
+            return
+        if cut == 0:
+            break
+        yield line[start:cut]
+        start = lo = cut
+    yield line[start:]
+
+
 def data_lines(S, p):
     """CR/LF/CRLF tokenisation from p (just after the DATA line, which
     counts as a CRLF).  Returns (lines, endpos) where lines is a list of
@@ -103,24 +135,38 @@ def model_message(S, p, maxsize):
             break
         raw = S[q:lf]
         line = raw[:-1] if raw.endswith(b"\r") else raw
-        if len(line) > 998:
-            # rd_line gives the first 999 octets; header_like decides
-            first = line[:999]
-            if first[:1] in (b" ", b"\t"):
+        if b"\0" in line:
+            return "err", {"554 5.6.0 Message contains a NUL byte"}, endpos
+        if len(line) > 1 and line[:1] == b".":
+            hl0 = line[1:]
+        else:
+            hl0 = line
+        if len(hl0) > 998:
+            # header_like looks at the first 998 octets
+            if hl0[:1] in (b" ", b"\t"):
                 hlike = len(fields) > 0
             else:
-                t = first[:998]
+                t = hl0[:998]
                 i = 0
                 while i < len(t) and is_ftext(t[i]):
                     i += 1
                 hlike = not (i == 0 or i == len(t) or t[i] != 58)
-            if hlike:
-                return "err", {"554 5.6.0 Header line too long (over 998 "
-                               "octets)"}, endpos
-            body_start = q
-            break
-        if b"\0" in line:
-            return "err", {"554 5.6.0 Message contains a NUL byte"}, endpos
+            if not hlike:
+                body_start = q
+                break
+            if hl0[:1] in (b" ", b"\t"):
+                raise Unmodeled("long continuation line")
+            for piece in fold_pieces(hl0):
+                if piece is None:
+                    return "err", {"554 5.6.0 Header line too long (over "
+                                   "998 octets) and no space to fold it "
+                                   "at"}, endpos
+                if b"\r" in piece:
+                    return "err", {"554 5.6.0 Bare CR in header line"}, \
+                        endpos
+                fields.append(piece)
+            q = lf + 1
+            continue
         hl = line[1:] if len(line) > 1 and line[:1] == b"." else line
         if len(hl) == 0:
             body_start = lf + 1
@@ -439,6 +485,10 @@ def gen_session(rng, adv_only=False):
                     b".X-Dot: stuffed\r\n", b"X-LF: bare\n",
                     b"X-Long: " + b"h" * rng.randint(985, 1100) + b"\r\n",
                     b"X-Long: " + b"h" * rng.randint(985, 1100) + b"\n",
+                    b"X-Words:" + b"".join(
+                        rng.choice([b" ", b"  ", b"\t", b", "]) +
+                        b"w" * rng.randint(1, 120)
+                        for _ in range(rng.randint(10, 60))) + b"\r\n",
                     b"notafield line\r\n", b"not a field\n",
                     b"X-CR: a\rb\r\n", b"X-CR: a\r.\r\n",
                     b"y" * rng.randint(990, 1100) + b"\r\n",

@@ -84,9 +84,30 @@ printf '%s\r\n %s\r\n %s\r\n %s\r\nnext\r\n' "$x998" "$x997" "$x997" \
     "$(head -c 8 /dev/zero | tr '\0' x)" >"$T/exp"
 is_file "$T/got" "$T/exp" "... broken into lines of at most 998 octets (CRLF SPACE)"
 rm -rf "$T/q"
-printf 'Subject: %s\n\nbody\n' "$x1000" | refused 65 "1009-octet Subject: line" -odq u@bad.test
-is "$(cat "$T/err")" "sendmail: header line too long (over 998 octets)" \
-    "an over-long header field: its message"
+printf 'Subject: %s\n\nbody\n' "$x1000" | refused 65 "1009-octet Subject: line without a space" -odq u@bad.test
+is "$(cat "$T/err")" "sendmail: header line too long (over 998 octets) and no space to fold it at" \
+    "an over-long header field that cannot be folded: its message"
+
+# --- long header lines with spaces are folded (PHP's mail() writes To: on one
+# --- line): -t takes every recipient, no line over 78 octets, nothing lost
+to=
+for i in $(seq 1 60); do to="${to}recipient$i@long.test, "; done
+subj=
+for i in $(seq 1 150); do subj="${subj}word$i "; done
+printf 'To: %slast@long.test\nSubject: %send\n\nbody\n' "$to" "$subj" |
+    mx -odq -t 2>"$T/fold.err"
+is "$?" 0 "a 1500-octet To: and a 1000-octet Subject: line: accepted (-t)"
+FID=$(q_ids)
+is "$(q_env "$FID" | grep -c '^rcpt ')" 61 "all 61 recipients of the long To: line"
+is "$(q_msg "$FID" | sed '/^\r$/q' | awk 'length($0) > 79' | wc -l | tr -d ' ')" 0 \
+    "no header line over 78 octets"
+# Unfolded (RFC 5322 2.2.3: remove each CRLF before a space), the fields are
+# exactly as written.
+q_msg "$FID" | sed '/^\r$/q' | tr -d '\r' | awk '/^[^ \t]/ { if (f) print f; f = $0; next }
+    /^[ \t]/ { f = f $0 } END { print f }' | grep -E '^(To|Subject):' >"$T/fold.got"
+printf 'To: %slast@long.test\nSubject: %send\n' "$to" "$subj" >"$T/fold.want"
+is_file "$T/fold.got" "$T/fold.want" "unfolded, To: and Subject: are exactly as written"
+rm -rf "$T/q"
 
 # --- a queue that cannot be written (as nobody: root ignores permissions) ----------
 if [ "$(id -u)" = 0 ]; then

@@ -211,6 +211,17 @@ rx_body "$f" >"$T/p3.got"
 is_file "$T/p3.got" "$T/p3.want" "mail() to a list: body"
 ok 'wait_for "[ \$(q_count) = 0 ]"' "mail() to a list: the queue is empty after delivery"
 
+# --- fifty recipients: mail() writes To: on one 1,300-octet line; mxsend folds it
+to50=$(for i in $(seq 1 50); do printf 'r%02d@ext.test, ' $i; done | sed 's/, $//')
+php_mail p6 "$to50" 'to fifty' "$T/p3.body"
+is "$(cat "$T/p6.out"):$(cat "$T/p6.err")" "true:" "mail() to 50 recipients: returns true, no error"
+ok 'wait_for "[ \$(rx_count $MX1) = 4 ]" 10' "mail() to 50 recipients: the message reaches the MX"
+f=$(rx_last $MX1)
+is "$(rx_env "$f" | grep -c '^RCPT TO:')" 50 "mail() to 50 recipients: one transaction, all 50"
+is "$(rx_head "$f" | awk '/^To:/ { t = 1; s = $0; next } t && /^[ \t]/ { s = s $0; next } { t = 0 }
+    END { print s }')" "To: $to50" "mail() to 50 recipients: To: folded, the same once unfolded"
+ok 'wait_for "[ \$(q_count) = 0 ]"' "mail() to 50 recipients: the queue is empty after delivery"
+
 # --- bad addresses: mxsend exits 65, mail() returns false, nothing queued ----------
 printf 'x\n' >"$T/p4.body"
 php_mail p4 'a@@b' bad "$T/p4.body"
@@ -223,7 +234,7 @@ is "$(cat "$T/p5.out")" false "mail() -f a@@b: returns false"
 like "$(cat "$T/p5.err")" '^sendmail: invalid sender: ' \
     "mail() -f a@@b: mxsend says the sender is invalid"
 is "$(q_files)" "" "mail(), bad addresses: nothing in the queue, not even in tmp/"
-is "$(rx_count $MX1)" 3 "mail(), bad addresses: nothing more reached the MX"
+is "$(rx_count $MX1)" 4 "mail(), bad addresses: nothing more reached the MX"
 
 # ==== Symfony Mailer ==================================================================
 
