@@ -514,7 +514,7 @@ mode_smtp(const struct conf *c, const struct opts *o)
 	memset(&so, 0, sizeof(so));
 	so.user = user;
 	/* The sender is the client's to say; the invoking user's GECOS
-	 * name would be a guess (Postfix's smtpd adds none either). */
+	 * name would be a guess. */
 	so.fullname = o->fullname;
 	so.smtp = 1;
 	(void)smtp_server(c, &so, 0, 1, bs_queued, &bq);
