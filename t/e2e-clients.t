@@ -24,25 +24,7 @@ if [ ! -x "$(git --exec-path 2>/dev/null)/git-send-email" ] ||
 	skip_all "no git send-email (git-email, libmailtools-perl): run sh .ci/deps"
 fi
 
-# in_ns CMD... - run CMD in a private mount namespace in which
-# /usr/sbin/sendmail is $SENDMAIL: the real /usr/sbin is bind-mounted
-# read-only on $T/realsbin (visible in the namespace only), a tmpfs goes
-# over /usr/sbin and gets a symlink to each real entry plus sendmail.  The
-# namespace, and its mounts, go away with its last process (an -odb
-# delivery child of mxsend may keep it a little longer); nothing of it is
-# visible outside.
 mkdir -p "$T/realsbin" "$T/home"
-in_ns() {
-	timeout -k 5 60 unshare --mount --propagation private sh -c '
-		set -e
-		mount --bind /usr/sbin "$0/realsbin"
-		mount -o remount,bind,ro "$0/realsbin"
-		mount -t tmpfs -o mode=0755,size=1m mxsend-sbin /usr/sbin
-		ln -s "$0"/realsbin/* /usr/sbin/
-		ln -sfn "$1" /usr/sbin/sendmail
-		shift
-		exec "$@"' "$T" "$SENDMAIL" "$@"
-}
 sbin_state() {	# what the host shows of /usr/sbin/sendmail and mounts there
 	ls -ld /usr/sbin/sendmail 2>&1
 	findmnt -n --mountpoint /usr/sbin
@@ -50,9 +32,8 @@ sbin_state() {	# what the host shows of /usr/sbin/sendmail and mounts there
 	ls -A "$T/realsbin"
 }
 sbin_before=$(sbin_state)
-[ "$(in_ns readlink /usr/sbin/sendmail 2>"$T/ns.err")" = "$SENDMAIL" ] ||
-    skip_all "cannot make a private mount namespace (unshare -m, mount):" \
-    "$(head -n 1 "$T/ns.err")"
+NS_WHY=$(ns_why)
+[ -z "$NS_WHY" ] || skip_all "$NS_WHY"
 
 # mailx ARGS... - bsd-mailx as a user runs it, in the namespace; the
 # charset it declares comes from the locale, so the locale is fixed
@@ -61,13 +42,6 @@ mailx() {
 	    "$MAILX" "$@"
 }
 
-# the received message, split: header lines (CR removed) and body bytes
-rx_head() { rx_data "$1" | sed '/^\r$/q' | sed '$d' | tr -d '\r'; }
-rx_body() { rx_data "$1" | sed '1,/^\r$/d'; }
-# hdr FILE NAME - the header lines of field NAME (any case)
-hdr() { rx_head "$1" | grep -i "^$2:"; }
-# newest FILE at a receiver
-rx_last() { rx_files "$1" | tail -n 1; }
 
 # The invoking user, as mxsend makes the From: of a message without one
 # (display name from the GECOS field, up to the first comma)

@@ -37,42 +37,16 @@ php_run() {
 	timeout -k 5 60 php $PHP_OPTS "$@"
 }
 
-# ---- the private mount namespace of e2e-clients.t ------------------------------
-# in_ns CMD... - run CMD in a private mount namespace in which
-# /usr/sbin/sendmail is $SENDMAIL (see e2e-clients.t); NS_WHY says why
-# there is none
-mkdir -p "$T/realsbin"
-in_ns() {
-	timeout -k 5 60 unshare --mount --propagation private sh -c '
-		set -e
-		mount --bind /usr/sbin "$0/realsbin"
-		mount -o remount,bind,ro "$0/realsbin"
-		mount -t tmpfs -o mode=0755,size=1m mxsend-sbin /usr/sbin
-		ln -s "$0"/realsbin/* /usr/sbin/
-		ln -sfn "$1" /usr/sbin/sendmail
-		shift
-		exec "$@"' "$T" "$SENDMAIL" "$@"
-}
-NS_WHY=
-if [ "$(id -u)" != 0 ]; then
-	NS_WHY="needs root for a private mount namespace"
-elif [ "$(in_ns readlink /usr/sbin/sendmail 2>"$T/ns.err")" != "$SENDMAIL" ]; then
-	NS_WHY="cannot make a private mount namespace: $(head -n 1 "$T/ns.err")"
-fi
+# ---- the private mount namespace (in_ns, t/lib.sh) -------------------------------
+NS_WHY=$(ns_why)
 # skip NAME - a test that cannot run here, said so in the TAP output
 skip() { _tap_result 0 "$1 # SKIP $NS_WHY"; }
 
 # ---- what arrived ----------------------------------------------------------------
-# the received message, split: header lines (CR removed) and body bytes
-rx_head() { rx_data "$1" | sed '/^\r$/q' | sed '$d' | tr -d '\r'; }
-rx_body() { rx_data "$1" | sed '1,/^\r$/d'; }
-# hdr FILE NAME - the header lines of field NAME (any case)
-hdr() { rx_head "$1" | grep -i "^$2:"; }
 # head_masked FILE - the header lines, Date: and Message-ID: values masked
 head_masked() {
 	rx_head "$1" | sed -E 's/^(Date|Message-ID): .*/\1: .../I'
 }
-rx_last() { rx_files "$1" | tail -n 1; }
 # rx_mid ADDR MSGID - the transaction at ADDR whose Message-ID: is <MSGID>
 # (each message of a -bs session is delivered by its own detached child, so
 # they arrive in any order)

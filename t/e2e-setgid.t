@@ -118,8 +118,8 @@ qenv() {
 		tail -c +"$(( ${off:-0} + 1 ))" "$m" | head -c -32
 	fi
 }
-# rx_last ADDR - the envelope of the last transaction a server took
-rx_last() { f=$(rx_files "$1" | tail -n 1); [ -n "$f" ] && rx_env "$f"; }
+# rx_last_env ADDR - the envelope of the last transaction a server took
+rx_last_env() { f=$(rx_last "$1"); [ -n "$f" ] && rx_env "$f"; }
 
 # --- nobody submits; the files are the group's, the queue is closed to nobody ------
 printf 'Subject: s1\n\nbody\n' | asnobody "$SM" -odq u1@remote.test 2>"$T/s1.err"
@@ -191,7 +191,7 @@ asroot "$SM" -q 2>"$T/q1.err"
 is "$?" 0 "root's -q: exit 0" || diag_file "$T/q1.err"
 is "$(stat -c '%U %a' "$T/mail/bin" 2>&1)" "bin 600" "the new mbox is bin's, mode 0600"
 is "$(grep -c '^Subject: s6' "$T/mail/bin")" 1 "with the message in it"
-is "$(rx_last $R)" "MAIL FROM:<nobody@test.example>
+is "$(rx_last_env $R)" "MAIL FROM:<nobody@test.example>
 RCPT TO:<u1@remote.test>" "nobody's message to remote.test: delivered by root's run"
 is "$(qcount)" 0 "root's run removed nobody's messages and envelope"
 
@@ -199,7 +199,7 @@ is "$(qcount)" 0 "root's run removed nobody's messages and envelope"
 printf 'Subject: b\n\nbody\n' | asnobody "$SM" -odb b1@remote.test 2>"$T/b.err"
 is "$?" 0 "nobody -odb: exit 0"
 wait_for '[ "$(rx_count $R)" = 2 ] && [ "$(qcount)" = 0 ]' 10
-is "$(rx_last $R | tail -n 1) $(qcount)" "RCPT TO:<b1@remote.test> 0" \
+is "$(rx_last_env $R | tail -n 1) $(qcount)" "RCPT TO:<b1@remote.test> 0" \
     "the -odb child delivered it and removed it"
 
 # --- root's message, deferred by root's run; nobody may not run the queue, a member
@@ -217,7 +217,7 @@ is "$?:$(cat "$T/q3.err")" "77:sendmail: only root and group mail may run the qu
 is "$(qenv "$IDR" | awk '$1 == "rcpt" { print $2 }')" "pending" "root's message still pending"
 timeout -k 5 60 setpriv --reuid=nobody --regid=nogroup --groups=mail "$SM" -q 2>"$T/q4.err"
 is "$?" 0 "-q by nobody as a member of group mail: exit 0" || diag_file "$T/q4.err"
-is "$(rx_last $L)" "MAIL FROM:<root@test.example>
+is "$(rx_last_env $L)" "MAIL FROM:<root@test.example>
 RCPT TO:<r1@later.test>" "that run delivered root's message"
 is "$(ls -A "$Q" | grep -v -e '^tmp$' -e '^lock$' -e '^bounce-times$')" "" \
     "and removed root's message and envelope"

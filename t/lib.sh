@@ -364,6 +364,13 @@ rx_conns() {
 rx_env() { sed '/^$/q' "$1" | sed '$d'; }
 # rx_data FILE - the message bytes of a transaction file
 rx_data() { sed '1,/^$/d' "$1"; }
+# rx_head FILE / rx_body FILE - the received data split: header lines (CR
+# removed) and body bytes; hdr FILE NAME - the lines of field NAME (any
+# case); rx_last ADDR - the newest file at a receiver
+rx_head() { rx_data "$1" | sed '/^\r$/q' | sed '$d' | tr -d '\r'; }
+rx_body() { rx_data "$1" | sed '1,/^\r$/d'; }
+hdr() { rx_head "$1" | grep -i "^$2:"; }
+rx_last() { rx_files "$1" | tail -n 1; }
 # rx_rcpt_copies ADDR RCPT - in how many transactions RCPT was accepted
 rx_rcpt_copies() {
 	local f n=0
@@ -598,3 +605,34 @@ rx_meta() {	# FILE KEY
 }
 rx_tls() { rx_meta "$1" tls; }
 rx_trace() { cat "$T/smtpd-$1/trace" 2>/dev/null; }
+
+# ---- a private mount namespace for real clients --------------------------------
+
+# in_ns CMD... - run CMD in a private mount namespace in which
+# /usr/sbin/sendmail is $SENDMAIL (clients that exec that path: mailx, PHP):
+# the real /usr/sbin is bind-mounted read-only on $T/realsbin (visible in
+# the namespace only), a tmpfs goes over /usr/sbin and gets a symlink to
+# each real entry plus sendmail.  The namespace and its mounts go away
+# with its last process (an -odb delivery child may keep it a little
+# longer); nothing of it is visible outside.
+in_ns() {
+	mkdir -p "$T/realsbin"
+	timeout -k 5 60 unshare --mount --propagation private sh -c '
+		set -e
+		mount --bind /usr/sbin "$0/realsbin"
+		mount -o remount,bind,ro "$0/realsbin"
+		mount -t tmpfs -o mode=0755,size=1m mxsend-sbin /usr/sbin
+		ln -s "$0"/realsbin/* /usr/sbin/
+		ln -sfn "$1" /usr/sbin/sendmail
+		shift
+		exec "$@"' "$T" "$SENDMAIL" "$@"
+}
+
+# ns_why - why in_ns cannot work here; empty when it can
+ns_why() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "needs root for a private mount namespace"
+	elif [ "$(in_ns readlink /usr/sbin/sendmail 2>"$T/ns.err")" != "$SENDMAIL" ]; then
+		echo "cannot make a private mount namespace: $(head -n 1 "$T/ns.err")"
+	fi
+}
