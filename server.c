@@ -254,9 +254,7 @@ cmd_mail(struct session *s, char *arg)
 static void
 cmd_rcpt(struct session *s, char *arg)
 {
-	static const char what[] = "recipient";
 	char err[300], *path, *params, *k, *v;
-	size_t n;
 
 	if (!s->in_mail) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -274,12 +272,8 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "555 5.5.4 Unsupported parameter: %.100s", k);
 		return;
 	}
-	n = strlen(path);
-	if (n >= 2 && path[0] == '<' && path[n - 1] == '>') {
-		path[n - 1] = '\0';
-		path++;
-	}
-	switch (submit_rcpt(s->c, &s->e, path, what, err, sizeof(err))) {
+	switch (submit_rcpt(s->c, &s->e, path, "Bad recipient address", err,
+	    sizeof(err))) {
 	case 0:
 		reply(s, "250 2.1.5 Ok");
 		break;
@@ -287,9 +281,7 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "452 4.5.3 Error: too many recipients");
 		break;
 	default:
-		/* err is "recipient: reason" */
-		reply(s, "501 5.1.3 Bad recipient address: %s",
-		    err + sizeof(what) + 1);
+		reply(s, "501 5.1.3 %s", err);
 	}
 }
 

@@ -497,8 +497,8 @@ out:
 }
 
 /*
- * submit_rcpt - check, qualify and add one recipient, skipping
- * duplicates.  Returns 0, -1 (err: "what: reason") for a bad address,
+ * submit_rcpt - check, qualify and add one recipient ("<addr>" or
+ * "addr"), skipping duplicates.  Returns 0, -1 (err: "what: reason") for a bad address,
  * -2 when the envelope is full.
  */
 int
@@ -506,25 +506,30 @@ submit_rcpt(const struct conf *c, struct envelope *e, const char *addr,
     const char *what, char *err, size_t errlen)
 {
 	char q[ADDR_MAX + HOST_MAX + 2], why[200];
+	char *copy = xstrdup(addr), *a = strip_angle(copy);
 	size_t i;
+	int rc = -1;
 
-	if (addr_check(addr, 0, why, sizeof(why)) < 0) {
+	if (addr_check(a, 0, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "%s: %s", what, why);
-		return -1;
+		goto out;
 	}
-	if (addr_qualify(addr, c->qualify_domain, q, sizeof(q)) < 0 ||
+	if (addr_qualify(a, c->qualify_domain, q, sizeof(q)) < 0 ||
 	    strlen(q) >= ADDR_MAX) {
 		snprintf(err, errlen, "%s: address too long", what);
-		return -1;
+		goto out;
 	}
+	rc = 0;
 	for (i = 0; i < e->nr; i++)
 		if (strcasecmp(e->r[i].addr, q) == 0)
-			return 0;
+			goto out;
 	if (env_add_rcpt(e, q) < 0) {
 		snprintf(err, errlen, "too many recipients (limit %d)", RCPT_MAX);
-		return -2;
+		rc = -2;
 	}
-	return 0;
+out:
+	free(copy);
+	return rc;
 }
 
 /*

@@ -94,9 +94,9 @@ to=
 for i in $(seq 1 60); do to="${to}recipient$i@long.test, "; done
 subj=
 for i in $(seq 1 150); do subj="${subj}word$i "; done
-printf 'To: %slast@long.test\nSubject: %send\n\nbody\n' "$to" "$subj" |
+printf 'To: %slast@long.test\nSubject: %send\nX-Cont: first\n %send\n\nbody\n' "$to" "$subj" "$subj" |
     mx -odq -t 2>"$T/fold.err"
-is "$?" 0 "a 1500-octet To: and a 1000-octet Subject: line: accepted (-t)"
+is "$?" 0 "a 1500-octet To:, a 1000-octet Subject: and continuation line: accepted (-t)"
 FID=$(q_ids)
 is "$(q_env "$FID" | grep -c '^rcpt ')" 61 "all 61 recipients of the long To: line"
 is "$(q_msg "$FID" | sed '/^\r$/q' | awk 'length($0) > 79' | wc -l | tr -d ' ')" 0 \
@@ -104,10 +104,13 @@ is "$(q_msg "$FID" | sed '/^\r$/q' | awk 'length($0) > 79' | wc -l | tr -d ' ')"
 # Unfolded (RFC 5322 2.2.3: remove each CRLF before a space), the fields are
 # exactly as written.
 q_msg "$FID" | sed '/^\r$/q' | tr -d '\r' | awk '/^[^ \t]/ { if (f) print f; f = $0; next }
-    /^[ \t]/ { f = f $0 } END { print f }' | grep -E '^(To|Subject):' >"$T/fold.got"
-printf 'To: %slast@long.test\nSubject: %send\n' "$to" "$subj" >"$T/fold.want"
-is_file "$T/fold.got" "$T/fold.want" "unfolded, To: and Subject: are exactly as written"
+    /^[ \t]/ { f = f $0 } END { print f }' | grep -E '^(To|Subject|X-Cont):' >"$T/fold.got"
+printf 'To: %slast@long.test\nSubject: %send\nX-Cont: first %send\n' "$to" "$subj" "$subj" >"$T/fold.want"
+is_file "$T/fold.got" "$T/fold.want" "unfolded, To:, Subject: and X-Cont: are exactly as written"
 rm -rf "$T/q"
+x999=$(head -c 999 /dev/zero | tr '\0' x)
+printf 'Subject: ok\nX-Cont: first\n %s\n\nbody\n' "$x999" |
+    refused 65 "a continuation line of 1000 octets without a space to fold at" -odq u@bad.test
 
 # --- a queue that cannot be written (as nobody: root ignores permissions) ----------
 if [ "$(id -u)" = 0 ]; then

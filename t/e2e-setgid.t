@@ -296,6 +296,26 @@ mv "$Q/tmp.real" "$Q/tmp"
 is "$(cat "$T/victim") $(cat "$T/elsewhere/old")" "keep keep" \
     "the files the links pointed at are untouched"
 
+# --- the environment of a setgid run: only TZ naming a zone survives -----------------
+# (the Date: mxsend adds is local time, so the zone shows in its offset; a TZ
+# that is a path would have the setgid process read a file of the user's
+# choosing, so it is dropped and the system's zone is used)
+tz_date() {	# TZ-VALUE - the Date: of a message nobody queues with that TZ
+	local id
+	printf 'Subject: tz\n\nbody\n' | asnobody env TZ="$1" LOCALDOMAIN=evil.test \
+	    "$SM" -odq tz@remote.test 2>>"$T/tz.err"
+	id=$(qids | tail -n 1)
+	sed -n 's/^Date: .* \([-+][0-9]*\)\r$/\1/p' "$Q/$id.msg"
+	rm -f "$Q/$id.msg"
+}
+SYS=$(env -u TZ date +%z)	# the system's zone (+0000 on these machines)
+[ "$SYS" != "+0900" ] || SYS="(the system's zone is Tokyo's; these checks cannot tell)"
+is "$(tz_date Asia/Tokyo)" "+0900" "setgid run, TZ=Asia/Tokyo: kept, the Date: is +0900"
+is "$(tz_date /usr/share/zoneinfo/Asia/Tokyo)" "$SYS" "TZ that is a path: dropped"
+is "$(tz_date :/usr/share/zoneinfo/Asia/Tokyo)" "$SYS" "TZ that is a :path: dropped"
+is "$(tz_date ../../../usr/share/zoneinfo/Asia/Tokyo)" "$SYS" "TZ with ..: dropped"
+is "$(cat "$T/tz.err")" "" "the four submissions: no error"
+
 # --- nothing reached the host ------------------------------------------------------------
 host_state >"$T/host.after"
 is_file "$T/host.after" "$T/host.before" \
