@@ -431,15 +431,6 @@ mbox_head(const struct job *j, int mbox, char *out, size_t outlen)
 	snprintf(out + n, outlen - n, "Return-Path: <%s>\n", s);
 }
 
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* backoff - sleep a little longer each time, at most a quarter second */
 static void
 backoff(int *ms)
@@ -453,7 +444,7 @@ backoff(int *ms)
 static int
 dotlock(const char *lock, struct result *res)
 {
-	double deadline = now_mono() + MBOX_LOCK_WAIT;
+	long long deadline = deadline_in(MBOX_LOCK_WAIT);
 	char pid[32];
 	struct stat st;
 	int fd, ms = 5;
@@ -474,7 +465,7 @@ dotlock(const char *lock, struct result *res)
 				logmsg(LOG_WARNING, "removed stale lock %s", lock);
 			continue;
 		}
-		if (now_mono() > deadline) {
+		if (now_ms() > deadline) {
 			result_set(res, OUT_TEMP, "mailbox lock %s busy", lock);
 			return -1;
 		}
@@ -490,7 +481,7 @@ dotlock(const char *lock, struct result *res)
 static int
 fcntl_lock(int fd, const char *path, struct result *res)
 {
-	double deadline = now_mono() + MBOX_LOCK_WAIT;
+	long long deadline = deadline_in(MBOX_LOCK_WAIT);
 	struct flock fl;
 	int ms = 5;
 
@@ -503,7 +494,7 @@ fcntl_lock(int fd, const char *path, struct result *res)
 			    strerror(errno));
 			return -1;
 		}
-		if (now_mono() > deadline) {
+		if (now_ms() > deadline) {
 			result_set(res, OUT_TEMP, "mailbox %s locked", path);
 			return -1;
 		}

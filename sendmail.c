@@ -531,15 +531,6 @@ mode_smtp(const struct conf *c, const struct opts *o)
 	return exit_code(F_NONE);
 }
 
-static double
-seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * may_run_queue - in the setgid install only root and members of the
  * group run the queue: a run holds the queue lock, and a user can stop
@@ -566,7 +557,7 @@ mode_queue(const struct conf *c, const struct opts *o)
 {
 	struct dstats st = { 0, 0, 0, 0 };
 	struct result res;
-	double t0 = seconds();
+	long long t0 = now_ms();
 	int r;
 
 	if (!may_run_queue()) {
@@ -592,7 +583,7 @@ mode_queue(const struct conf *c, const struct opts *o)
 	}
 	vlog("%s: queue run: %d tried, %d delivered, %d deferred, %d failed, "
 	    "%.2fs", progname, st.messages, st.done, st.deferred, st.failed,
-	    seconds() - t0);
+	    (double)(now_ms() - t0) / 1000);
 	return 0;
 }
 

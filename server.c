@@ -75,14 +75,11 @@ flush(void *arg)
 	size_t off = 0;
 
 	while (off < s->obuf.len && !s->werr) {
-		struct pollfd p = { s->out, POLLOUT, 0 };
 		size_t n = s->obuf.len - off;
 		ssize_t w;
-		int k = poll(&p, 1, timeout_ms(s->c->command_timeout));
 
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+		if (wait_fd(s->out, POLLOUT,
+		    deadline_in(s->c->command_timeout)) <= 0) {
 			s->werr = 1;
 			break;
 		}

@@ -48,41 +48,6 @@
 /* Flush the output buffer at this size while sending a body. */
 #define WRITE_BLOCK 65536
 
-/* now_ms - a monotonic clock in milliseconds */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* wait_fd - poll one event until the deadline; 1 ready, 0 timeout, -1 */
-static int
-wait_fd(int fd, short ev, long long deadline)
-{
-	struct pollfd p;
-	long long left;
-	int r;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0)
-			return 0;
-		p.fd = fd;
-		p.events = ev;
-		p.revents = 0;
-		r = poll(&p, 1, left > 1000000000 ? 1000000000 : (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r > 0)
-			return 1;
-	}
-}
-
 ssize_t
 reply_parse(const char *buf, size_t len, struct reply *r, char *err,
     size_t errlen)

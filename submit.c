@@ -64,11 +64,8 @@ rd_fill(struct reader *r)
 		r->before_wait(r->arg);
 	for (;;) {
 		if (r->timeout > 0) {
-			struct pollfd p = { r->fd, POLLIN, 0 };
-			int k = poll(&p, 1, timeout_ms(r->timeout));
+			int k = wait_fd(r->fd, POLLIN, deadline_in(r->timeout));
 
-			if (k < 0 && errno == EINTR)
-				continue;
 			if (k < 0)
 				return -1;
 			if (k == 0) {

@@ -232,37 +232,11 @@ is_ip(const char *name)
 	    inet_pton(AF_INET6, name, b) == 1;
 }
 
-/* tls_wait - poll for what OpenSSL wants, until deadline (ms, monotonic) */
-static int
-tls_wait(int fd, int err, long long deadline)
-{
-	struct pollfd p;
-	struct timespec ts;
-	long long now;
-	int r;
-
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		if (now >= deadline)
-			return 0;
-		p.fd = fd;
-		p.events = err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
-		p.revents = 0;
-		r = poll(&p, 1, (int)(deadline - now > 1000000000 ? 1000000000 :
-		    deadline - now));
-		if (r < 0 && errno == EINTR)
-			continue;
-		return r;
-	}
-}
-
 int
 tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
     struct result *res)
 {
 	char bare[HOST_MAX], why[256];
-	struct timespec ts;
 	long long deadline;
 	SSL *ssl;
 	long vr;
@@ -298,14 +272,13 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 			return -1;
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-	    timeout * 1000;
+	deadline = deadline_in(timeout);
 	ERR_clear_error();
 	while ((r = SSL_connect(ssl)) != 1) {
 		e = SSL_get_error(ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			int w = tls_wait(s->fd, e, deadline);
+			int w = wait_fd(s->fd, e == SSL_ERROR_WANT_WRITE ?
+			    POLLOUT : POLLIN, deadline);
 
 			if (w > 0)
 				continue;

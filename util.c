@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,14 +341,48 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* timeout_ms - seconds as a poll(2) timeout: -1 (none) for 0 or less,
- * at most INT_MAX */
-int
-timeout_ms(long secs)
+/* now_ms - a monotonic clock in milliseconds */
+long long
+now_ms(void)
 {
-	if (secs <= 0)
-		return -1;
-	return secs > INT_MAX / 1000 ? INT_MAX : (int)secs * 1000;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* deadline_in - the now_ms() deadline secs from now; for 0 or less,
+ * none (a century) */
+long long
+deadline_in(long secs)
+{
+	return now_ms() + (secs > 0 ? (long long)secs : 3153600000LL) * 1000;
+}
+
+/* wait_fd - poll fd for ev until the now_ms() deadline; 1 ready, 0
+ * timeout, -1 error (errno) */
+int
+wait_fd(int fd, short ev, long long deadline)
+{
+	struct pollfd p;
+	long long left;
+	int r;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return 0;
+		p.fd = fd;
+		p.events = ev;
+		p.revents = 0;
+		r = poll(&p, 1, left > 1000000000 ? 1000000000 : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			return 1;
+	}
 }
 
 int
