@@ -683,7 +683,6 @@ static int
 read_file(const char *path, struct buf *b, char *why, size_t whylen)
 {
 	struct stat st;
-	char chunk[8192];
 	ssize_t r;
 	int fd, rc = -1;
 
@@ -701,21 +700,13 @@ read_file(const char *path, struct buf *b, char *why, size_t whylen)
 		snprintf(why, whylen, "not a regular file");
 		goto out;
 	}
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(why, whylen, "%s", strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		if (buf_add(b, chunk, (size_t)r) < 0) {
+	if ((r = read_all(fd, b)) < 0) {
+		if (r == -EFBIG)
 			snprintf(why, whylen, "too large (limit %d octets)",
 			    ALIAS_FILE_MAX);
-			goto out;
-		}
+		else
+			snprintf(why, whylen, "%s", strerror((int)-r));
+		goto out;
 	}
 	rc = 0;
 out:

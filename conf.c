@@ -349,7 +349,6 @@ conf_load(struct conf *c, const char *path, int must_exist, char *err,
     size_t errlen)
 {
 	struct buf b;
-	char chunk[8192];
 	ssize_t r;
 	int fd, rc = -1;
 
@@ -365,21 +364,13 @@ conf_load(struct conf *c, const char *path, int must_exist, char *err,
 		    strerror(errno));
 		goto out;
 	}
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errlen, "cannot read config file %s: %s",
-			    path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		if (buf_add(&b, chunk, (size_t)r) < 0) {
-			snprintf(err, errlen, "config file %s is too large", path);
-			goto out;
-		}
+	if ((r = read_all(fd, &b)) == -EFBIG) {
+		snprintf(err, errlen, "config file %s is too large", path);
+		goto out;
+	} else if (r < 0) {
+		snprintf(err, errlen, "cannot read config file %s: %s", path,
+		    strerror(-r));
+		goto out;
 	}
 	if (conf_parse(c, b.p ? b.p : "", b.len, path, err, errlen) < 0)
 		goto out;

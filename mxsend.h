@@ -90,6 +90,7 @@ void warnx_(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 int parse_long(const char *, long min, long max, long *out);
 int parse_duration(const char *, long *secs);
+int read_all(int fd, struct buf *);
 int write_all(int fd, const void *, size_t);
 long long now_ms(void);
 long long deadline_in(long secs);

@@ -893,29 +893,14 @@ queue_lock(const struct conf *c, const char *id, int block)
 static int
 read_small(const char *path, struct buf *b)
 {
-	char chunk[8192];
-	ssize_t r;
-	int fd, e = 0;
+	int fd, rc;
 
 	fd = open_queued(path);
 	if (fd < 0)
 		return fd;
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r < 0)
-				e = errno;
-			break;
-		}
-		if (buf_add(b, chunk, (size_t)r) < 0) {
-			e = EFBIG;
-			break;
-		}
-	}
+	rc = read_all(fd, b);
 	close(fd);
-	return -e;
+	return rc;
 }
 
 /* read_trailer - the submission envelope at the end of ID.msg (path, or

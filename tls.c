@@ -411,7 +411,6 @@ int
 auth_lookup(const char *file, const char *host, char *user, size_t ulen,
     char *pass, size_t plen, struct result *res)
 {
-	char chunk[4096];
 	struct buf b;
 	struct stat st;
 	const char *p, *end, *nl;
@@ -432,12 +431,11 @@ auth_lookup(const char *file, const char *host, char *user, size_t ulen,
 		    (unsigned)(st.st_mode & 0777), file);
 		goto out;
 	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_add(&b, chunk, (size_t)n) < 0) {
-			result_set(res, OUT_TEMP, "auth_file %s is too large",
-			    file);
-			goto out;
-		}
+	if ((n = read_all(fd, &b)) < 0) {
+		result_set(res, OUT_TEMP, "auth_file %s: %s", file,
+		    n == -EFBIG ? "too large" : strerror((int)-n));
+		goto out;
+	}
 	rc = 0;
 	for (p = b.p ? b.p : "", end = p + b.len; p < end; p = nl + 1) {
 		const char *h, *u, *pw, *e;

@@ -322,6 +322,32 @@ parse_duration(const char *s, long *secs)
 	return 0;
 }
 
+/* read_all - the rest of fd appended to b; 0, or -errno (EFBIG past b's
+ * cap).  The read block is wiped after: it may have held a password. */
+int
+read_all(int fd, struct buf *b)
+{
+	char chunk[8192];
+	ssize_t r;
+	int rc = 0;
+
+	for (;;) {
+		r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = r < 0 ? -errno : 0;
+			break;
+		}
+		if (buf_add(b, chunk, (size_t)r) < 0) {
+			rc = -EFBIG;
+			break;
+		}
+	}
+	explicit_bzero(chunk, sizeof(chunk));
+	return rc;
+}
+
 int
 write_all(int fd, const void *p, size_t n)
 {
