@@ -149,14 +149,13 @@ fcntl.flock(f, fcntl.LOCK_EX)
 time.sleep(20)' "$T/q/lock" &
 holder=$!
 wait_for '! flock -n "$T/q/lock" true' 5
-s=$(date +%s%N)
 mx -q -v >"$T/20.out" 2>"$T/20.err"
 rc=$?
-e=$(( ($(date +%s%N) - s) / 1000000 ))
+held=$(flock -n "$T/q/lock" true 2>/dev/null && echo released || echo held)
 is "$rc" 0 "-q while another run holds the lock: exit 0"
 is "$(cat "$T/20.err")" "sendmail: another queue run is active; nothing to do" \
     "-q -v while locked: says so, nothing else"
-ok '[ $e -lt 1000 ]' "-q while locked returns at once (${e} ms)"
+is "$held" held "-q while locked returns while the lock is still held (it did not wait)"
 is "$(rx_count $A3),$(rx_conns $A2),$(rx_conns $A4),$(q_count)" "$n3,$c2,$c4,2" \
     "-q while locked: no connection, nothing delivered"
 mx -q >"$T/21.out" 2>"$T/21.err"
