@@ -4,88 +4,18 @@
 # user nobody submits through it and cannot touch the queue itself; root's
 # queue runs and nobody's deliver each other's messages.  Needs root.
 # Addresses 127.0.0.160-169.
-#
-# The runs as nobody must use the default /etc/mxsend.conf and queue
-# /var/spool/mxsend (-C and MXSEND_CONFIG drop the setgid right), so the
-# script re-executes itself in a private mount namespace (unshare -m) where
-#   /var/spool  is a bind mount of $T/inst/var/spool (make install
-#               DESTDIR=$T/inst made the queue there),
-#   /var/mail   is a bind mount of $T/mail,
-#   /etc        is an overlay: the host's /etc read-only below, $T/etc-upper
-#               above, so /etc/mxsend.conf exists in the namespace only.
-# Every file the test makes is under $T (removed at exit); the mounts die
-# with the namespace, and nothing is mounted under $T, so removing $T
-# cannot reach the host's files.  Before any mxsend run the mounts are
-# checked, and at the end the host's /etc, /var/spool and /var/mail are
-# compared with how they were, through descriptors opened before the
-# mounts.
+# The namespace is t/setgid-ns.sh's.
 
-if [ "${MXSEND_SETGID_NS:-}" != 1 ]; then
-	skip() { echo "1..0 # SKIP $*"; exit 0; }
-	[ "$(id -u)" = 0 ] || skip "needs root (setgid install, setpriv, mounts)"
-	command -v setpriv >/dev/null || skip "no setpriv"
-	# ASan cannot read its options in a setgid process (/proc/self/environ
-	# is root's then) and LeakSanitizer cannot run there (no ptrace).
-	grep -qa __asan_init sendmail 2>/dev/null &&
-	    skip "a sanitizer build cannot run setgid"
-	unshare -m --propagation private true 2>/dev/null ||
-	    skip "cannot make a mount namespace (unshare -m)"
-	MXSEND_SETGID_NS=1 exec unshare -m --propagation private /bin/bash "$0" "$@"
-	echo "Bail out! cannot run unshare"
-	exit 255
-fi
-
+. t/setgid-ns.sh
 . t/lib.sh
-need_tools
-getent group mail >/dev/null || skip_all "no group mail"
-for u in nobody daemon bin; do
-	id "$u" >/dev/null 2>&1 || skip_all "no user $u"
-done
-findmnt -no OPTIONS -T "$T" | grep -qw nosuid && skip_all "$T is mounted nosuid"
-
+setgid_ns_setup
 R=127.0.0.160		# mx.remote.test: takes everything
 L=127.0.0.161		# mx.later.test: 451 for the first connection
-Q=/var/spool/mxsend
-
-# --- make install into $T/inst -------------------------------------------------
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -o sendmail install \
-    DESTDIR="$T/inst" PREFIX=/usr >"$T/install.err" 2>&1
-is "$?" 0 "make install DESTDIR=... PREFIX=/usr: exit 0" ||
-    diag_file "$T/install.err"
-SM=$T/inst/usr/sbin/sendmail
 is "$(stat -c '%U:%G %a' "$SM")" "root:mail 2755" "sendmail: root:mail 2755"
 is "$(stat -c '%U:%G %a' "$T/inst$Q" "$T/inst$Q/tmp" | tr '\n' ' ')" \
     "root:mail 2770 root:mail 2770 " "the queue and its tmp/: root:mail 2770"
 is "$(readlink "$T/inst/usr/bin/mailq") $(readlink "$T/inst/usr/sbin/newaliases")" \
     "../sbin/sendmail sendmail" "mailq and newaliases link to sendmail"
-[ -u "$SM" ] && { echo "Bail out! setuid sendmail"; exit 255; }
-[ -g "$SM" ] || { echo "Bail out! no setgid sendmail"; exit 255; }
-
-# --- the namespace: the host's /etc, /var/spool, /var/mail as they are now ------
-exec 7</etc 8</var/spool 9</var/mail
-host_state() {
-	local d=/proc/$$/fd
-	ls -A "$d/7/mxsend.conf" 2>&1 | sed "s|$d/7|/etc|"
-	echo "/var/spool: $(ls -A "$d/8" | tr '\n' ' ')"
-	echo "/var/spool/mxsend: $(ls -A "$d/8/mxsend" 2>&1 | tr '\n' ' ')"
-	echo "/var/mail: $(ls -A "$d/9" | tr '\n' ' ')"
-}
-host_state >"$T/host.before"
-
-mkdir -p "$T/mail" "$T/etc-upper" "$T/etc-work"
-chown root:mail "$T/mail"
-chmod 2775 "$T/mail"		# as Debian's /var/mail
-mount --bind "$T/inst/var/spool" /var/spool &&
-    mount --bind "$T/mail" /var/mail ||
-    { echo "Bail out! cannot bind-mount /var/spool, /var/mail"; exit 255; }
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/etc-upper,workdir=$T/etc-work" \
-    /etc 2>"$T/mount.err" || skip_all "no overlayfs for /etc: $(cat "$T/mount.err")"
-: >/etc/.mxsend-setgid-probe
-[ /var/spool -ef "$T/inst/var/spool" ] && [ /var/mail -ef "$T/mail" ] &&
-    [ -e "$T/etc-upper/.mxsend-setgid-probe" ] &&
-    [ ! -e /proc/$$/fd/7/.mxsend-setgid-probe ] ||
-    { echo "Bail out! the namespace's mounts are not in place"; exit 255; }
-rm -f /etc/.mxsend-setgid-probe
 
 # --- servers and the default config --------------------------------------------------
 start_dns --mx-host=remote.test,mx.remote.test,10 --host-record=mx.remote.test,$R \
@@ -102,24 +32,6 @@ CONF=/etc/mxsend.conf write_conf "queue_dir $Q" "aliases $T/aliases" \
 cp /etc/mxsend.conf "$T/user.conf"
 chmod 644 "$T/user.conf"
 CONF=$T/conf		# lib.sh's q_* and mx are not used here
-
-asnobody() { timeout -k 5 60 setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
-asroot() { timeout -k 5 60 "$@"; }
-qids() { ls "$Q" | sed -n 's/\.msg$//p'; }
-qcount() { qids | wc -l | tr -d ' '; }
-perms() { stat -c '%U:%G %a' "$@" | tr '\n' ' ' | sed 's/ $//'; }
-# qenv ID - the current envelope (ID.env, or the one at the end of ID.msg)
-qenv() {
-	local m=$Q/$1.msg off
-	if [ -f "$Q/$1.env" ]; then
-		cat "$Q/$1.env"
-	else
-		off=$(tail -c 32 "$m" | sed -n 's/^mxsend-env 0*\([0-9]\)/\1/p')
-		tail -c +"$(( ${off:-0} + 1 ))" "$m" | head -c -32
-	fi
-}
-# rx_last_env ADDR - the envelope of the last transaction a server took
-rx_last_env() { f=$(rx_last "$1"); [ -n "$f" ] && rx_env "$f"; }
 
 # --- nobody submits; the files are the group's, the queue is closed to nobody ------
 printf 'Subject: s1\n\nbody\n' | asnobody "$SM" -odq u1@remote.test 2>"$T/s1.err"
@@ -316,8 +228,4 @@ is "$(tz_date :/usr/share/zoneinfo/Asia/Tokyo)" "$SYS" "TZ that is a :path: drop
 is "$(tz_date ../../../usr/share/zoneinfo/Asia/Tokyo)" "$SYS" "TZ with ..: dropped"
 is "$(cat "$T/tz.err")" "" "the four submissions: no error"
 
-# --- nothing reached the host ------------------------------------------------------------
-host_state >"$T/host.after"
-is_file "$T/host.after" "$T/host.before" \
-    "the host's /etc/mxsend.conf, /var/spool, /var/spool/mxsend, /var/mail: unchanged"
-done_testing
+setgid_ns_done
