@@ -61,6 +61,9 @@
 /* Tries, 10 ms apart, for the lock of bounce-times (held for microseconds
  * by a healthy run). */
 #define REPORT_LOCK_TRIES 200
+/* bounce-times holds one 34-octet line per report of the last hour; a
+ * bigger file is not ours (it is then read as empty). */
+#define REPORT_TIMES_MAX (4 * 1024 * 1024)
 /* Temporary files of crashed writers, and message files without an
  * envelope, are removed after this long (a live writer takes
  * milliseconds). */
@@ -211,59 +214,118 @@ fnv(unsigned long long h, const char *s)
 static struct strlist reports;
 
 /*
- * report_allowed - has no identical report gone to this sender within
- * REPORT_INTERVAL?  Records this one when allowed.  The state is a cache:
- * on any error the report is sent.
+ * report_times_scan - the bounce-times text (lines "KEY16HEX UNIXTIME"):
+ * the lines still within REPORT_INTERVAL of now are copied to keep
+ * (normalised; anything else, a malformed line or a time in the future,
+ * is dropped).  Returns 1 when key is among them.  Pure.
  */
-static int
-report_allowed(const struct conf *c, unsigned long long key, time_t now)
+int
+report_times_scan(const char *text, size_t len, unsigned long long key,
+    time_t now, struct buf *keep)
 {
-	char line[64];
-	struct result res;
-	struct buf keep;
-	FILE *f;
-	int fd, i, allowed = 1;
+	static const char hex[] = "0123456789abcdef";
+	const char *p = text, *end = text + len, *nl;
+	int seen = 0;
 
-	fd = queue_shared(c, "bounce-times", &res);
-	if (fd < 0)
-		return 1;
-	/* Another run holds it for a moment; one that holds it longer
-	 * (a stopped process) must not stall this one: the state is a
-	 * cache, so the report goes out unrecorded. */
+	for (; p < end; p = nl + 1) {
+		unsigned long long k = 0;
+		long long t = 0;
+		size_t i, n;
+
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;		/* a torn last line */
+		n = (size_t)(nl - p);
+		if (n < 18 || n > 17 + 19 || p[16] != ' ')
+			continue;
+		for (i = 0; i < 16; i++) {
+			const char *x = memchr(hex, p[i], 16);
+
+			if (x == NULL || p[i] == '\0')
+				break;
+			k = k << 4 | (unsigned)(x - hex);
+		}
+		if (i < 16)
+			continue;
+		for (i = 17; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+			t = t * 10 + (p[i] - '0');	/* 19 digits at most */
+		if (i < n || t <= now - REPORT_INTERVAL || t > now)
+			continue;
+		if (k == key)
+			seen = 1;
+		buf_printf(keep, "%016llx %lld\n", k, t);
+	}
+	return seen;
+}
+
+/* report_times - bounce-times, locked (a bounded wait: the state is a
+ * cache, and a stopped holder must not stall the run); fd or -1 */
+static int
+report_times(const struct conf *c)
+{
+	struct result res;
+	int fd, i;
+
+	if ((fd = queue_shared(c, "bounce-times", &res)) < 0)
+		return -1;
 	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++)
 		if (errno != EWOULDBLOCK || i == REPORT_LOCK_TRIES) {
 			close(fd);
-			return 1;
+			return -1;
 		} else
 			usleep(10000);
-	if ((f = fdopen(fd, "r+")) == NULL) {
-		close(fd);
-		return 1;
-	}
-	buf_init(&keep, 0);
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long k = strtoull(line, NULL, 16);
-		char *sp = strchr(line, ' ');
-		long long t = sp ? strtoll(sp + 1, NULL, 10) : 0;
+	return fd;
+}
 
-		if (t > now - REPORT_INTERVAL && t <= now) {
-			if (k == key)
-				allowed = 0;
-			buf_printf(&keep, "%016llx %lld\n", k, t);
-		}
-	}
-	if (allowed)
-		buf_printf(&keep, "%016llx %lld\n", key, (long long)now);
-	rewind(f);
-	if (keep.len)
-		fwrite(keep.p, 1, keep.len, f);
-	fflush(f);
-	if (ftruncate(fd, (off_t)keep.len) < 0)
-		logmsg(LOG_WARNING, "cannot truncate %s/bounce-times: %s",
-		    c->queue_dir, strerror(errno));
-	fclose(f);
+/*
+ * report_seen - has an identical report gone to this sender within
+ * REPORT_INTERVAL?  On any error: no (the report is sent).
+ */
+static int
+report_seen(const struct conf *c, unsigned long long key, time_t now)
+{
+	struct buf text, keep;
+	int fd, seen = 0;
+
+	if ((fd = report_times(c)) < 0)
+		return 0;
+	buf_init(&text, REPORT_TIMES_MAX);
+	buf_init(&keep, 0);
+	if (read_all(fd, &text) == 0)
+		seen = report_times_scan(text.p ? text.p : "", text.len, key, now,
+		    &keep);
+	close(fd);
+	buf_free(&text);
 	buf_free(&keep);
-	return allowed;
+	return seen;
+}
+
+/*
+ * report_note - record that the report with this key went out: called
+ * only once it is committed to the queue, so that a failure to queue it
+ * can never suppress it (the next attempt sends it).  A failure here
+ * costs at most one extra identical report.
+ */
+static void
+report_note(const struct conf *c, unsigned long long key, time_t now)
+{
+	struct buf text, keep;
+	int fd;
+
+	if ((fd = report_times(c)) < 0)
+		return;
+	buf_init(&text, REPORT_TIMES_MAX);
+	buf_init(&keep, 0);
+	if (read_all(fd, &text) < 0)
+		buf_reset(&text);
+	(void)report_times_scan(text.p ? text.p : "", text.len, key, now, &keep);
+	buf_printf(&keep, "%016llx %lld\n", key, (long long)now);
+	if (pwrite(fd, keep.p, keep.len, 0) != (ssize_t)keep.len ||
+	    ftruncate(fd, (off_t)keep.len) < 0)
+		logmsg(LOG_WARNING, "cannot update %s/bounce-times: %s",
+		    c->queue_dir, strerror(errno));
+	close(fd);
+	buf_free(&text);
+	buf_free(&keep);
 }
 
 /*
@@ -298,7 +360,7 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 		    &dg);
 		key = fnv(fnv(key, dr[i].addr), dg.status);
 	}
-	if (!report_allowed(c, key, now)) {
+	if (report_seen(c, key, now)) {
 		logmsg(LOG_NOTICE, "%s: %s to <%s> not sent: an identical one "
 		    "went out within the hour", e->id, action == DSN_FAILED ?
 		    "bounce" : "delay notice", e->sender);
@@ -341,6 +403,7 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 		goto out;
 	}
 	close(q.fd);
+	report_note(c, key, now);
 	strlist_add(&reports, q.id);
 	logmsg(LOG_INFO, "%s: %s: %s to <%s> about %zu recipient%s", e->id, q.id,
 	    action == DSN_FAILED ? "bounce" : "delay notice", e->sender, n,

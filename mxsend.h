@@ -602,6 +602,10 @@ int deliver_message(const struct conf *, const char *id, struct dstats *);
  * lock; returns 1 when another run holds the lock. */
 int deliver_queue(const struct conf *, const struct qfilter *,
     struct dstats *, struct result *);
+/* report_times_scan - bounce-times text: the lines still within the hour
+ * into keep; 1 when key is among them.  Pure (fuzzed). */
+int report_times_scan(const char *text, size_t len, unsigned long long key,
+    time_t now, struct buf *keep);
 
 /* aliases.c - the aliases file (aliases(5)) and recursive expansion. */
 
