@@ -94,6 +94,7 @@ int read_all(int fd, struct buf *);
 int write_all(int fd, const void *, size_t);
 long long now_ms(void);
 long long deadline_in(long secs);
+void deadline_cap(long long);
 int wait_fd(int fd, short ev, long long deadline);
 int fsync_dir(const char *path);
 int rfc5322_date(time_t, char *, size_t);
@@ -126,6 +127,7 @@ struct conf {
 	size_t nretry;
 	long queue_lifetime, warn_after;
 	long max_parallel;
+	long queue_run_time;		/* budget of one delivery run */
 	long connect_timeout, command_timeout, data_timeout;
 	long long max_message_size;
 };
