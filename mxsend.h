@@ -275,11 +275,13 @@ int queue_write(struct qfile *, const void *, size_t, struct result *);
 int queue_commit(const struct conf *, struct qfile *, struct envelope *,
     struct result *);
 void queue_abort(struct qfile *);
-/* queue_lock - lock message ID for delivery (waiting up to a minute for
- * it when block);
- * returns the fd of its message file, to keep open while delivering,
- * -2 when another process holds the lock, -1 when it is gone. */
-int queue_lock(const struct conf *, const char *id, int block);
+/* queue_lock - lock message ID for delivery, never waiting; returns the
+ * fd of its message file, to keep open while delivering, -2 when another
+ * process holds the lock, -1 when it is gone. */
+int queue_lock(const struct conf *, const char *id);
+/* queue_dest_lock - a queue run's lock of destination dest: fd, -2 when
+ * another run holds it, -1 when it cannot be had (go on without) */
+int queue_dest_lock(const struct conf *, const char *dest);
 /* queue_read_env - the current envelope; msgfd is the locked message
  * file when the caller holds it, else -1 */
 int queue_read_env(const struct conf *, const char *id, int msgfd,
@@ -587,6 +589,8 @@ int doctor(const struct conf *, const char *domain, FILE *);
 struct dstats {
 	int messages;		/* messages tried */
 	int done, deferred, failed;
+	int left;		/* jobs left for the next run: the budget
+				 * was used up, or another process held them */
 };
 
 /* Which messages -q takes: -qI, -qR, -qS select by substring and force. */
@@ -600,8 +604,8 @@ struct qfilter {
  * every pending recipient tried now, and any report it makes delivered.
  */
 int deliver_message(const struct conf *, const char *id, struct dstats *);
-/* deliver_queue - -q: every due (or selected) message, under the queue
- * lock; returns 1 when another run holds the lock. */
+/* deliver_queue - -q: every due (or selected) message, within
+ * queue_run_time; 0, or -1 with res set. */
 int deliver_queue(const struct conf *, const struct qfilter *,
     struct dstats *, struct result *);
 /* report_times_scan - bounce-times text: the lines still within the hour
