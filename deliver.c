@@ -274,11 +274,7 @@ read_headers(int fd, struct buf *b)
 static unsigned long long
 fnv(unsigned long long h, const char *s)
 {
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h ^ 0xff;
+	return fnv1a(h, s) ^ 0xff;	/* a field separator */
 }
 
 /* The IDs of the reports this process queued during a run, for
@@ -423,7 +419,7 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 	buf_init(&hdr, 0);
 	buf_init(&msg, 0);
 	env_init(&be);
-	key = fnv(14695981039346656037ULL, action == DSN_FAILED ? "F" : "D");
+	key = fnv(FNV1A_INIT, action == DSN_FAILED ? "F" : "D");
 	key = fnv(key, e->sender);
 	for (i = 0; i < n; i++) {
 		dr[i].addr = e->r[idx[i]].addr;

@@ -92,6 +92,8 @@ int parse_long(const char *, long min, long max, long *out);
 int parse_duration(const char *, long *secs);
 int read_all(int fd, struct buf *);
 int write_all(int fd, const void *, size_t);
+#define FNV1A_INIT 14695981039346656037ULL
+unsigned long long fnv1a(unsigned long long h, const char *s);
 long long now_ms(void);
 long long deadline_in(long secs);
 void deadline_cap(long long);

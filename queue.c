@@ -1106,18 +1106,13 @@ queue_list(const struct conf *c, struct strlist *ids, struct result *res)
 int
 queue_dest_lock(const struct conf *c, const char *dest)
 {
-	unsigned long long h = 14695981039346656037ULL;
 	char name[48];
 	struct qperm p;
 	struct stat st;
-	const char *s;
 	int tfd, fd, e;
 
-	for (s = dest; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	snprintf(name, sizeof(name), "dest-%016llx.lock", h);
+	snprintf(name, sizeof(name), "dest-%016llx.lock",
+	    fnv1a(FNV1A_INIT, dest));
 	if (qperm_get(c, &p) < 0 || (tfd = tmp_open(c->queue_dir)) < 0)
 		return -1;
 	fd = openat(tfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |

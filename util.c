@@ -367,6 +367,17 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* fnv1a - FNV-1a over s, continuing from h (FNV1A_INIT to start) */
+unsigned long long
+fnv1a(unsigned long long h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
 /* now_ms - a monotonic clock in milliseconds */
 long long
 now_ms(void)
