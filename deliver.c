@@ -66,6 +66,8 @@
 /* bounce-times holds one 34-octet line per report of the last hour; a
  * bigger file is not ours (it is then read as empty). */
 #define REPORT_TIMES_MAX (4 * 1024 * 1024)
+/* Digits of a time there: 12 reach the year 33658, and cannot overflow. */
+#define REPORT_TIME_DIGITS 12
 /* Temporary files of crashed writers, and message files without an
  * envelope, are removed after this long (a live writer takes
  * milliseconds). */
@@ -303,7 +305,7 @@ report_times_scan(const char *text, size_t len, unsigned long long key,
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			break;		/* a torn last line */
 		n = (size_t)(nl - p);
-		if (n < 18 || n > 17 + 19 || p[16] != ' ')
+		if (n < 18 || n > 17 + REPORT_TIME_DIGITS || p[16] != ' ')
 			continue;
 		for (i = 0; i < 16; i++) {
 			const char *x = memchr(hex, p[i], 16);
@@ -315,7 +317,7 @@ report_times_scan(const char *text, size_t len, unsigned long long key,
 		if (i < 16)
 			continue;
 		for (i = 17; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-			t = t * 10 + (p[i] - '0');	/* 19 digits at most */
+			t = t * 10 + (p[i] - '0');
 		if (i < n || t <= now - REPORT_INTERVAL || t > now)
 			continue;
 		if (k == key)

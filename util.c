@@ -294,7 +294,13 @@ parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-/* parse_duration - "90", "90s", "15m", "2h", "5d" to seconds */
+/* Longest duration taken: a century.  Longer is surely a typo, and the
+ * bound keeps every time mxsend computes (arrival + queue_lifetime,
+ * now + a retry interval) far inside the queue's bounded times. */
+#define DURATION_MAX (100L * 366 * 86400)
+
+/* parse_duration - "90", "90s", "15m", "2h", "5d" to seconds, at most
+ * DURATION_MAX */
 int
 parse_duration(const char *s, long *secs)
 {
@@ -316,7 +322,7 @@ parse_duration(const char *s, long *secs)
 		n++;
 	}
 	num[n - 1] = '\0';
-	if (parse_long(num, 0, LONG_MAX / 86400, &v) < 0)
+	if (parse_long(num, 0, DURATION_MAX, &v) < 0 || v > DURATION_MAX / mult)
 		return -1;
 	*secs = v * mult;
 	return 0;

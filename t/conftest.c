@@ -94,6 +94,9 @@ main(void)
 	    "mbox DIR, maildir PATH or none");
 	bad("max_parallel 0\n",
 	    "f.conf:1: max_parallel: not a number from 1 to 1000");
+	bad("queue_lifetime 36601d\n", "f.conf:1: queue_lifetime: not a duration");
+	bad("warn_after 9223372036854775807\n",
+	    "f.conf:1: warn_after: not a duration");
 	bad("queue_run_time 0\n",
 	    "f.conf:1: queue_run_time: not a duration above zero");
 	bad("queue_run_time 5 minutes\n",
