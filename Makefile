@@ -58,7 +58,7 @@ t/fuzzreplay: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(OBJS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -pthread -o $@ t/fuzzers.c $(OBJS) $(LIBS)
 
 # make fuzz-reply, fuzz-env, fuzz-conf, fuzz-alias, fuzz-bs, fuzz-smtp,
-# fuzz-auth, fuzz-dns, fuzz-mailq, fuzz-mbox, fuzz-submit: libFuzzer
+# fuzz-auth, fuzz-dns, fuzz-mailq, fuzz-mbox, fuzz-submit, fuzz-bounce: libFuzzer
 # (clang) on the corpus; FUZZTIME=seconds (default 60).  New findings
 # land in t/corpus/TARGET/.  Undefined behaviour stops the run as a crash
 # does (-fno-sanitize-recover=all).
@@ -128,7 +128,7 @@ install: sendmail
 
 clean:
 	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz-alias t/fuzz-bs \
-	  t/fuzz-smtp t/fuzz-auth t/fuzz-dns t/fuzz-mailq t/fuzz-mbox t/fuzz-submit t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
+	  t/fuzz-smtp t/fuzz-auth t/fuzz-dns t/fuzz-mailq t/fuzz-mbox t/fuzz-submit t/fuzz-bounce t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
 
 .PHONY: all check demo bench deps install clean FORCE
 .SECONDARY:

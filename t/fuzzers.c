@@ -5,8 +5,8 @@
  * files (aliases_parse and expansion), and an SMTP session of -bs
  * (smtp_server and submit_message, queueing into a scratch directory);
  * and, in the files included below, the SMTP client, SCRAM and base64,
- * DNS answers (t/fuzz_net.c), the queue listings, mbox delivery and the
- * -t intake (t/fuzz_spool.c).
+ * DNS answers (t/fuzz_net.c), the queue listings, mbox delivery, the
+ * -t intake and the bounce-times scan (t/fuzz_spool.c).
  *
  * Two builds:
  *   make fuzz-TARGET   libFuzzer, e.g. make fuzz-reply (needs clang);
@@ -215,6 +215,7 @@ static const struct {
 	{ "mailq", fuzz_mailq },
 	{ "mbox", fuzz_mbox },
 	{ "submit", fuzz_submit },
+	{ "bounce", fuzz_bounce },
 };
 
 #ifdef FUZZ
