@@ -54,17 +54,21 @@ t/maxrss: t/maxrss.c
 t/benchrun: t/benchrun.c
 	$(CC) -O2 -o $@ t/benchrun.c
 
-t/fuzzreplay: t/fuzzers.c $(OBJS)
-	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -o $@ t/fuzzers.c $(OBJS) $(LIBS)
+t/fuzzreplay: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(OBJS)
+	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -pthread -o $@ t/fuzzers.c $(OBJS) $(LIBS)
 
-# make fuzz-reply, fuzz-env, fuzz-conf, fuzz-alias: libFuzzer (clang) on the corpus;
-# FUZZTIME=seconds (default 60).  New findings land in t/corpus/TARGET/.
+# make fuzz-reply, fuzz-env, fuzz-conf, fuzz-alias, fuzz-bs, fuzz-smtp,
+# fuzz-auth, fuzz-dns, fuzz-mailq, fuzz-mbox, fuzz-submit, fuzz-bounce: libFuzzer
+# (clang) on the corpus; FUZZTIME=seconds (default 60).  New findings
+# land in t/corpus/TARGET/.  Undefined behaviour stops the run as a crash
+# does (-fno-sanitize-recover=all).
 FUZZTIME ?= 60
+FUZZ_SAN = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS = util.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c deliver.c mailq.c doctor.c \
   aliases.c local.c submit.c server.c
-fuzz-%: t/fuzzers.c $(FUZZ_SRCS) mxsend.h
+fuzz-%: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(FUZZ_SRCS) mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -DFUZZ=$* -I. \
-	  -fsanitize=fuzzer,address,undefined -o t/fuzz-$* t/fuzzers.c \
+	  $(FUZZ_SAN) -pthread -o t/fuzz-$* t/fuzzers.c \
 	  $(FUZZ_SRCS) $(shell pkg-config --cflags --libs $(PKGS))
 	mkdir -p t/corpus/$*
 	t/fuzz-$* -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/$*
@@ -75,13 +79,13 @@ t/msgtest.o: t/fuzz_msg.c
 t/mime8test.o: t/fuzz_mime8.c
 fuzz-mime8: t/fuzz_mime8.c mime.c util.c mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. -DMIME8_HOLD_MAX=512 \
-	  -DMIME8_HEADER_MAX=2048 -fsanitize=fuzzer,address,undefined \
+	  -DMIME8_HEADER_MAX=2048 $(FUZZ_SAN) \
 	  -o t/fuzz_mime8 t/fuzz_mime8.c mime.c util.c
 	mkdir -p t/corpus/mime8
 	t/fuzz_mime8 -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/mime8
 fuzz-msg: t/fuzz_msg.c msg.c util.c mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. \
-	  -fsanitize=fuzzer,address,undefined -o t/fuzz_msg t/fuzz_msg.c \
+	  $(FUZZ_SAN) -o t/fuzz_msg t/fuzz_msg.c \
 	  msg.c util.c $(shell pkg-config --cflags --libs $(PKGS))
 	mkdir -p t/corpus/msg
 	t/fuzz_msg -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/msg
@@ -123,7 +127,8 @@ install: sendmail
 	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
 
 clean:
-	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz-alias t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
+	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz-alias t/fuzz-bs \
+	  t/fuzz-smtp t/fuzz-auth t/fuzz-dns t/fuzz-mailq t/fuzz-mbox t/fuzz-submit t/fuzz-bounce t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
 
 .PHONY: all check demo bench deps install clean FORCE
 .SECONDARY:

@@ -8,6 +8,7 @@
  * (envelopes are renamed into place).  Text from servers was made
  * printable when it was stored; JSON escapes what JSON requires.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +56,14 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 		}
 		if (n++ == 0)
 			fprintf(out, "%s", MAILQ_HEAD);
-		localtime_r(&e.arrival, &tm);
-		strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+		if (localtime_r(&e.arrival, &tm) == NULL ||
+		    strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm) == 0)
+			snprintf(when, sizeof(when), "%-20lld",
+			    (long long)e.arrival);
 		fprintf(out, "%-17s %8lld %s  %s\n", e.id, (long long)e.size,
 		    when, e.sender[0] ? e.sender : "MAILER-DAEMON");
-		total += e.size;
+		/* env_load bounds each size; the sum saturates. */
+		total = e.size > LLONG_MAX - total ? LLONG_MAX : total + e.size;
 		for (j = 0; j < e.nr; j++) {
 			if (!listed(&e.r[j]))
 				continue;
@@ -75,7 +79,7 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 		fprintf(out, "Mail queue is empty\n");
 	else
 		fprintf(out, "-- %lld Kbytes in %zu Request%s.\n",
-		    (total + 1023) / 1024, n, n == 1 ? "" : "s");
+		    total / 1024 + (total % 1024 != 0), n, n == 1 ? "" : "s");
 	strlist_free(&ids);
 	return 0;
 }

@@ -202,6 +202,27 @@ env_dump(const struct envelope *e, struct buf *b)
 	return rc ? -1 : 0;
 }
 
+/*
+ * Bounds on the numbers of an envelope.  Queue files can be damaged by a
+ * crash, a full disk or any member of the queue's group, so a number out
+ * of these bounds makes the envelope corrupt (listed, never delivered or
+ * removed).  No real queue comes near them, and every later sum stays in
+ * range: a time plus any duration the config allows, a size plus the
+ * sizes of every message a listing totals.
+ *
+ * ENV_TIME_MAX: arrival and next attempt are Unix times below 2^40
+ * (about the year 36800): time_t arithmetic with them (now - arrival,
+ * arrival + queue_lifetime, now + a retry interval) cannot overflow for
+ * durations below 2^62, and localtime_r can represent them.
+ * ENV_SIZE_MAX: a message file is below 2^50 octets (1 PiB; submissions
+ * stop at max_message_size long before): 8192 of them still sum below
+ * 2^63, and mailq saturates its total past that.
+ * Tries are counted up to ENV_TRIES_MAX, far past any retry schedule and
+ * far below INT_MAX. */
+#define ENV_TIME_MAX (1LL << 40)
+#define ENV_SIZE_MAX (1LL << 50)
+#define ENV_TRIES_MAX 1000000
+
 /* num - a non-negative decimal field */
 static int
 num(const char *s, long long max, long long *out)
@@ -243,11 +264,11 @@ env_line(struct envelope *e, char *line, int *nfield)
 		free(e->sender);
 		e->sender = xstrdup(strcmp(v, "<>") == 0 ? "" : v);
 	} else if (strcmp(k, "arrival") == 0) {
-		if (num(v, LLONG_MAX, &n) < 0)
+		if (num(v, ENV_TIME_MAX - 1, &n) < 0)
 			return "bad arrival";
 		e->arrival = (time_t)n;
 	} else if (strcmp(k, "size") == 0) {
-		if (num(v, LLONG_MAX, &n) < 0)
+		if (num(v, ENV_SIZE_MAX - 1, &n) < 0)
 			return "bad size";
 		e->size = (off_t)n;
 	} else if (strcmp(k, "body") == 0) {
@@ -288,8 +309,8 @@ env_line(struct envelope *e, char *line, int *nfield)
 		for (i = 0; i < 4; i++)
 			if (strcmp(f[0], state_names[i]) == 0)
 				st = i;
-		if (st < 0 || num(f[1], 1000000, &tries) < 0 ||
-		    num(f[2], LLONG_MAX, &next) < 0 || f[3][0] == '\0')
+		if (st < 0 || num(f[1], ENV_TRIES_MAX, &tries) < 0 ||
+		    num(f[2], ENV_TIME_MAX - 1, &next) < 0 || f[3][0] == '\0')
 			return "bad rcpt line";
 		if (env_add_rcpt(e, f[3]) < 0)
 			return "too many recipients";

@@ -226,4 +226,20 @@ out=$(mx --check-queue 2>&1)
 is "$?:$out" "2:MXSEND CRITICAL - 1 message with an unreadable envelope (see mailq) | messages=2 unreadable=1" \
     "--check-queue: an unreadable envelope is CRITICAL"
 
+# Numbers no real queue has (a crash, a full disk, a member of the group)
+# make the envelope unreadable too: no overflow in a sum, no bogus total.
+printf 'version 1\nid %s\nsender <>\narrival 9223372036854775807\n' "$ID2" >"$T/q/$ID2.env"
+mx -bp >"$T/bp.out" 2>&1
+is "$?" 0 "-bp with an arrival at LLONG_MAX: exit 0"
+like "$(grep "^$ID2" "$T/bp.out")" "^$ID2 +\\(envelope unreadable: bad envelope .*line 4: bad arrival\\)\$" \
+    "-bp lists an arrival past the bounds as unreadable"
+printf 'version 1\nid %s\nsender <>\nsize 9007199254740991000\n' "$ID2" >"$T/q/$ID2.env"
+mx -bp >"$T/bp.out" 2>&1
+like "$(tail -n 1 "$T/bp.out")" "^-- [0-9]+ Kbytes in 2 Requests\\.\$" \
+    "-bp: a huge size is refused, the total stays the other message's"
+like "$(grep "^$ID2" "$T/bp.out")" "line 4: bad size\\)\$" "and the reason is given"
+mx -q >/dev/null 2>&1
+ok "[ -e \"$T/q/$ID2.msg\" ] && [ -e \"$T/q/$ID2.env\" ]" \
+    "-q leaves the message with a corrupt envelope in the queue"
+
 done_testing

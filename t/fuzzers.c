@@ -3,7 +3,10 @@
  * live outside msg.c and mime.c: SMTP replies (reply_parse), envelopes
  * (env_load and its dump round trip), config files (conf_parse), aliases
  * files (aliases_parse and expansion), and an SMTP session of -bs
- * (smtp_server and submit_message, queueing into a scratch directory).
+ * (smtp_server and submit_message, queueing into a scratch directory);
+ * and, in the files included below, the SMTP client, SCRAM and base64,
+ * DNS answers (t/fuzz_net.c), the queue listings, mbox delivery, the
+ * -t intake and the bounce-times scan (t/fuzz_spool.c).
  *
  * Two builds:
  *   make fuzz-TARGET   libFuzzer, e.g. make fuzz-reply (needs clang);
@@ -21,6 +24,9 @@
 #include <unistd.h>
 
 #include "mxsend.h"
+
+#include "fuzz_net.c"
+#include "fuzz_spool.c"
 
 static void
 fuzz_reply(const uint8_t *p, size_t n)
@@ -203,6 +209,13 @@ static const struct {
 	{ "reply", fuzz_reply },
 	{ "env", fuzz_env },
 	{ "conf", fuzz_conf },
+	{ "smtp", fuzz_smtp },
+	{ "auth", fuzz_auth },
+	{ "dns", fuzz_dns },
+	{ "mailq", fuzz_mailq },
+	{ "mbox", fuzz_mbox },
+	{ "submit", fuzz_submit },
+	{ "bounce", fuzz_bounce },
 };
 
 #ifdef FUZZ
@@ -236,6 +249,8 @@ main(int argc, char **argv)
 			break;
 	if (i == sizeof(targets) / sizeof(targets[0]))
 		return 2;
+	/* FUZZ_VERBOSE=1: what -v shows (the SMTP dialogue, DNS routes) */
+	verbose = getenv("FUZZ_VERBOSE") != NULL;
 	for (a = 2; a < argc; a++) {
 		fd = open(argv[a], O_RDONLY);
 		len = fd < 0 ? -1 : read(fd, data, sizeof(data));

@@ -125,6 +125,39 @@ test_bad(void)
 	bad("version 1\nid A\nsender <>\nsize 99999999999999999999999\n",
 	    "line 4: bad size", "size overflow");
 	bad("version 1\nid A\n", "line 3: incomplete envelope", "no sender");
+	/* Numbers past the bounds of queue.c are a corrupt envelope, so no
+	 * later sum (arrival + queue_lifetime, a listing's total) overflows. */
+	bad("version 1\nid A\nsender <>\narrival 9223372036854775807\n",
+	    "line 4: bad arrival", "arrival at LLONG_MAX");
+	bad("version 1\nid A\nsender <>\narrival 1099511627776\n",
+	    "line 4: bad arrival", "arrival at 2^40");
+	bad("version 1\nid A\nsender <>\nsize 1125899906842624\n",
+	    "line 4: bad size", "size at 2^50");
+	bad("version 1\nid A\nsender <>\nrcpt pending 0 1099511627776 a@b\n",
+	    "line 4: bad rcpt line", "next attempt at 2^40");
+	bad("version 1\nid A\nsender <>\nrcpt pending 1000001 0 a@b\n",
+	    "line 4: bad rcpt line", "tries over 1000000");
+}
+
+/* test_bounds - the largest numbers in bounds load and dump unchanged */
+static void
+test_bounds(void)
+{
+	static const char text[] = "version 1\nid A\nsender <>\n"
+	    "arrival 1099511627775\nsize 1125899906842623\nbody none\n"
+	    "bounce 0\nwarned 0\nrcpt pending 1000000 1099511627775 a@b\n";
+	struct envelope e;
+	struct buf b;
+	char err[200] = "";
+
+	env_init(&e);
+	buf_init(&b, 0);
+	is_int(env_load(&e, text, strlen(text), err, sizeof(err)), 0,
+	    "the largest arrival, size, tries and next attempt load");
+	ok(env_dump(&e, &b) == 0 && strcmp(b.p, text) == 0,
+	    "and dump unchanged");
+	env_free(&e);
+	buf_free(&b);
 }
 
 static int
@@ -256,6 +289,7 @@ main(void)
 {
 	test_roundtrip();
 	test_bad();
+	test_bounds();
 	test_spool();
 	return tap_done();
 }
