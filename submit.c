@@ -24,6 +24,23 @@
  * Security: every address from the command line, an SMTP command or the
  * headers is checked (no control characters, valid syntax) before it can
  * reach the queue or the wire.
+ *
+ * What one user may put into the queue (submit_admit).  Through the
+ * setgid install every local user can write the spool, so one of them
+ * could fill it and every other submission would fail.  A submitter
+ * whose real uid is not 0 is held to:
+ *   user_queue_messages  committed messages owned by its uid (queue files
+ *                        carry the submitter's uid);
+ *   user_queue_size      their octets, this message's included;
+ *   queue_min_free       free octets of the queue's file system (f_bavail)
+ *                        below which only root submits.
+ * Each is checked before the message is read (what is queued already)
+ * and again, with the message's own size, once it is written and before
+ * it is committed; a refusal removes the temporary file and leaves what
+ * is queued alone.  Concurrent submissions of one user can each pass
+ * the first check; the second bounds what they commit, and
+ * max_message_size what each may write meanwhile.  Root is never held:
+ * cron's mail and the reports of queue runs must get through.
  */
 #include <errno.h>
 #include <poll.h>
@@ -671,6 +688,58 @@ static enum submit_status
 fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * submit_admit - the limits of what a user other than root may queue
+ * (see the head of this file): size is the octets of the message about
+ * to be committed, 0 before it is read (then what is queued must be
+ * below the limits).  SUB_OK, or SUB_QUOTA, SUB_RESERVE, SUB_TEMP (the
+ * queue could not be looked at) with sr saying why, naming the key.
+ */
+enum submit_status
+submit_admit(const struct conf *c, long long size, struct subres *sr)
+{
+	struct result res;
+	long long bytes, total, avail, limit;
+	long count;
+	uid_t uid = getuid();
+
+	memset(sr, 0, sizeof(*sr));
+	if (uid == 0)
+		return SUB_OK;
+	if (queue_space(c, &total, &avail, &res) < 0 ||
+	    queue_usage(c, uid, &count, &bytes, &res) < 0)
+		return fail(sr, SUB_TEMP, 0, "%s", res.text);
+	/* This message, read or not, would be one more. */
+	if (c->user_queue_messages > 0 && count >= c->user_queue_messages)
+		return fail(sr, SUB_QUOTA, 0, "queue quota of uid %ld reached: "
+		    "%ld messages queued, the limit is %ld (user_queue_messages)",
+		    (long)uid, count, c->user_queue_messages);
+	/* (no overflow for any file system size) */
+	limit = c->user_queue_size_pct > 0 ? total / 100 * c->user_queue_size_pct +
+	    total % 100 * c->user_queue_size_pct / 100 : c->user_queue_size;
+	if ((c->user_queue_size > 0 || c->user_queue_size_pct > 0) &&
+	    (size > 0 ? bytes + size > limit : bytes >= limit)) {
+		char key[40];
+
+		snprintf(key, sizeof(key), c->user_queue_size_pct > 0 ?
+		    "user_queue_size %d%%" : "user_queue_size",
+		    c->user_queue_size_pct);
+		if (size > 0)
+			return fail(sr, SUB_QUOTA, 0, "queue quota of uid %ld "
+			    "reached: %lld octets queued, this message's %lld "
+			    "would pass the limit of %lld (%s)", (long)uid,
+			    bytes, size, limit, key);
+		return fail(sr, SUB_QUOTA, 0, "queue quota of uid %ld reached: "
+		    "%lld octets queued, the limit is %lld (%s)", (long)uid,
+		    bytes, limit, key);
+	}
+	if (c->queue_min_free > 0 && avail < c->queue_min_free)
+		return fail(sr, SUB_RESERVE, 0, "queue file system nearly full: "
+		    "%lld octets free, %lld are kept for root (queue_min_free)",
+		    avail, c->queue_min_free);
+	return SUB_OK;
+}
+
 static enum submit_status
 fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
 {
@@ -713,7 +782,13 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	memset(&b, 0, sizeof(b));
 	memset(sr, 0, sizeof(*sr));
 
-	if ((r = queue_open(c, &res)) < 0 || (r = queue_create(c, &q, &res)) < 0) {
+	if ((r = queue_open(c, &res)) < 0) {
+		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
+		goto refuse;
+	}
+	if (submit_admit(c, 0, sr) != SUB_OK)
+		goto refuse;
+	if ((r = queue_create(c, &q, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
 		goto refuse;
 	}
@@ -834,9 +909,12 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		fail(sr, SUB_DATA, 0, "%s", err);
 		goto refuse;
 	}
-	if (header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0 ||
-	    queue_write(&q, hb.p, hb.len, &res) < 0) {
-		fail(sr, SUB_TEMP, 0, "cannot write queue file: %s", res.text);
+	if (header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0) {
+		fail(sr, SUB_TEMP, 0, "out of memory");
+		goto refuse;
+	}
+	if (queue_write(&q, hb.p, hb.len, &res) < 0) {
+		fail(sr, SUB_TEMP, 0, "%s", res.text);
 		goto refuse;
 	}
 	if (b.max > 0 && (long long)q.size > b.max) {
@@ -891,6 +969,10 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	for (k = 0; k < hb.len && !(hb.p[k] & 0x80); k++)
 		;
 	e->body8 = b.eight || k < hb.len ? 1 : 0;
+	/* With its own size: a message must not take its user past a
+	 * limit, nor the disk below the reserve. */
+	if (submit_admit(c, (long long)q.size, sr) != SUB_OK)
+		goto out;
 	if ((r = queue_commit(c, &q, e, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot queue the message: %s", res.text);
 		goto out;
@@ -909,8 +991,8 @@ bodyerr:
 	else if (b.toobig)
 		fail(sr, SUB_TOOBIG, 0, "message is larger than "
 		    "max_message_size (%lld octets)", c->max_message_size);
-	else
-		fail(sr, SUB_TEMP, 0, "cannot write queue file: %s", res.text);
+	else	/* queue_write's text says what it could not do */
+		fail(sr, SUB_TEMP, 0, "%s", res.text);
 	/* The rest of the data is in the reader from the error on. */
 	dst = body_state(&b);
 	if (b.done)

@@ -718,8 +718,8 @@ def conf_for(qdir, conf_base, maxsize):
         with open(path, "w") as f:
             f.write("hostname %s\nqueue_dir %s\ntls none\nlocal_delivery none\n"
                     "command_timeout 5s\ndata_timeout 5s\n" % (HOST, qdir))
-            if maxsize:
-                f.write("max_message_size %d\n" % maxsize)
+            # none: no limit (the default is 10240000)
+            f.write("max_message_size %d\n" % (maxsize or 0))
     return path
 
 

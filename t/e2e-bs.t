@@ -66,7 +66,7 @@ G="220 test.example ESMTP mxsend"
 slowq() { ls "$T/qslow" 2>/dev/null | grep -c '\.msg$'; }
 EH="250-test.example
 250-PIPELINING
-250-SIZE
+250-SIZE 10240000
 250-8BITMIME
 250-ENHANCEDSTATUSCODES
 250 HELP"
