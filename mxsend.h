@@ -239,6 +239,8 @@ struct rcpt {
 	int tries;
 	time_t next;		/* earliest next attempt */
 	char *error;		/* last error, printable, or NULL */
+	int unexpanded;		/* local, aliases not expanded yet: the
+				 * submitter could not read them (submit.c) */
 };
 
 struct envelope {
@@ -366,6 +368,10 @@ enum submit_status submit_message(const struct conf *, struct reader *,
  * with sr set */
 enum submit_status submit_admit(const struct conf *, long long size,
     struct subres *);
+/* submit_expand_queued - deliver.c, before making jobs of e: recipients
+ * whose aliases the submitter could not read are expanded by a run as
+ * root (the envelope rewritten), or dropped from e for this run */
+void submit_expand_queued(const struct conf *, struct envelope *e);
 
 /* server.c - -bs */
 
@@ -648,6 +654,15 @@ int aliases_parse(struct aliases *, const char *text, size_t len,
  * caller must not deliver as if there were no aliases.
  */
 struct aliases *aliases_load(const char *path, struct strlist *errs);
+/*
+ * aliases_load_denied - aliases_load, with *denied set when the file or
+ * one of its :include: files exists but this process may not open it
+ * (EACCES, EPERM): a process with more privilege may expand what this
+ * one cannot (submit.c).  The file itself: NULL; an :include: file: a
+ * table in which it is a failure, as aliases_load makes it.
+ */
+struct aliases *aliases_load_denied(const char *path, struct strlist *errs,
+    int *denied);
 void aliases_free(struct aliases *);
 /*
  * aliases_expand - the final recipients of local part name (matched

@@ -41,6 +41,14 @@
  *                                           reported yet), bounced
  *                                           (failed and reported)
  *   error TEXT            optional, the last error of the rcpt above
+ *   unexpanded 1          optional, after its rcpt: a local recipient
+ *                         whose aliases are not expanded yet (the
+ *                         submitter could not read the aliases file);
+ *                         only a run as root expands it (submit.c,
+ *                         submit_expand_queued) and rewrites the
+ *                         envelope without it.  An older mxsend refuses
+ *                         such an envelope (unknown key) and so leaves
+ *                         the message alone.
  *
  *   lock, bounce-times    deliver.c's -q lock and report rate limit; in a
  *             group queue queue_open creates them with the group mode.
@@ -196,6 +204,8 @@ env_dump(const struct envelope *e, struct buf *b)
 			return -1;
 		rc |= buf_printf(b, "rcpt %s %d %lld %s\n", state_names[r->state],
 		    r->tries, (long long)r->next, r->addr);
+		if (r->unexpanded)
+			rc |= buf_printf(b, "unexpanded 1\n");
 		if (r->error) {
 			char t[ERRTEXT_MAX];
 
@@ -304,6 +314,14 @@ env_line(struct envelope *e, char *line, int *nfield)
 		if (e->nr == 0 || e->r[e->nr - 1].error)
 			return "error without rcpt";
 		e->r[e->nr - 1].error = xstrdup(v);
+	} else if (strcmp(k, "unexpanded") == 0) {
+		if (e->nr == 0)
+			return "unexpanded without rcpt";
+		if (e->r[e->nr - 1].unexpanded)
+			return "unexpanded twice";
+		if (strcmp(v, "1") != 0)
+			return "bad flag";
+		e->r[e->nr - 1].unexpanded = 1;
 	} else
 		return "unknown key";
 	(*nfield)++;

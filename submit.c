@@ -594,15 +594,124 @@ add_unique(struct envelope *e, const char *addr, const char *why)
 }
 
 /*
+ * load_aliases - the aliases table, read with the submitter's own group:
+ * installed setgid, the effective gid is the queue's group, which may
+ * read an aliases file (or an :include: file) the submitter may not; so
+ * it is set to the real gid around the load and taken back after (the
+ * saved set-group-ID allows both).  *denied as aliases_load_denied
+ * says.  NULL with errs saying why, also when the group cannot be
+ * dropped or taken back.
+ */
+static struct aliases *
+load_aliases(const struct conf *c, struct strlist *errs, int *denied)
+{
+	gid_t keep = getegid(), real = getgid();
+	struct aliases *ta;
+	char why[200];
+
+	*denied = 0;
+	if (keep != real && setegid(real) < 0) {
+		snprintf(why, sizeof(why), "cannot drop the group to read "
+		    "%.100s: %s", c->aliases, strerror(errno));
+		strlist_add(errs, why);
+		return NULL;
+	}
+	ta = aliases_load_denied(c->aliases, errs, denied);
+	if (keep != real && setegid(keep) < 0) {
+		snprintf(why, sizeof(why), "cannot take back group %ld: %s",
+		    (long)keep, strerror(errno));
+		strlist_add(errs, why);
+		aliases_free(ta);
+		return NULL;
+	}
+	return ta;
+}
+
+/* local_part - the local part of addr into out */
+static void
+local_part(const char *a, char *out, size_t outlen)
+{
+	const char *dom = addr_domain(a);
+	size_t n = dom ? (size_t)(dom - 1 - a) : strlen(a);
+
+	snprintf(out, outlen, "%.*s", (int)n, a);
+}
+
+/*
+ * expand_one - local recipient a through ta, the results added to out
+ * (each once): remote targets as written, local names qualified with
+ * a's domain; a failed or empty expansion adds a itself, failed with
+ * the reason.  0, or -1 when out is full.
+ */
+static int
+expand_one(struct envelope *out, const struct aliases *ta,
+    const struct conf *c, const char *a)
+{
+	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
+	const char *dom = addr_domain(a);
+	struct strlist t;
+	size_t j;
+	int full = 0;
+
+	local_part(a, local, sizeof(local));
+	strlist_init(&t);
+	if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
+		full = add_unique(out, a, why);
+	else if (t.n == 0)
+		full = add_unique(out, a, "alias expands to no address");
+	for (j = 0; j < t.n && full == 0; j++) {
+		if (strchr(t.v[j], '@'))
+			full = add_unique(out, t.v[j], NULL);
+		else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
+		    c->qualify_domain) < (int)ADDR_MAX)
+			full = add_unique(out, q, NULL);
+		else {
+			snprintf(why, sizeof(why), "alias target too long: "
+			    "%.40s...", t.v[j]);
+			full = add_unique(out, a, why);
+		}
+	}
+	strlist_free(&t);
+	return full;
+}
+
+/* take_rcpts - e's recipients become those of from (emptied) */
+static void
+take_rcpts(struct envelope *e, struct envelope *from)
+{
+	size_t k;
+
+	for (k = 0; k < e->nr; k++) {
+		free(e->r[k].addr);
+		free(e->r[k].error);
+	}
+	free(e->r);
+	e->r = from->r;
+	e->nr = from->nr;
+	e->capr = from->capr;
+	from->r = NULL;
+	from->nr = from->capr = 0;
+}
+
+/*
  * expand_local - recipients at local_domains through the aliases file,
  * when the message is queued (as dma does): the envelope then holds the
  * final recipients, remote ones delivered like any other, local users
  * as user@domain for local delivery.  An alias that cannot be expanded
  * (a loop, a refused target) leaves its recipient failed with the
  * reason, so the sender gets a bounce; so does one that expands to no
- * address at all.  Returns 0, -1 (err set) when the aliases file cannot
- * be read (the caller keeps the message), -2 (err set) when the
- * expansion has more than RCPT_MAX recipients.
+ * address at all.
+ *
+ * The aliases are read with the submitter's group (load_aliases), so
+ * that what only the queue's group may read never reaches a user's
+ * queue entry (mailq shows every recipient).  A submitter other than
+ * root who may not read them (or one of their :include: files) has the
+ * local recipients queued as they are, marked unexpanded: a queue run
+ * as root expands them (submit_expand_queued).
+ *
+ * Returns 0, -1 (err set) when the aliases file cannot be read (the
+ * caller keeps the message), -2 (err set) when the expansion has more
+ * than RCPT_MAX recipients.
  */
 static int
 expand_local(struct envelope *e, const struct conf *c, char *err,
@@ -610,77 +719,184 @@ expand_local(struct envelope *e, const struct conf *c, char *err,
 {
 	struct envelope out;
 	struct aliases *ta;
-	struct strlist errs, t;
-	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
-	const char *dom;
-	size_t i, j, k, n;
-	int full = 0;
+	struct strlist errs;
+	size_t i;
+	int full = 0, denied, rc = 0;
 
 	for (i = 0; i < e->nr && !conf_local(c, e->r[i].addr); i++)
 		;
 	if (i == e->nr)
 		return 0;
 	strlist_init(&errs);
-	ta = aliases_load(c->aliases, &errs);
+	env_init(&out);
+	ta = load_aliases(c, &errs, &denied);
+	if (denied && getuid() != 0) {
+		for (i = 0; i < e->nr; i++)
+			e->r[i].unexpanded = conf_local(c, e->r[i].addr);
+		logmsg(LOG_INFO, "uid %ld may not read %s: local recipients "
+		    "wait for a queue run as root to expand them",
+		    (long)getuid(), c->aliases);
+		goto out;
+	}
 	if (ta == NULL) {
 		snprintf(err, errlen, "cannot use the aliases file: %.300s",
-		    errs.n ? errs.v[0] : c->aliases);
-		strlist_free(&errs);
-		return -1;
+		    errs.n ? errs.v[errs.n - 1] : c->aliases);
+		rc = -1;
+		goto out;
 	}
-	env_init(&out);
-	for (i = 0; i < e->nr && full == 0; i++) {
-		const char *a = e->r[i].addr;
-
-		if (!conf_local(c, a)) {
-			full = add_unique(&out, a, NULL);
-			continue;
-		}
-		dom = addr_domain(a);
-		n = dom ? (size_t)(dom - 1 - a) : strlen(a);
-		snprintf(local, sizeof(local), "%.*s", (int)n, a);
-		strlist_init(&t);
-		if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
-			full = add_unique(&out, a, why);
-		else if (t.n == 0)
-			full = add_unique(&out, a, "alias expands to no address");
-		for (j = 0; j < t.n && full == 0; j++) {
-			if (strchr(t.v[j], '@'))
-				full = add_unique(&out, t.v[j], NULL);
-			else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
-			    c->qualify_domain) < (int)ADDR_MAX)
-				full = add_unique(&out, q, NULL);
-			else {
-				snprintf(why, sizeof(why), "alias target too long: "
-				    "%.40s...", t.v[j]);
-				full = add_unique(&out, a, why);
-			}
-		}
-		strlist_free(&t);
-	}
+	for (i = 0; i < e->nr && full == 0; i++)
+		full = conf_local(c, e->r[i].addr) ? expand_one(&out, ta, c,
+		    e->r[i].addr) : add_unique(&out, e->r[i].addr, NULL);
 	if (full) {
 		snprintf(err, errlen, "too many recipients after alias "
 		    "expansion (limit %d)", RCPT_MAX);
-		env_free(&out);
-		aliases_free(ta);
-		strlist_free(&errs);
-		return -2;
+		rc = -2;
+		goto out;
 	}
 	/* The expanded list replaces the recipients. */
-	for (k = 0; k < e->nr; k++) {
-		free(e->r[k].addr);
-		free(e->r[k].error);
-	}
-	free(e->r);
-	e->r = out.r;
-	e->nr = out.nr;
-	e->capr = out.capr;
-	out.r = NULL;
-	out.nr = out.capr = 0;
+	take_rcpts(e, &out);
+out:
 	env_free(&out);
 	aliases_free(ta);
 	strlist_free(&errs);
+	return rc;
+}
+
+/* drop_unexpanded - the recipients marked unexpanded leave e (in
+ * memory only: a run that may not expand them makes no jobs of them) */
+static void
+drop_unexpanded(struct envelope *e)
+{
+	size_t i, k;
+
+	for (i = k = 0; i < e->nr; i++) {
+		if (e->r[i].unexpanded) {
+			free(e->r[i].addr);
+			free(e->r[i].error);
+			continue;
+		}
+		e->r[k++] = e->r[i];
+	}
+	e->nr = k;
+}
+
+/* has_unexpanded - does e hold a recipient marked unexpanded? */
+static int
+has_unexpanded(const struct envelope *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nr; i++)
+		if (e->r[i].unexpanded)
+			return 1;
 	return 0;
+}
+
+/*
+ * expand_marked - cur's recipients marked unexpanded through ta: the
+ * others are kept as they are (first, so that a target already there
+ * keeps its state and is not sent twice), the marked ones replaced by
+ * their expansion.  More than RCPT_MAX: the marked ones fail with that
+ * reason (the sender gets a bounce, as at submission).
+ */
+static void
+expand_marked(struct envelope *cur, const struct aliases *ta,
+    const struct conf *c)
+{
+	struct envelope out;
+	size_t i;
+	int full = 0;
+
+	env_init(&out);
+	for (i = 0; i < cur->nr && full == 0; i++) {
+		const struct rcpt *r = &cur->r[i];
+
+		if (r->unexpanded || env_add_rcpt(&out, r->addr) < 0) {
+			full = !r->unexpanded;
+			continue;
+		}
+		out.r[out.nr - 1].state = r->state;
+		out.r[out.nr - 1].tries = r->tries;
+		out.r[out.nr - 1].next = r->next;
+		out.r[out.nr - 1].error = r->error ? xstrdup(r->error) : NULL;
+	}
+	for (i = 0; i < cur->nr && full == 0; i++)
+		if (cur->r[i].unexpanded)
+			full = expand_one(&out, ta, c, cur->r[i].addr);
+	if (full) {
+		for (i = 0; i < cur->nr; i++) {
+			if (!cur->r[i].unexpanded)
+				continue;
+			cur->r[i].unexpanded = 0;
+			cur->r[i].state = RCPT_FAILED;
+			free(cur->r[i].error);
+			cur->r[i].error = xmalloc(80);
+			snprintf(cur->r[i].error, 80, "too many recipients "
+			    "after alias expansion (limit %d)", RCPT_MAX);
+		}
+	} else
+		take_rcpts(cur, &out);
+	env_free(&out);
+}
+
+/*
+ * submit_expand_queued - before a delivery run makes jobs of e (read
+ * without the lock): recipients marked unexpanded (expand_local) are
+ * expanded by a run as root, under the message's lock, from the
+ * envelope as it is then, and the envelope is rewritten without the
+ * marks; e becomes that envelope.  A run that is not root, or that
+ * cannot do it now (the message locked elsewhere, the aliases or the
+ * queue failing: logged), leaves them in the queue as they are and
+ * drops them from e, so no job is made of them.
+ */
+void
+submit_expand_queued(const struct conf *c, struct envelope *e)
+{
+	struct envelope cur;
+	struct aliases *ta = NULL;
+	struct strlist errs;
+	struct result res;
+	int fd = -1, denied;
+
+	if (!has_unexpanded(e))
+		return;
+	strlist_init(&errs);
+	env_init(&cur);
+	if (getuid() != 0 || geteuid() != 0 ||
+	    (fd = queue_lock(c, e->id, 0)) < 0)
+		goto leave;
+	if (queue_read_env(c, e->id, fd, &cur, &res) < 0) {
+		if (res.text[0])
+			logmsg(LOG_ERR, "%s: %s", e->id, res.text);
+		goto leave;
+	}
+	if (has_unexpanded(&cur)) {
+		if ((ta = load_aliases(c, &errs, &denied)) == NULL) {
+			logmsg(LOG_ERR, "%s: cannot expand aliases: %s", e->id,
+			    errs.n ? errs.v[errs.n - 1] : c->aliases);
+			goto leave;
+		}
+		expand_marked(&cur, ta, c);
+		if (queue_write_env(c, &cur, &res) < 0) {
+			logmsg(LOG_ERR, "%s: %s", e->id, res.text);
+			goto leave;
+		}
+		cur.has_env = 1;
+		logmsg(LOG_INFO, "%s: aliases expanded by a queue run as root, "
+		    "%zu recipients", e->id, cur.nr);
+	}
+	env_free(e);
+	*e = cur;
+	env_init(&cur);
+	goto out;
+leave:
+	drop_unexpanded(e);
+out:
+	if (fd >= 0)
+		close(fd);
+	env_free(&cur);
+	aliases_free(ta);
+	strlist_free(&errs);
 }
 
 /* fail - set the status and the one-line reason */
