@@ -3,7 +3,8 @@
  * shared by the command line (-bm, -t) and the SMTP server (-bs).
  *
  * The header block is read line by line (LF or CRLF) into msg.c's parser,
- * fixed up, and written to the queue file with CRLF line ends; the body is
+ * fixed up, and written to the queue file with CRLF line ends after a
+ * Received: field naming the submitter's uid (trace_field); the body is
  * streamed after it, never held in memory.  Body lines over 998 octets are
  * broken by inserting CRLF SPACE, as Postfix's smtp_line_length_limit
  * does; header lines over 998 octets are folded at a space (add_folded).
@@ -970,6 +971,25 @@ fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
 }
 
 /*
+ * trace_field - the Received: field that starts every submitted message,
+ * as Postfix's pickup writes it: the submitter's real uid, so that mail
+ * from local users can be traced to one of them (RFC 5321 4.4 asks a
+ * trace field of whoever puts a message into the mail system).
+ *   Received: by HOST (mxsend, from userid N)
+ *   	id QUEUEID; DATE
+ */
+static int
+trace_field(struct buf *b, const struct conf *c, const char *id, time_t now)
+{
+	char date[64];
+
+	if (rfc5322_date(now, date, sizeof(date)) < 0)
+		return -1;
+	return buf_printf(b, "Received: by %s (mxsend, from userid %ld)\r\n"
+	    "\tid %s; %s\r\n", c->hostname, (long)getuid(), id, date);
+}
+
+/*
  * submit_message - read one message from rd and queue it for e's sender
  * and recipients (with -t, plus those of the header).  On success e->id
  * is the queue ID and the message is on disk for good.  On failure sr
@@ -1125,7 +1145,8 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		fail(sr, SUB_DATA, 0, "%s", err);
 		goto refuse;
 	}
-	if (header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0) {
+	if (trace_field(&hb, c, q.id, fx.now) < 0 ||
+	    header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0) {
 		fail(sr, SUB_TEMP, 0, "out of memory");
 		goto refuse;
 	}
