@@ -49,6 +49,9 @@ is "$(submit asroot 8 r1):$(cat "$T/sub.err")" "0:" "root still submits (no quot
 is "$(qcount)" 7 "seven messages queued"
 is "$(for id in $(qids); do stat -c %U "$Q/$id.msg"; done | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')" \
     "daemon=1 nobody=5 root=1 " "the queue files carry their submitters' uids"
+is "$(for id in $(qids); do head -n 1 "$Q/$id.msg"; done | sort | uniq -c | awk '{print $1, $7, $8}' | tr -d '\r' | tr '\n' ' ')" \
+    "1 userid 0) 1 userid 1) 5 userid 65534) " \
+    "each message's Received: names its submitter's real uid (not the group's)"
 
 # --- -bs: one session of ten messages, 452 at MAIL once the quota is reached -----------
 cat >"$T/bs.py" <<'PY'
