@@ -112,6 +112,7 @@ struct aliases {
 	size_t nidx;		/* a power of two, > 2 * n */
 	struct strlist files;	/* file names, for messages */
 	size_t nincludes;	/* :include: files read */
+	int denied;		/* one could not be opened: no permission */
 };
 
 /* A list of targets being built. */
@@ -677,7 +678,7 @@ out:
 
 /*
  * read_file - a whole regular file into b.  0, 1 when it does not exist,
- * -1 with why set.
+ * -2 when it may not be opened (EACCES, EPERM), -1; why set on < 0.
  */
 static int
 read_file(const char *path, struct buf *b, char *why, size_t whylen)
@@ -689,7 +690,8 @@ read_file(const char *path, struct buf *b, char *why, size_t whylen)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(why, whylen, "%s", strerror(errno));
-		return errno == ENOENT ? 1 : -1;
+		return errno == ENOENT ? 1 : errno == EACCES ||
+		    errno == EPERM ? -2 : -1;
 	}
 	if (fstat(fd, &st) < 0) {
 		snprintf(why, whylen, "%s", strerror(errno));
@@ -788,7 +790,9 @@ resolve(struct aliases *ta, struct alias *a, struct strlist *errs)
 			char rwhy[200];
 
 			ta->nincludes++;
-			if (read_file(t->s, &b, rwhy, sizeof(rwhy)) != 0) {
+			if ((r = read_file(t->s, &b, rwhy, sizeof(rwhy))) != 0) {
+				if (r == -2)
+					ta->denied = 1;
 				snprintf(why, sizeof(why), "cannot read "
 				    ":include: file %s: %s", q, rwhy);
 				r = bad(&v, errs, t->file, t->line, t->depth,
@@ -847,12 +851,21 @@ out:
 struct aliases *
 aliases_load(const char *path, struct strlist *errs)
 {
+	int denied;
+
+	return aliases_load_denied(path, errs, &denied);
+}
+
+struct aliases *
+aliases_load_denied(const char *path, struct strlist *errs, int *denied)
+{
 	struct aliases *ta;
 	struct buf b;
 	char why[200];
 	size_t i;
 	int r = 0, ok = 0;
 
+	*denied = 0;
 	buf_init(&b, ALIAS_FILE_MAX);
 	if ((ta = aliases_new()) == NULL)
 		goto out;
@@ -862,6 +875,7 @@ aliases_load(const char *path, struct strlist *errs)
 		goto out;
 	}
 	if (r < 0) {
+		*denied = r == -2;
 		errf(errs, path, 0, "cannot read aliases file: %s", why);
 		goto out;
 	}
@@ -870,6 +884,7 @@ aliases_load(const char *path, struct strlist *errs)
 	for (i = 0; i < ta->n; i++)
 		if (resolve(ta, &ta->a[i], errs) < 0)
 			goto out;
+	*denied = ta->denied;
 	ok = 1;
 out:
 	buf_free(&b);

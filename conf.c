@@ -24,6 +24,17 @@
 
 /* A config file larger than this is not a config file. */
 #define CONF_FILE_MAX (256 * 1024)
+/* Postfix's message_size_limit: mail bigger than this is rarely mail. */
+#define MAX_MESSAGE_SIZE_DEFAULT 10240000LL
+/* Messages one user (not root) may have queued: far more than a cron job
+ * or a web application queues while its mail flows, far less than the
+ * tens of thousands that would slow every queue run. */
+#define USER_QUEUE_MESSAGES_DEFAULT 1000
+/* Share of the queue's file system one user (not root) may fill: four
+ * users together, each at their limit, still leave room. */
+#define USER_QUEUE_SIZE_PCT_DEFAULT 25
+/* queue_min_free when max_message_size is 0 (none): twice the default. */
+#define QUEUE_MIN_FREE_NOLIMIT (2 * MAX_MESSAGE_SIZE_DEFAULT)
 
 /* fqdn - the machine's fully qualified name, or its short name */
 static void
@@ -72,6 +83,10 @@ conf_defaults(struct conf *c)
 	c->connect_timeout = 30;
 	c->command_timeout = 5 * 60;
 	c->data_timeout = 10 * 60;
+	c->max_message_size = MAX_MESSAGE_SIZE_DEFAULT;
+	c->user_queue_messages = USER_QUEUE_MESSAGES_DEFAULT;
+	c->user_queue_size_pct = USER_QUEUE_SIZE_PCT_DEFAULT;
+	c->queue_min_free = -1;		/* conf_finish */
 }
 
 void
@@ -116,6 +131,51 @@ next_word(char **cur)
 	*cur = *e ? e + 1 : e;
 	*e = '\0';
 	return p;
+}
+
+/*
+ * parse_size - octets: a number, or one with a suffix k, M or G (1024,
+ * 1024^2, 1024^3; either case).  With pct, "N%" (0 to 100) is taken too
+ * and goes to *pct (*octets then 0); otherwise *pct is 0.  0 or -1.
+ */
+static int
+parse_size(const char *v, int allow_pct, long long *octets, int *pct)
+{
+	long long mult = 1, n = 0;
+	size_t i, len = strlen(v);
+
+	*pct = 0;
+	if (len == 0 || len > 24)
+		return -1;
+	if (allow_pct && v[len - 1] == '%') {
+		long p;
+		char num[8];
+
+		if (len - 1 >= sizeof(num))
+			return -1;
+		memcpy(num, v, len - 1);
+		num[len - 1] = '\0';
+		if (num[0] < '0' || num[0] > '9' || parse_long(num, 0, 100, &p) < 0)
+			return -1;
+		*octets = 0;
+		*pct = (int)p;
+		return 0;
+	}
+	switch (v[len - 1]) {
+	case 'k': case 'K': mult = 1024; len--; break;
+	case 'm': case 'M': mult = 1024 * 1024; len--; break;
+	case 'g': case 'G': mult = 1024 * 1024 * 1024; len--; break;
+	}
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9' ||
+		    n > (LLONG_MAX / mult - (v[i] - '0')) / 10)
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	*octets = n * mult;
+	return 0;
 }
 
 /* set_key - one key; returns NULL or the reason it is bad */
@@ -241,9 +301,23 @@ set_key(struct conf *c, const char *k, char *v)
 		    c->data_timeout == 0)
 			return "not a duration above zero";
 	} else if (strcmp(k, "max_message_size") == 0) {
-		if (parse_long(v, 0, LONG_MAX, &n) < 0)
-			return "not a size in octets";
-		c->max_message_size = n;
+		int pct;
+
+		if (parse_size(v, 0, &c->max_message_size, &pct) < 0)
+			return "not a size (octets, or a number with k, M or G)";
+	} else if (strcmp(k, "user_queue_messages") == 0) {
+		if (parse_long(v, 0, 100000000, &c->user_queue_messages) < 0)
+			return "not a number of messages (0 for no limit)";
+	} else if (strcmp(k, "user_queue_size") == 0) {
+		if (parse_size(v, 1, &c->user_queue_size,
+		    &c->user_queue_size_pct) < 0)
+			return "not a size (octets, a number with k, M or G, or "
+			    "a percentage of the file system such as 25%)";
+	} else if (strcmp(k, "queue_min_free") == 0) {
+		int pct;
+
+		if (parse_size(v, 0, &c->queue_min_free, &pct) < 0)
+			return "not a size (octets, or a number with k, M or G)";
 	} else
 		return "unknown key";
 	return NULL;
@@ -258,6 +332,7 @@ static const char *const keys[] = {
 	"queue_lifetime", "warn_after", "max_parallel", "connect_timeout",
 	"command_timeout", "data_timeout", "max_message_size",
 	"queue_run_time",
+	"user_queue_messages", "user_queue_size", "queue_min_free",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -348,6 +423,13 @@ conf_finish(struct conf *c)
 		c->tls = TLS_VERIFY;
 	if (c->smarthost_tls < 0)
 		c->smarthost_tls = c->smarthost_port == 465;
+	/* Room for two messages of the largest size once users are shut
+	 * out: root's own mail (cron, the reports of queue runs) and the
+	 * envelope rewrites of delivery still fit. */
+	if (c->queue_min_free < 0)
+		c->queue_min_free = c->max_message_size == 0 ?
+		    QUEUE_MIN_FREE_NOLIMIT : c->max_message_size > LLONG_MAX / 2 ?
+		    LLONG_MAX : 2 * c->max_message_size;
 }
 
 int

@@ -983,6 +983,8 @@ make_jobs(const struct conf *c, const struct strlist *ids,
 				logmsg(LOG_ERR, "%s: %s", ids->v[i], res.text);
 			continue;
 		}
+		/* Aliases the submitter could not read: root expands them. */
+		submit_expand_queued(c, &e);
 		if (!selected(&e, f)) {
 			env_free(&e);
 			continue;

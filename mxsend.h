@@ -131,7 +131,13 @@ struct conf {
 	long max_parallel;
 	long queue_run_time;		/* budget of one delivery run */
 	long connect_timeout, command_timeout, data_timeout;
-	long long max_message_size;
+	long long max_message_size;	/* 0: none */
+	/* What users other than root may put into the queue (submit.c). */
+	long user_queue_messages;	/* messages of one uid; 0: none */
+	long long user_queue_size;	/* octets of one uid; 0: none */
+	int user_queue_size_pct;	/* or this percent of the queue's file
+					 * system (user_queue_size then 0) */
+	long long queue_min_free;	/* octets kept free for root */
 };
 
 void conf_defaults(struct conf *);
@@ -237,6 +243,8 @@ struct rcpt {
 	int tries;
 	time_t next;		/* earliest next attempt */
 	char *error;		/* last error, printable, or NULL */
+	int unexpanded;		/* local, aliases not expanded yet: the
+				 * submitter could not read them (submit.c) */
 };
 
 struct envelope {
@@ -296,6 +304,13 @@ int queue_remove(const struct conf *, const struct envelope *);
 int queue_shared(const struct conf *, const char *name, struct result *);
 /* queue_list - the IDs of committed messages, oldest first. */
 int queue_list(const struct conf *, struct strlist *, struct result *);
+/* queue_usage - how many committed messages uid owns and their octets */
+int queue_usage(const struct conf *, uid_t uid, long *count,
+    long long *bytes, struct result *);
+/* queue_space - the queue's file system: its size, and the octets a
+ * process other than root may still fill (statvfs f_bavail) */
+int queue_space(const struct conf *, long long *total, long long *avail,
+    struct result *);
 
 /* submit.c - one message from an input stream into the queue */
 
@@ -335,7 +350,9 @@ enum submit_status {
 	SUB_TEMP,	/* could not be queued now; try again later */
 	SUB_IOERR,	/* reading the input failed */
 	SUB_TIMEOUT,	/* no input within the reader's timeout */
-	SUB_EOF		/* SMTP: the input ended inside the data */
+	SUB_EOF,	/* SMTP: the input ended inside the data */
+	SUB_QUOTA,	/* over user_queue_messages or user_queue_size */
+	SUB_RESERVE	/* the queue's free space is down to queue_min_free */
 };
 
 struct subres {
@@ -352,6 +369,15 @@ int submit_rcpt_list(const struct conf *, struct envelope *, const char *text,
     const char *what, char *err, size_t errlen);
 enum submit_status submit_message(const struct conf *, struct reader *,
     struct envelope *, const struct subopts *, struct subres *);
+/* submit_admit - may the submitter queue size more octets (0: not known
+ * yet)?  SUB_OK always for root; else SUB_QUOTA, SUB_RESERVE, SUB_TEMP
+ * with sr set */
+enum submit_status submit_admit(const struct conf *, long long size,
+    struct subres *);
+/* submit_expand_queued - deliver.c, before making jobs of e: recipients
+ * whose aliases the submitter could not read are expanded by a run as
+ * root (the envelope rewritten), or dropped from e for this run */
+void submit_expand_queued(const struct conf *, struct envelope *e);
 
 /* server.c - -bs */
 
@@ -640,6 +666,15 @@ int aliases_parse(struct aliases *, const char *text, size_t len,
  * caller must not deliver as if there were no aliases.
  */
 struct aliases *aliases_load(const char *path, struct strlist *errs);
+/*
+ * aliases_load_denied - aliases_load, with *denied set when the file or
+ * one of its :include: files exists but this process may not open it
+ * (EACCES, EPERM): a process with more privilege may expand what this
+ * one cannot (submit.c).  The file itself: NULL; an :include: file: a
+ * table in which it is a failure, as aliases_load makes it.
+ */
+struct aliases *aliases_load_denied(const char *path, struct strlist *errs,
+    int *denied);
 void aliases_free(struct aliases *);
 /*
  * aliases_expand - the final recipients of local part name (matched

@@ -41,6 +41,14 @@
  *                                           reported yet), bounced
  *                                           (failed and reported)
  *   error TEXT            optional, the last error of the rcpt above
+ *   unexpanded 1          optional, after its rcpt: a local recipient
+ *                         whose aliases are not expanded yet (the
+ *                         submitter could not read the aliases file);
+ *                         only a run as root expands it (submit.c,
+ *                         submit_expand_queued) and rewrites the
+ *                         envelope without it.  An older mxsend refuses
+ *                         such an envelope (unknown key) and so leaves
+ *                         the message alone.
  *
  *   lock, bounce-times    deliver.c's -q lock and report rate limit; in a
  *             group queue queue_open creates them with the group mode.
@@ -93,6 +101,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -192,6 +201,8 @@ env_dump(const struct envelope *e, struct buf *b)
 			return -1;
 		rc |= buf_printf(b, "rcpt %s %d %lld %s\n", state_names[r->state],
 		    r->tries, (long long)r->next, r->addr);
+		if (r->unexpanded)
+			rc |= buf_printf(b, "unexpanded 1\n");
 		if (r->error) {
 			char t[ERRTEXT_MAX];
 
@@ -321,6 +332,14 @@ env_line(struct envelope *e, char *line, int *nfield)
 		if (e->nr == 0 || e->r[e->nr - 1].error)
 			return "error without rcpt";
 		e->r[e->nr - 1].error = xstrdup(v);
+	} else if (strcmp(k, "unexpanded") == 0) {
+		if (e->nr == 0)
+			return "unexpanded without rcpt";
+		if (e->r[e->nr - 1].unexpanded)
+			return "unexpanded twice";
+		if (strcmp(v, "1") != 0)
+			return "bad flag";
+		e->r[e->nr - 1].unexpanded = 1;
 	} else
 		return "unknown key";
 	(*nfield)++;
@@ -1080,6 +1099,14 @@ queue_remove(const struct conf *c, const struct envelope *e)
 	return rc;
 }
 
+/* is_msg_name - "ID.msg", ID upper-case hex, as queue_create names them */
+static int
+is_msg_name(const char *name, size_t n)
+{
+	return n > 4 && n < 32 && strcmp(name + n - 4, ".msg") == 0 &&
+	    strspn(name, "0123456789ABCDEF") == n - 4;
+}
+
 static int
 cmpstr(const void *a, const void *b)
 {
@@ -1103,8 +1130,7 @@ queue_list(const struct conf *c, struct strlist *ids, struct result *res)
 	}
 	while ((d = readdir(dir)) != NULL) {
 		n = strlen(d->d_name);
-		if (n > 4 && n < 32 && strcmp(d->d_name + n - 4, ".msg") == 0 &&
-		    strspn(d->d_name, "0123456789ABCDEF") == n - 4)
+		if (is_msg_name(d->d_name, n))
 			strlist_addn(ids, d->d_name, n - 4);
 	}
 	closedir(dir);
@@ -1155,4 +1181,63 @@ queue_dest_lock(const struct conf *c, const char *dest)
 		return e == EWOULDBLOCK ? -2 : -1;
 	}
 	return fd;
+}
+
+/*
+ * queue_usage - the committed messages (ID.msg) owned by uid, counted
+ * with their octets in one pass over the queue directory (fstatat, never
+ * through a link).  A message a user submits is theirs (queue_create
+ * runs with their uid), so this is what that user has queued.  0, or
+ * -errno with res set.
+ */
+int
+queue_usage(const struct conf *c, uid_t uid, long *count, long long *bytes,
+    struct result *res)
+{
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+	int dfd, e;
+
+	*count = 0;
+	*bytes = 0;
+	dfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd < 0 || (dir = fdopendir(dfd)) == NULL) {
+		e = errno;
+		if (dfd >= 0)
+			close(dfd);
+		result_set(res, OUT_TEMP, "cannot read queue %s: %s",
+		    c->queue_dir, strerror(e));
+		return -e;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		if (!is_msg_name(d->d_name, strlen(d->d_name)) ||
+		    fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_uid != uid)
+			continue;
+		(*count)++;
+		*bytes += (long long)st.st_size;
+	}
+	closedir(dir);
+	return 0;
+}
+
+/* queue_space - statvfs of the queue directory; 0, or -errno with res */
+int
+queue_space(const struct conf *c, long long *total, long long *avail,
+    struct result *res)
+{
+	struct statvfs sv;
+
+	if (statvfs(c->queue_dir, &sv) < 0) {
+		int e = errno;
+
+		result_set(res, OUT_TEMP, "cannot see the free space of %s: %s",
+		    c->queue_dir, strerror(e));
+		return -e;
+	}
+	*total = (long long)sv.f_blocks * (long long)sv.f_frsize;
+	*avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
+	return 0;
 }

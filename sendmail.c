@@ -57,7 +57,9 @@ struct opts {
 /* Why a run failed, for the exit table. */
 enum failure {
 	F_NONE, F_USAGE, F_DATA, F_CANTCREAT, F_IOERR, F_TEMP, F_CONFIG,
-	F_UNAVAILABLE, F_SOFTWARE, F_NOPERM
+	F_UNAVAILABLE, F_SOFTWARE, F_NOPERM,
+	F_QUOTA,	/* user_queue_messages, user_queue_size */
+	F_RESERVE	/* queue_min_free */
 };
 
 /* The one table from failures to exit codes. */
@@ -75,6 +77,12 @@ static const struct {
 	{ F_UNAVAILABLE, EX_UNAVAILABLE },
 	{ F_SOFTWARE, EX_SOFTWARE },
 	{ F_NOPERM, EX_NOPERM },
+	/* The user's share of the queue is used up: this user cannot
+	 * create a queue file until their queued mail leaves.  Not 75, so
+	 * a script can tell its own backlog from a busy machine. */
+	{ F_QUOTA, EX_CANTCREAT },
+	/* The disk is nearly full: anyone may try again later. */
+	{ F_RESERVE, EX_TEMPFAIL },
 };
 
 static int
@@ -393,6 +401,10 @@ submit_failure(const struct subres *sr)
 	case SUB_TIMEOUT:
 	case SUB_EOF:
 		return F_IOERR;
+	case SUB_QUOTA:
+		return F_QUOTA;
+	case SUB_RESERVE:
+		return F_RESERVE;
 	case SUB_TEMP:
 		break;
 	}

@@ -202,7 +202,8 @@ static void
 cmd_mail(struct session *s, char *arg)
 {
 	char err[300], *path, *params, *k, *v;
-	unsigned long long size;
+	unsigned long long size = 0;
+	struct subres sr;
 
 	if (s->in_mail) {
 		reply(s, "503 5.5.1 Error: nested MAIL command");
@@ -242,6 +243,21 @@ cmd_mail(struct session *s, char *arg)
 	}
 	if (submit_sender(s->c, path, &s->e, err, sizeof(err)) < 0) {
 		reply(s, "501 5.1.7 Bad sender address: %s", err);
+		return;
+	}
+	/* The user's queue quota and the root reserve (submit.c), with the
+	 * size the client announced; checked again at the end of data. */
+	switch (submit_admit(s->c, (long long)size, &sr)) {
+	case SUB_OK:
+		break;
+	case SUB_QUOTA:
+	case SUB_RESERVE:
+		printable(err, sizeof(err), sr.text, strlen(sr.text));
+		reply(s, "452 4.3.1 Error: %s", err);
+		return;
+	default:
+		printable(err, sizeof(err), sr.text, strlen(sr.text));
+		reply(s, "451 4.3.0 Error: %s", err);
 		return;
 	}
 	s->in_mail = 1;
@@ -321,6 +337,10 @@ cmd_data(struct session *s, char *arg)
 	case SUB_QUEUE:
 	case SUB_TEMP:
 		reply(s, "451 4.3.0 Error: %s", text);
+		break;
+	case SUB_QUOTA:
+	case SUB_RESERVE:
+		reply(s, "452 4.3.1 Error: %s", text);
 		break;
 	case SUB_TIMEOUT:
 		reply(s, "421 4.4.2 %s Error: timeout exceeded",

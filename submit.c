@@ -3,7 +3,8 @@
  * shared by the command line (-bm, -t) and the SMTP server (-bs).
  *
  * The header block is read line by line (LF or CRLF) into msg.c's parser,
- * fixed up, and written to the queue file with CRLF line ends; the body is
+ * fixed up, and written to the queue file with CRLF line ends after a
+ * Received: field naming the submitter's uid (trace_field); the body is
  * streamed after it, never held in memory.  Body lines over 998 octets are
  * broken by inserting CRLF SPACE, as Postfix's smtp_line_length_limit
  * does; header lines over 998 octets are folded at a space (add_folded).
@@ -24,6 +25,23 @@
  * Security: every address from the command line, an SMTP command or the
  * headers is checked (no control characters, valid syntax) before it can
  * reach the queue or the wire.
+ *
+ * What one user may put into the queue (submit_admit).  Through the
+ * setgid install every local user can write the spool, so one of them
+ * could fill it and every other submission would fail.  A submitter
+ * whose real uid is not 0 is held to:
+ *   user_queue_messages  committed messages owned by its uid (queue files
+ *                        carry the submitter's uid);
+ *   user_queue_size      their octets, this message's included;
+ *   queue_min_free       free octets of the queue's file system (f_bavail)
+ *                        below which only root submits.
+ * Each is checked before the message is read (what is queued already)
+ * and again, with the message's own size, once it is written and before
+ * it is committed; a refusal removes the temporary file and leaves what
+ * is queued alone.  Concurrent submissions of one user can each pass
+ * the first check; the second bounds what they commit, and
+ * max_message_size what each may write meanwhile.  Root is never held:
+ * cron's mail and the reports of queue runs must get through.
  */
 #include <errno.h>
 #include <poll.h>
@@ -577,15 +595,124 @@ add_unique(struct envelope *e, const char *addr, const char *why)
 }
 
 /*
+ * load_aliases - the aliases table, read with the submitter's own group:
+ * installed setgid, the effective gid is the queue's group, which may
+ * read an aliases file (or an :include: file) the submitter may not; so
+ * it is set to the real gid around the load and taken back after (the
+ * saved set-group-ID allows both).  *denied as aliases_load_denied
+ * says.  NULL with errs saying why, also when the group cannot be
+ * dropped or taken back.
+ */
+static struct aliases *
+load_aliases(const struct conf *c, struct strlist *errs, int *denied)
+{
+	gid_t keep = getegid(), real = getgid();
+	struct aliases *ta;
+	char why[200];
+
+	*denied = 0;
+	if (keep != real && setegid(real) < 0) {
+		snprintf(why, sizeof(why), "cannot drop the group to read "
+		    "%.100s: %s", c->aliases, strerror(errno));
+		strlist_add(errs, why);
+		return NULL;
+	}
+	ta = aliases_load_denied(c->aliases, errs, denied);
+	if (keep != real && setegid(keep) < 0) {
+		snprintf(why, sizeof(why), "cannot take back group %ld: %s",
+		    (long)keep, strerror(errno));
+		strlist_add(errs, why);
+		aliases_free(ta);
+		return NULL;
+	}
+	return ta;
+}
+
+/* local_part - the local part of addr into out */
+static void
+local_part(const char *a, char *out, size_t outlen)
+{
+	const char *dom = addr_domain(a);
+	size_t n = dom ? (size_t)(dom - 1 - a) : strlen(a);
+
+	snprintf(out, outlen, "%.*s", (int)n, a);
+}
+
+/*
+ * expand_one - local recipient a through ta, the results added to out
+ * (each once): remote targets as written, local names qualified with
+ * a's domain; a failed or empty expansion adds a itself, failed with
+ * the reason.  0, or -1 when out is full.
+ */
+static int
+expand_one(struct envelope *out, const struct aliases *ta,
+    const struct conf *c, const char *a)
+{
+	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
+	const char *dom = addr_domain(a);
+	struct strlist t;
+	size_t j;
+	int full = 0;
+
+	local_part(a, local, sizeof(local));
+	strlist_init(&t);
+	if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
+		full = add_unique(out, a, why);
+	else if (t.n == 0)
+		full = add_unique(out, a, "alias expands to no address");
+	for (j = 0; j < t.n && full == 0; j++) {
+		if (strchr(t.v[j], '@'))
+			full = add_unique(out, t.v[j], NULL);
+		else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
+		    c->qualify_domain) < (int)ADDR_MAX)
+			full = add_unique(out, q, NULL);
+		else {
+			snprintf(why, sizeof(why), "alias target too long: "
+			    "%.40s...", t.v[j]);
+			full = add_unique(out, a, why);
+		}
+	}
+	strlist_free(&t);
+	return full;
+}
+
+/* take_rcpts - e's recipients become those of from (emptied) */
+static void
+take_rcpts(struct envelope *e, struct envelope *from)
+{
+	size_t k;
+
+	for (k = 0; k < e->nr; k++) {
+		free(e->r[k].addr);
+		free(e->r[k].error);
+	}
+	free(e->r);
+	e->r = from->r;
+	e->nr = from->nr;
+	e->capr = from->capr;
+	from->r = NULL;
+	from->nr = from->capr = 0;
+}
+
+/*
  * expand_local - recipients at local_domains through the aliases file,
  * when the message is queued (as dma does): the envelope then holds the
  * final recipients, remote ones delivered like any other, local users
  * as user@domain for local delivery.  An alias that cannot be expanded
  * (a loop, a refused target) leaves its recipient failed with the
  * reason, so the sender gets a bounce; so does one that expands to no
- * address at all.  Returns 0, -1 (err set) when the aliases file cannot
- * be read (the caller keeps the message), -2 (err set) when the
- * expansion has more than RCPT_MAX recipients.
+ * address at all.
+ *
+ * The aliases are read with the submitter's group (load_aliases), so
+ * that what only the queue's group may read never reaches a user's
+ * queue entry (mailq shows every recipient).  A submitter other than
+ * root who may not read them (or one of their :include: files) has the
+ * local recipients queued as they are, marked unexpanded: a queue run
+ * as root expands them (submit_expand_queued).
+ *
+ * Returns 0, -1 (err set) when the aliases file cannot be read (the
+ * caller keeps the message), -2 (err set) when the expansion has more
+ * than RCPT_MAX recipients.
  */
 static int
 expand_local(struct envelope *e, const struct conf *c, char *err,
@@ -593,83 +720,242 @@ expand_local(struct envelope *e, const struct conf *c, char *err,
 {
 	struct envelope out;
 	struct aliases *ta;
-	struct strlist errs, t;
-	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
-	const char *dom;
-	size_t i, j, k, n;
-	int full = 0;
+	struct strlist errs;
+	size_t i;
+	int full = 0, denied, rc = 0;
 
 	for (i = 0; i < e->nr && !conf_local(c, e->r[i].addr); i++)
 		;
 	if (i == e->nr)
 		return 0;
 	strlist_init(&errs);
-	ta = aliases_load(c->aliases, &errs);
+	env_init(&out);
+	ta = load_aliases(c, &errs, &denied);
+	if (denied && getuid() != 0) {
+		for (i = 0; i < e->nr; i++)
+			e->r[i].unexpanded = conf_local(c, e->r[i].addr);
+		logmsg(LOG_INFO, "uid %ld may not read %s: local recipients "
+		    "wait for a queue run as root to expand them",
+		    (long)getuid(), c->aliases);
+		goto out;
+	}
 	if (ta == NULL) {
 		snprintf(err, errlen, "cannot use the aliases file: %.300s",
-		    errs.n ? errs.v[0] : c->aliases);
-		strlist_free(&errs);
-		return -1;
+		    errs.n ? errs.v[errs.n - 1] : c->aliases);
+		rc = -1;
+		goto out;
 	}
-	env_init(&out);
-	for (i = 0; i < e->nr && full == 0; i++) {
-		const char *a = e->r[i].addr;
-
-		if (!conf_local(c, a)) {
-			full = add_unique(&out, a, NULL);
-			continue;
-		}
-		dom = addr_domain(a);
-		n = dom ? (size_t)(dom - 1 - a) : strlen(a);
-		snprintf(local, sizeof(local), "%.*s", (int)n, a);
-		strlist_init(&t);
-		if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
-			full = add_unique(&out, a, why);
-		else if (t.n == 0)
-			full = add_unique(&out, a, "alias expands to no address");
-		for (j = 0; j < t.n && full == 0; j++) {
-			if (strchr(t.v[j], '@'))
-				full = add_unique(&out, t.v[j], NULL);
-			else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
-			    c->qualify_domain) < (int)ADDR_MAX)
-				full = add_unique(&out, q, NULL);
-			else {
-				snprintf(why, sizeof(why), "alias target too long: "
-				    "%.40s...", t.v[j]);
-				full = add_unique(&out, a, why);
-			}
-		}
-		strlist_free(&t);
-	}
+	for (i = 0; i < e->nr && full == 0; i++)
+		full = conf_local(c, e->r[i].addr) ? expand_one(&out, ta, c,
+		    e->r[i].addr) : add_unique(&out, e->r[i].addr, NULL);
 	if (full) {
 		snprintf(err, errlen, "too many recipients after alias "
 		    "expansion (limit %d)", RCPT_MAX);
-		env_free(&out);
-		aliases_free(ta);
-		strlist_free(&errs);
-		return -2;
+		rc = -2;
+		goto out;
 	}
 	/* The expanded list replaces the recipients. */
-	for (k = 0; k < e->nr; k++) {
-		free(e->r[k].addr);
-		free(e->r[k].error);
-	}
-	free(e->r);
-	e->r = out.r;
-	e->nr = out.nr;
-	e->capr = out.capr;
-	out.r = NULL;
-	out.nr = out.capr = 0;
+	take_rcpts(e, &out);
+out:
 	env_free(&out);
 	aliases_free(ta);
 	strlist_free(&errs);
+	return rc;
+}
+
+/* drop_unexpanded - the recipients marked unexpanded leave e (in
+ * memory only: a run that may not expand them makes no jobs of them) */
+static void
+drop_unexpanded(struct envelope *e)
+{
+	size_t i, k;
+
+	for (i = k = 0; i < e->nr; i++) {
+		if (e->r[i].unexpanded) {
+			free(e->r[i].addr);
+			free(e->r[i].error);
+			continue;
+		}
+		e->r[k++] = e->r[i];
+	}
+	e->nr = k;
+}
+
+/* has_unexpanded - does e hold a recipient marked unexpanded? */
+static int
+has_unexpanded(const struct envelope *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nr; i++)
+		if (e->r[i].unexpanded)
+			return 1;
 	return 0;
+}
+
+/*
+ * expand_marked - cur's recipients marked unexpanded through ta: the
+ * others are kept as they are (first, so that a target already there
+ * keeps its state and is not sent twice), the marked ones replaced by
+ * their expansion.  More than RCPT_MAX: the marked ones fail with that
+ * reason (the sender gets a bounce, as at submission).
+ */
+static void
+expand_marked(struct envelope *cur, const struct aliases *ta,
+    const struct conf *c)
+{
+	struct envelope out;
+	size_t i;
+	int full = 0;
+
+	env_init(&out);
+	for (i = 0; i < cur->nr && full == 0; i++) {
+		const struct rcpt *r = &cur->r[i];
+
+		if (r->unexpanded || env_add_rcpt(&out, r->addr) < 0) {
+			full = !r->unexpanded;
+			continue;
+		}
+		out.r[out.nr - 1].state = r->state;
+		out.r[out.nr - 1].tries = r->tries;
+		out.r[out.nr - 1].next = r->next;
+		out.r[out.nr - 1].error = r->error ? xstrdup(r->error) : NULL;
+	}
+	for (i = 0; i < cur->nr && full == 0; i++)
+		if (cur->r[i].unexpanded)
+			full = expand_one(&out, ta, c, cur->r[i].addr);
+	if (full) {
+		for (i = 0; i < cur->nr; i++) {
+			if (!cur->r[i].unexpanded)
+				continue;
+			cur->r[i].unexpanded = 0;
+			cur->r[i].state = RCPT_FAILED;
+			free(cur->r[i].error);
+			cur->r[i].error = xmalloc(80);
+			snprintf(cur->r[i].error, 80, "too many recipients "
+			    "after alias expansion (limit %d)", RCPT_MAX);
+		}
+	} else
+		take_rcpts(cur, &out);
+	env_free(&out);
+}
+
+/*
+ * submit_expand_queued - before a delivery run makes jobs of e (read
+ * without the lock): recipients marked unexpanded (expand_local) are
+ * expanded by a run as root, under the message's lock, from the
+ * envelope as it is then, and the envelope is rewritten without the
+ * marks; e becomes that envelope.  A run that is not root, or that
+ * cannot do it now (the message locked elsewhere, the aliases or the
+ * queue failing: logged), leaves them in the queue as they are and
+ * drops them from e, so no job is made of them.
+ */
+void
+submit_expand_queued(const struct conf *c, struct envelope *e)
+{
+	struct envelope cur;
+	struct aliases *ta = NULL;
+	struct strlist errs;
+	struct result res;
+	int fd = -1, denied;
+
+	if (!has_unexpanded(e))
+		return;
+	strlist_init(&errs);
+	env_init(&cur);
+	if (getuid() != 0 || geteuid() != 0 ||
+	    (fd = queue_lock(c, e->id)) < 0)
+		goto leave;
+	if (queue_read_env(c, e->id, fd, &cur, &res) < 0) {
+		if (res.text[0])
+			logmsg(LOG_ERR, "%s: %s", e->id, res.text);
+		goto leave;
+	}
+	if (has_unexpanded(&cur)) {
+		if ((ta = load_aliases(c, &errs, &denied)) == NULL) {
+			logmsg(LOG_ERR, "%s: cannot expand aliases: %s", e->id,
+			    errs.n ? errs.v[errs.n - 1] : c->aliases);
+			goto leave;
+		}
+		expand_marked(&cur, ta, c);
+		if (queue_write_env(c, &cur, &res) < 0) {
+			logmsg(LOG_ERR, "%s: %s", e->id, res.text);
+			goto leave;
+		}
+		cur.has_env = 1;
+		logmsg(LOG_INFO, "%s: aliases expanded by a queue run as root, "
+		    "%zu recipients", e->id, cur.nr);
+	}
+	env_free(e);
+	*e = cur;
+	env_init(&cur);
+	goto out;
+leave:
+	drop_unexpanded(e);
+out:
+	if (fd >= 0)
+		close(fd);
+	env_free(&cur);
+	aliases_free(ta);
+	strlist_free(&errs);
 }
 
 /* fail - set the status and the one-line reason */
 static enum submit_status
 fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/*
+ * submit_admit - the limits of what a user other than root may queue
+ * (see the head of this file): size is the octets of the message about
+ * to be committed, 0 before it is read (then what is queued must be
+ * below the limits).  SUB_OK, or SUB_QUOTA, SUB_RESERVE, SUB_TEMP (the
+ * queue could not be looked at) with sr saying why, naming the key.
+ */
+enum submit_status
+submit_admit(const struct conf *c, long long size, struct subres *sr)
+{
+	struct result res;
+	long long bytes, total, avail, limit;
+	long count;
+	uid_t uid = getuid();
+
+	memset(sr, 0, sizeof(*sr));
+	if (uid == 0)
+		return SUB_OK;
+	if (queue_space(c, &total, &avail, &res) < 0 ||
+	    queue_usage(c, uid, &count, &bytes, &res) < 0)
+		return fail(sr, SUB_TEMP, 0, "%s", res.text);
+	/* This message, read or not, would be one more. */
+	if (c->user_queue_messages > 0 && count >= c->user_queue_messages)
+		return fail(sr, SUB_QUOTA, 0, "queue quota of uid %ld reached: "
+		    "%ld messages queued, the limit is %ld (user_queue_messages)",
+		    (long)uid, count, c->user_queue_messages);
+	/* (no overflow for any file system size) */
+	limit = c->user_queue_size_pct > 0 ? total / 100 * c->user_queue_size_pct +
+	    total % 100 * c->user_queue_size_pct / 100 : c->user_queue_size;
+	if ((c->user_queue_size > 0 || c->user_queue_size_pct > 0) &&
+	    (size > 0 ? bytes + size > limit : bytes >= limit)) {
+		char key[40];
+
+		snprintf(key, sizeof(key), c->user_queue_size_pct > 0 ?
+		    "user_queue_size %d%%" : "user_queue_size",
+		    c->user_queue_size_pct);
+		if (size > 0)
+			return fail(sr, SUB_QUOTA, 0, "queue quota of uid %ld "
+			    "reached: %lld octets queued, this message's %lld "
+			    "would pass the limit of %lld (%s)", (long)uid,
+			    bytes, size, limit, key);
+		return fail(sr, SUB_QUOTA, 0, "queue quota of uid %ld reached: "
+		    "%lld octets queued, the limit is %lld (%s)", (long)uid,
+		    bytes, limit, key);
+	}
+	if (c->queue_min_free > 0 && avail < c->queue_min_free)
+		return fail(sr, SUB_RESERVE, 0, "queue file system nearly full: "
+		    "%lld octets free, %lld are kept for root (queue_min_free)",
+		    avail, c->queue_min_free);
+	return SUB_OK;
+}
 
 static enum submit_status
 fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
@@ -682,6 +968,25 @@ fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
 	sr->st = st;
 	sr->err = err;
 	return st;
+}
+
+/*
+ * trace_field - the Received: field that starts every submitted message,
+ * as Postfix's pickup writes it: the submitter's real uid, so that mail
+ * from local users can be traced to one of them (RFC 5321 4.4 asks a
+ * trace field of whoever puts a message into the mail system).
+ *   Received: by HOST (mxsend, from userid N)
+ *   	id QUEUEID; DATE
+ */
+static int
+trace_field(struct buf *b, const struct conf *c, const char *id, time_t now)
+{
+	char date[64];
+
+	if (rfc5322_date(now, date, sizeof(date)) < 0)
+		return -1;
+	return buf_printf(b, "Received: by %s (mxsend, from userid %ld)\r\n"
+	    "\tid %s; %s\r\n", c->hostname, (long)getuid(), id, date);
 }
 
 /*
@@ -713,7 +1018,13 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	memset(&b, 0, sizeof(b));
 	memset(sr, 0, sizeof(*sr));
 
-	if ((r = queue_open(c, &res)) < 0 || (r = queue_create(c, &q, &res)) < 0) {
+	if ((r = queue_open(c, &res)) < 0) {
+		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
+		goto refuse;
+	}
+	if (submit_admit(c, 0, sr) != SUB_OK)
+		goto refuse;
+	if ((r = queue_create(c, &q, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
 		goto refuse;
 	}
@@ -834,9 +1145,13 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		fail(sr, SUB_DATA, 0, "%s", err);
 		goto refuse;
 	}
-	if (header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0 ||
-	    queue_write(&q, hb.p, hb.len, &res) < 0) {
-		fail(sr, SUB_TEMP, 0, "cannot write queue file: %s", res.text);
+	if (trace_field(&hb, c, q.id, fx.now) < 0 ||
+	    header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0) {
+		fail(sr, SUB_TEMP, 0, "out of memory");
+		goto refuse;
+	}
+	if (queue_write(&q, hb.p, hb.len, &res) < 0) {
+		fail(sr, SUB_TEMP, 0, "%s", res.text);
 		goto refuse;
 	}
 	if (b.max > 0 && (long long)q.size > b.max) {
@@ -891,6 +1206,10 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	for (k = 0; k < hb.len && !(hb.p[k] & 0x80); k++)
 		;
 	e->body8 = b.eight || k < hb.len ? 1 : 0;
+	/* With its own size: a message must not take its user past a
+	 * limit, nor the disk below the reserve. */
+	if (submit_admit(c, (long long)q.size, sr) != SUB_OK)
+		goto out;
 	if ((r = queue_commit(c, &q, e, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot queue the message: %s", res.text);
 		goto out;
@@ -909,8 +1228,8 @@ bodyerr:
 	else if (b.toobig)
 		fail(sr, SUB_TOOBIG, 0, "message is larger than "
 		    "max_message_size (%lld octets)", c->max_message_size);
-	else
-		fail(sr, SUB_TEMP, 0, "cannot write queue file: %s", res.text);
+	else	/* queue_write's text says what it could not do */
+		fail(sr, SUB_TEMP, 0, "%s", res.text);
 	/* The rest of the data is in the reader from the error on. */
 	dst = body_state(&b);
 	if (b.done)

@@ -111,7 +111,7 @@ def break_line(s):
     return out
 
 
-def model_message(S, p, maxsize):
+def model_message(S, p, maxsize, rlen=0):
     """One DATA phase from p.  Returns (kind, info, endpos):
     kind 'eof' (no reply, session over), 'ok' (info = dict), 'err'
     (info = set of acceptable reply lines)."""
@@ -195,11 +195,11 @@ def model_message(S, p, maxsize):
     if headerless and maxsize:
         raise Unmodeled("headerless with max size")
     hdr = b"".join(f + b"\r\n" for f in fields) + b"\r\n"
-    if maxsize and len(hdr) > maxsize:
+    if maxsize and rlen + len(hdr) > maxsize:
         return "err", {"552 5.3.4 Message size exceeds fixed limit"}, endpos
     # --- body
     body = []
-    size = len(hdr)
+    size = rlen + len(hdr)    # the Received: field comes first
     for (st, content, term, _) in lines:
         if st < body_start:
             continue
@@ -237,7 +237,7 @@ def model_message(S, p, maxsize):
 ADDR = re.compile(rb"^<([a-z0-9.]+@[a-z0-9.]+)>$")
 
 
-def model_session(S, maxsize):
+def model_session(S, maxsize, rlen=0):
     """Returns list of expected items: each either a set of acceptable
     reply lines, or ('QUEUED', msginfo)."""
     out = [{"220 %s ESMTP mxsend" % HOST}]
@@ -335,7 +335,7 @@ def model_session(S, maxsize):
                 rep("503 5.5.1 Error: need RCPT command")
                 continue
             rep("354 End data with <CR><LF>.<CR><LF>")
-            kind, info, endpos = model_message(S, p, maxsize)
+            kind, info, endpos = model_message(S, p, maxsize, rlen)
             if kind == "eof":
                 break
             p = endpos
@@ -617,7 +617,22 @@ def run_sendmail(chunks, conf, sleep):
     t.join()
     te.join()
     rc = p.wait()
-    return out, rc, errbuf[0]
+    return out, rc, errbuf[0], p.pid
+
+
+# The Received: field submit.c puts first (trace_field): the queue ID is
+# 13 hex digits and the submitting process's ID in hex; the date 31 octets.
+RCVD = (r"Received: by %s \(mxsend, from userid %d\)\r\n\tid %%s; "
+        r"[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} "
+        r"[0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}\r\n") % (
+            re.escape(HOST), os.getuid())
+RCVD = RCVD.encode()
+
+
+def rcvd_len(pid):
+    """Octets of the Received: field of a message that process pid queues."""
+    return len("Received: by %s (mxsend, from userid %d)\r\n\tid %s; %s\r\n"
+               % (HOST, os.getuid(), "X" * (13 + len("%X" % pid)), "D" * 31))
 
 
 def read_queue(qdir):
@@ -677,6 +692,11 @@ def compare(expected, out, queue):
             used.add(qid)
             info = e[1]
             msg, kv = queue[qid]
+            # submit.c's trace field first, exactly, then the model's bytes
+            m = re.match(RCVD % re.escape(qid).encode(), msg)
+            if not m:
+                return "reply %d: no Received: field first: %r" % (i, msg[:120])
+            msg = msg[m.end():]
             if info["headerless"]:
                 k = msg.find(b"\r\n\r\n")
                 gb = msg[k + 4:] if k >= 0 else None
@@ -718,8 +738,8 @@ def conf_for(qdir, conf_base, maxsize):
         with open(path, "w") as f:
             f.write("hostname %s\nqueue_dir %s\ntls none\nlocal_delivery none\n"
                     "command_timeout 5s\ndata_timeout 5s\n" % (HOST, qdir))
-            if maxsize:
-                f.write("max_message_size %d\n" % maxsize)
+            # none: no limit (the default is 10240000)
+            f.write("max_message_size %d\n" % (maxsize or 0))
     return path
 
 
@@ -727,7 +747,7 @@ def one(seed, wid, adv_only):
     rng = random.Random(seed)
     S, maxsize, markers = gen_session(rng, adv_only)
     try:
-        expected = model_session(S, maxsize)
+        model_session(S, maxsize)
     except Unmodeled as e:
         return ("unmodeled", seed, str(e))
     chunks, mode = chunks_for(S, markers, rng)
@@ -735,7 +755,8 @@ def one(seed, wid, adv_only):
     qdir, cb = worker_dirs(wid)
     conf = conf_for(qdir, cb, maxsize)
     clean_queue(qdir)
-    out, rc, err = run_sendmail(chunks, conf, sleep)
+    out, rc, err, pid = run_sendmail(chunks, conf, sleep)
+    expected = model_session(S, maxsize, rcvd_len(pid))
     queue = read_queue(qdir)
     clean_queue(qdir)
     d = compare(expected, out, queue)
@@ -797,13 +818,14 @@ def targeted_cases():
 def run_case(case, wid):
     S, maxsize, chunks, sleep = case
     try:
-        expected = model_session(S, maxsize)
+        model_session(S, maxsize)
     except Unmodeled as e:
         return ("unmodeled", 0, str(e))
     qdir, cb = worker_dirs(wid)
     conf = conf_for(qdir, cb, maxsize)
     clean_queue(qdir)
-    out, rc, err = run_sendmail([c for c in chunks if c], conf, sleep)
+    out, rc, err, pid = run_sendmail([c for c in chunks if c], conf, sleep)
+    expected = model_session(S, maxsize, rcvd_len(pid))
     queue = read_queue(qdir)
     clean_queue(qdir)
     d = compare(expected, out, queue)

@@ -109,6 +109,87 @@ main(void)
 	bad("dns_server 127.0.0.1 5353\n",
 	    "f.conf:1: dns_server: expected ip[:port][,ip[:port]...]");
 
+	/* What one user may queue (submit.c). */
+	conf_defaults(&c);
+	is_int(c.max_message_size, 10240000, "default max_message_size 10240000");
+	is_int(c.user_queue_messages, 1000, "default user_queue_messages 1000");
+	ok(c.user_queue_size == 0 && c.user_queue_size_pct == 25,
+	    "default user_queue_size 25%%");
+	{
+		const char *t = "max_message_size 2M\nuser_queue_messages 5\n"
+		    "user_queue_size 64k\nqueue_min_free 1G\n";
+
+		is_int(conf_parse(&c, t, strlen(t), "f.conf", err, sizeof(err)),
+		    0, "sizes with suffixes parse");
+		ok(c.max_message_size == 2 * 1024 * 1024 &&
+		    c.user_queue_messages == 5 && c.user_queue_size == 65536 &&
+		    c.user_queue_size_pct == 0 &&
+		    c.queue_min_free == 1024LL * 1024 * 1024,
+		    "2M, 5, 64k, 1G: octets (k, M, G are powers of 1024)");
+	}
+	conf_free(&c);
+	conf_defaults(&c);
+	{
+		const char *t = "user_queue_size 10%\nmax_message_size 0\n"
+		    "user_queue_messages 0\n";
+
+		is_int(conf_parse(&c, t, strlen(t), "f.conf", err, sizeof(err)),
+		    0, "a percentage and zeros parse");
+		ok(c.user_queue_size == 0 && c.user_queue_size_pct == 10 &&
+		    c.max_message_size == 0 && c.user_queue_messages == 0,
+		    "10%%: a share of the file system; 0: no limit");
+	}
+	conf_free(&c);
+	bad("max_message_size 10x\n", "f.conf:1: max_message_size: not a size "
+	    "(octets, or a number with k, M or G)");
+	bad("max_message_size -1\n", "f.conf:1: max_message_size: not a size "
+	    "(octets, or a number with k, M or G)");
+	bad("max_message_size 50%\n", "f.conf:1: max_message_size: not a size "
+	    "(octets, or a number with k, M or G)");
+	bad("max_message_size 99999999999999999999\n", "f.conf:1: "
+	    "max_message_size: not a size (octets, or a number with k, M or G)");
+	bad("max_message_size 9999999999999G\n", "f.conf:1: "
+	    "max_message_size: not a size (octets, or a number with k, M or G)");
+	bad("\nuser_queue_messages many\n", "f.conf:2: user_queue_messages: "
+	    "not a number of messages (0 for no limit)");
+	bad("user_queue_messages -5\n", "f.conf:1: user_queue_messages: "
+	    "not a number of messages (0 for no limit)");
+	bad("user_queue_size 101%\n", "f.conf:1: user_queue_size: not a size "
+	    "(octets, a number with k, M or G, or a percentage of the file "
+	    "system such as 25%)");
+	bad("user_queue_size %\n", "f.conf:1: user_queue_size: not a size "
+	    "(octets, a number with k, M or G, or a percentage of the file "
+	    "system such as 25%)");
+	bad("user_queue_size 1.5G\n", "f.conf:1: user_queue_size: not a size "
+	    "(octets, a number with k, M or G, or a percentage of the file "
+	    "system such as 25%)");
+	bad("user_queue_size 25 %\n", "f.conf:1: user_queue_size: not a size "
+	    "(octets, a number with k, M or G, or a percentage of the file "
+	    "system such as 25%)");
+	bad("queue_min_free G\n", "f.conf:1: queue_min_free: not a size "
+	    "(octets, or a number with k, M or G)");
+	bad("queue_min_free 5%\n", "f.conf:1: queue_min_free: not a size "
+	    "(octets, or a number with k, M or G)");
+	bad("queue_min_free 1k\nqueue_min_free 2k\n",
+	    "f.conf:2: queue_min_free: given twice (first on line 1)");
+	/* queue_min_free follows max_message_size unless given. */
+	{
+		char path[] = "/tmp/conftest.XXXXXX";
+		int fd = mkstemp(path);
+		const char *t = "max_message_size 1000\n";
+
+		if (fd >= 0 && write(fd, t, strlen(t)) == (ssize_t)strlen(t) &&
+		    conf_load(&c, path, 1, err, sizeof(err)) == 0) {
+			is_int(c.queue_min_free, 2000,
+			    "queue_min_free defaults to twice max_message_size");
+			conf_free(&c);
+		} else
+			ok(0, "max_message_size 1000: loads (%s)", err);
+		if (fd >= 0)
+			close(fd);
+		unlink(path);
+	}
+
 	/* A client certificate needs its key, and the other way round. */
 	{
 		char path[] = "/tmp/conftest.XXXXXX";
@@ -148,6 +229,8 @@ main(void)
 	    0, "missing default file: defaults");
 	ok(c.hostname[0] != '\0', "hostname defaults to the machine's name");
 	is_str(c.qualify_domain, c.hostname, "qualify_domain defaults to it");
+	is_int(c.queue_min_free, 20480000,
+	    "queue_min_free defaults to twice the default max_message_size");
 	conf_free(&c);
 	ok(conf_load(&c, "/nonexistent/mxsend.conf", 1, err, sizeof(err)) < 0 &&
 	    strcmp(err, "cannot open config file /nonexistent/mxsend.conf: "

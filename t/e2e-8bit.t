@@ -24,8 +24,8 @@ f=$(rx_files $E8 | tail -n 1)
 like "$(grep ' > MAIL FROM' "$T/smtpd-$E8/trace")" \
     "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+ BODY=8BITMIME\$" \
     "8BITMIME offered: MAIL FROM declares BODY=8BITMIME"
-rx_data "$f" >"$T/got8"
-is_file "$T/got8" "$T/in.crlf" "8BITMIME offered: the bytes arrive unchanged"
+rx_data "$f" | no_rcvd >"$T/got8"
+is_file "$T/got8" "$T/in.crlf" "8BITMIME offered: the bytes arrive unchanged (after Received:)"
 
 # --- no 8BITMIME: converted, and the content survives ------------------------
 mx -odi u@e7.test <"$T/in" 2>"$T/2.err"
@@ -57,7 +57,7 @@ printf 'From: me@origin.test\nTo: u@e7.test\nDate: Mon, 1 Jan 2024 00:00:00 +000
 to_crlf <"$T/in7" >"$T/in7.crlf"
 mx -odi u@e7.test <"$T/in7" 2>"$T/3.err"
 is "$?" 0 "7-bit, no 8BITMIME: exit 0"
-rx_data "$(rx_files $E7 | tail -n 1)" >"$T/got77"
-is_file "$T/got77" "$T/in7.crlf" "7-bit, no 8BITMIME: the bytes arrive unchanged"
+rx_data "$(rx_files $E7 | tail -n 1)" | no_rcvd >"$T/got77"
+is_file "$T/got77" "$T/in7.crlf" "7-bit, no 8BITMIME: the bytes arrive unchanged (after Received:)"
 is "$(q_count)" 0 "queue empty"
 done_testing

@@ -26,9 +26,14 @@ f=$(last_rx)
 is "$(rx_env "$f")" "MAIL FROM:<$ME>
 RCPT TO:<one@a.test>" "single recipient: envelope (sender qualified login name)"
 rx_data "$f" >"$T/got"
-grep -viE '^(date|message-id|from):' "$T/got" >"$T/got.rest"
+# The Received: field first: this uid, the queue ID (the local part of the
+# generated Message-ID) and the time (that of the generated Date:).
+is "$(head -n 2 "$T/got")" "Received: by test.example (mxsend, from userid $(id -u))
+	id $(sed -n 's/^Message-ID: <\([0-9A-F]*\)@test\.example>\r$/\1/p' "$T/got"); $(sed -n 's/^Date: \(.*\)\r$/\1/p' "$T/got")" \
+    "single recipient: Received: by HOST (mxsend, from userid UID), id QUEUEID; DATE, first"
+no_rcvd <"$T/got" | grep -viE '^(date|message-id|from):' >"$T/got.rest"
 printf 'To: Rcpt One <one@a.test>\r\nSubject: hello\r\n\r\nBody line 1\r\n\r\nBody line 3\r\n' >"$T/exp"
-is_file "$T/got.rest" "$T/exp" "single recipient: exact bytes besides added Date/Message-ID/From, no Bcc"
+is_file "$T/got.rest" "$T/exp" "single recipient: exact bytes besides added Received/Date/Message-ID/From, no Bcc"
 is "$(grep -ciE '^date:' "$T/got")" 1 "Date: added once"
 like "$(grep -iE '^date:' "$T/got")" \
     '^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}'$'\r''$' \
@@ -50,7 +55,7 @@ f=$(sink_files $B | head -n 1)
 is "$(grep -E '^X-(Mail|Rcpt)-Args:' "$f" 2>/dev/null)" "X-Mail-Args: <$ME>
 X-Rcpt-Args: <two@b.test>" "smtp-sink: envelope"
 # smtp-sink dumps the message after dot-unstuffing, CRs removed
-is "$(sink_message "$f" | grep -viE '^(date|message-id|from):')" "Subject: to the sink
+is "$(sink_message "$f" | no_rcvd | grep -viE '^(date|message-id|from):')" "Subject: to the sink
 
 sink body
 .leading dot" "smtp-sink: the message as sent"
@@ -76,7 +81,7 @@ f=$(last_rx)
 is "$(rx_env "$f" | grep '^RCPT' | sort)" "RCPT TO:<one@a.test>
 RCPT TO:<three@a.test>
 RCPT TO:<two@a.test>" "-t: To, Cc and Bcc recipients all in the envelope"
-rx_data "$f" | grep -viE '^(date|message-id):' >"$T/got"
+rx_data "$f" | no_rcvd | grep -viE '^(date|message-id):' >"$T/got"
 printf 'From: me@origin.test\r\nTo: one@a.test\r\nCc: Two <two@a.test>\r\nSubject: t\r\n\r\nbody\r\n' >"$T/exp"
 is_file "$T/got" "$T/exp" "-t: Bcc: removed, everything else as given"
 
@@ -107,12 +112,12 @@ printf "$MSG" >"$T/lf.in"
 printf "$MSG" | to_crlf >"$T/crlf.in"
 mx -odi one@a.test <"$T/lf.in" 2>"$T/11.err"
 is "$?" 0 "LF input: exit 0"
-rx_data "$(last_rx)" >"$T/got.lf"
+rx_data "$(last_rx)" | no_rcvd >"$T/got.lf"
 mx -odi one@a.test <"$T/crlf.in" 2>"$T/12.err"
 is "$?" 0 "CRLF input: exit 0"
-rx_data "$(last_rx)" >"$T/got.crlf"
-is_file "$T/got.lf" "$T/crlf.in" "LF input arrives as exactly the message with CRLF line ends"
-is_file "$T/got.crlf" "$T/crlf.in" "CRLF input arrives byte for byte"
+rx_data "$(last_rx)" | no_rcvd >"$T/got.crlf"
+is_file "$T/got.lf" "$T/crlf.in" "LF input arrives as exactly the message with CRLF line ends (after Received:)"
+is_file "$T/got.crlf" "$T/crlf.in" "CRLF input arrives byte for byte (after Received:)"
 
 # --- no trailing newline --------------------------------------------------------------
 printf 'Subject: nonl\n\nno newline at end' | mx -odi one@a.test 2>"$T/13.err"

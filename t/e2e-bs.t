@@ -66,7 +66,7 @@ G="220 test.example ESMTP mxsend"
 slowq() { ls "$T/qslow" 2>/dev/null | grep -c '\.msg$'; }
 EH="250-test.example
 250-PIPELINING
-250-SIZE
+250-SIZE 10240000
 250-8BITMIME
 250-ENHANCEDSTATUSCODES
 250 HELP"
@@ -152,8 +152,10 @@ id=$(q_ids)
 is "$(envof "$id")" "sender sender@origin.test
 rcpt one@bs.test
 rcpt two@bs.test" "lockstep session: envelope (a repeated recipient stored once)"
-q_msg "$id" >"$T/got"
-is_file "$T/got" "$T/me.want" "lockstep session: the message bytes, exactly (nothing added)"
+q_msg "$id" | no_rcvd >"$T/got"
+is_file "$T/got" "$T/me.want" "lockstep session: the message bytes, exactly (nothing added but Received:)"
+is "$(q_msg "$id" | head -n 2 | sed 's/; .*//')" "Received: by test.example (mxsend, from userid $(id -u))
+	id $id" "lockstep session: Received: first, with the submitter's uid and the queue ID"
 
 # --- the same, pipelined in one write -----------------------------------------
 fresh
@@ -163,7 +165,7 @@ is "$(qids)" "$(ids)" "pipelined session: the ID in the reply is the one queued"
 is "$(envof "$(q_ids)")" "sender sender@origin.test
 rcpt one@bs.test
 rcpt two@bs.test" "pipelined session: envelope"
-q_msg "$(q_ids)" >"$T/got"
+q_msg "$(q_ids)" | no_rcvd >"$T/got"
 is_file "$T/got" "$T/me.want" "pipelined session: the message bytes"
 
 # --- several messages in one session ------------------------------------------
@@ -244,7 +246,7 @@ is "$out" "$G
 250 2.0.0 Ok: queued as ID
 221 2.0.0 Bye
 exit 0" "commands and the final dot split across writes, CR and LF apart: read as lines"
-q_msg "$(nth 1)" >"$T/got"
+q_msg "$(nth 1)" | no_rcvd >"$T/got"
 printf 'From: split@origin.test\r\nSubject: split\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <split@origin.test>\r\n\r\nbody\r\n' >"$T/want"
 is_file "$T/got" "$T/want" "split writes: the message bytes"
 
@@ -272,7 +274,7 @@ is "$out" "$G
 250 2.0.0 Ok: queued as ID
 221 2.0.0 Bye
 exit 0" "a 1 MB message (dot-stuffed lines) pipelined in one write: transcript"
-q_msg "$(nth 1)" >"$T/got"
+q_msg "$(nth 1)" | no_rcvd >"$T/got"
 is_file "$T/got" "$T/big.want" "a 1 MB message: the bytes, unstuffed"
 
 # --- MAIL FROM forms and parameters that are accepted -------------------------
@@ -634,7 +636,7 @@ is "$out" "$G
 221 2.0.0 Bye
 exit 0" "bare LF/CR: only CRLF . CRLF ends the data; the session goes on"
 is "$(q_count)" 2 "bare LF/CR: two messages, nothing smuggled"
-q_msg "$(nth 1)" >"$T/got"
+q_msg "$(nth 1)" | no_rcvd >"$T/got"
 printf 'From: lf@origin.test\r\nTo: x@bs.test\r\nSubject: bare LF\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <lf@origin.test>\r\n\r\nline1\r\nline2\r\n.line3\r\n.\r\nMAIL FROM:<evil@origin.test>\r\nRCPT TO:<victim@bs.test>\r\nDATA\r\nsmuggled\r\n.\r\nNOOP\r\n.\r\nX\r\n' >"$T/got.want"
 is_file "$T/got" "$T/got.want" "bare LF/CR: lines stored with CRLF; the '.' lines next to a bare LF or CR are content"
 is "$(q_env "$(nth 1)" | grep '^rcpt' | awk '{print $NF}')" "x@bs.test" "bare LF/CR: the first message's only recipient"
@@ -663,7 +665,7 @@ QUIT
 EOF
 )
 is "$(printf '%s\n' "$out" | grep -c '^250 2\.0\.0 Ok: queued as ID$')/$(q_count)" 3/3 "header fix-ups: three messages queued"
-q_msg "$(nth 1)" >"$T/got"
+q_msg "$(nth 1)" | no_rcvd >"$T/got"
 grep -viE '^(date|message-id|from):' "$T/got" >"$T/got.rest"
 printf 'To: root@test.example, Two <two@test.example>\r\nCc: ops@test.example\r\nSubject: fix-ups\r\n\r\nbody\r\n' >"$T/want"
 is_file "$T/got.rest" "$T/want" "unqualified To/Cc qualified with test.example, Bcc removed, the rest as sent"
@@ -682,7 +684,7 @@ rcpt hidden@bs.test" "the Bcc recipient is still in the envelope"
 q_msg "$(nth 2)" | grep -iE '^from:' >"$T/got"
 printf 'From: root@test.example\r\n' >"$T/want"
 is_file "$T/got" "$T/want" "an unqualified From: is qualified, none added"
-q_msg "$(nth 3)" >"$T/got"
+q_msg "$(nth 3)" | no_rcvd >"$T/got"
 is "$(sed '/^\r$/q' "$T/got" | sed 's/:.*//' | tr A-Z a-z | sort | tr '\r\n' '|/')" "|/date/from/message-id/" \
     "no header at all: Date, Message-ID, From added"
 sed '1,/^\r$/d' "$T/got" >"$T/got.body"
@@ -708,7 +710,7 @@ $EH
 250 2.0.0 Ok: queued as ID
 221 2.0.0 Bye
 exit 0" "8BITMIME body: transcript"
-q_msg "$(nth 1)" >"$T/got"
+q_msg "$(nth 1)" | no_rcvd >"$T/got"
 printf 'From: s@origin.test\r\nTo: x@bs.test\r\nSubject: 8bit\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <8bit@origin.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncaf\303\251 \342\202\254\r\n\377\376\200\r\n' >"$T/want"
 is_file "$T/got" "$T/want" "8BITMIME body: stored unchanged"
 is "$(q_env "$(nth 1)" | sed -n 's/^body //p')" 8bitmime "8BITMIME body: the envelope says body 8bitmime (beyond the spec)"
@@ -1006,7 +1008,7 @@ f=$(rx_files $M | tail -n 1)
 is "$(rx_env "$f")" "MAIL FROM:<sender@origin.test>
 RCPT TO:<one@bs.test>
 RCPT TO:<two@bs.test>" "-odi: envelope at the MX"
-rx_data "$f" >"$T/got"
+rx_data "$f" | no_rcvd >"$T/got"
 is_file "$T/got" "$T/me.want" "-odi: exact bytes at the MX"
 is "$(q_count)" 0 "-odi: the queue is empty"
 
@@ -1082,7 +1084,7 @@ is "$out" "$WANT" "default (-odb): the same transcript, and no child holds stdou
 wait_for '[ "$(rx_count $M)" -gt "$n0" ]' 10
 is "$(rx_count $M)" $((n0 + 1)) "default (-odb): delivered in the background"
 f=$(rx_files $M | tail -n 1)
-rx_data "$f" >"$T/got"
+rx_data "$f" | no_rcvd >"$T/got"
 is_file "$T/got" "$T/me.want" "default (-odb): exact bytes at the MX"
 wait_for '[ "$(q_count)" = 0 ]' 5
 is "$(q_count)" 0 "default (-odb): the queue empties"

@@ -43,9 +43,10 @@ NS_WHY=$(ns_why)
 skip() { _tap_result 0 "$1 # SKIP $NS_WHY"; }
 
 # ---- what arrived ----------------------------------------------------------------
-# head_masked FILE - the header lines, Date: and Message-ID: values masked
+# head_masked FILE - the header lines after mxsend's Received: (no_rcvd),
+# Date: and Message-ID: values masked
 head_masked() {
-	rx_head "$1" | sed -E 's/^(Date|Message-ID): .*/\1: .../I'
+	rx_head "$1" | no_rcvd | sed -E 's/^(Date|Message-ID): .*/\1: .../I'
 }
 # rx_mid ADDR MSGID - the transaction at ADDR whose Message-ID: is <MSGID>
 # (each message of a -bs session is delivered by its own detached child, so
@@ -57,8 +58,9 @@ rx_mid() {
 	done
 	return 0
 }
-# rx_data_file FILE OUT - the received message bytes into OUT
-rx_data_file() { rx_data "$1" >"$2"; }
+# rx_data_file FILE OUT - the received message bytes after mxsend's
+# Received: (no_rcvd) into OUT
+rx_data_file() { rx_data "$1" | no_rcvd >"$2"; }
 
 DATE_RE='^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}$'
 

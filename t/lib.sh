@@ -488,6 +488,16 @@ q_rcpt_error() {
 	                   { cur = 0 }'
 }
 
+# no_rcvd [UID] - stdin without the Received: field mxsend puts first in
+# every message it takes in (submit.c, trace_field), only when its two
+# lines are exactly that field: "Received: by test.example (mxsend, from
+# userid UID)" (default: this user's uid), then TAB "id ID; DATE" (CRLF
+# or LF ends); anything else is left as it is, so an exact comparison
+# of the rest fails.  Bytes are otherwise kept (no newline is added).
+no_rcvd() {
+	sed -E "1{N;/^Received: by test\.example \(mxsend, from userid ${1:-$(id -u)}\)\r?\n\tid [0-9A-F]+; [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}\r?\$/d}"
+}
+
 # to_crlf - LF line ends to CRLF (input must be LF only)
 to_crlf() { sed 's/$/\r/'; }
 

@@ -85,6 +85,34 @@ test_roundtrip(void)
 	buf_free(&b);
 }
 
+/* The mark of recipients whose aliases wait for root (submit.c):
+ * dumped after its rcpt line, loaded back to the same recipient. */
+static void
+test_unexpanded(void)
+{
+	static const char text[] =
+	    "version 1\nid AB\nsender a@b\narrival 0\nsize 0\nbody none\n"
+	    "bounce 0\nwarned 0\n"
+	    "rcpt pending 0 0 secret@host.example\nunexpanded 1\n"
+	    "rcpt done 1 0 x@remote.example\n"
+	    "rcpt pending 1 5 other@host.example\nunexpanded 1\n"
+	    "error earlier\n";
+	struct envelope e;
+	struct buf b;
+	char err[200];
+
+	env_init(&e);
+	buf_init(&b, 0);
+	is_int(env_load(&e, text, strlen(text), err, sizeof(err)), 0,
+	    "an envelope with unexpanded recipients loads");
+	ok(e.nr == 3 && e.r[0].unexpanded == 1 && e.r[1].unexpanded == 0 &&
+	    e.r[2].unexpanded == 1, "the mark goes with its recipient");
+	is_int(env_dump(&e, &b), 0, "and dumps");
+	is_str(b.p, text, "dump(load(x)) == x, the mark after its rcpt line");
+	env_free(&e);
+	buf_free(&b);
+}
+
 static void
 bad(const char *text, const char *want, const char *name)
 {
@@ -125,6 +153,12 @@ test_bad(void)
 	bad("version 1\nid A\nsender <>\nsize 99999999999999999999999\n",
 	    "line 4: bad size", "size overflow");
 	bad("version 1\nid A\n", "line 3: incomplete envelope", "no sender");
+	bad("version 1\nid A\nsender <>\nunexpanded 1\n",
+	    "line 4: unexpanded without rcpt", "unexpanded before any rcpt");
+	bad("version 1\nid A\nsender <>\nrcpt pending 0 0 a@b\nunexpanded yes\n",
+	    "line 5: bad flag", "unexpanded not 1");
+	bad("version 1\nid A\nsender <>\nrcpt pending 0 0 a@b\nunexpanded 1\n"
+	    "unexpanded 1\n", "line 6: unexpanded twice", "unexpanded twice");
 	/* Numbers past the bounds of queue.c are a corrupt envelope, so no
 	 * later sum (arrival + queue_lifetime, a listing's total) overflows. */
 	bad("version 1\nid A\nsender <>\narrival 9223372036854775807\n",
@@ -288,6 +322,7 @@ int
 main(void)
 {
 	test_roundtrip();
+	test_unexpanded();
 	test_bad();
 	test_bounds();
 	test_spool();
