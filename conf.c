@@ -202,6 +202,13 @@ set_key(struct conf *c, const char *k, char *v)
 	} else if (strcmp(k, "auth_file") == 0) {
 		if (set_str(c->auth_file, sizeof(c->auth_file), v))
 			return "too long";
+	} else if (strcmp(k, "auth_unverified") == 0) {
+		if (strcmp(v, "no") == 0)
+			c->auth_unverified = 0;
+		else if (strcmp(v, "yes") == 0)
+			c->auth_unverified = 1;
+		else
+			return "expected no or yes";
 	} else if (strcmp(k, "retry_intervals") == 0) {
 		c->nretry = 0;
 		while ((p = next_word(&cur)) != NULL) {
@@ -252,6 +259,7 @@ static const char *const keys[] = {
 	"tls_ca_file", "tls_cert", "tls_key", "auth_file", "retry_intervals",
 	"queue_lifetime", "warn_after", "max_parallel", "connect_timeout",
 	"command_timeout", "data_timeout", "max_message_size",
+	"auth_unverified",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

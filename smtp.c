@@ -510,10 +510,16 @@ out:
 	return rc;
 }
 
-/* s_auth - RFC 4954 with PLAIN (RFC 4616) or LOGIN; 0, -1 lost, -2
- * refused.  A refusal is TEMP: bad credentials must not bounce mail. */
+/* s_auth - RFC 4954 with SCRAM-SHA-256, PLAIN (RFC 4616) or LOGIN; 0,
+ * -1 lost, -2 refused.  A refusal is TEMP: bad credentials must not
+ * bounce mail.  Only a verified peer gets any AUTH command: a machine in
+ * the middle would get the user name and, from SCRAM, a proof to crack
+ * the password with offline.  unverified_ok (auth_unverified yes) lets
+ * SCRAM go to an unverified peer; PLAIN and LOGIN, which hand over the
+ * password itself, never do. */
 static int
-s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
+s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
+    struct result *res)
 {
 	struct buf b64, raw;
 	struct reply r;
@@ -521,6 +527,14 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 
 	buf_init(&b64, 0);
 	buf_init(&raw, 0);
+	if (!s->tls_verified && !unverified_ok) {
+		result_set(res, OUT_TEMP, "%s%s: not authenticating to a server "
+		    "whose certificate was not verified (tls %s); use tls verify "
+		    "with the right tls_ca_file, or auth_unverified yes", s->host,
+		    s->peer, t->policy == TLS_REQUIRED ? "required" :
+		    t->policy == TLS_OPPORTUNISTIC ? "opportunistic" : "verify");
+		goto out;
+	}
 	if (!(s->ext & EXT_AUTH)) {
 		result_set(res, OUT_TEMP, "%s%s does not offer AUTH, but "
 		    "auth_file has credentials for it", s->host, s->peer);
@@ -533,10 +547,11 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 		rc = -2;
 	} else if (!s->tls_verified) {
 		/* A password sent in the clear inside TLS nobody verified goes
-		 * to whoever sits in the middle.  SCRAM does not give it away. */
+		 * to whoever sits in the middle. */
 		result_set(res, OUT_TEMP, "%s%s: not sending a password with "
-		    "AUTH PLAIN or LOGIN over TLS that was not verified (use tls "
-		    "verify, with tls_ca_file if needed)", s->host, s->peer);
+		    "AUTH PLAIN or LOGIN over TLS that was not verified, "
+		    "auth_unverified yes or not (use tls verify, with "
+		    "tls_ca_file if needed)", s->host, s->peer);
 		goto out;
 	} else if (has_mech(s, "PLAIN")) {
 		if (buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->user) < 0 ||
@@ -733,7 +748,7 @@ again:
 			    t->policy == TLS_NONE ? "none" : "not on");
 			goto quit;
 		}
-		if ((rc = s_auth(s, t, res)) < 0)
+		if ((rc = s_auth(s, t, c->auth_unverified, res)) < 0)
 			goto rc_fail;
 	}
 	return OUT_OK;
