@@ -510,6 +510,21 @@ out:
 	return rc;
 }
 
+/* mask_word - every occurrence of w in text (NUL-terminated) as '*'s */
+static void
+mask_word(char *text, const char *w)
+{
+	size_t n = strlen(w);
+	char *p = text;
+
+	if (n == 0)
+		return;
+	while ((p = strstr(p, w)) != NULL) {
+		memset(p, '*', n);
+		p += n;
+	}
+}
+
 /* s_auth - RFC 4954 with SCRAM-SHA-256, PLAIN (RFC 4616) or LOGIN; 0,
  * -1 lost, -2 refused.  A refusal is TEMP: bad credentials must not
  * bounce mail.  Only a verified peer gets any AUTH command: a machine in
@@ -591,12 +606,15 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 	if (r.code != 235) {
 		char t2[ERRTEXT_MAX];
 
+		/* No user name: the text goes into the queue, which mailq
+		 * shows to every local user; nor where the server echoes it. */
 		printable(t2, sizeof(t2), r.text, strlen(r.text));
-		result_set(res, OUT_TEMP, "%s%s: authentication failed as %s: "
-		    "%d %s", s->host, s->peer, t->user, r.code, t2);
+		mask_word(t2, t->user);
+		result_set(res, OUT_TEMP, "%s%s: authentication failed: %d %s",
+		    s->host, s->peer, r.code, t2);
 		goto out;
 	}
-	vlog("authenticated as %s", t->user);
+	vlog("authenticated");
 	rc = 0;
 	goto out;
 nomem:

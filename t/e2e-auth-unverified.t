@@ -3,13 +3,15 @@
 # required or opportunistic a smarthost with credentials gets no AUTH
 # command at all (not even SCRAM-SHA-256) and the mail waits with one
 # reason naming the fix; auth_unverified yes lets SCRAM (never PLAIN or
-# LOGIN) through; tls verify with the right CA authenticates.
-# Addresses 127.0.0.170-172.
+# LOGIN) through; tls verify with the right CA authenticates.  A refused
+# AUTH leaves the server's reply, never the user name (masked where the
+# server echoes it), in the queue and in mailq.  Addresses 127.0.0.170-172.
 . t/lib.sh
 need_tools
 
 H1=127.0.0.170	# relay1.test: STARTTLS, self-signed, SCRAM-SHA-256 PLAIN LOGIN
-H2=127.0.0.171	# relay2.test: STARTTLS, test CA, SCRAM-SHA-256 PLAIN LOGIN
+H2=127.0.0.171	# relay2.test: STARTTLS, test CA, SCRAM-SHA-256 PLAIN LOGIN,
+		# a refusal names the user
 H3=127.0.0.172	# relay3.test: STARTTLS, self-signed, PLAIN LOGIN only
 
 USER=relay-login-4711@example.test
@@ -28,7 +30,7 @@ A=(--auth "$USER:$PASS" --auth-required)
 start_tlsd $H1 --cert "$PKI/relay1.pem" --key "$PKI/relay1.key" "${A[@]}" \
     --mechs SCRAM-SHA-256,PLAIN,LOGIN || exit 1
 start_tlsd $H2 --cert "$PKI/relay2.pem" --key "$PKI/relay2.key" "${A[@]}" \
-    --mechs SCRAM-SHA-256,PLAIN,LOGIN || exit 1
+    --mechs SCRAM-SHA-256,PLAIN,LOGIN --echo-user || exit 1
 start_tlsd $H3 --cert "$PKI/relay3.pem" --key "$PKI/relay3.key" "${A[@]}" \
     --mechs PLAIN,LOGIN || exit 1
 wait_smtpd || exit 1
@@ -118,6 +120,28 @@ is "$(q_count)" 0 "tls verify, right CA: delivered"
 is "$(rx_meta "$(rx_last $H2)" auth)" "$USER SCRAM-SHA-256" \
     "tls verify, right CA: authenticated"
 like "$(cat "$T/verify.err")" 'peer verified' "-v says the peer was verified"
+reset_q
+
+# --- a refused AUTH: the reply, not the user name, in the queue and mailq ---------
+auth_file relay2.test "not-$PASS"
+send badpw f@far.test
+is "$(q_rcpt_state f@far.test)" pending "wrong password: pending"
+E=$(q_rcpt_error f@far.test)
+is "$(rx_trace $H2 | grep -c "< 535 5.7.8 Authentication failed for $USER")" 1 \
+    "wrong password: the server's refusal named the user"
+like "$E" '^relay2\.test\[127\.0\.0\.171\]:[0-9]+: authentication failed: 535 5\.7\.8 Authentication failed for \*+$' \
+    "wrong password: 'authentication failed' with the server's reply, the name masked"
+ok '! grep -raqF "${USER%@*}" "$T/q"' "wrong password: the user name is in no queue file"
+mx -bp >"$T/mailq.out" 2>&1
+ok 'grep -q "authentication failed: 535" "$T/mailq.out"' "mailq shows the server's reply code"
+ok '! grep -qF "${USER%@*}" "$T/mailq.out"' "mailq does not show the user name"
+mx --queue-json >"$T/json.out" 2>&1
+ok 'grep -q "535" "$T/json.out" && ! grep -qF "${USER%@*}" "$T/json.out"' \
+    "--queue-json: the reply code, not the user name"
+# -v shows the server's replies as received ("<<< "): only to whoever
+# could read auth_file (mode 600) and so knows the name anyway
+ok 'grep -q "^<<< 535 " "$T/badpw.err" && ! grep -v "^<<< " "$T/badpw.err" | grep -qF "${USER%@*}"' \
+    "-v: mxsend's own lines do not show the user name"
 reset_q
 
 # --- a bad value is a config error naming the line -----------------------------

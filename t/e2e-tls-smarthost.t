@@ -165,7 +165,7 @@ reset_q
 auth_file 600 relay5.test "not-$PASS"
 send scramwrong f2@far.test
 is "$(q_count)" 1 "SCRAM, wrong password: the message stays queued"
-like "$(q_rcpt_error f2@far.test)" "authentication failed as $USER: 535" \
+like "$(q_rcpt_error f2@far.test)" "authentication failed: 535" \
     "SCRAM, wrong password: the error says authentication failed, with the reply"
 reset_q
 
