@@ -196,11 +196,11 @@ test_spool(void)
 	    "  with its size and recipient");
 	env_free(&e2);
 	/* The committing process still holds the lock. */
-	is_int(queue_lock(&c, e.id, 0), -2, "locked while the submitter holds it");
+	is_int(queue_lock(&c, e.id), -2, "locked while the submitter holds it");
 	close(q.fd);
-	fd = queue_lock(&c, e.id, 0);
+	fd = queue_lock(&c, e.id);
 	ok(fd >= 0, "lockable once the submitter is done");
-	is_int(queue_lock(&c, e.id, 0), -2, "a second lock fails");
+	is_int(queue_lock(&c, e.id), -2, "a second lock fails");
 	strlist_init(&ids);
 	queue_list(&c, &ids, &res);
 	ok(ids.n == 1 && strcmp(ids.v[0], e.id) == 0, "queue_list finds it");
