@@ -602,12 +602,13 @@ fcntl_lock(int fd, const char *path, struct result *res)
 	return 0;
 }
 
-/* mbox_open - the mailbox for appending, created when missing; checks
- * that it is the user's own regular file; fd or -1 with res set */
+/* mbox_open - the mailbox for appending (and reading its last octet),
+ * created when missing; checks that it is the user's own regular file;
+ * fd or -1 with res set */
 static int
 mbox_open(const struct job *j, struct result *res)
 {
-	const int fl = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY |
+	const int fl = O_RDWR | O_APPEND | O_NOFOLLOW | O_NOCTTY |
 	    O_NONBLOCK | O_CLOEXEC;
 	struct stat ls, st;
 	int fd = -1, exists;

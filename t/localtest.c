@@ -204,6 +204,30 @@ test_mbox(void)
 	    "MAILER-DAEMON Fri Nov 28 08:22:42 2025",
 	    "python mailbox.mbox: 2 messages, first byte-exact, From lines");
 
+	/* A damaged mailbox without a final LF: our From line still starts
+	 * a line of its own. */
+	{
+		struct buf dmg;
+		int dfd = open(mbox, O_WRONLY | O_APPEND);
+
+		buf_init(&dmg, 0);
+		write_all(dfd, "damaged tail", 12);
+		close(dfd);
+		slurp(mbox, &dmg);
+		fd = msgfile("m1", msg1, sizeof(msg1) - 1);
+		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+		    sizeof(msg1) - 1, &res), OUT_OK, "delivery after a damaged "
+		    "tail: %s", res.text);
+		close(fd);
+		slurp(mbox, &b);
+		ok(b.len > dmg.len + 20 && memcmp(b.p, dmg.p, dmg.len) == 0 &&
+		    memcmp(b.p + dmg.len, "\nFrom a@b ", 10) == 0,
+		    "a LF is added before the From line");
+		if (truncate(mbox, (off_t)dmg.len - 12) < 0)
+			perror("truncate");
+		buf_free(&dmg);
+	}
+
 	/* A failed read mid-message: the mailbox is back to its old size.
 	 * The message is larger than one write block, so part of it has
 	 * reached the file before the read fails. */
