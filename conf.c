@@ -263,6 +263,13 @@ set_key(struct conf *c, const char *k, char *v)
 	} else if (strcmp(k, "auth_file") == 0) {
 		if (set_str(c->auth_file, sizeof(c->auth_file), v))
 			return "too long";
+	} else if (strcmp(k, "auth_unverified") == 0) {
+		if (strcmp(v, "no") == 0)
+			c->auth_unverified = 0;
+		else if (strcmp(v, "yes") == 0)
+			c->auth_unverified = 1;
+		else
+			return "expected no or yes";
 	} else if (strcmp(k, "retry_intervals") == 0) {
 		c->nretry = 0;
 		while ((p = next_word(&cur)) != NULL) {
@@ -333,6 +340,7 @@ static const char *const keys[] = {
 	"command_timeout", "data_timeout", "max_message_size",
 	"queue_run_time",
 	"user_queue_messages", "user_queue_size", "queue_min_free",
+	"auth_unverified",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -207,6 +207,10 @@ advice(const struct conf *c, const char *err)
 	if (strstr(err, "does not offer STARTTLS"))
 		return "the server offers no STARTTLS; with tls required or "
 		    "verify nothing is sent to it";
+	if (strstr(err, "not authenticating to a server whose"))
+		return "credentials go only to a server whose certificate "
+		    "verifies: tls verify, with tls_ca_file naming its CA (or "
+		    "auth_unverified yes, for SCRAM-SHA-256 only)";
 	if (strstr(err, "authentication failed"))
 		return "check the user and password in auth_file";
 	if (strstr(err, "speaks plain text") || strstr(err, "no greeting"))

@@ -13,12 +13,21 @@
  *                 message with mboxrd quoting (a line matching ">*From "
  *                 gets one more '>'), a final LF if it had none, then one
  *                 empty line.  Locked with a dotlock DIR/USER.lock
- *                 (O_CREAT|O_EXCL, broken after DOTLOCK_STALE seconds)
- *                 and then fcntl F_SETLK on the whole file, polled for at
- *                 most MBOX_LOCK_WAIT seconds.  After the append: fsync;
- *                 on any error the file is truncated back to its old size,
- *                 so no reader ever sees half a message (a crash of the
- *                 writing process itself can still leave a tail).
+ *                 (O_CREAT|O_EXCL) and then fcntl F_SETLK on the whole
+ *                 file, each polled for at most MBOX_LOCK_WAIT seconds.
+ *                 A dotlock is stale, removed and taken, when it is older
+ *                 than DOTLOCK_STALE seconds, dated more than DOTLOCK_SKEW
+ *                 seconds ahead (it would never age), or owned by neither
+ *                 USER nor root (no delivery to this mailbox made it);
+ *                 the log says which.  After the append: fsync; on any
+ *                 error (SIGXFSZ is ignored, so a file size limit is the
+ *                 error EFBIG, not a kill) the file is truncated back to
+ *                 its old size, so no reader ever sees half a message (a
+ *                 crash of the writing process itself can still leave a
+ *                 tail) -- but only while DIR/USER.lock is still the one
+ *                 we made (same device and inode): if it was broken as
+ *                 stale, another writer may have appended since, and
+ *                 neither the truncation nor the final unlink happens.
  *   maildir PATH  "~/" is the user's home.  PATH, PATH/tmp, new, cur are
  *                 made 0700 when missing; the message goes to tmp/NAME
  *                 (O_EXCL), is fsynced, linked (renamed where link is not
@@ -75,9 +84,12 @@
 /* How long to wait for another writer's dotlock or fcntl lock before the
  * attempt is deferred: a healthy writer holds them for milliseconds. */
 #define MBOX_LOCK_WAIT 60
-/* A dotlock older than this is left over from a crash (5 minutes, as
+/* A dotlock older than this is left over from a crash (five minutes, as
  * procmail and liblockfile). */
 #define DOTLOCK_STALE 300
+/* A dotlock dated further ahead than this never ages: it was not made
+ * by a writer with our clock (NFS clocks differ by seconds, not more). */
+#define DOTLOCK_SKEW 60
 /* Longest user name taken; useradd allows 32. */
 #define LOCAL_USER_MAX 64
 /* Read the queue file and write the mailbox in blocks this large. */
@@ -486,11 +498,29 @@ backoff(int *ms)
 		*ms *= 2;
 }
 
-/* dotlock - create lock with O_EXCL, breaking a stale one; 0 or -1 */
+/* lock_stale - why the dotlock st is left over and may be broken, or
+ * NULL while it may be a live writer's: too old, dated ahead, or owned
+ * by someone who has no business locking owner's mailbox */
+static const char *
+lock_stale(const struct stat *st, uid_t owner, time_t now)
+{
+	if (st->st_uid != owner && st->st_uid != 0)
+		return "owned by neither the mailbox's user nor root";
+	if (st->st_mtime > now + DOTLOCK_SKEW)
+		return "dated in the future";
+	if (now - st->st_mtime > DOTLOCK_STALE)
+		return "older than five minutes";
+	return NULL;
+}
+
+/* dotlock - create lock with O_EXCL, breaking a stale one; 0 with the
+ * new lock's device and inode in *mine, or -1 with res set */
 static int
-dotlock(const char *lock, struct result *res)
+dotlock(const struct job *j, const char *lock, struct stat *mine,
+    struct result *res)
 {
 	long long deadline = deadline_in(MBOX_LOCK_WAIT);
+	const char *why;
 	char pid[32];
 	struct stat st;
 	int fd, ms = 5;
@@ -506,9 +536,15 @@ dotlock(const char *lock, struct result *res)
 			return -1;
 		}
 		if (lstat(lock, &st) == 0 &&
-		    time(NULL) - st.st_mtime > DOTLOCK_STALE) {
-			if (unlink(lock) == 0)
-				logmsg(LOG_WARNING, "removed stale lock %s", lock);
+		    (why = lock_stale(&st, j->uid, time(NULL))) != NULL) {
+			if (unlink(lock) < 0 && errno != ENOENT) {
+				result_set(res, OUT_TEMP, "cannot remove stale "
+				    "lock %s: %s", lock, strerror(errno));
+				return -1;
+			}
+			logmsg(LOG_WARNING, "removed stale lock %s (uid %ld, "
+			    "mtime %lld): %s", lock, (long)st.st_uid,
+			    (long long)st.st_mtime, why);
 			continue;
 		}
 		if (now_ms() > deadline) {
@@ -517,10 +553,27 @@ dotlock(const char *lock, struct result *res)
 		}
 		backoff(&ms);
 	}
+	if (fstat(fd, mine) < 0) {
+		result_set(res, OUT_TEMP, "cannot stat lock %s: %s", lock,
+		    strerror(errno));
+		close(fd);
+		unlink(lock);
+		return -1;
+	}
 	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	(void)write_all(fd, pid, strlen(pid));
 	close(fd);
 	return 0;
+}
+
+/* lock_mine - is lock still the dotlock we made (device and inode)? */
+static int
+lock_mine(const char *lock, const struct stat *mine)
+{
+	struct stat st;
+
+	return lstat(lock, &st) == 0 && st.st_dev == mine->st_dev &&
+	    st.st_ino == mine->st_ino;
 }
 
 /* fcntl_lock - the whole file, polled (F_SETLKW would need alarm()) */
@@ -549,12 +602,13 @@ fcntl_lock(int fd, const char *path, struct result *res)
 	return 0;
 }
 
-/* mbox_open - the mailbox for appending, created when missing; checks
- * that it is the user's own regular file; fd or -1 with res set */
+/* mbox_open - the mailbox for appending (and reading its last octet),
+ * created when missing; checks that it is the user's own regular file;
+ * fd or -1 with res set */
 static int
 mbox_open(const struct job *j, struct result *res)
 {
-	const int fl = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY |
+	const int fl = O_RDWR | O_APPEND | O_NOFOLLOW | O_NOCTTY |
 	    O_NONBLOCK | O_CLOEXEC;
 	struct stat ls, st;
 	int fd = -1, exists;
@@ -614,18 +668,25 @@ static enum outcome
 mbox_job(const struct job *j, struct result *res)
 {
 	char lock[PATH_MAX + 8], head[ADDR_MAX * 2 + 128];
-	struct stat st;
+	struct sigaction ign, oxfsz;
+	struct stat st, mine;
 	off_t old = -1;
-	int fd = -1, locked = 0;
+	int fd = -1, locked = 0, mine_now;
 	char last;
 
+	/* A file size limit (RLIMIT_FSIZE) must fail the write with EFBIG,
+	 * so that the append is rolled back, not kill us half-way. */
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	(void)sigaction(SIGXFSZ, &ign, &oxfsz);
 	result_set(res, OUT_TEMP, "mailbox delivery failed");
 	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", j->path) >=
 	    sizeof(lock)) {
 		result_set(res, OUT_TEMP, "mailbox path too long");
 		goto out;
 	}
-	if (dotlock(lock, res) < 0)
+	if (dotlock(j, lock, &mine, res) < 0)
 		goto out;
 	locked = 1;
 	if ((fd = mbox_open(j, res)) < 0 || fcntl_lock(fd, j->path, res) < 0)
@@ -654,16 +715,27 @@ mbox_job(const struct job *j, struct result *res)
 	}
 	result_set(res, OUT_OK, "delivered to mailbox %s", j->path);
 out:
+	mine_now = locked && lock_mine(lock, &mine);
+	if (locked && !mine_now)
+		logmsg(LOG_WARNING, "lock %s was taken over during delivery "
+		    "to %s", lock, j->path);
 	if (res->o != OUT_OK && old >= 0) {
-		/* Never leave half a message: back to the old size. */
-		if (ftruncate(fd, old) < 0 || fsync(fd) < 0)
+		/* Never leave half a message: back to the old size.  Unless
+		 * the dotlock was broken meanwhile: a writer that took it may
+		 * have appended after our tail, and cutting at old would take
+		 * its message too. */
+		if (!mine_now)
+			logmsg(LOG_ERR, "not truncating %s back to %lld: its "
+			    "lock is no longer ours", j->path, (long long)old);
+		else if (ftruncate(fd, old) < 0 || fsync(fd) < 0)
 			logmsg(LOG_ERR, "cannot truncate %s back to %lld: %s",
 			    j->path, (long long)old, strerror(errno));
 	}
 	if (fd >= 0)
 		close(fd);	/* drops the fcntl lock */
-	if (locked)
+	if (mine_now)
 		unlink(lock);
+	(void)sigaction(SIGXFSZ, &oxfsz, NULL);
 	return res->o;
 }
 

@@ -125,6 +125,8 @@ struct conf {
 	int tls_set;			/* tls given in the file */
 	char tls_ca_file[1024], tls_cert[1024], tls_key[1024];
 	char auth_file[1024];
+	int auth_unverified;		/* AUTH over TLS whose peer is not
+					 * verified (SCRAM only) */
 	long retry[RETRY_MAX];
 	size_t nretry;
 	long queue_lifetime, warn_after;

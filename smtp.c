@@ -510,10 +510,31 @@ out:
 	return rc;
 }
 
-/* s_auth - RFC 4954 with PLAIN (RFC 4616) or LOGIN; 0, -1 lost, -2
- * refused.  A refusal is TEMP: bad credentials must not bounce mail. */
+/* mask_word - every occurrence of w in text (NUL-terminated) as '*'s */
+static void
+mask_word(char *text, const char *w)
+{
+	size_t n = strlen(w);
+	char *p = text;
+
+	if (n == 0)
+		return;
+	while ((p = strstr(p, w)) != NULL) {
+		memset(p, '*', n);
+		p += n;
+	}
+}
+
+/* s_auth - RFC 4954 with SCRAM-SHA-256, PLAIN (RFC 4616) or LOGIN; 0,
+ * -1 lost, -2 refused.  A refusal is TEMP: bad credentials must not
+ * bounce mail.  Only a verified peer gets any AUTH command: a machine in
+ * the middle would get the user name and, from SCRAM, a proof to crack
+ * the password with offline.  unverified_ok (auth_unverified yes) lets
+ * SCRAM go to an unverified peer; PLAIN and LOGIN, which hand over the
+ * password itself, never do. */
 static int
-s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
+s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
+    struct result *res)
 {
 	struct buf b64, raw;
 	struct reply r;
@@ -521,6 +542,14 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 
 	buf_init(&b64, 0);
 	buf_init(&raw, 0);
+	if (!s->tls_verified && !unverified_ok) {
+		result_set(res, OUT_TEMP, "%s%s: not authenticating to a server "
+		    "whose certificate was not verified (tls %s); use tls verify "
+		    "with the right tls_ca_file, or auth_unverified yes", s->host,
+		    s->peer, t->policy == TLS_REQUIRED ? "required" :
+		    t->policy == TLS_OPPORTUNISTIC ? "opportunistic" : "verify");
+		goto out;
+	}
 	if (!(s->ext & EXT_AUTH)) {
 		result_set(res, OUT_TEMP, "%s%s does not offer AUTH, but "
 		    "auth_file has credentials for it", s->host, s->peer);
@@ -533,10 +562,11 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 		rc = -2;
 	} else if (!s->tls_verified) {
 		/* A password sent in the clear inside TLS nobody verified goes
-		 * to whoever sits in the middle.  SCRAM does not give it away. */
+		 * to whoever sits in the middle. */
 		result_set(res, OUT_TEMP, "%s%s: not sending a password with "
-		    "AUTH PLAIN or LOGIN over TLS that was not verified (use tls "
-		    "verify, with tls_ca_file if needed)", s->host, s->peer);
+		    "AUTH PLAIN or LOGIN over TLS that was not verified, "
+		    "auth_unverified yes or not (use tls verify, with "
+		    "tls_ca_file if needed)", s->host, s->peer);
 		goto out;
 	} else if (has_mech(s, "PLAIN")) {
 		if (buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->user) < 0 ||
@@ -576,12 +606,15 @@ s_auth(struct smtp *s, const struct tlsopts *t, struct result *res)
 	if (r.code != 235) {
 		char t2[ERRTEXT_MAX];
 
+		/* No user name: the text goes into the queue, which mailq
+		 * shows to every local user; nor where the server echoes it. */
 		printable(t2, sizeof(t2), r.text, strlen(r.text));
-		result_set(res, OUT_TEMP, "%s%s: authentication failed as %s: "
-		    "%d %s", s->host, s->peer, t->user, r.code, t2);
+		mask_word(t2, t->user);
+		result_set(res, OUT_TEMP, "%s%s: authentication failed: %d %s",
+		    s->host, s->peer, r.code, t2);
 		goto out;
 	}
-	vlog("authenticated as %s", t->user);
+	vlog("authenticated");
 	rc = 0;
 	goto out;
 nomem:
@@ -733,7 +766,7 @@ again:
 			    t->policy == TLS_NONE ? "none" : "not on");
 			goto quit;
 		}
-		if ((rc = s_auth(s, t, res)) < 0)
+		if ((rc = s_auth(s, t, c->auth_unverified, res)) < 0)
 			goto rc_fail;
 	}
 	return OUT_OK;

@@ -23,9 +23,11 @@
  * apply as with ordinary linking.
  *
  * Security: credentials come from auth_file, which must not be readable
- * or writable by group or others; they are sent only over TLS and never
- * shown (-v prints the AUTH command with the credentials masked).  The
- * context is built once per process; nothing here talks SMTP.
+ * or writable by group or others; they are sent only over TLS whose peer
+ * was verified (smtp.c s_auth; auth_unverified yes: SCRAM also to an
+ * unverified peer) and never shown (-v prints the AUTH command with the
+ * credentials masked).  The context is built once per process; nothing
+ * here talks SMTP.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -106,6 +106,22 @@ main(void)
 	bad("hostname a\001b\n", "f.conf:1: control character");
 	bad("smarthost_tls sometimes\n",
 	    "f.conf:1: smarthost_tls: expected implicit or starttls");
+	bad("# relay\nauth_unverified maybe\n",
+	    "f.conf:2: auth_unverified: expected no or yes");
+	bad("auth_unverified 1\n", "f.conf:1: auth_unverified: expected no or yes");
+	{
+		struct conf c2;
+
+		conf_defaults(&c2);
+		is_int(c2.auth_unverified, 0, "default auth_unverified no");
+		ok(conf_parse(&c2, "auth_unverified yes\n", 20, "f.conf", err,
+		    sizeof(err)) == 0 && c2.auth_unverified == 1,
+		    "auth_unverified yes");
+		ok(conf_parse(&c2, "auth_unverified no\n", 19, "g.conf", err,
+		    sizeof(err)) == 0 && c2.auth_unverified == 0,
+		    "auth_unverified no");
+		conf_free(&c2);
+	}
 	bad("dns_server 127.0.0.1 5353\n",
 	    "f.conf:1: dns_server: expected ip[:port][,ip[:port]...]");
 

@@ -2,8 +2,10 @@
  * localtest.c - local.c in a scratch directory: exact mbox bytes (From
  * line, mboxrd quoting, LF ends, the empty line after), Python's mailbox
  * module reading the results, concurrent appends, Maildir, both locks,
- * unknown users, symlinked and odd mailboxes, and the truncation back to
- * the old size after a failure.  As root the mailboxes belong to
+ * the dotlock rules (dated ahead, owned by someone else, taken over
+ * during the append), unknown users, symlinked and odd mailboxes, and the
+ * truncation back to the old size after a failure, a real file size
+ * limit (RLIMIT_FSIZE) among them.  As root the mailboxes belong to
  * "nobody" in a root:mail 2775 spool, so the drop to the user is tested
  * too; otherwise to the invoking user.
  */
@@ -15,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -200,6 +204,30 @@ test_mbox(void)
 	    "MAILER-DAEMON Fri Nov 28 08:22:42 2025",
 	    "python mailbox.mbox: 2 messages, first byte-exact, From lines");
 
+	/* A damaged mailbox without a final LF: our From line still starts
+	 * a line of its own. */
+	{
+		struct buf dmg;
+		int dfd = open(mbox, O_WRONLY | O_APPEND);
+
+		buf_init(&dmg, 0);
+		write_all(dfd, "damaged tail", 12);
+		close(dfd);
+		slurp(mbox, &dmg);
+		fd = msgfile("m1", msg1, sizeof(msg1) - 1);
+		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+		    sizeof(msg1) - 1, &res), OUT_OK, "delivery after a damaged "
+		    "tail: %s", res.text);
+		close(fd);
+		slurp(mbox, &b);
+		ok(b.len > dmg.len + 20 && memcmp(b.p, dmg.p, dmg.len) == 0 &&
+		    memcmp(b.p + dmg.len, "\nFrom a@b ", 10) == 0,
+		    "a LF is added before the From line");
+		if (truncate(mbox, (off_t)dmg.len - 12) < 0)
+			perror("truncate");
+		buf_free(&dmg);
+	}
+
 	/* A failed read mid-message: the mailbox is back to its old size.
 	 * The message is larger than one write block, so part of it has
 	 * reached the file before the read fails. */
@@ -304,6 +332,200 @@ test_locks(void)
 	ok(t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9 > 0.4,
 	    "delivery waited for the fcntl lock");
 	close(fd);
+}
+
+/* mklock - a dotlock owned by owner (when we may chown), mtime when */
+static void
+mklock(const char *lock, uid_t owner, time_t when)
+{
+	struct timespec ts[2] = {{ when, 0 }, { when, 0 }};
+	int lfd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+	if (lfd < 0 || (asroot && fchown(lfd, owner, (gid_t)-1) < 0)) {
+		perror(lock);
+		exit(2);
+	}
+	write_all(lfd, "4242\n", 5);
+	close(lfd);
+	utimensat(AT_FDCWD, lock, ts, AT_SYMLINK_NOFOLLOW);
+}
+
+/* limited - local_mbox in a child under RLIMIT_FSIZE limit; its result.
+ * When holdfd >= 0 the child starts while we hold an fcntl lock on the
+ * mailbox, and fn runs once the child's dotlock exists, before we let
+ * go of the mailbox. */
+static void
+limited(const char *dir, int msgfd, off_t size, rlim_t limit, int holdfd,
+    void (*fn)(const char *lock), const char *lock, struct result *res)
+{
+	struct result cr;
+	struct rlimit rl;
+	struct flock fl;
+	int p[2], st, i;
+	pid_t pid;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	if (holdfd >= 0 && fcntl(holdfd, F_SETLK, &fl) < 0) {
+		perror("F_SETLK");
+		exit(2);
+	}
+	if (pipe(p) < 0)
+		exit(2);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		rl.rlim_cur = rl.rlim_max = limit;
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			result_set(&cr, OUT_PERM, "setrlimit: %s",
+			    strerror(errno));
+		else
+			local_mbox(dir, user, "a@b", ARRIVAL, msgfd, size, &cr);
+		write_all(p[1], &cr, sizeof(cr));
+		_exit(0);
+	}
+	close(p[1]);
+	if (holdfd >= 0) {
+		/* The child has its dotlock and waits for our fcntl lock. */
+		for (i = 0; i < 6000 && access(lock, F_OK) < 0; i++)
+			poll(NULL, 0, 10);
+		if (fn)
+			fn(lock);
+		fl.l_type = F_UNLCK;
+		fcntl(holdfd, F_SETLK, &fl);
+	}
+	result_set(res, OUT_PERM, "no result from the child");
+	if (read(p[0], &cr, sizeof(cr)) == (ssize_t)sizeof(cr))
+		*res = cr;
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		result_set(res, OUT_PERM, "child died (status %d)", st);
+}
+
+static ino_t other_ino;
+
+/* replace_lock - another writer breaks the dotlock as stale and takes
+ * it: a new file renamed over it (a new inode, never the old one's) */
+static void
+replace_lock(const char *lock)
+{
+	char t[600];
+	struct stat st;
+
+	snprintf(t, sizeof(t), "%s.other", lock);
+	unlink(t);
+	mklock(t, uid, time(NULL));
+	if (rename(t, lock) < 0 || lstat(lock, &st) < 0) {
+		perror("rename");
+		exit(2);
+	}
+	other_ino = st.st_ino;
+}
+
+/* test_lock_rules - a dotlock dated ahead, or owned by someone else, is
+ * taken over; a file size limit rolls the append back; a dotlock taken
+ * over during the append stops the roll-back and the unlink */
+static void
+test_lock_rules(void)
+{
+	struct result res;
+	struct buf before, after, big;
+	char mbox[512], lock[600];
+	struct stat st;
+	size_t i;
+	int fd, hold;
+
+	buf_init(&before, 0);
+	buf_init(&after, 0);
+	buf_init(&big, 0);
+	spool("rules");
+	snprintf(mbox, sizeof(mbox), "%s/%s", path("rules"), user);
+	snprintf(lock, sizeof(lock), "%s.lock", mbox);
+	fd = msgfile("m1", msg1, sizeof(msg1) - 1);
+
+	/* The user's own lock, dated 2099: it would never age. */
+	mklock(lock, uid, 4070908800);	/* 2099-01-01 */
+	is_int(local_mbox(path("rules"), user, "a@b", ARRIVAL, fd,
+	    sizeof(msg1) - 1, &res), OUT_OK, "dotlock dated 2099 taken over: %s",
+	    res.text);
+	ok(access(lock, F_OK) < 0, "and removed");
+	/* Half a minute ahead is clock skew: a live lock, waited for.  A
+	 * helper removes it after half a second, if it is still there. */
+	mklock(lock, uid, time(NULL) + 30);
+	{
+		struct stat l0, l1;
+		pid_t pid;
+		int st2;
+
+		lstat(lock, &l0);
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			poll(NULL, 0, 500);
+			_exit(lstat(lock, &l1) == 0 && l1.st_ino == l0.st_ino &&
+			    unlink(lock) == 0 ? 0 : 1);
+		}
+		is_int(local_mbox(path("rules"), user, "a@b", ARRIVAL, fd,
+		    sizeof(msg1) - 1, &res), OUT_OK, "dotlock 30 s ahead: "
+		    "delivered after it went: %s", res.text);
+		waitpid(pid, &st2, 0);
+		ok(WIFEXITED(st2) && WEXITSTATUS(st2) == 0,
+		    "dotlock 30 s ahead: waited for, not taken over");
+	}
+
+	/* A fresh lock owned by neither the user nor root. */
+	if (asroot) {
+		mklock(lock, uid + 1 == 0 ? 2 : uid + 1, time(NULL));
+		is_int(local_mbox(path("rules"), user, "a@b", ARRIVAL, fd,
+		    sizeof(msg1) - 1, &res), OUT_OK,
+		    "fresh dotlock of uid %ld taken over: %s", (long)uid + 1,
+		    res.text);
+		ok(access(lock, F_OK) < 0, "and removed");
+	} else {
+		ok(1, "# SKIP a foreign-owned lock needs root to chown");
+		ok(1, "# SKIP a foreign-owned lock needs root to chown");
+	}
+	close(fd);
+
+	/* A file size limit half-way through: EFBIG, not SIGXFSZ, and the
+	 * mailbox exactly as before. */
+	buf_adds(&big, "Subject: big\r\n\r\n");
+	for (i = 0; i < 6000; i++)
+		buf_printf(&big, "line %zu of a message larger than the "
+		    "limit\r\n", i);
+	fd = msgfile("big", big.p, big.len);
+	slurp(mbox, &before);
+	limited(path("rules"), fd, (off_t)big.len,
+	    (rlim_t)before.len + 100000, -1, NULL, lock, &res);
+	is_int(res.o, OUT_TEMP, "file size limit: TEMP (%s)", res.text);
+	ok(strstr(res.text, "File too large") != NULL,
+	    "... the write failed with EFBIG: %s", res.text);
+	slurp(mbox, &after);
+	ok(after.len == before.len && memcmp(after.p, before.p,
+	    after.len) == 0, "file size limit: mailbox byte-identical "
+	    "(%zu octets)", after.len);
+	ok(access(lock, F_OK) < 0, "file size limit: dotlock removed");
+
+	/* The same, but the dotlock is taken over by another writer while
+	 * the delivery holds it: no truncation, the other lock stays. */
+	hold = open(mbox, O_RDWR);
+	limited(path("rules"), fd, (off_t)big.len,
+	    (rlim_t)before.len + 100000, hold, replace_lock, lock, &res);
+	close(hold);
+	is_int(res.o, OUT_TEMP, "lock taken over, then EFBIG: TEMP (%s)",
+	    res.text);
+	ok(stat(mbox, &st) == 0 && st.st_size == (off_t)before.len + 100000,
+	    "lock taken over: not truncated back (%lld octets, limit %zu)",
+	    (long long)st.st_size, before.len + 100000);
+	ok(lstat(lock, &st) == 0 && st.st_ino == other_ino,
+	    "lock taken over: the other writer's lock is not removed");
+	unlink(lock);
+	if (truncate(mbox, (off_t)before.len) < 0)
+		perror("truncate");
+	close(fd);
+	buf_free(&before);
+	buf_free(&after);
+	buf_free(&big);
 }
 
 /* test_concurrent - NPROC processes append NMSG messages each */
@@ -524,6 +746,7 @@ main(void)
 	test_expand();
 	test_mbox();
 	test_locks();
+	test_lock_rules();
 	test_concurrent();
 	test_maildir();
 	test_refusals();

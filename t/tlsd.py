@@ -33,6 +33,9 @@ AUTH (offered only over TLS):
   --auth-required        530 to MAIL before a successful AUTH
   --auth-plaintext       offer AUTH before TLS too (to check the client
                          never sends credentials in plain text)
+  --echo-user            a refused SCRAM login is answered "535 5.7.8
+                         Authentication failed for USER" (as some servers
+                         do; the client must not keep the name)
 
 Recording, all under DIR (the layout of t/smtpd.py, so t/lib.sh's rx_*
 helpers work):
@@ -225,7 +228,10 @@ class Handler:
             ok = len(proof) == 32 and hmac.compare_digest(got, ckey)
         if not ok:
             server.event("auth-failed %s SCRAM-SHA-256" % user)
-            await server.push("535 5.7.8 Authentication credentials invalid")
+            await server.push(
+                "535 5.7.8 Authentication failed for %s" % user
+                if self.opts.echo_user else
+                "535 5.7.8 Authentication credentials invalid")
             return AuthResult(success=False, handled=True)
         skey = hmac.new(salted, b"Server Key", "sha256").digest()
         ssig = hmac.new(skey, authmsg, "sha256").digest()
@@ -457,6 +463,7 @@ def main():
     ap.add_argument("--mechs", default="PLAIN,LOGIN")
     ap.add_argument("--auth-required", action="store_true")
     ap.add_argument("--auth-plaintext", action="store_true")
+    ap.add_argument("--echo-user", action="store_true")
     ap.add_argument("--timeout", type=float, default=30)
     opts = ap.parse_args()
     warnings.simplefilter("ignore", DeprecationWarning)
