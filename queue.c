@@ -13,6 +13,23 @@
  *             atomically (write tmp/, fsync, rename, fsync the directory).
  *             When present it is the truth; until the first attempt
  *             changes anything there is none.
+ *   ID.hold   a message held back (ID.msg renamed, contents unchanged):
+ *             its last delivery attempt could not record what it did
+ *             (ID.env could not be rewritten, or the delivered message
+ *             not removed: a full disk, say).  Delivered again as it
+ *             stands, it would repeat every unrecorded success at every
+ *             run.  So the attempt renames ID.msg to ID.hold while it
+ *             still holds the lock (the same directory: no new space),
+ *             and a held message is never delivered.  At the start of
+ *             each -q run queue_release locks each held message, writes
+ *             its envelope again (ID.env as it was, or the submission
+ *             envelope; that write is what shows the disk has room
+ *             again), and only then renames it back to ID.msg and fsyncs
+ *             the directory.  The recipients whose success was not
+ *             recorded get one more copy: at most one duplicate per
+ *             failure, never one per run.  mailq, --queue-json and
+ *             --check-queue list held messages; the sweep keeps their
+ *             ID.env.
  *   tmp/      files being written.  Nothing there is a message yet.
  *
  * A message exists once ID.msg exists: a submission writes the message,
@@ -972,6 +989,11 @@ queue_read_env(const struct conf *c, const char *id, int msgfd,
 		/* Not tried yet: the envelope the submission wrote. */
 		qpath(path, sizeof(path), c, id, ".msg", 0);
 		rc = read_trailer(path, msgfd, &b);
+		if (rc == -ENOENT && msgfd < 0) {
+			/* Held back (see ID.hold): listed all the same. */
+			qpath(path, sizeof(path), c, id, ".hold", 0);
+			rc = read_trailer(path, -1, &b);
+		}
 	}
 	if (rc < 0) {
 		/* Gone (delivered and removed meanwhile) is not an error. */
@@ -1072,12 +1094,14 @@ cmpstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int
-queue_list(const struct conf *c, struct strlist *ids, struct result *res)
+/* list_ids - the IDs of queue_dir's ID.SUFFIX files, oldest first */
+static int
+list_ids(const struct conf *c, const char *suffix, struct strlist *ids,
+    struct result *res)
 {
+	size_t sl = strlen(suffix), n;
 	struct dirent *d;
 	DIR *dir;
-	size_t n;
 
 	dir = opendir(c->queue_dir);
 	if (dir == NULL) {
@@ -1089,12 +1113,142 @@ queue_list(const struct conf *c, struct strlist *ids, struct result *res)
 	}
 	while ((d = readdir(dir)) != NULL) {
 		n = strlen(d->d_name);
-		if (n > 4 && n < 32 && strcmp(d->d_name + n - 4, ".msg") == 0 &&
-		    strspn(d->d_name, "0123456789ABCDEF") == n - 4)
-			strlist_addn(ids, d->d_name, n - 4);
+		if (n > sl && n < 32 && strcmp(d->d_name + n - sl, suffix) == 0 &&
+		    strspn(d->d_name, "0123456789ABCDEF") == n - sl)
+			strlist_addn(ids, d->d_name, n - sl);
 	}
 	closedir(dir);
 	if (ids->n > 1)
 		qsort(ids->v, ids->n, sizeof(ids->v[0]), cmpstr);
+	return 0;
+}
+
+int
+queue_list(const struct conf *c, struct strlist *ids, struct result *res)
+{
+	return list_ids(c, ".msg", ids, res);
+}
+
+int
+queue_list_held(const struct conf *c, struct strlist *ids,
+    struct result *res)
+{
+	return list_ids(c, ".hold", ids, res);
+}
+
+int
+queue_hold(const struct conf *c, const char *id)
+{
+	char from[1100], to[1100];
+
+	if (qpath(from, sizeof(from), c, id, ".msg", 0) ||
+	    qpath(to, sizeof(to), c, id, ".hold", 0))
+		return -ENAMETOOLONG;
+	if (rename(from, to) < 0)
+		return -errno;
+	/* Done, but a crash could still undo it: the message would then be
+	 * delivered once more, one duplicate for this failure as well. */
+	if (fsync_dir(c->queue_dir) < 0)
+		logmsg(LOG_WARNING, "%s: held, but cannot sync queue directory: "
+		    "%s", id, strerror(errno));
+	return 0;
+}
+
+/* release_one - give held message id back to the queue once its
+ * envelope can be written (see ID.hold); 0 released or gone, -1 still
+ * held */
+static int
+release_one(const struct conf *c, const char *id)
+{
+	char hold[1100], msg[1100];
+	struct envelope e;
+	struct result res;
+	struct stat st;
+	int fd, rc = -1;
+
+	env_init(&e);
+	if (qpath(hold, sizeof(hold), c, id, ".hold", 0) ||
+	    qpath(msg, sizeof(msg), c, id, ".msg", 0))
+		return -1;
+	if ((fd = open_queued(hold)) < 0)
+		return fd == -ENOENT ? 0 : -1;
+	/* Its holder (a delivery that just held it) is still at it. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		goto out;
+	if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (queue_read_env(c, id, fd, &e, &res) < 0) {
+		logmsg(LOG_ERR, "%s: held: %s", id, res.text[0] ? res.text :
+		    "its envelope cannot be read");
+		goto out;
+	}
+	if (queue_write_env(c, &e, &res) < 0) {
+		logmsg(LOG_ERR, "%s: still held (the last attempt could not be "
+		    "recorded): %s", id, res.text);
+		goto out;
+	}
+	if (rename(hold, msg) < 0) {
+		logmsg(LOG_ERR, "%s: still held: cannot rename %s: %s", id, hold,
+		    strerror(errno));
+		goto out;
+	}
+	if (fsync_dir(c->queue_dir) < 0)
+		logmsg(LOG_WARNING, "%s: released, but cannot sync queue "
+		    "directory: %s", id, strerror(errno));
+	logmsg(LOG_NOTICE, "%s: released: its envelope could be written "
+	    "again; recipients whose delivery was not recorded get it once "
+	    "more (possible duplicate)", id);
+	rc = 0;
+out:
+	env_free(&e);
+	close(fd);
+	return rc;
+}
+
+int
+queue_release(const struct conf *c)
+{
+	struct strlist ids;
+	struct result res;
+	size_t i;
+	int held = 0;
+
+	strlist_init(&ids);
+	if (list_ids(c, ".hold", &ids, &res) < 0) {
+		logmsg(LOG_ERR, "%s", res.text);
+		return -1;
+	}
+	for (i = 0; i < ids.n; i++)
+		if (release_one(c, ids.v[i]) < 0)
+			held++;
+	strlist_free(&ids);
+	return held;
+}
+
+int
+queue_stale(int dfd, const char *name)
+{
+	static const char *const homes[] = { ".msg", ".hold" };
+	char other[64];
+	struct stat st;
+	size_t n = strlen(name), i;
+
+	if (n < 5 || n >= sizeof(other) || strspn(name, "0123456789ABCDEF") !=
+	    n - 4)
+		return 0;
+	if (strcmp(name + n - 4, ".env") == 0) {
+		/* An envelope whose message is gone (removal unlinks the
+		 * message first); a held message keeps its envelope. */
+		for (i = 0; i < 2; i++) {
+			snprintf(other, sizeof(other), "%.*s%s", (int)(n - 4), name,
+			    homes[i]);
+			if (fstatat(dfd, other, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+			    errno != ENOENT)
+				return 0;
+		}
+		return 1;
+	}
 	return 0;
 }
