@@ -1052,8 +1052,9 @@ locked(int dfd, const char *name)
 
 /*
  * sweep - remove what crashed processes left behind: files in tmp/ that
- * nobody holds locked, and envelopes whose message is gone, older than
- * STALE_AGE.  Everything goes through directory descriptors opened
+ * nobody holds locked, and in queue_dir what queue_stale calls debris
+ * (envelopes whose message is gone, message files taken back), older
+ * than STALE_AGE.  Everything goes through directory descriptors opened
  * without following links: in a group queue anyone with the group could
  * swap tmp/ for a link between the listing and the unlink, and root's run
  * would delete files elsewhere.

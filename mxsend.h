@@ -299,8 +299,9 @@ int queue_hold(const struct conf *, const char *id);
 int queue_release(const struct conf *);
 int queue_list_held(const struct conf *, struct strlist *, struct result *);
 /* queue_stale - is NAME of queue_dir (open as dfd) debris the sweep may
- * remove (an envelope without its message, ...)?  The caller checks its
- * age and that nobody holds it locked. */
+ * remove (an envelope without its message, a message file taken back at
+ * submission)?  The caller checks its age and that nobody holds it
+ * locked. */
 int queue_stale(int dfd, const char *name);
 
 /* submit.c - one message from an input stream into the queue */

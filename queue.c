@@ -35,7 +35,12 @@
  * A message exists once ID.msg exists: a submission writes the message,
  * its envelope and the footer to tmp/ID.msg, fsyncs it, renames it into
  * place and fsyncs the queue directory before it reports success: two
- * fsyncs, and only complete files ever carry a final name.  Removal
+ * fsyncs, and only complete files ever carry a final name.  When that
+ * last fsync fails the submission fails, so the message must never be
+ * delivered: it is taken back, first emptied through the descriptor the
+ * submission still holds (shrinking a file needs no space; an empty
+ * ID.msg has no footer, is no message, is listed by nobody and is swept
+ * as debris once unlocked and stale), then unlinked.  Removal
  * unlinks ID.msg first, so a crash can leave a stray ID.env (swept), never
  * a message that forgot what was delivered.
  *
@@ -786,6 +791,29 @@ write_tmp(int tfd, const char *name, const struct qperm *p,
 	return 0;
 }
 
+/*
+ * take_back - undo the commit of fd, just renamed to msgpath from NAME
+ * in tmp/ (tfd): empty it through the descriptor (an empty ID.msg is no
+ * message, and shrinking cannot fail for want of space), then unlink it;
+ * when neither works, rename it back into tmp/, whose files are never
+ * delivered.  0 when the message can no longer be delivered.
+ */
+static int
+take_back(int fd, int tfd, const char *name, const char *msgpath)
+{
+	int gone = 0;
+
+	if (ftruncate(fd, 0) == 0) {
+		gone = 1;
+		(void)fsync(fd);
+	}
+	if (unlink(msgpath) == 0)
+		gone = 1;
+	else if (!gone && renameat(AT_FDCWD, msgpath, tfd, name) == 0)
+		gone = 1;
+	return gone ? 0 : -1;
+}
+
 int
 queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
     struct result *res)
@@ -832,10 +860,16 @@ queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
 		/* The file carries its final name but may not survive a
 		 * crash: the caller must not be told it is safe, and a later
 		 * run would deliver it, so take it back. */
-		result_set(res, OUT_TEMP, "cannot sync queue directory: %s",
-		    strerror(errno));
-		unlink(msgpath);
-		goto out;
+		if (take_back(q->fd, tfd, name, msgpath) == 0) {
+			result_set(res, OUT_TEMP, "cannot sync queue directory: %s",
+			    strerror(-rc));
+			goto out;
+		}
+		/* Nothing could undo it: it will be delivered, so saying it
+		 * failed would make the caller's retry a duplicate. */
+		logmsg(LOG_CRIT, "%s: queued, but the queue directory could not "
+		    "be synced (%s): a crash now could lose it", q->id,
+		    strerror(-rc));
 	}
 	snprintf(q->tmppath, sizeof(q->tmppath), "%s", msgpath);
 	rc = 0;
@@ -934,7 +968,16 @@ read_trailer(const char *path, int msgfd, struct buf *b)
 
 	if (fd < 0 && (fd = open_queued(path)) < 0)
 		return fd;
-	if (fstat(fd, &st) < 0 || st.st_size < FOOTER_LEN ||
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		goto out;
+	}
+	/* Taken back at submission (see the top): no message. */
+	if (st.st_size == 0) {
+		e = ENOENT;
+		goto out;
+	}
+	if (st.st_size < FOOTER_LEN ||
 	    pread(fd, foot, FOOTER_LEN, st.st_size - FOOTER_LEN) != FOOTER_LEN) {
 		e = EINVAL;
 		goto out;
@@ -1250,5 +1293,8 @@ queue_stale(int dfd, const char *name)
 		}
 		return 1;
 	}
-	return 0;
+	/* A message file taken back at submission (see the top). */
+	return strcmp(name + n - 4, ".msg") == 0 &&
+	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size == 0;
 }

@@ -358,6 +358,63 @@ test_hold(void)
 	conf_free(&c);
 }
 
+/* A message file emptied by a submission that took it back (its
+ * directory fsync failed) is no message. */
+static void
+test_taken_back(void)
+{
+	char dir[] = "/tmp/queuetest.XXXXXX", path[2048], name[64];
+	struct conf c;
+	struct qfile q;
+	struct envelope e, e2;
+	struct result res;
+	struct buf out;
+	FILE *f;
+	int qfd;
+
+	conf_defaults(&c);
+	mkdtemp(dir);
+	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/q", dir);
+	queue_open(&c, &res);
+	queue_create(&c, &q, &res);
+	queue_write(&q, "x\r\n", 3, &res);
+	env_init(&e);
+	e.sender = xstrdup("a@b.test");
+	env_add_rcpt(&e, "c@d.test");
+	queue_commit(&c, &q, &e, &res);
+	if (ftruncate(q.fd, 0) < 0)
+		printf("# ftruncate failed\n");
+	ok(queue_read_env(&c, e.id, -1, &e2, &res) < 0 && res.text[0] == '\0',
+	    "an empty ID.msg: no envelope, and no error to report");
+	qfd = open(c.queue_dir, O_RDONLY | O_DIRECTORY);
+	snprintf(name, sizeof(name), "%s.msg", e.id);
+	is_int(queue_stale(qfd, name), 1, "an empty ID.msg is debris");
+	f = tmpfile();
+	mailq_print(&c, f, &res);
+	buf_init(&out, 0);
+	rewind(f);
+	read_all(fileno(f), &out);
+	fclose(f);
+	is_str(out.p ? out.p : "", "Mail queue is empty\n",
+	    "mailq does not list it");
+	buf_free(&out);
+	close(q.fd);
+	queue_remove(&c, &e);
+	/* A real message file is no debris. */
+	queue_create(&c, &q, &res);
+	queue_write(&q, "x\r\n", 3, &res);
+	queue_commit(&c, &q, &e, &res);
+	close(q.fd);
+	snprintf(name, sizeof(name), "%s.msg", e.id);
+	is_int(queue_stale(qfd, name), 0, "a committed ID.msg is no debris");
+	close(qfd);
+	env_free(&e);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		printf("# cleanup failed\n");
+	conf_free(&c);
+}
+
 int
 main(void)
 {
@@ -365,5 +422,6 @@ main(void)
 	test_bad();
 	test_spool();
 	test_hold();
+	test_taken_back();
 	return tap_done();
 }
