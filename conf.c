@@ -68,6 +68,7 @@ conf_defaults(struct conf *c)
 	c->queue_lifetime = 5 * 86400;
 	c->warn_after = 4 * 3600;
 	c->max_parallel = 8;
+	c->queue_run_time = 4 * 60;
 	c->connect_timeout = 30;
 	c->command_timeout = 5 * 60;
 	c->data_timeout = 10 * 60;
@@ -223,6 +224,10 @@ set_key(struct conf *c, const char *k, char *v)
 	} else if (strcmp(k, "max_parallel") == 0) {
 		if (parse_long(v, 1, 1000, &c->max_parallel) < 0)
 			return "not a number from 1 to 1000";
+	} else if (strcmp(k, "queue_run_time") == 0) {
+		if (parse_duration(v, &c->queue_run_time) < 0 ||
+		    c->queue_run_time == 0)
+			return "not a duration above zero";
 	} else if (strcmp(k, "connect_timeout") == 0) {
 		if (parse_duration(v, &c->connect_timeout) < 0 ||
 		    c->connect_timeout == 0)
@@ -252,6 +257,7 @@ static const char *const keys[] = {
 	"tls_ca_file", "tls_cert", "tls_key", "auth_file", "retry_intervals",
 	"queue_lifetime", "warn_after", "max_parallel", "connect_timeout",
 	"command_timeout", "data_timeout", "max_message_size",
+	"queue_run_time",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

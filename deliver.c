@@ -39,6 +39,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +73,20 @@
  * milliseconds). */
 #define STALE_AGE 3600
 
-/* The destination of recipients at local_domains: not a domain name. */
+/* The destination of recipients at local_domains is this and the user
+ * name: not a domain name.  Each local user is a destination of its
+ * own, so a user who stops their delivery child holds up only their own
+ * mail. */
 #define LOCAL_DEST "(local)"
+/* How long a worker's last pass over messages locked by another process
+ * tries them again, all of them together: another worker of the run
+ * holds one for a transaction, but a user's stopped -odb child may hold
+ * its message forever, and however many there are they must cost a run
+ * no more than this.  What is still locked is left for the next run. */
+#define BUSY_WAIT 10
+/* After the budget (queue_run_time) the workers' own waits have ended;
+ * a worker still alive this much later is killed, with its children. */
+#define RUN_GRACE 30
 
 /* One message's due recipients at one destination. */
 struct job {
@@ -134,15 +148,29 @@ record(const struct conf *c, struct envelope *e, size_t i,
 	    "(%s)", e->id, rc->addr, what[r->o], r->text);
 }
 
-/* dest_of - the destination of an address: its domain in lower case */
+/* lower - s in lower case (ASCII), n octets at most, into out */
+static void
+lower(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; i < n && s[i] && i + 1 < outlen; i++)
+		out[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+	out[i] = '\0';
+}
+
+/* dest_of - the destination of an address: its domain in lower case,
+ * or LOCAL_DEST and the user name */
 static void
 dest_of(const struct conf *c, const char *addr, char *out, size_t outlen)
 {
 	const char *d = addr_domain(addr);
-	size_t i;
+	size_t n = strlen(LOCAL_DEST);
 
-	if (conf_local(c, addr)) {
-		snprintf(out, outlen, "%s", LOCAL_DEST);
+	if (conf_local(c, addr) && n < outlen) {
+		memcpy(out, LOCAL_DEST, n);
+		lower(addr, d ? (size_t)(d - 1 - addr) : strlen(addr), out + n,
+		    outlen - n);
 		return;
 	}
 	if (c->smarthost[0] || d == NULL) {
@@ -150,9 +178,53 @@ dest_of(const struct conf *c, const char *addr, char *out, size_t outlen)
 		    c->qualify_domain);
 		return;
 	}
-	for (i = 0; d[i] && i + 1 < outlen; i++)
-		out[i] = (char)((d[i] >= 'A' && d[i] <= 'Z') ? d[i] + 32 : d[i]);
-	out[i] = '\0';
+	lower(d, strlen(d), out, outlen);
+}
+
+/* is_local - is dest a local user's mailbox? */
+static int
+is_local(const char *dest)
+{
+	return dest != NULL && strncmp(dest, LOCAL_DEST, strlen(LOCAL_DEST)) == 0;
+}
+
+/*
+ * local_here - may this process deliver to the local mailbox dest?
+ * Root's runs deliver to every one.  A process that is not root (a
+ * user's own -odb or -odi through the setgid binary, or a run of a
+ * member of the queue's group) delivers only to its invoking user's own
+ * mailbox: a user's process could stop or limit itself half-way through
+ * another user's mailbox, leaving a cut message and a lock.  The others
+ * stay pending, untried, for root's run.
+ */
+static int
+local_here(const struct conf *c, const char *dest)
+{
+	struct passwd *pw;
+
+	if (geteuid() == 0 || strcmp(c->local_delivery, "none") == 0)
+		return 1;
+	pw = getpwnam(dest + strlen(LOCAL_DEST));
+	return pw != NULL && pw->pw_uid == getuid();
+}
+
+/* The end of this process's run (now_ms), from queue_run_time. */
+static long long run_end;
+
+/* run_begin - the run's budget starts now; every wait of this process
+ * and its workers ends by then */
+static void
+run_begin(const struct conf *c)
+{
+	run_end = deadline_in(c->queue_run_time);
+	deadline_cap(run_end);
+}
+
+/* run_over - is the budget used up?  No new work is started then. */
+static int
+run_over(void)
+{
+	return run_end > 0 && now_ms() >= run_end;
 }
 
 /* due - is recipient i of e to be tried now at dest? */
@@ -204,11 +276,7 @@ read_headers(int fd, struct buf *b)
 static unsigned long long
 fnv(unsigned long long h, const char *s)
 {
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h ^ 0xff;
+	return fnv1a(h, s) ^ 0xff;	/* a field separator */
 }
 
 /* The IDs of the reports this process queued during a run, for
@@ -353,7 +421,7 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 	buf_init(&hdr, 0);
 	buf_init(&msg, 0);
 	env_init(&be);
-	key = fnv(14695981039346656037ULL, action == DSN_FAILED ? "F" : "D");
+	key = fnv(FNV1A_INIT, action == DSN_FAILED ? "F" : "D");
 	key = fnv(key, e->sender);
 	for (i = 0; i < n; i++) {
 		dr[i].addr = e->r[idx[i]].addr;
@@ -644,13 +712,13 @@ complete(const struct conf *c, struct dest *d, struct inflight *prev,
 /*
  * run_job - one message at one destination (d NULL: no delivery, only
  * finish).  prev is the message in flight on d's connection, if any; it
- * is completed here, and this one may take its place.  Returns 0, 1 when
- * the message is locked elsewhere and block is 0, -1 when it is gone.
+ * is completed here, and this one may take its place.  Never waits for
+ * the message's lock.  Returns 0, 1 when another process holds the
+ * message, -1 when it is gone.
  */
 static int
 run_job(const struct conf *c, struct dns *dns, struct dest *d,
-    const char *id, int force, int block, struct inflight *prev,
-    struct dstats *st)
+    const char *id, int force, struct inflight *prev, struct dstats *st)
 {
 	struct inflight cur;
 	struct result res;
@@ -660,10 +728,7 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 
 	if (cannot_record)
 		return -1;
-	/* Never wait for a lock while holding one: complete first. */
-	if (block && prev->active)
-		complete(c, d, prev, st);
-	fd = queue_lock(c, id, block);
+	fd = queue_lock(c, id);
 	if (fd == -2)
 		return 1;
 	if (fd < 0)
@@ -690,7 +755,7 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 	cur.rres = xmalloc(cur.n * sizeof(*cur.rres));
 	for (i = 0; i < cur.n; i++)
 		cur.rcpts[i] = cur.e.r[cur.idx[i]].addr;
-	if (strcmp(d->name, LOCAL_DEST) == 0) {
+	if (is_local(d->name)) {
 		for (i = 0; i < cur.n; i++)
 			local_one(c, &cur, i, &cur.rres[i]);
 		job_done(c, &cur, st);
@@ -719,7 +784,7 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 	cur.t.notify = cur.e.dsn_notify;
 	cur.t.ret = cur.e.dsn_ret;
 	cur.t.envid = cur.e.dsn_envid;
-	cur.t.may_pend = !block;
+	cur.t.may_pend = 1;
 	if (smtp_send(&d->s, &cur.t, prev->active ? &prev->t : NULL, &res) !=
 	    OUT_OK) {
 		smtp_close(&d->s, 0);
@@ -738,32 +803,70 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 	return 0;
 }
 
-/* worker - every job of one destination, over one connection */
+/* retry_busy - the jobs busy[0..*n) that another process held, tried
+ * again without waiting on any of them, until they are done or
+ * BUSY_WAIT has passed; *n is what is still held */
+static void
+retry_busy(const struct conf *c, struct dns *dns, struct dest *d,
+    const struct job *jobs, size_t *busy, size_t *n, int force,
+    struct inflight *prev, struct dstats *st)
+{
+	long long until = deadline_in(BUSY_WAIT);
+	size_t i, k;
+
+	while (*n > 0 && now_ms() < until && !run_over()) {
+		/* The message in flight is not kept waiting meanwhile. */
+		complete(c, d, prev, st);
+		poll(NULL, 0, 100);
+		for (i = k = 0; i < *n; i++)
+			if (run_job(c, dns, jobs[busy[i]].dest ? d : NULL,
+			    jobs[busy[i]].id, force, prev, st) == 1)
+				busy[k++] = busy[i];
+		*n = k;
+	}
+}
+
+/*
+ * worker - every job of one destination, over one connection.  With
+ * dlock (a queue run) it first takes the destination's lock, and leaves
+ * the destination to the run that holds it.  It starts no job once the
+ * run's budget is used up; what it did not start is counted as left.
+ */
 static void
 worker(const struct conf *c, struct dns *dns, const struct job *jobs,
-    size_t n, int force, struct dstats *st)
+    size_t n, int force, int dlock, struct dstats *st)
 {
 	struct inflight prev;
 	struct dest d;
 	size_t i, nbusy = 0;
 	size_t *busy = xmalloc((n ? n : 1) * sizeof(*busy));
+	int lfd = -1;
 
 	memset(&d, 0, sizeof(d));
 	memset(&prev, 0, sizeof(prev));
 	d.name = jobs[0].dest;
-	for (i = 0; i < n; i++)
+	if (dlock && d.name && (lfd = queue_dest_lock(c, d.name)) == -2) {
+		vlog("%s: another queue run is working on it", *d.name ? d.name :
+		    c->smarthost);
+		st->left += (int)n;
+		goto out;
+	}
+	for (i = 0; i < n && !run_over(); i++)
 		if (run_job(c, dns, jobs[i].dest ? &d : NULL, jobs[i].id, force,
-		    0, &prev, st) == 1)
+		    &prev, st) == 1)
 			busy[nbusy++] = i;
-	/* Locked by another process (another destination's worker, or a
-	 * submission delivering): wait for it now. */
-	for (i = 0; i < nbusy; i++)
-		run_job(c, dns, jobs[busy[i]].dest ? &d : NULL,
-		    jobs[busy[i]].id, force, 1, &prev, st);
+	st->left += (int)(n - i);
+	/* Locked by another process: another destination's worker, a
+	 * submission delivering, or a stopped one. */
+	retry_busy(c, dns, &d, jobs, busy, &nbusy, force, &prev, st);
+	st->left += (int)nbusy;
 	complete(c, &d, &prev, st);
 	if (d.open)
 		smtp_close(&d.s, 1);
 	route_free(&d.rt);
+out:
+	if (lfd >= 0)
+		close(lfd);
 	free(busy);
 }
 
@@ -843,6 +946,7 @@ add_stats(struct dstats *to, const struct dstats *from)
 	to->done += from->done;
 	to->deferred += from->deferred;
 	to->failed += from->failed;
+	to->left += from->left;
 }
 
 /* drain - every worker record waiting in the pipe (non-blocking) */
@@ -860,27 +964,24 @@ drain(int fd, struct dstats *st)
 }
 
 /*
- * run - one pass over ids: make the jobs, then run the destinations,
- * in child processes when there are several.
+ * make_jobs - the jobs of a run over ids: one per message and
+ * destination with a recipient due there (or expired), one without a
+ * destination for a message with a failure not yet reported.  Local
+ * mailboxes this process may not write (local_here) make no job.
  */
 static void
-run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
-    int force, struct dstats *st)
+make_jobs(const struct conf *c, const struct strlist *ids,
+    const struct qfilter *f, int forced, struct strlist *names,
+    struct job **jobs, size_t *nj)
 {
-	struct strlist names;
-	struct job *jobs = NULL;
-	size_t nj = 0, capj = 0, i, j, k, start;
+	size_t capj = 0, i, j, k;
 	time_t now = time(NULL);
 	struct envelope e;
 	struct result res;
-	struct dns *dns = NULL;
 	char dest[HOST_MAX];
-	int pfd[2] = { -1, -1 }, running = 0;
-	int forced = force || (f && f->kind);
 
-	strlist_init(&names);
 	for (i = 0; i < ids->n; i++) {
-		size_t first = nj;
+		size_t first = *nj;
 		int failed = 0;
 
 		if (queue_read_env(c, ids->v[i], -1, &e, &res) < 0) {
@@ -900,18 +1001,148 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 			    now - e.arrival >= c->queue_lifetime))
 				continue;
 			dest_of(c, e.r[k].addr, dest, sizeof(dest));
-			for (j = first; j < nj; j++)
-				if (strcmp(jobs[j].dest, dest) == 0)
-					break;
-			if (j < nj)
+			if (is_local(dest) && !local_here(c, dest))
 				continue;
-			add_job(&jobs, &nj, &capj, ids->v[i], intern(&names, dest));
+			for (j = first; j < *nj; j++)
+				if (strcmp((*jobs)[j].dest, dest) == 0)
+					break;
+			if (j < *nj)
+				continue;
+			add_job(jobs, nj, &capj, ids->v[i], intern(names, dest));
 		}
 		/* A failure not yet reported (a crash came between): finish. */
-		if (nj == first && failed)
-			add_job(&jobs, &nj, &capj, ids->v[i], NULL);
+		if (*nj == first && failed)
+			add_job(jobs, nj, &capj, ids->v[i], NULL);
 		env_free(&e);
 	}
+}
+
+/* worker_child - a worker in a child process: its figures and the IDs
+ * of the reports it queued go up the pipe, in small writes (each atomic
+ * on a pipe) */
+static void
+worker_child(const struct conf *c, struct dns *dns, const struct job *jobs,
+    size_t n, int forced, int dlock, int pfd)
+{
+	struct wrec w;
+	size_t k;
+
+	strlist_free(&reports);
+	strlist_init(&reports);
+	memset(&w, 0, sizeof(w));
+	worker(c, dns, jobs, n, forced, dlock, &w.st);
+	for (k = 0; k < reports.n; k++) {
+		struct wrec r;
+
+		memset(&r, 0, sizeof(r));
+		snprintf(r.id, sizeof(r.id), "%s", reports.v[k]);
+		if (write(pfd, &r, sizeof(r)) < 0)
+			_exit(1);
+	}
+	if (write(pfd, &w, sizeof(w)) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+/* dest_end - the end of the jobs of the destination that starts at start */
+static size_t
+dest_end(const struct job *jobs, size_t nj, size_t start)
+{
+	size_t i;
+
+	for (i = start + 1; i < nj && jobs[i].dest == jobs[start].dest; i++)
+		;
+	return i;
+}
+
+/*
+ * run_parallel - the destinations in child processes, max_parallel at
+ * once, each in a process group of its own.  No worker starts once the
+ * budget is used up; one still alive RUN_GRACE after it (its own waits
+ * have all ended by then) is killed with its group: its delivery child,
+ * which runs as a user and may be stopped, too.
+ */
+static void
+run_parallel(const struct conf *c, struct dns *dns, const struct job *jobs,
+    size_t nj, int forced, int dlock, int pfd[2], struct dstats *st)
+{
+	pid_t *pids = xmalloc(nj * sizeof(*pids));
+	size_t start, i, k, running = 0;
+	pid_t pid;
+
+	fflush(stderr);
+	for (start = 0; start < nj || running > 0;) {
+		if (start < nj && run_over()) {
+			st->left += (int)(nj - start);
+			start = nj;
+			continue;
+		}
+		if (start < nj && running < (size_t)c->max_parallel) {
+			i = dest_end(jobs, nj, start);
+			pid = fork();
+			if (pid == 0) {
+				close(pfd[0]);
+				setpgid(0, 0);
+				worker_child(c, dns, jobs + start, i - start, forced,
+				    dlock, pfd[1]);
+			}
+			if (pid < 0)
+				worker(c, dns, jobs + start, i - start, forced, dlock,
+				    st);
+			else {
+				setpgid(pid, pid);
+				pids[running++] = pid;
+			}
+			start = i;
+			continue;
+		}
+		/* Read the figures as they come: a full pipe would block
+		 * the children that are exiting. */
+		drain(pfd[0], st);
+		pid = waitpid(-1, NULL, WNOHANG);
+		if (pid > 0) {
+			for (k = 0; k < running && pids[k] != pid; k++)
+				;
+			if (k < running)
+				pids[k] = pids[--running];
+		} else if (pid < 0)
+			running = 0;
+		else if (run_end > 0 && now_ms() > run_end + RUN_GRACE * 1000) {
+			for (k = 0; k < running; k++) {
+				logmsg(LOG_WARNING, "worker %ld still busy after the "
+				    "queue run's time (queue_run_time); killed",
+				    (long)pids[k]);
+				kill(-pids[k], SIGKILL);
+			}
+			run_end = 0;	/* once: then they are reaped */
+		} else {
+			struct pollfd p = { pfd[0], POLLIN, 0 };
+
+			poll(&p, 1, 50);
+		}
+	}
+	free(pids);
+}
+
+/*
+ * run - one pass over ids: make the jobs, then run the destinations,
+ * in child processes when there are several.  dlock: take destination
+ * locks (a queue run).
+ */
+static void
+run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
+    int force, int dlock, struct dstats *st)
+{
+	struct strlist names;
+	struct job *jobs = NULL;
+	size_t nj = 0, i, k, start;
+	struct result res;
+	struct dns *dns = NULL;
+	int pfd[2] = { -1, -1 };
+	int forced = force || (f && f->kind);
+
+	strlist_init(&names);
+	make_jobs(c, ids, f, forced, &names, &jobs, &nj);
 	if (nj == 0)
 		goto out;
 	qsort(jobs, nj, sizeof(*jobs), jobcmp);
@@ -927,66 +1158,12 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 	if (k == 1 || c->max_parallel == 1 || pipe2(pfd, O_CLOEXEC) < 0 ||
 	    fcntl(pfd[0], F_SETFL, O_NONBLOCK) < 0) {
 		for (start = 0; start < nj; start = i) {
-			for (i = start + 1; i < nj && jobs[i].dest == jobs[start].dest;
-			    i++)
-				;
-			worker(c, dns, jobs + start, i - start, forced, st);
+			i = dest_end(jobs, nj, start);
+			worker(c, dns, jobs + start, i - start, forced, dlock, st);
 		}
 		goto out;
 	}
-	fflush(stderr);
-	for (start = 0; start < nj || running > 0;) {
-		struct wrec w;
-		pid_t pid;
-
-		if (start < nj && running < c->max_parallel) {
-			for (i = start + 1; i < nj && jobs[i].dest == jobs[start].dest;
-			    i++)
-				;
-			pid = fork();
-			if (pid == 0) {
-				close(pfd[0]);
-				strlist_free(&reports);
-				strlist_init(&reports);
-				memset(&w, 0, sizeof(w));
-				worker(c, dns, jobs + start, i - start, forced,
-				    &w.st);
-				/* Small writes: each atomic on a pipe. */
-				for (k = 0; k < reports.n; k++) {
-					struct wrec r;
-
-					memset(&r, 0, sizeof(r));
-					snprintf(r.id, sizeof(r.id), "%s",
-					    reports.v[k]);
-					if (write(pfd[1], &r, sizeof(r)) < 0)
-						_exit(1);
-				}
-				if (write(pfd[1], &w, sizeof(w)) < 0)
-					_exit(1);
-				_exit(0);
-			}
-			if (pid < 0) {
-				worker(c, dns, jobs + start, i - start, forced,
-				    st);
-			} else
-				running++;
-			start = i;
-			continue;
-		}
-		/* Read the figures as they come: a full pipe would block
-		 * the children that are exiting. */
-		drain(pfd[0], st);
-		pid = waitpid(-1, NULL, WNOHANG);
-		if (pid > 0)
-			running--;
-		else if (pid < 0)
-			running = 0;
-		else {
-			struct pollfd p = { pfd[0], POLLIN, 0 };
-
-			poll(&p, 1, 50);
-		}
-	}
+	run_parallel(c, dns, jobs, nj, forced, dlock, pfd, st);
 	close(pfd[1]);
 	pfd[1] = -1;
 	drain(pfd[0], st);
@@ -1002,20 +1179,21 @@ out:
 }
 
 /* deliver_ids - a run over ids, then a pass over the reports it queued
- * (counted in rst) */
+ * (counted in rst), within the budget run_begin started */
 static void
 deliver_ids(const struct conf *c, const struct strlist *ids,
-    const struct qfilter *f, int force, struct dstats *st, struct dstats *rst)
+    const struct qfilter *f, int force, int dlock, struct dstats *st,
+    struct dstats *rst)
 {
 	struct strlist made;
 
 	strlist_free(&reports);
 	strlist_init(&reports);
-	run(c, ids, f, force, st);
+	run(c, ids, f, force, dlock, st);
 	made = reports;
 	strlist_init(&reports);
 	if (made.n > 0)
-		run(c, &made, NULL, 1, rst);
+		run(c, &made, NULL, 1, dlock, rst);
 	strlist_free(&made);
 	/* Reports about reports are never made; nothing is left over. */
 	strlist_free(&reports);
@@ -1031,7 +1209,8 @@ deliver_message(const struct conf *c, const char *id, struct dstats *st)
 	memset(&rst, 0, sizeof(rst));
 	strlist_init(&ids);
 	strlist_add(&ids, id);
-	deliver_ids(c, &ids, NULL, 1, st, &rst);
+	run_begin(c);
+	deliver_ids(c, &ids, NULL, 1, 0, st, &rst);
 	strlist_free(&ids);
 	return 0;
 }
@@ -1101,6 +1280,12 @@ sweep(const struct conf *c, time_t now)
 	close(qfd);
 }
 
+/*
+ * deliver_queue - -q.  The run that gets queue_dir/lock sweeps; a run
+ * that overlaps it (the first is slow, or stopped) still runs, and
+ * leaves the destinations the other is working on to it (destination
+ * locks): every run ends within its budget, and none waits for another.
+ */
 int
 deliver_queue(const struct conf *c, const struct qfilter *f,
     struct dstats *st, struct result *res)
@@ -1111,17 +1296,18 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
 	strlist_init(&ids);
 	if ((lfd = queue_shared(c, "lock", res)) < 0)
 		return -1;
-	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-		close(lfd);
-		return 1;
-	}
-	sweep(c, time(NULL));
-	queue_release(c);
+	run_begin(c);
+	if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
+		sweep(c, time(NULL));
+		queue_release(c);
+	} else
+		vlog("another queue run is active: this one leaves it the "
+		    "destinations it is working on");
 	if (queue_list(c, &ids, res) < 0) {
 		close(lfd);
 		return -1;
 	}
-	deliver_ids(c, &ids, f, 0, st, st);
+	deliver_ids(c, &ids, f, 0, 1, st, st);
 	strlist_free(&ids);
 	close(lfd);
 	return 0;

@@ -340,17 +340,6 @@ exch_order(struct exch *e, size_t n)
 	}
 }
 
-/* ms_left - milliseconds from now to end, at most LONG_MAX/2 */
-static long
-ms_left(const struct timespec *end)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(end->tv_sec - now.tv_sec) * 1000 +
-	    (end->tv_nsec - now.tv_nsec) / 1000000;
-}
-
 /*
  * dns_wait - drive the channel until *pending queries have all called
  * back, or cancel them all when timeout_secs have passed (their callbacks
@@ -362,14 +351,12 @@ dns_wait(ares_channel ch, const int *pending, long timeout_secs)
 {
 	ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 	struct pollfd pfd[ARES_GETSOCK_MAXNUM];
-	struct timespec end;
+	long long end = deadline_in(timeout_secs);
 	int rc = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += timeout_secs;
 	while (*pending > 0) {
 		struct timeval maxtv, tv, *tvp;
-		long left = ms_left(&end);
+		long long left = end - now_ms();
 		int bits, i, n, nfds = 0, ms;
 
 		if (left <= 0) {

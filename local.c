@@ -62,6 +62,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -80,6 +82,11 @@
 #define LOCAL_USER_MAX 64
 /* Read the queue file and write the mailbox in blocks this large. */
 #define LOCAL_BLOCK 65536
+/* What the delivery child may take, all waits included (two lock waits of
+ * MBOX_LOCK_WAIT, then a copy that takes well under a second for the
+ * largest message); it runs as the user, who can stop it.  A run's
+ * budget (queue_run_time) may cut it shorter. */
+#define LOCAL_TIMEOUT (2 * MBOX_LOCK_WAIT + 60)
 /* Supplementary groups kept for the delivery child. */
 #define LOCAL_GROUPS_MAX 256
 
@@ -188,16 +195,48 @@ drop_to(const struct job *j)
 	return 0;
 }
 
-/* as_user - run fn for the job with the user's rights: in a child that
- * dropped to the user when we are root, else right here */
+/* child_result - the delivery child's outcome from pipe fd, read until
+ * the deadline; 0 when it came whole, -1 on EOF, error or timeout (*late
+ * set for the timeout) */
+static int
+child_result(int fd, struct result *cr, int *late)
+{
+	long long deadline = deadline_in(LOCAL_TIMEOUT);
+	size_t got = 0;
+	ssize_t r;
+	int w;
+
+	*late = 0;
+	while (got < sizeof(*cr)) {
+		if ((w = wait_fd(fd, POLLIN, deadline)) <= 0) {
+			*late = w == 0;
+			return -1;
+		}
+		r = read(fd, (char *)cr + got, sizeof(*cr) - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * as_user - run fn for the job with the user's rights: in a child that
+ * dropped to the user when we are root, else right here.  The child
+ * runs with the user's uid, so the user can stop it (SIGSTOP): it gets
+ * LOCAL_TIMEOUT (never past the run's budget) and is then killed, and
+ * the delivery is deferred.  It cannot dump core and cannot be traced,
+ * so the user never sees the memory it shares with root's run.
+ */
 static enum outcome
 as_user(const struct job *j, jobfn fn, struct result *res)
 {
+	const struct rlimit nocore = { 0, 0 };
 	struct result cr;
-	size_t got = 0;
-	ssize_t r;
 	pid_t pid;
-	int p[2], st = 0;
+	int p[2], st = 0, late = 0, whole;
 
 	if (geteuid() != 0 || j->uid == 0)
 		return fn(j, res);
@@ -217,7 +256,14 @@ as_user(const struct job *j, jobfn fn, struct result *res)
 	if (pid == 0) {
 		close(p[0]);
 		umask(077);
-		if (drop_to(j) < 0)
+		memset(&cr, 0, sizeof(cr));
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
+		    setrlimit(RLIMIT_CORE, &nocore) < 0)
+			result_set(&cr, OUT_TEMP, "cannot keep the delivery process "
+			    "from dumping core: %s", strerror(errno));
+		else if (drop_to(j) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+			/* (a change of uid resets "dumpable" to the system's
+			 * fs.suid_dumpable: it is set again after the drop) */
 			result_set(&cr, OUT_TEMP, "cannot switch to user %s: %s",
 			    j->user, strerror(errno));
 		else
@@ -226,18 +272,18 @@ as_user(const struct job *j, jobfn fn, struct result *res)
 		_exit(0);
 	}
 	close(p[1]);
-	while (got < sizeof(cr)) {
-		r = read(p[0], (char *)&cr + got, sizeof(cr) - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	memset(&cr, 0, sizeof(cr));
+	whole = child_result(p[0], &cr, &late) == 0;
 	close(p[0]);
+	/* Root may kill the user's process; a stopped one too. */
+	if (late)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (got == sizeof(cr) && (cr.o == OUT_OK || cr.o == OUT_TEMP ||
+	if (late)
+		result_set(res, OUT_TEMP, "local delivery to %s did not finish "
+		    "in time; stopped", j->user);
+	else if (whole && (cr.o == OUT_OK || cr.o == OUT_TEMP ||
 	    cr.o == OUT_PERM)) {
 		cr.text[sizeof(cr.text) - 1] = '\0';
 		*res = cr;

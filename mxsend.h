@@ -92,8 +92,11 @@ int parse_long(const char *, long min, long max, long *out);
 int parse_duration(const char *, long *secs);
 int read_all(int fd, struct buf *);
 int write_all(int fd, const void *, size_t);
+#define FNV1A_INIT 14695981039346656037ULL
+unsigned long long fnv1a(unsigned long long h, const char *s);
 long long now_ms(void);
 long long deadline_in(long secs);
+void deadline_cap(long long);
 int wait_fd(int fd, short ev, long long deadline);
 int fsync_dir(const char *path);
 int rfc5322_date(time_t, char *, size_t);
@@ -126,6 +129,7 @@ struct conf {
 	size_t nretry;
 	long queue_lifetime, warn_after;
 	long max_parallel;
+	long queue_run_time;		/* budget of one delivery run */
 	long connect_timeout, command_timeout, data_timeout;
 	long long max_message_size;
 };
@@ -273,11 +277,13 @@ int queue_write(struct qfile *, const void *, size_t, struct result *);
 int queue_commit(const struct conf *, struct qfile *, struct envelope *,
     struct result *);
 void queue_abort(struct qfile *);
-/* queue_lock - lock message ID for delivery (waiting up to a minute for
- * it when block);
- * returns the fd of its message file, to keep open while delivering,
- * -2 when another process holds the lock, -1 when it is gone. */
-int queue_lock(const struct conf *, const char *id, int block);
+/* queue_lock - lock message ID for delivery, never waiting; returns the
+ * fd of its message file, to keep open while delivering, -2 when another
+ * process holds the lock, -1 when it is gone. */
+int queue_lock(const struct conf *, const char *id);
+/* queue_dest_lock - a queue run's lock of destination dest: fd, -2 when
+ * another run holds it, -1 when it cannot be had (go on without) */
+int queue_dest_lock(const struct conf *, const char *dest);
 /* queue_read_env - the current envelope; msgfd is the locked message
  * file when the caller holds it, else -1 */
 int queue_read_env(const struct conf *, const char *id, int msgfd,
@@ -598,6 +604,8 @@ int doctor(const struct conf *, const char *domain, FILE *);
 struct dstats {
 	int messages;		/* messages tried */
 	int done, deferred, failed;
+	int left;		/* jobs left for the next run: the budget
+				 * was used up, or another process held them */
 };
 
 /* Which messages -q takes: -qI, -qR, -qS select by substring and force. */
@@ -611,8 +619,8 @@ struct qfilter {
  * every pending recipient tried now, and any report it makes delivered.
  */
 int deliver_message(const struct conf *, const char *id, struct dstats *);
-/* deliver_queue - -q: every due (or selected) message, under the queue
- * lock; returns 1 when another run holds the lock. */
+/* deliver_queue - -q: every due (or selected) message, within
+ * queue_run_time; 0, or -1 with res set. */
 int deliver_queue(const struct conf *, const struct qfilter *,
     struct dstats *, struct result *);
 /* report_times_scan - bounce-times text: the lines still within the hour

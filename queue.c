@@ -126,9 +126,6 @@
 #define ENV_FILE_MAX ((size_t)RCPT_MAX * (ADDR_MAX + ERRTEXT_MAX + 64) + 4096)
 /* Write the message file in blocks this large. */
 #define QWRITE_BLOCK 65536
-/* Seconds queue_lock(block) waits for another process's message lock:
- * a healthy holder keeps it for one SMTP transaction. */
-#define QUEUE_LOCK_WAIT 60
 /* "mxsend-env " and 20 digits and a newline, at the end of ID.msg. */
 #define FOOTER_LEN 32
 
@@ -908,25 +905,21 @@ queue_abort(struct qfile *q)
 }
 
 int
-queue_lock(const struct conf *c, const char *id, int block)
+queue_lock(const struct conf *c, const char *id)
 {
 	char path[1100];
 	struct stat st;
-	int fd, i;
+	int fd;
 
 	if (qpath(path, sizeof(path), c, id, ".msg", 0))
 		return -1;
 	fd = open_queued(path);
 	if (fd < 0)
 		return -1;
-	/* Waiting is bounded: the holder may be a user's own delivery,
-	 * which that user can stop; the message then waits for a later run
-	 * rather than stalling this one. */
-	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
-		if (errno == EWOULDBLOCK && block && i < QUEUE_LOCK_WAIT * 20) {
-			usleep(50000);
-			continue;
-		}
+	/* Never waited for: the holder may be a user's own delivery, which
+	 * that user can stop; the message then waits for a later try
+	 * rather than stalling this run. */
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EINTR)
 			continue;
 		close(fd);
@@ -1297,4 +1290,48 @@ queue_stale(int dfd, const char *name)
 	return strcmp(name + n - 4, ".msg") == 0 &&
 	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode) && st.st_size == 0;
+}
+
+/*
+ * queue_dest_lock - the lock of destination dest for a queue run,
+ * tmp/dest-HASH.lock (flock; HASH the FNV-1a of the name), so that two
+ * overlapping runs never work on one destination at once and the second
+ * delivers what the first is not working on.  Opened as the queue's
+ * shared files are (no link, regular file only).  Returns the fd, to keep
+ * while working, -2 when another run holds it, -1 when it cannot be had:
+ * the caller goes on without, since message locks alone keep deliveries
+ * apart.  The sweep of tmp/ removes lock files nobody holds after an
+ * hour.
+ */
+int
+queue_dest_lock(const struct conf *c, const char *dest)
+{
+	char name[48];
+	struct qperm p;
+	struct stat st;
+	int tfd, fd, e;
+
+	snprintf(name, sizeof(name), "dest-%016llx.lock",
+	    fnv1a(FNV1A_INIT, dest));
+	if (qperm_get(c, &p) < 0 || (tfd = tmp_open(c->queue_dir)) < 0)
+		return -1;
+	fd = openat(tfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC, qfile_mode(&p));
+	close(tfd);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
+		return -1;
+	}
+	if (st.st_uid == geteuid())
+		(void)qperm_apply(fd, &p, qfile_mode(&p));
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? -2 : -1;
+	}
+	return fd;
 }

@@ -407,7 +407,7 @@ mode_submit(const struct conf *c, struct opts *o)
 	struct subopts so;
 	struct subres sr;
 	struct strlist ids;
-	struct dstats st = { 0, 0, 0, 0 };
+	struct dstats st = { 0, 0, 0, 0, 0 };
 	char err[512], user[64], gecos[128];
 	enum failure f = F_NONE;
 	size_t k;
@@ -481,7 +481,7 @@ bs_queued(const char *id, void *arg)
 {
 	struct bs_queued *b = arg;
 	struct strlist one;
-	struct dstats st = { 0, 0, 0, 0 };
+	struct dstats st = { 0, 0, 0, 0, 0 };
 
 	/* Reap the children of earlier messages that have finished. */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -503,7 +503,7 @@ mode_smtp(const struct conf *c, const struct opts *o)
 {
 	struct subopts so;
 	struct bs_queued bq;
-	struct dstats st = { 0, 0, 0, 0 };
+	struct dstats st = { 0, 0, 0, 0, 0 };
 	char user[64], gecos[128];
 	int fd;
 
@@ -555,7 +555,7 @@ may_run_queue(void)
 static int
 mode_queue(const struct conf *c, const struct opts *o)
 {
-	struct dstats st = { 0, 0, 0, 0 };
+	struct dstats st = { 0, 0, 0, 0, 0 };
 	struct result res;
 	long long t0 = now_ms();
 	int r;
@@ -577,13 +577,9 @@ mode_queue(const struct conf *c, const struct opts *o)
 		warnx_("%s", res.text);
 		return exit_code(F_TEMP);
 	}
-	if (r == 1) {
-		vlog("%s: another queue run is active; nothing to do", progname);
-		return 0;
-	}
 	vlog("%s: queue run: %d tried, %d delivered, %d deferred, %d failed, "
-	    "%.2fs", progname, st.messages, st.done, st.deferred, st.failed,
-	    (double)(now_ms() - t0) / 1000);
+	    "%d left for the next run, %.2fs", progname, st.messages, st.done,
+	    st.deferred, st.failed, st.left, (double)(now_ms() - t0) / 1000);
 	return 0;
 }
 

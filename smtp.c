@@ -137,7 +137,7 @@ class_of(int code)
 static int
 s_flush(struct smtp *s, long timeout, struct result *res)
 {
-	long long deadline = now_ms() + timeout * 1000;
+	long long deadline = deadline_in(timeout);
 	size_t off = 0;
 	ssize_t w;
 	int r;
@@ -215,7 +215,7 @@ s_secret(struct smtp *s, const char *shown, const char *fmt, ...)
 static int
 s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
 {
-	long long deadline = now_ms() + timeout * 1000;
+	long long deadline = deadline_in(timeout);
 	char err[100];
 	ssize_t n;
 	int w;
@@ -360,7 +360,7 @@ s_connect(struct smtp *s, const struct mxaddr *a, long timeout,
 		soerr = errno;
 		goto fail;
 	}
-	r = wait_fd(s->fd, POLLOUT, now_ms() + timeout * 1000);
+	r = wait_fd(s->fd, POLLOUT, deadline_in(timeout));
 	if (r == 0) {
 		result_set(res, OUT_TEMP, "%s%s: connection timed out", s->host,
 		    s->peer);

@@ -367,6 +367,17 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* fnv1a - FNV-1a over s, continuing from h (FNV1A_INIT to start) */
+unsigned long long
+fnv1a(unsigned long long h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
 /* now_ms - a monotonic clock in milliseconds */
 long long
 now_ms(void)
@@ -377,12 +388,27 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The end of this process's delivery run (deadline_cap), or 0. */
+static long long cap_ms;
+
 /* deadline_in - the now_ms() deadline secs from now; for 0 or less,
- * none (a century) */
+ * none (a century); never later than the cap */
 long long
 deadline_in(long secs)
 {
-	return now_ms() + (secs > 0 ? (long long)secs : 3153600000LL) * 1000;
+	long long d = now_ms() + (secs > 0 ? (long long)secs : 3153600000LL) *
+	    1000;
+
+	return cap_ms > 0 && cap_ms < d ? cap_ms : d;
+}
+
+/* deadline_cap - from now on no wait of this process (and of the
+ * children it forks) goes past the now_ms() time end: a delivery run's
+ * budget (queue_run_time) bounds every step of it */
+void
+deadline_cap(long long end)
+{
+	cap_ms = end;
 }
 
 /* wait_fd - poll fd for ev until the now_ms() deadline; 1 ready, 0

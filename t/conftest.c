@@ -41,6 +41,7 @@ main(void)
 	    "queue_lifetime 2d\n"
 	    "warn_after 0\n"
 	    "max_parallel 3\n"
+	    "queue_run_time 90s\n"
 	    "connect_timeout 5\n"
 	    "local_domains a.example, b.example\n"
 	    "max_message_size 1000000\n";
@@ -50,6 +51,7 @@ main(void)
 	is_int(c.nretry, 5, "default retry_intervals: five");
 	is_int(c.retry[4], 4 * 3600, "default last interval 4h");
 	is_int(c.queue_lifetime, 5 * 86400, "default queue_lifetime 5d");
+	is_int(c.queue_run_time, 240, "default queue_run_time 4m");
 	is_str(c.queue_dir, "/var/spool/mxsend", "default queue_dir");
 	is_int(c.tls, TLS_OPPORTUNISTIC, "default tls");
 	is_int(conf_parse(&c, good, strlen(good), "f.conf", err, sizeof(err)),
@@ -66,6 +68,7 @@ main(void)
 	is_int(c.queue_lifetime, 2 * 86400, "queue_lifetime");
 	is_int(c.warn_after, 0, "warn_after 0");
 	is_int(c.max_parallel, 3, "max_parallel");
+	is_int(c.queue_run_time, 90, "queue_run_time");
 	is_int(c.connect_timeout, 5, "bare number is seconds");
 	ok(c.local_domains.n == 2 && strcmp(c.local_domains.v[1],
 	    "b.example") == 0, "local_domains list");
@@ -91,6 +94,10 @@ main(void)
 	    "mbox DIR, maildir PATH or none");
 	bad("max_parallel 0\n",
 	    "f.conf:1: max_parallel: not a number from 1 to 1000");
+	bad("queue_run_time 0\n",
+	    "f.conf:1: queue_run_time: not a duration above zero");
+	bad("queue_run_time 5 minutes\n",
+	    "f.conf:1: queue_run_time: not a duration above zero");
 	bad("hostname a.example\nhostname b.example\n",
 	    "f.conf:2: hostname: given twice (first on line 1)");
 	bad("hostname a\001b\n", "f.conf:1: control character");

@@ -84,7 +84,7 @@ is "$(q_count)" 50 "50 messages to one domain queued"
 mx -q -v 2>"$T/r1.err"
 is "$?" 0 "-q: exit 0"
 like "$(tail -n 1 "$T/r1.err")" \
-    '^sendmail: queue run: 50 tried, 50 delivered, 0 deferred, 0 failed, [0-9]+\.[0-9]{2}s$' \
+    '^sendmail: queue run: 50 tried, 50 delivered, 0 deferred, 0 failed, 0 left for the next run, [0-9]+\.[0-9]{2}s$' \
     "-q -v: summary"
 ok '[ "$(rx_conns $R)" -lt 5 ]' "50 messages arrived over fewer than 5 connections ($(rx_conns $R))"
 is "$(rx_conns $R)" 1 "... over exactly one"

@@ -68,7 +68,7 @@ is "$(rx_rcpt_copies $A1 one@a1.test)" 1 "the retry delivered it once"
 is "$(q_msg_files | grep -cv -e '^lock$' -e '^bounce-times$')" 0 \
     "delivered: ID.env and ID.msg are gone from the queue"
 like "$(tail -n 1 "$T/4.err")" \
-    "^sendmail: queue run: 1 tried, 1 delivered, 0 deferred, 0 failed, $SUMMARY_RE" \
+    "^sendmail: queue run: 1 tried, 1 delivered, 0 deferred, 0 failed, 0 left for the next run, $SUMMARY_RE" \
     "-q -v: the summary line"
 mx -q 2>"$T/5.err"
 is "$(rx_conns $A1),$(rx_count $A1)" "2,1" "another -q sends nothing"
@@ -143,23 +143,40 @@ printf 'Subject: s1\n\nbody\n' |
 printf 'Subject: s2\n\nbody\n' | mx -odq -f '<>' z@a2.test 2>"$T/19.err"
 is "$(q_count)" 2 "two messages queued with -odq"
 n3=$(rx_count $A3) c2=$(rx_conns $A2) c4=$(rx_conns $A4)
+# Another run holds the queue lock and works on a3.test: it holds a3.test's
+# destination lock, tmp/dest-FNV1A64(name).lock.
+dest_lock() {
+	"$PY" -c 'import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+print("dest-%016x.lock" % h)' "$1"
+}
 "$PY" -c 'import fcntl, sys, time
-f = open(sys.argv[1], "a")
-fcntl.flock(f, fcntl.LOCK_EX)
-time.sleep(20)' "$T/q/lock" &
+fs = [open(p, "a") for p in sys.argv[1:]]
+for f in fs:
+    fcntl.flock(f, fcntl.LOCK_EX)
+time.sleep(30)' "$T/q/lock" "$T/q/tmp/$(dest_lock a3.test)" &
 holder=$!
 wait_for '! flock -n "$T/q/lock" true' 5
 mx -q -v >"$T/20.out" 2>"$T/20.err"
 rc=$?
 held=$(flock -n "$T/q/lock" true 2>/dev/null && echo released || echo held)
 is "$rc" 0 "-q while another run holds the lock: exit 0"
-is "$(cat "$T/20.err")" "sendmail: another queue run is active; nothing to do" \
-    "-q -v while locked: says so, nothing else"
+is "$(head -n 1 "$T/20.err")" \
+    "another queue run is active: this one leaves it the destinations it is working on" \
+    "-q -v alongside another run: says so first"
+is "$(grep -c 'a3.test: another queue run is working on it' "$T/20.err")" 1 \
+    "-q -v alongside another run: leaves a3.test to it, and says so"
+like "$(tail -n 1 "$T/20.err")" \
+    "^sendmail: queue run: 2 tried, 0 delivered, 1 deferred, 1 failed, 1 left for the next run, $SUMMARY_RE" \
+    "-q -v alongside another run: does the rest, and counts a3.test as left for the next run"
 is "$held" held "-q while locked returns while the lock is still held (it did not wait)"
-is "$(rx_count $A3),$(rx_conns $A2),$(rx_conns $A4),$(q_count)" "$n3,$c2,$c4,2" \
-    "-q while locked: no connection, nothing delivered"
+is "$(rx_count $A3),$(rx_conns $A2),$(rx_conns $A4),$(q_count)" "$n3,$((c2 + 1)),$((c4 + 1)),2" \
+    "-q alongside another run: a2.test and a4.test tried, a3.test left alone"
 mx -q >"$T/21.out" 2>"$T/21.err"
-is "$?:$(cat "$T/21.out" "$T/21.err")" "0:" "-q without -v while locked: exit 0, silent"
+is "$?:$(cat "$T/21.out" "$T/21.err")" "0:" "-q without -v alongside another run: exit 0, silent"
+is "$(rx_count $A3)" "$n3" "... and a3.test still left to the other run"
 kill "$holder"
 wait "$holder" 2>/dev/null
 mx -q >"$T/22.out" 2>"$T/22.err"
@@ -176,7 +193,7 @@ mx -q -v >"$T/25.out" 2>"$T/25.err"
 is "$?" 0 "-q -v: exit 0"
 is "$(grep -c 'queue run:' "$T/25.err")" 1 "-q -v: one summary line"
 like "$(tail -n 1 "$T/25.err")" \
-    "^sendmail: queue run: 3 tried, 2 delivered, 1 deferred, 1 failed, $SUMMARY_RE" \
+    "^sendmail: queue run: 3 tried, 2 delivered, 1 deferred, 1 failed, 0 left for the next run, $SUMMARY_RE" \
     "-q -v: 3 message x destination attempts; 2 delivered, 1 deferred, 1 failed"
 is "$(cat "$T/25.out")" "" "-q -v: nothing on stdout"
 rm -rf "$T/q"
@@ -205,8 +222,9 @@ mx -q 2>"$T/28.err"
 is "$?" 0 "-q with stale files: exit 0"
 is "$(q_files | grep -v -e '^lock$' -e '^bounce-times$' | LC_ALL=C sort | tr '\n' ' ')" \
     "$(printf '%s\n' 0000000200000BEEF.env "$IDA.env" "$IDA.msg" "$IDB.env" "$IDB.msg" \
-    tmp/live-writer tmp/recent-writer | LC_ALL=C sort | tr '\n' ' ')" \
-    "-q removed tmp/ files and a message-less ID.env older than 1 h, kept the rest"
+    tmp/live-writer tmp/recent-writer "tmp/$(dest_lock a6.test)" | LC_ALL=C sort |
+    tr '\n' ' ')" \
+    "-q removed tmp/ files and a message-less ID.env older than 1 h, kept the rest and a6.test's destination lock"
 is "$(q_rcpt one@a6.test),$(q_rcpt two@a6.test)" "pending 1,pending 1" \
     "old messages are intact: the one tried at submission is not due, the other was tried"
 rm -rf "$T/q"

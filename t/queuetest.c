@@ -197,11 +197,11 @@ test_spool(void)
 	    "  with its size and recipient");
 	env_free(&e2);
 	/* The committing process still holds the lock. */
-	is_int(queue_lock(&c, e.id, 0), -2, "locked while the submitter holds it");
+	is_int(queue_lock(&c, e.id), -2, "locked while the submitter holds it");
 	close(q.fd);
-	fd = queue_lock(&c, e.id, 0);
+	fd = queue_lock(&c, e.id);
 	ok(fd >= 0, "lockable once the submitter is done");
-	is_int(queue_lock(&c, e.id, 0), -2, "a second lock fails");
+	is_int(queue_lock(&c, e.id), -2, "a second lock fails");
 	strlist_init(&ids);
 	queue_list(&c, &ids, &res);
 	ok(ids.n == 1 && strcmp(ids.v[0], e.id) == 0, "queue_list finds it");
@@ -287,7 +287,7 @@ test_hold(void)
 	env_add_rcpt(&e, "e@f.test");
 	queue_commit(&c, &q, &e, &res);
 	close(q.fd);
-	fd = queue_lock(&c, e.id, 0);
+	fd = queue_lock(&c, e.id);
 	ok(fd >= 0, "hold: the message is locked for delivery");
 	is_int(queue_hold(&c, e.id), 0, "queue_hold");
 	ok(!exists(&c, e.id, ".msg") && exists(&c, e.id, ".hold"),
@@ -303,7 +303,7 @@ test_hold(void)
 	ok(queue_read_env(&c, e.id, -1, &e2, &res) == 0 && e2.nr == 2,
 	    "a held message's envelope reads (for mailq)");
 	env_free(&e2);
-	is_int(queue_lock(&c, e.id, 0), -1, "a held message cannot be locked "
+	is_int(queue_lock(&c, e.id), -1, "a held message cannot be locked "
 	    "for delivery");
 	is_int(queue_hold(&c, e.id), -ENOENT, "holding it again: it is gone");
 	is_int(queue_release(&c), 1, "not released while its holder has it");

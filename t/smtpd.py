@@ -41,6 +41,8 @@ Other options:
   --delay-dot SECS      after the final dot, save the message, then wait SECS
                         before replying (every connection): widens the
                         client's post-DATA window
+  --delay-each SECS     wait SECS before every reply, the greeting too (a
+                        tarpit: each reply just inside the client's timeout)
 Exits on SIGTERM or SIGINT.
 """
 
@@ -240,6 +242,8 @@ class ScriptedSMTP(SMTP):
         s = status if isinstance(status, str) else status.decode("utf-8", "replace")
         if s == "":
             return
+        if self.faulty and self.opts.delay_each > 0 and s[3:4] != "-":
+            await asyncio.sleep(self.opts.delay_each)
         self.rec.trace(self.n, "< " + s)
         await super().push(status)
 
@@ -327,6 +331,7 @@ def main():
     ap.add_argument("--faults-for", type=int, default=-1)
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--delay-dot", type=float, default=0)
+    ap.add_argument("--delay-each", type=float, default=0)
     opts = ap.parse_args()
 
     host, _, port = opts.listen.rpartition(":")
