@@ -31,7 +31,9 @@
  * again at the end of the worker's list, then left for the next run.
  * -q holds queue_dir/lock for the whole run, so overlapping cron runs
  * never pile up.  -q also sweeps what crashed processes left: files in
- * tmp/ and envelopes without a message, older than STALE_AGE.
+ * tmp/ and envelopes without a message, older than STALE_AGE.  An
+ * attempt that cannot record its outcome holds the message back, and
+ * -q releases it once its envelope can be written (queue.c, ID.hold).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -674,9 +676,15 @@ job_done(const struct conf *c, struct inflight *m, struct dstats *st)
 	for (i = 0; i < m->n; i++)
 		record(c, &m->e, m->idx[i], &m->rres[i], now, st);
 	if (finish(c, &m->e, m->fd, now, st, &res) < 0) {
-		logmsg(LOG_ERR, "%s: cannot save what this attempt did; "
-		    "recipients it reached may receive the message again "
-		    "(possible duplicate); stopping this run", m->e.id);
+		/* Held until its envelope can be written (queue.c), so that
+		 * no later run repeats what this one could not record. */
+		int h = queue_hold(c, m->e.id);
+
+		logmsg(LOG_ERR, "%s: cannot save what this attempt did; %s; "
+		    "recipients it reached may receive the message once more "
+		    "(possible duplicate); stopping this run", m->e.id,
+		    h == 0 ? "held until its envelope can be written" :
+		    h == -ENOENT ? "it is gone" : "cannot hold it either");
 		cannot_record = 1;
 	}
 	free(m->idx);
@@ -1227,8 +1235,9 @@ locked(int dfd, const char *name)
 
 /*
  * sweep - remove what crashed processes left behind: files in tmp/ that
- * nobody holds locked, and envelopes whose message is gone, older than
- * STALE_AGE.  Everything goes through directory descriptors opened
+ * nobody holds locked, and in queue_dir what queue_stale calls debris
+ * (envelopes whose message is gone, message files taken back), older
+ * than STALE_AGE.  Everything goes through directory descriptors opened
  * without following links: in a group queue anyone with the group could
  * swap tmp/ for a link between the listing and the unlink, and root's run
  * would delete files elsewhere.
@@ -1236,7 +1245,6 @@ locked(int dfd, const char *name)
 static void
 sweep(const struct conf *c, time_t now)
 {
-	char msg[300];
 	struct dirent *d;
 	struct stat st;
 	DIR *dir;
@@ -1256,21 +1264,16 @@ sweep(const struct conf *c, time_t now)
 			continue;
 		}
 		while ((d = readdir(dir)) != NULL) {
-			size_t n = strlen(d->d_name);
-
-			if (d->d_name[0] == '.' || (pass == 1 && (n < 5 ||
-			    strcmp(d->d_name + n - 4, ".env") != 0)))
+			/* In queue_dir, what queue.c calls debris. */
+			if (d->d_name[0] == '.' || (pass == 1 &&
+			    !queue_stale(dfd, d->d_name)))
 				continue;
 			if (fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_AGE)
 				continue;
-			if (pass == 1 && snprintf(msg, sizeof(msg), "%.*s.msg",
-			    (int)(n - 4), d->d_name) < (int)sizeof(msg) &&
-			    fstatat(dfd, msg, &st, AT_SYMLINK_NOFOLLOW) == 0)
-				continue;
 			/* A submission still reading a slow producer (cron
 			 * streams a job's output) holds its file's lock. */
-			if (pass == 0 && locked(dfd, d->d_name))
+			if (locked(dfd, d->d_name))
 				continue;
 			if (unlinkat(dfd, d->d_name, 0) == 0)
 				logmsg(LOG_NOTICE, "removed stale %s%s/%s",
@@ -1298,9 +1301,10 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
 	if ((lfd = queue_shared(c, "lock", res)) < 0)
 		return -1;
 	run_begin(c);
-	if (flock(lfd, LOCK_EX | LOCK_NB) == 0)
+	if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
 		sweep(c, time(NULL));
-	else
+		queue_release(c);
+	} else
 		vlog("another queue run is active: this one leaves it the "
 		    "destinations it is working on");
 	if (queue_list(c, &ids, res) < 0) {

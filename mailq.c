@@ -7,6 +7,10 @@
  * holds up a delivery; an envelope replaced while we read is still whole
  * (envelopes are renamed into place).  Text from servers was made
  * printable when it was stored; JSON escapes what JSON requires.
+ *
+ * Held messages (queue.c, ID.hold: the last attempt could not be
+ * recorded, so nothing is delivered until -q can write the envelope
+ * again) are listed with the others, in arrival order, and say so.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -23,6 +27,53 @@ static const char *const state_word[] = {
 	"pending", "done", "failed", "bounced"
 };
 
+#define HELD_WHY "held: the last attempt could not be recorded"
+
+/* Every message of the queue, oldest first, and which are held. */
+struct qlist {
+	struct strlist ids;
+	char *held;		/* held[i]: ids.v[i] is held back */
+};
+
+/* qlist_get - the committed and the held messages, merged by ID (IDs
+ * sort by arrival); 0, or -1 with res set */
+static int
+qlist_get(const struct conf *c, struct qlist *l, struct result *res)
+{
+	struct strlist m, h;
+	size_t i = 0, j = 0;
+	int rc = -1, take;
+
+	strlist_init(&m);
+	strlist_init(&h);
+	strlist_init(&l->ids);
+	l->held = NULL;
+	if (queue_list(c, &m, res) < 0 || queue_list_held(c, &h, res) < 0)
+		goto out;
+	l->held = xmalloc(m.n + h.n + 1);
+	while (i < m.n || j < h.n) {
+		take = i == m.n || (j < h.n && strcmp(h.v[j], m.v[i]) < 0);
+		l->held[l->ids.n] = (char)take;
+		if (strlist_add(&l->ids, take ? h.v[j++] : m.v[i++]) < 0) {
+			result_set(res, OUT_TEMP, "out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	strlist_free(&m);
+	strlist_free(&h);
+	return rc;
+}
+
+static void
+qlist_free(struct qlist *l)
+{
+	strlist_free(&l->ids);
+	free(l->held);
+	l->held = NULL;
+}
+
 /* listed - recipients a listing shows: not yet done with */
 static int
 listed(const struct rcpt *r)
@@ -33,7 +84,7 @@ listed(const struct rcpt *r)
 int
 mailq_print(const struct conf *c, FILE *out, struct result *res)
 {
-	struct strlist ids;
+	struct qlist l;
 	struct envelope e;
 	struct result r;
 	long long total = 0;
@@ -41,17 +92,19 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 	struct tm tm;
 	size_t i, j, n = 0;
 
-	strlist_init(&ids);
-	if (queue_list(c, &ids, res) < 0)
+	if (qlist_get(c, &l, res) < 0) {
+		qlist_free(&l);
 		return -1;
-	for (i = 0; i < ids.n; i++) {
-		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0) {
+	}
+	for (i = 0; i < l.ids.n; i++) {
+		if (queue_read_env(c, l.ids.v[i], -1, &e, &r) < 0) {
 			if (r.text[0] == '\0')
 				continue;	/* delivered meanwhile */
 			if (n++ == 0)
 				fprintf(out, "%s", MAILQ_HEAD);
-			fprintf(out, "%-17s (envelope unreadable: %s)\n\n",
-			    ids.v[i], r.text);
+			fprintf(out, "%-17s (envelope unreadable: %s)\n%s\n",
+			    l.ids.v[i], r.text, l.held[i] ? "(" HELD_WHY ")\n" :
+			    "");
 			continue;
 		}
 		if (n++ == 0)
@@ -62,6 +115,8 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 			    (long long)e.arrival);
 		fprintf(out, "%-17s %8lld %s  %s\n", e.id, (long long)e.size,
 		    when, e.sender[0] ? e.sender : "MAILER-DAEMON");
+		if (l.held[i])
+			fprintf(out, "(%s)\n", HELD_WHY);
 		/* env_load bounds each size; the sum saturates. */
 		total = e.size > LLONG_MAX - total ? LLONG_MAX : total + e.size;
 		for (j = 0; j < e.nr; j++) {
@@ -80,7 +135,7 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 	else
 		fprintf(out, "-- %lld Kbytes in %zu Request%s.\n",
 		    total / 1024 + (total % 1024 != 0), n, n == 1 ? "" : "s");
-	strlist_free(&ids);
+	qlist_free(&l);
 	return 0;
 }
 
@@ -105,20 +160,23 @@ json_str(FILE *out, const char *s)
 int
 mailq_json(const struct conf *c, FILE *out, struct result *res)
 {
-	struct strlist ids;
+	struct qlist l;
 	struct envelope e;
 	struct result r;
 	size_t i, j;
 	int first;
 
-	strlist_init(&ids);
-	if (queue_list(c, &ids, res) < 0)
+	if (qlist_get(c, &l, res) < 0) {
+		qlist_free(&l);
 		return -1;
-	for (i = 0; i < ids.n; i++) {
-		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0) {
+	}
+	for (i = 0; i < l.ids.n; i++) {
+		if (queue_read_env(c, l.ids.v[i], -1, &e, &r) < 0) {
 			if (r.text[0]) {
 				fprintf(out, "{\"queue_id\":");
-				json_str(out, ids.v[i]);
+				json_str(out, l.ids.v[i]);
+				if (l.held[i])
+					fprintf(out, ",\"held\":\"%s\"", HELD_WHY);
 				fprintf(out, ",\"error\":");
 				json_str(out, r.text);
 				fprintf(out, "}\n");
@@ -127,6 +185,8 @@ mailq_json(const struct conf *c, FILE *out, struct result *res)
 		}
 		fprintf(out, "{\"queue_id\":");
 		json_str(out, e.id);
+		if (l.held[i])
+			fprintf(out, ",\"held\":\"%s\"", HELD_WHY);
 		fprintf(out, ",\"arrival_time\":%lld,\"message_size\":%lld,"
 		    "\"sender\":", (long long)e.arrival, (long long)e.size);
 		json_str(out, e.sender);
@@ -150,7 +210,7 @@ mailq_json(const struct conf *c, FILE *out, struct result *res)
 		fprintf(out, "]}\n");
 		env_free(&e);
 	}
-	strlist_free(&ids);
+	qlist_free(&l);
 	return 0;
 }
 
@@ -172,27 +232,30 @@ int
 mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 {
 	static const char *const word[] = { "OK", "WARNING", "CRITICAL" };
-	struct strlist ids;
+	struct qlist l;
 	struct envelope e;
 	struct result r;
 	time_t now = time(NULL), oldest = 0;
 	char lasterr[ERRTEXT_MAX] = "", a[32];
-	size_t i, j, n = 0, bad = 0;
+	size_t i, j, n = 0, bad = 0, held = 0;
 	int st = 0;
 
-	strlist_init(&ids);
-	if (queue_list(c, &ids, &r) < 0) {
+	if (qlist_get(c, &l, &r) < 0) {
+		qlist_free(&l);
 		fprintf(out, "MXSEND UNKNOWN - %s\n", r.text);
 		return 3;
 	}
-	for (i = 0; i < ids.n; i++) {
-		int pending = 0;
+	for (i = 0; i < l.ids.n; i++) {
+		/* Held mail is mail not done with, whatever its envelope
+		 * says (a removal that failed holds the message too). */
+		int pending = l.held[i];
 
-		if (queue_read_env(c, ids.v[i], -1, &e, &r) < 0) {
+		if (queue_read_env(c, l.ids.v[i], -1, &e, &r) < 0) {
 			if (r.text[0])
 				bad++;
 			continue;
 		}
+		held += l.held[i] != 0;
 		for (j = 0; j < e.nr; j++)
 			if (listed(&e.r[j])) {
 				pending = 1;
@@ -208,7 +271,7 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 		}
 		env_free(&e);
 	}
-	strlist_free(&ids);
+	qlist_free(&l);
 	if (bad) {
 		/* A message nobody can read is never delivered nor bounced. */
 		fprintf(out, "MXSEND CRITICAL - %zu message%s with an unreadable "
@@ -222,14 +285,19 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 	}
 	if (now - oldest >= crit)
 		st = 2;
-	else if (now - oldest >= warn)
+	else if (now - oldest >= warn || held)
 		st = 1;
 	age((long)(now - oldest), a, sizeof(a));
 	fprintf(out, "MXSEND %s - %zu message%s queued, oldest %s", word[st], n,
 	    n == 1 ? "" : "s", a);
+	if (held)
+		fprintf(out, "; %zu %s", held, HELD_WHY);
 	if (lasterr[0])
 		fprintf(out, "; last error: %s", lasterr);
-	fprintf(out, " | messages=%zu oldest=%llds\n", n,
+	fprintf(out, " | messages=%zu oldest=%llds", n,
 	    (long long)(now - oldest));
+	if (held)
+		fprintf(out, " held=%zu", held);
+	fputc('\n', out);
 	return st;
 }

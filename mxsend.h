@@ -313,6 +313,19 @@ int queue_usage(const struct conf *, uid_t uid, long *count,
  * process other than root may still fill (statvfs f_bavail) */
 int queue_space(const struct conf *, long long *total, long long *avail,
     struct result *);
+/* queue_hold - hold back message ID, locked by the caller, whose attempt
+ * could not be recorded: it is not delivered until queue_release, at
+ * the start of a -q run, can write its envelope (queue.c, ID.hold);
+ * 0 or -errno.  queue_release returns how many stay held.
+ * queue_list_held - the IDs of held messages, oldest first. */
+int queue_hold(const struct conf *, const char *id);
+int queue_release(const struct conf *);
+int queue_list_held(const struct conf *, struct strlist *, struct result *);
+/* queue_stale - is NAME of queue_dir (open as dfd) debris the sweep may
+ * remove (an envelope without its message, a message file taken back at
+ * submission)?  The caller checks its age and that nobody holds it
+ * locked. */
+int queue_stale(int dfd, const char *name);
 
 /* submit.c - one message from an input stream into the queue */
 

@@ -13,12 +13,34 @@
  *             atomically (write tmp/, fsync, rename, fsync the directory).
  *             When present it is the truth; until the first attempt
  *             changes anything there is none.
+ *   ID.hold   a message held back (ID.msg renamed, contents unchanged):
+ *             its last delivery attempt could not record what it did
+ *             (ID.env could not be rewritten, or the delivered message
+ *             not removed: a full disk, say).  Delivered again as it
+ *             stands, it would repeat every unrecorded success at every
+ *             run.  So the attempt renames ID.msg to ID.hold while it
+ *             still holds the lock (the same directory: no new space),
+ *             and a held message is never delivered.  At the start of
+ *             each -q run queue_release locks each held message, writes
+ *             its envelope again (ID.env as it was, or the submission
+ *             envelope; that write is what shows the disk has room
+ *             again), and only then renames it back to ID.msg and fsyncs
+ *             the directory.  The recipients whose success was not
+ *             recorded get one more copy: at most one duplicate per
+ *             failure, never one per run.  mailq, --queue-json and
+ *             --check-queue list held messages; the sweep keeps their
+ *             ID.env.
  *   tmp/      files being written.  Nothing there is a message yet.
  *
  * A message exists once ID.msg exists: a submission writes the message,
  * its envelope and the footer to tmp/ID.msg, fsyncs it, renames it into
  * place and fsyncs the queue directory before it reports success: two
- * fsyncs, and only complete files ever carry a final name.  Removal
+ * fsyncs, and only complete files ever carry a final name.  When that
+ * last fsync fails the submission fails, so the message must never be
+ * delivered: it is taken back, first emptied through the descriptor the
+ * submission still holds (shrinking a file needs no space; an empty
+ * ID.msg has no footer, is no message, is listed by nobody and is swept
+ * as debris once unlocked and stale), then unlinked.  Removal
  * unlinks ID.msg first, so a crash can leave a stray ID.env (swept), never
  * a message that forgot what was delivered.
  *
@@ -806,6 +828,29 @@ write_tmp(int tfd, const char *name, const struct qperm *p,
 	return 0;
 }
 
+/*
+ * take_back - undo the commit of fd, just renamed to msgpath from NAME
+ * in tmp/ (tfd): empty it through the descriptor (an empty ID.msg is no
+ * message, and shrinking cannot fail for want of space), then unlink it;
+ * when neither works, rename it back into tmp/, whose files are never
+ * delivered.  0 when the message can no longer be delivered.
+ */
+static int
+take_back(int fd, int tfd, const char *name, const char *msgpath)
+{
+	int gone = 0;
+
+	if (ftruncate(fd, 0) == 0) {
+		gone = 1;
+		(void)fsync(fd);
+	}
+	if (unlink(msgpath) == 0)
+		gone = 1;
+	else if (!gone && renameat(AT_FDCWD, msgpath, tfd, name) == 0)
+		gone = 1;
+	return gone ? 0 : -1;
+}
+
 int
 queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
     struct result *res)
@@ -853,8 +898,15 @@ queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
 		 * crash: the caller must not be told it is safe, and a later
 		 * run would deliver it, so take it back. */
 		result_set(res, OUT_TEMP, "cannot sync queue directory: %s",
-		    strerror(errno));
-		unlink(msgpath);
+		    strerror(-rc));
+		/* Nothing could undo it: it may still be delivered, and the
+		 * caller's retry then duplicates it.  Saying it is safe
+		 * instead could lose it in a crash; a duplicate is the lesser
+		 * harm. */
+		if (take_back(q->fd, tfd, name, msgpath) < 0)
+			logmsg(LOG_CRIT, "%s: cannot take back a message whose "
+			    "queue directory could not be synced; it may be "
+			    "delivered although the submission failed", q->id);
 		goto out;
 	}
 	snprintf(q->tmppath, sizeof(q->tmppath), "%s", msgpath);
@@ -950,7 +1002,16 @@ read_trailer(const char *path, int msgfd, struct buf *b)
 
 	if (fd < 0 && (fd = open_queued(path)) < 0)
 		return fd;
-	if (fstat(fd, &st) < 0 || st.st_size < FOOTER_LEN ||
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		goto out;
+	}
+	/* Taken back at submission (see the top): no message. */
+	if (st.st_size == 0) {
+		e = ENOENT;
+		goto out;
+	}
+	if (st.st_size < FOOTER_LEN ||
 	    pread(fd, foot, FOOTER_LEN, st.st_size - FOOTER_LEN) != FOOTER_LEN) {
 		e = EINVAL;
 		goto out;
@@ -1005,6 +1066,11 @@ queue_read_env(const struct conf *c, const char *id, int msgfd,
 		/* Not tried yet: the envelope the submission wrote. */
 		qpath(path, sizeof(path), c, id, ".msg", 0);
 		rc = read_trailer(path, msgfd, &b);
+		if (rc == -ENOENT && msgfd < 0) {
+			/* Held back (see ID.hold): listed all the same. */
+			qpath(path, sizeof(path), c, id, ".hold", 0);
+			rc = read_trailer(path, -1, &b);
+		}
 	}
 	if (rc < 0) {
 		/* Gone (delivered and removed meanwhile) is not an error. */
@@ -1099,12 +1165,15 @@ queue_remove(const struct conf *c, const struct envelope *e)
 	return rc;
 }
 
-/* is_msg_name - "ID.msg", ID upper-case hex, as queue_create names them */
+/* is_id_name - "ID" and suffix (".msg", ".hold"), ID upper-case hex, as
+ * queue_create names them */
 static int
-is_msg_name(const char *name, size_t n)
+is_id_name(const char *name, size_t n, const char *suffix)
 {
-	return n > 4 && n < 32 && strcmp(name + n - 4, ".msg") == 0 &&
-	    strspn(name, "0123456789ABCDEF") == n - 4;
+	size_t sl = strlen(suffix);
+
+	return n > sl && n < 32 && strcmp(name + n - sl, suffix) == 0 &&
+	    strspn(name, "0123456789ABCDEF") == n - sl;
 }
 
 static int
@@ -1113,12 +1182,14 @@ cmpstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int
-queue_list(const struct conf *c, struct strlist *ids, struct result *res)
+/* list_ids - the IDs of queue_dir's ID.SUFFIX files, oldest first */
+static int
+list_ids(const struct conf *c, const char *suffix, struct strlist *ids,
+    struct result *res)
 {
+	size_t sl = strlen(suffix), n;
 	struct dirent *d;
 	DIR *dir;
-	size_t n;
 
 	dir = opendir(c->queue_dir);
 	if (dir == NULL) {
@@ -1130,13 +1201,146 @@ queue_list(const struct conf *c, struct strlist *ids, struct result *res)
 	}
 	while ((d = readdir(dir)) != NULL) {
 		n = strlen(d->d_name);
-		if (is_msg_name(d->d_name, n))
-			strlist_addn(ids, d->d_name, n - 4);
+		if (is_id_name(d->d_name, n, suffix))
+			strlist_addn(ids, d->d_name, n - sl);
 	}
 	closedir(dir);
 	if (ids->n > 1)
 		qsort(ids->v, ids->n, sizeof(ids->v[0]), cmpstr);
 	return 0;
+}
+
+int
+queue_list(const struct conf *c, struct strlist *ids, struct result *res)
+{
+	return list_ids(c, ".msg", ids, res);
+}
+
+int
+queue_list_held(const struct conf *c, struct strlist *ids,
+    struct result *res)
+{
+	return list_ids(c, ".hold", ids, res);
+}
+
+int
+queue_hold(const struct conf *c, const char *id)
+{
+	char from[1100], to[1100];
+
+	if (qpath(from, sizeof(from), c, id, ".msg", 0) ||
+	    qpath(to, sizeof(to), c, id, ".hold", 0))
+		return -ENAMETOOLONG;
+	if (rename(from, to) < 0)
+		return -errno;
+	/* Done, but a crash could still undo it: the message would then be
+	 * delivered once more, one duplicate for this failure as well. */
+	if (fsync_dir(c->queue_dir) < 0)
+		logmsg(LOG_WARNING, "%s: held, but cannot sync queue directory: "
+		    "%s", id, strerror(errno));
+	return 0;
+}
+
+/* release_one - give held message id back to the queue once its
+ * envelope can be written (see ID.hold); 0 released or gone, -1 still
+ * held */
+static int
+release_one(const struct conf *c, const char *id)
+{
+	char hold[1100], msg[1100];
+	struct envelope e;
+	struct result res;
+	struct stat st;
+	int fd, rc = -1;
+
+	env_init(&e);
+	if (qpath(hold, sizeof(hold), c, id, ".hold", 0) ||
+	    qpath(msg, sizeof(msg), c, id, ".msg", 0))
+		return -1;
+	if ((fd = open_queued(hold)) < 0)
+		return fd == -ENOENT ? 0 : -1;
+	/* Its holder (a delivery that just held it) is still at it. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		goto out;
+	if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (queue_read_env(c, id, fd, &e, &res) < 0) {
+		logmsg(LOG_ERR, "%s: held: %s", id, res.text[0] ? res.text :
+		    "its envelope cannot be read");
+		goto out;
+	}
+	if (queue_write_env(c, &e, &res) < 0) {
+		logmsg(LOG_ERR, "%s: still held (the last attempt could not be "
+		    "recorded): %s", id, res.text);
+		goto out;
+	}
+	if (rename(hold, msg) < 0) {
+		logmsg(LOG_ERR, "%s: still held: cannot rename %s: %s", id, hold,
+		    strerror(errno));
+		goto out;
+	}
+	if (fsync_dir(c->queue_dir) < 0)
+		logmsg(LOG_WARNING, "%s: released, but cannot sync queue "
+		    "directory: %s", id, strerror(errno));
+	logmsg(LOG_NOTICE, "%s: released: its envelope could be written "
+	    "again; recipients whose delivery was not recorded get it once "
+	    "more (possible duplicate)", id);
+	rc = 0;
+out:
+	env_free(&e);
+	close(fd);
+	return rc;
+}
+
+int
+queue_release(const struct conf *c)
+{
+	struct strlist ids;
+	struct result res;
+	size_t i;
+	int held = 0;
+
+	strlist_init(&ids);
+	if (list_ids(c, ".hold", &ids, &res) < 0) {
+		logmsg(LOG_ERR, "%s", res.text);
+		return -1;
+	}
+	for (i = 0; i < ids.n; i++)
+		if (release_one(c, ids.v[i]) < 0)
+			held++;
+	strlist_free(&ids);
+	return held;
+}
+
+int
+queue_stale(int dfd, const char *name)
+{
+	static const char *const homes[] = { ".msg", ".hold" };
+	char other[64];
+	struct stat st;
+	size_t n = strlen(name), i;
+
+	if (n < 5 || n >= sizeof(other) || strspn(name, "0123456789ABCDEF") !=
+	    n - 4)
+		return 0;
+	if (strcmp(name + n - 4, ".env") == 0) {
+		/* An envelope whose message is gone (removal unlinks the
+		 * message first); a held message keeps its envelope. */
+		for (i = 0; i < 2; i++) {
+			snprintf(other, sizeof(other), "%.*s%s", (int)(n - 4), name,
+			    homes[i]);
+			if (fstatat(dfd, other, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+			    errno != ENOENT)
+				return 0;
+		}
+		return 1;
+	}
+	/* A message file taken back at submission (see the top). */
+	return strcmp(name + n - 4, ".msg") == 0 &&
+	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size == 0;
 }
 
 /*
@@ -1212,7 +1416,7 @@ queue_usage(const struct conf *c, uid_t uid, long *count, long long *bytes,
 		return -e;
 	}
 	while ((d = readdir(dir)) != NULL) {
-		if (!is_msg_name(d->d_name, strlen(d->d_name)) ||
+		if (!is_id_name(d->d_name, strlen(d->d_name), ".msg") ||
 		    fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode) || st.st_uid != uid)
 			continue;

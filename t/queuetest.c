@@ -3,6 +3,7 @@
  * commit/lock protocol of queue.c in a scratch directory.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,169 @@ test_spool(void)
 	conf_free(&c);
 }
 
+/* exists - queue_dir/ID.SUFFIX is there */
+static int
+exists(const struct conf *c, const char *id, const char *suffix)
+{
+	char path[2048];
+
+	snprintf(path, sizeof(path), "%s/%s%s", c->queue_dir, id, suffix);
+	return access(path, F_OK) == 0;
+}
+
+/* A message whose attempt could not be recorded is held back until its
+ * envelope can be written again (queue.c, ID.hold). */
+static void
+test_hold(void)
+{
+	char dir[] = "/tmp/queuetest.XXXXXX", path[2048], away[2048];
+	struct conf c;
+	struct qfile q;
+	struct envelope e, e2;
+	struct result res;
+	struct strlist ids;
+	int fd, qfd;
+
+	conf_defaults(&c);
+	mkdtemp(dir);
+	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/q", dir);
+	queue_open(&c, &res);
+	queue_create(&c, &q, &res);
+	queue_write(&q, "Subject: t\r\n\r\nhi\r\n", 18, &res);
+	env_init(&e);
+	e.sender = xstrdup("a@b.test");
+	env_add_rcpt(&e, "c@d.test");
+	env_add_rcpt(&e, "e@f.test");
+	queue_commit(&c, &q, &e, &res);
+	close(q.fd);
+	fd = queue_lock(&c, e.id);
+	ok(fd >= 0, "hold: the message is locked for delivery");
+	is_int(queue_hold(&c, e.id), 0, "queue_hold");
+	ok(!exists(&c, e.id, ".msg") && exists(&c, e.id, ".hold"),
+	    "ID.msg is now ID.hold");
+	strlist_init(&ids);
+	queue_list(&c, &ids, &res);
+	is_int(ids.n, 0, "queue_list leaves a held message out");
+	strlist_free(&ids);
+	strlist_init(&ids);
+	queue_list_held(&c, &ids, &res);
+	ok(ids.n == 1 && strcmp(ids.v[0], e.id) == 0, "queue_list_held lists it");
+	strlist_free(&ids);
+	ok(queue_read_env(&c, e.id, -1, &e2, &res) == 0 && e2.nr == 2,
+	    "a held message's envelope reads (for mailq)");
+	env_free(&e2);
+	is_int(queue_lock(&c, e.id), -1, "a held message cannot be locked "
+	    "for delivery");
+	is_int(queue_hold(&c, e.id), -ENOENT, "holding it again: it is gone");
+	is_int(queue_release(&c), 1, "not released while its holder has it");
+	ok(exists(&c, e.id, ".hold"), "  still held");
+	close(fd);
+
+	/* The envelope cannot be written (tmp/ unusable, as on a full
+	 * disk): it stays held. */
+	snprintf(path, sizeof(path), "%s/tmp", c.queue_dir);
+	snprintf(away, sizeof(away), "%s/tmp.away", c.queue_dir);
+	rename(path, away);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	is_int(queue_release(&c), 1, "not released while its envelope cannot be "
+	    "written");
+	ok(exists(&c, e.id, ".hold") && !exists(&c, e.id, ".msg") &&
+	    !exists(&c, e.id, ".env"), "  still held, no ID.env");
+	unlink(path);
+	rename(away, path);
+
+	/* The stale-file sweep keeps a held message's envelope. */
+	e.r[0].state = RCPT_DONE;
+	queue_write_env(&c, &e, &res);
+	qfd = open(c.queue_dir, O_RDONLY | O_DIRECTORY);
+	snprintf(path, sizeof(path), "%s.env", e.id);
+	is_int(queue_stale(qfd, path), 0, "a held message's ID.env is no debris");
+
+	is_int(queue_release(&c), 0, "released once its envelope can be written");
+	ok(exists(&c, e.id, ".msg") && !exists(&c, e.id, ".hold") &&
+	    exists(&c, e.id, ".env"), "  ID.msg again, with ID.env");
+	ok(queue_read_env(&c, e.id, -1, &e2, &res) == 0 && e2.nr == 2 &&
+	    e2.r[0].state == RCPT_DONE && e2.r[1].state == RCPT_PENDING &&
+	    e2.has_env, "  its envelope as it was");
+	env_free(&e2);
+	strlist_init(&ids);
+	queue_list(&c, &ids, &res);
+	is_int(ids.n, 1, "  and queue_list has it");
+	strlist_free(&ids);
+	is_int(queue_stale(qfd, path), 0, "ID.env of a message is no debris");
+	e.has_env = 1;
+	snprintf(away, sizeof(away), "%s/%s.msg", c.queue_dir, e.id);
+	unlink(away);
+	is_int(queue_stale(qfd, path), 1, "ID.env without its message is debris");
+	is_int(queue_stale(qfd, "tmp"), 0, "tmp/ is no debris");
+	is_int(queue_stale(qfd, "lock"), 0, "lock is no debris");
+	queue_remove(&c, &e);
+	close(qfd);
+	env_free(&e);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		printf("# cleanup failed\n");
+	conf_free(&c);
+}
+
+/* A message file emptied by a submission that took it back (its
+ * directory fsync failed) is no message. */
+static void
+test_taken_back(void)
+{
+	char dir[] = "/tmp/queuetest.XXXXXX", path[2048], name[64];
+	struct conf c;
+	struct qfile q;
+	struct envelope e, e2;
+	struct result res;
+	struct buf out;
+	FILE *f;
+	int qfd;
+
+	conf_defaults(&c);
+	mkdtemp(dir);
+	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/q", dir);
+	queue_open(&c, &res);
+	queue_create(&c, &q, &res);
+	queue_write(&q, "x\r\n", 3, &res);
+	env_init(&e);
+	e.sender = xstrdup("a@b.test");
+	env_add_rcpt(&e, "c@d.test");
+	queue_commit(&c, &q, &e, &res);
+	if (ftruncate(q.fd, 0) < 0)
+		printf("# ftruncate failed\n");
+	ok(queue_read_env(&c, e.id, -1, &e2, &res) < 0 && res.text[0] == '\0',
+	    "an empty ID.msg: no envelope, and no error to report");
+	qfd = open(c.queue_dir, O_RDONLY | O_DIRECTORY);
+	snprintf(name, sizeof(name), "%s.msg", e.id);
+	is_int(queue_stale(qfd, name), 1, "an empty ID.msg is debris");
+	f = tmpfile();
+	mailq_print(&c, f, &res);
+	buf_init(&out, 0);
+	rewind(f);
+	read_all(fileno(f), &out);
+	fclose(f);
+	is_str(out.p ? out.p : "", "Mail queue is empty\n",
+	    "mailq does not list it");
+	buf_free(&out);
+	close(q.fd);
+	queue_remove(&c, &e);
+	/* A real message file is no debris. */
+	queue_create(&c, &q, &res);
+	queue_write(&q, "x\r\n", 3, &res);
+	queue_commit(&c, &q, &e, &res);
+	close(q.fd);
+	snprintf(name, sizeof(name), "%s.msg", e.id);
+	is_int(queue_stale(qfd, name), 0, "a committed ID.msg is no debris");
+	close(qfd);
+	env_free(&e);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		printf("# cleanup failed\n");
+	conf_free(&c);
+}
+
 int
 main(void)
 {
@@ -326,5 +490,7 @@ main(void)
 	test_bad();
 	test_bounds();
 	test_spool();
+	test_hold();
+	test_taken_back();
 	return tap_done();
 }
