@@ -5,14 +5,14 @@
 # reason naming the fix; auth_unverified yes lets SCRAM (never PLAIN or
 # LOGIN) through; tls verify with the right CA authenticates.  A refused
 # AUTH leaves the server's reply, never the user name (masked where the
-# server echoes it), in the queue and in mailq.  Addresses 127.0.0.170-172.
+# server echoes it), in the queue and in mailq.  Addresses 127.0.0.210-212.
 . t/lib.sh
 need_tools
 
-H1=127.0.0.170	# relay1.test: STARTTLS, self-signed, SCRAM-SHA-256 PLAIN LOGIN
-H2=127.0.0.171	# relay2.test: STARTTLS, test CA, SCRAM-SHA-256 PLAIN LOGIN,
+H1=127.0.0.210	# relay1.test: STARTTLS, self-signed, SCRAM-SHA-256 PLAIN LOGIN
+H2=127.0.0.211	# relay2.test: STARTTLS, test CA, SCRAM-SHA-256 PLAIN LOGIN,
 		# a refusal names the user
-H3=127.0.0.172	# relay3.test: STARTTLS, self-signed, PLAIN LOGIN only
+H3=127.0.0.212	# relay3.test: STARTTLS, self-signed, PLAIN LOGIN only
 
 USER=relay-login-4711@example.test
 PASS='correct horse battery'
@@ -48,7 +48,7 @@ send() {	# NAME RCPT : -odi -v, stderr in $T/NAME.err, exit in $rc
 }
 auths() { rx_trace "$1" | grep -c '> AUTH'; }
 reset_q() { rm -rf "$T/q"; }
-WHY='relay1.test\[127\.0\.0\.170\]:[0-9]+: not authenticating to a server whose certificate was not verified \(tls (required|opportunistic)\); use tls verify with the right tls_ca_file, or auth_unverified yes'
+WHY='relay1.test\[127\.0\.0\.210\]:[0-9]+: not authenticating to a server whose certificate was not verified \(tls (required|opportunistic)\); use tls verify with the right tls_ca_file, or auth_unverified yes'
 
 # --- tls required, self-signed: no AUTH, deferred ------------------------------
 auth_file relay1.test "$PASS"
@@ -129,7 +129,7 @@ is "$(q_rcpt_state f@far.test)" pending "wrong password: pending"
 E=$(q_rcpt_error f@far.test)
 is "$(rx_trace $H2 | grep -c "< 535 5.7.8 Authentication failed for $USER")" 1 \
     "wrong password: the server's refusal named the user"
-like "$E" '^relay2\.test\[127\.0\.0\.171\]:[0-9]+: authentication failed: 535 5\.7\.8 Authentication failed for \*+$' \
+like "$E" '^relay2\.test\[127\.0\.0\.211\]:[0-9]+: authentication failed: 535 5\.7\.8 Authentication failed for \*+$' \
     "wrong password: 'authentication failed' with the server's reply, the name masked"
 ok '! grep -raqF "${USER%@*}" "$T/q"' "wrong password: the user name is in no queue file"
 mx -bp >"$T/mailq.out" 2>&1

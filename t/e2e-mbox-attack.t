@@ -4,7 +4,7 @@
 # nobody, does not hold up root's queue run; a file size limit (ulimit -f)
 # on root's run or on a user's run to their own mailbox leaves the mailbox
 # byte-identical and the message queued.  Needs root.
-# Addresses 127.0.0.173-179, unused (delivery here is local only).
+# Addresses 127.0.0.213-219, unused (delivery here is local only).
 # The namespace is t/setgid-ns.sh's.
 
 . t/setgid-ns.sh
