@@ -80,11 +80,12 @@
  * own, so a user who stops their delivery child holds up only their own
  * mail. */
 #define LOCAL_DEST "(local)"
-/* How long a worker's last pass over messages locked by another process
- * tries them again, all of them together: another worker of the run
- * holds one for a transaction, but a user's stopped -odb child may hold
- * its message forever, and however many there are they must cost a run
- * no more than this.  What is still locked is left for the next run. */
+/* How long, from the start of a run, workers try messages locked by
+ * another process again: another worker of the run holds one for a
+ * transaction, but a user's stopped -odb child may hold its message
+ * forever, and however many there are, at however many destinations,
+ * they must cost a run no more than this.  After it a busy message is
+ * left for the next run at once. */
 #define BUSY_WAIT 10
 /* After the budget (queue_run_time) the workers' own waits have ended;
  * a worker still alive this much later is killed, with its children. */
@@ -210,8 +211,9 @@ local_here(const struct conf *c, const char *dest)
 	return pw != NULL && pw->pw_uid == getuid();
 }
 
-/* The end of this process's run (now_ms), from queue_run_time. */
-static long long run_end;
+/* The end of this process's run (now_ms), from queue_run_time, and of
+ * its tries of busy messages (BUSY_WAIT). */
+static long long run_end, busy_end;
 
 /* run_begin - the run's budget starts now; every wait of this process
  * and its workers ends by then */
@@ -219,6 +221,7 @@ static void
 run_begin(const struct conf *c)
 {
 	run_end = deadline_in(c->queue_run_time);
+	busy_end = deadline_in(BUSY_WAIT);
 	deadline_cap(run_end);
 }
 
@@ -330,17 +333,21 @@ report_times_scan(const char *text, size_t len, unsigned long long key,
 }
 
 /* report_times - bounce-times, locked (a bounded wait: the state is a
- * cache, and a stopped holder must not stall the run); fd or -1 */
+ * cache, and a stopped holder, say a user's -odb child, must not stall
+ * the run: once a wait has run out, this process waits no more); fd or
+ * -1 */
 static int
 report_times(const struct conf *c)
 {
+	static int gave_up;
 	struct result res;
 	int fd, i;
 
 	if ((fd = queue_shared(c, "bounce-times", &res)) < 0)
 		return -1;
 	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++)
-		if (errno != EWOULDBLOCK || i == REPORT_LOCK_TRIES) {
+		if (errno != EWOULDBLOCK || i == REPORT_LOCK_TRIES || gave_up) {
+			gave_up |= errno == EWOULDBLOCK;
 			close(fd);
 			return -1;
 		} else
@@ -806,17 +813,16 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 }
 
 /* retry_busy - the jobs busy[0..*n) that another process held, tried
- * again without waiting on any of them, until they are done or
- * BUSY_WAIT has passed; *n is what is still held */
+ * again without waiting on any of them, until they are done or BUSY_WAIT
+ * has passed since the run began; *n is what is still held */
 static void
 retry_busy(const struct conf *c, struct dns *dns, struct dest *d,
     const struct job *jobs, size_t *busy, size_t *n, int force,
     struct inflight *prev, struct dstats *st)
 {
-	long long until = deadline_in(BUSY_WAIT);
 	size_t i, k;
 
-	while (*n > 0 && now_ms() < until && !run_over()) {
+	while (*n > 0 && now_ms() < busy_end && !run_over()) {
 		/* The message in flight is not kept waiting meanwhile. */
 		complete(c, d, prev, st);
 		poll(NULL, 0, 100);
@@ -1059,6 +1065,66 @@ dest_end(const struct job *jobs, size_t nj, size_t start)
 	return i;
 }
 
+/* One destination's jobs in a run, and its place in the start order. */
+struct dgroup {
+	const struct job *jobs;	/* its jobs, oldest message first */
+	size_t n;
+	uid_t owner;		/* who queued its oldest message */
+	size_t rank;		/* the owner's how-manieth destination */
+};
+
+static int
+by_owner(const void *a, const void *b)
+{
+	const struct dgroup *x = a, *y = b;
+
+	if (x->owner != y->owner)
+		return x->owner < y->owner ? -1 : 1;
+	return strcmp(x->jobs[0].id, y->jobs[0].id);
+}
+
+static int
+by_rank(const void *a, const void *b)
+{
+	const struct dgroup *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return strcmp(x->jobs[0].id, y->jobs[0].id);
+}
+
+/*
+ * dest_order - the destinations of jobs (sorted by jobcmp) in the order
+ * workers start: round robin over the users who queued them (the owner
+ * of a destination's oldest message), oldest first within a round.  A
+ * user who queues mail to many slow destinations (tarpits, or messages
+ * their stopped process holds, with names that sort first) then takes
+ * no more worker slots than any other user with mail due, and never
+ * keeps the others' mail from starting.
+ */
+static struct dgroup *
+dest_order(const struct conf *c, const struct job *jobs, size_t nj,
+    size_t *ng)
+{
+	struct dgroup *g = xmalloc((nj ? nj : 1) * sizeof(*g));
+	size_t i, n = 0, next;
+
+	for (i = 0; i < nj; i = next) {
+		next = dest_end(jobs, nj, i);
+		g[n].jobs = jobs + i;
+		g[n].n = next - i;
+		g[n].owner = queue_owner(c, jobs[i].id);
+		n++;
+	}
+	qsort(g, n, sizeof(*g), by_owner);
+	for (i = 0; i < n; i++)
+		g[i].rank = i > 0 && g[i].owner == g[i - 1].owner ?
+		    g[i - 1].rank + 1 : 0;
+	qsort(g, n, sizeof(*g), by_rank);
+	*ng = n;
+	return g;
+}
+
 /*
  * run_parallel - the destinations in child processes, max_parallel at
  * once, each in a process group of its own.  No worker starts once the
@@ -1067,37 +1133,37 @@ dest_end(const struct job *jobs, size_t nj, size_t start)
  * which runs as a user and may be stopped, too.
  */
 static void
-run_parallel(const struct conf *c, struct dns *dns, const struct job *jobs,
-    size_t nj, int forced, int dlock, int pfd[2], struct dstats *st)
+run_parallel(const struct conf *c, struct dns *dns, const struct dgroup *g,
+    size_t ng, int forced, int dlock, int pfd[2], struct dstats *st)
 {
-	pid_t *pids = xmalloc(nj * sizeof(*pids));
-	size_t start, i, k, running = 0;
+	pid_t *pids = xmalloc(ng * sizeof(*pids));
+	size_t start, k, running = 0;
+	int killed = 0;
 	pid_t pid;
 
 	fflush(stderr);
-	for (start = 0; start < nj || running > 0;) {
-		if (start < nj && run_over()) {
-			st->left += (int)(nj - start);
-			start = nj;
+	for (start = 0; start < ng || running > 0;) {
+		if (start < ng && run_over()) {
+			for (; start < ng; start++)
+				st->left += (int)g[start].n;
 			continue;
 		}
-		if (start < nj && running < (size_t)c->max_parallel) {
-			i = dest_end(jobs, nj, start);
+		if (start < ng && running < (size_t)c->max_parallel) {
 			pid = fork();
 			if (pid == 0) {
 				close(pfd[0]);
 				setpgid(0, 0);
-				worker_child(c, dns, jobs + start, i - start, forced,
-				    dlock, pfd[1]);
+				worker_child(c, dns, g[start].jobs, g[start].n,
+				    forced, dlock, pfd[1]);
 			}
 			if (pid < 0)
-				worker(c, dns, jobs + start, i - start, forced, dlock,
-				    st);
+				worker(c, dns, g[start].jobs, g[start].n, forced,
+				    dlock, st);
 			else {
 				setpgid(pid, pid);
 				pids[running++] = pid;
 			}
-			start = i;
+			start++;
 			continue;
 		}
 		/* Read the figures as they come: a full pipe would block
@@ -1111,14 +1177,15 @@ run_parallel(const struct conf *c, struct dns *dns, const struct job *jobs,
 				pids[k] = pids[--running];
 		} else if (pid < 0)
 			running = 0;
-		else if (run_end > 0 && now_ms() > run_end + RUN_GRACE * 1000) {
+		else if (!killed && run_end > 0 &&
+		    now_ms() > run_end + RUN_GRACE * 1000) {
 			for (k = 0; k < running; k++) {
 				logmsg(LOG_WARNING, "worker %ld still busy after the "
 				    "queue run's time (queue_run_time); killed",
 				    (long)pids[k]);
 				kill(-pids[k], SIGKILL);
 			}
-			run_end = 0;	/* once: then they are reaped */
+			killed = 1;	/* once: then they are reaped */
 		} else {
 			struct pollfd p = { pfd[0], POLLIN, 0 };
 
@@ -1139,7 +1206,8 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 {
 	struct strlist names;
 	struct job *jobs = NULL;
-	size_t nj = 0, i, k, start;
+	struct dgroup *g = NULL;
+	size_t nj = 0, ng, i;
 	struct result res;
 	struct dns *dns = NULL;
 	int pfd[2] = { -1, -1 };
@@ -1155,19 +1223,15 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 		logmsg(LOG_ERR, "%s", res.text);
 		goto out;
 	}
-	/* How many destinations?  One runs here, several in children. */
-	for (k = 1, i = 1; i < nj; i++)
-		if (jobs[i].dest != jobs[i - 1].dest)
-			k++;
-	if (k == 1 || c->max_parallel == 1 || pipe2(pfd, O_CLOEXEC) < 0 ||
+	/* One destination runs here, several in children. */
+	g = dest_order(c, jobs, nj, &ng);
+	if (ng == 1 || c->max_parallel == 1 || pipe2(pfd, O_CLOEXEC) < 0 ||
 	    fcntl(pfd[0], F_SETFL, O_NONBLOCK) < 0) {
-		for (start = 0; start < nj; start = i) {
-			i = dest_end(jobs, nj, start);
-			worker(c, dns, jobs + start, i - start, forced, dlock, st);
-		}
+		for (i = 0; i < ng; i++)
+			worker(c, dns, g[i].jobs, g[i].n, forced, dlock, st);
 		goto out;
 	}
-	run_parallel(c, dns, jobs, nj, forced, dlock, pfd, st);
+	run_parallel(c, dns, g, ng, forced, dlock, pfd, st);
 	close(pfd[1]);
 	pfd[1] = -1;
 	drain(pfd[0], st);
@@ -1179,6 +1243,7 @@ out:
 	if (dns)
 		dns_free(dns);
 	strlist_free(&names);
+	free(g);
 	free(jobs);
 }
 

@@ -99,6 +99,9 @@
  * largest message); it runs as the user, who can stop it.  A run's
  * budget (queue_run_time) may cut it shorter. */
 #define LOCAL_TIMEOUT (2 * MBOX_LOCK_WAIT + 60)
+/* After LOCAL_TIMEOUT the child is asked to stop (it rolls the mailbox
+ * back and removes its lock), and killed if it has not this much later. */
+#define LOCAL_GRACE 5
 /* Supplementary groups kept for the delivery child. */
 #define LOCAL_GROUPS_MAX 256
 
@@ -207,13 +210,33 @@ drop_to(const struct job *j)
 	return 0;
 }
 
+/* Set in the delivery child when its parent asks it to stop (SIGTERM):
+ * the delivery gives up where it is, rolling the mailbox back. */
+static volatile sig_atomic_t stop_asked;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	stop_asked = 1;
+}
+
+/* stopping - has the delivery been asked to stop?  res says so then. */
+static int
+stopping(struct result *res)
+{
+	if (stop_asked)
+		result_set(res, OUT_TEMP, "local delivery stopped at the end of "
+		    "the run's time");
+	return stop_asked;
+}
+
 /* child_result - the delivery child's outcome from pipe fd, read until
  * the deadline; 0 when it came whole, -1 on EOF, error or timeout (*late
  * set for the timeout) */
 static int
-child_result(int fd, struct result *cr, int *late)
+child_result(int fd, struct result *cr, long long deadline, int *late)
 {
-	long long deadline = deadline_in(LOCAL_TIMEOUT);
 	size_t got = 0;
 	ssize_t r;
 	int w;
@@ -248,7 +271,7 @@ as_user(const struct job *j, jobfn fn, struct result *res)
 	const struct rlimit nocore = { 0, 0 };
 	struct result cr;
 	pid_t pid;
-	int p[2], st = 0, late = 0, whole;
+	int p[2], st = 0, late = 0, again, whole;
 
 	if (geteuid() != 0 || j->uid == 0)
 		return fn(j, res);
@@ -266,8 +289,14 @@ as_user(const struct job *j, jobfn fn, struct result *res)
 		return res->o;
 	}
 	if (pid == 0) {
+		struct sigaction sa;
+
 		close(p[0]);
 		umask(077);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_term;
+		sigemptyset(&sa.sa_mask);
+		(void)sigaction(SIGTERM, &sa, NULL);
 		memset(&cr, 0, sizeof(cr));
 		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
 		    setrlimit(RLIMIT_CORE, &nocore) < 0)
@@ -285,14 +314,23 @@ as_user(const struct job *j, jobfn fn, struct result *res)
 	}
 	close(p[1]);
 	memset(&cr, 0, sizeof(cr));
-	whole = child_result(p[0], &cr, &late) == 0;
+	whole = child_result(p[0], &cr, deadline_in(LOCAL_TIMEOUT), &late) == 0;
+	if (late) {
+		/* Ask it to stop and roll back (waking it if the user stopped
+		 * it: root may signal the user's process), and kill it if it
+		 * has not answered within the grace. */
+		kill(pid, SIGTERM);
+		kill(pid, SIGCONT);
+		whole = child_result(p[0], &cr, now_ms() + LOCAL_GRACE * 1000,
+		    &again) == 0;
+		if (!whole)
+			kill(pid, SIGKILL);
+	}
 	close(p[0]);
-	/* Root may kill the user's process; a stopped one too. */
-	if (late)
-		kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (late)
+	/* (one that finished just then did deliver) */
+	if (late && !(whole && cr.o == OUT_OK))
 		result_set(res, OUT_TEMP, "local delivery to %s did not finish "
 		    "in time; stopped", j->user);
 	else if (whole && (cr.o == OUT_OK || cr.o == OUT_TEMP ||
@@ -411,6 +449,8 @@ copy_msg(int fd, int msgfd, off_t size, int quote, const char *head,
 
 		if ((off_t)want > size - pos)
 			want = (size_t)(size - pos);
+		if (stopping(res))
+			goto out;
 		r = pread(msgfd, in, want, pos);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -547,6 +587,8 @@ dotlock(const struct job *j, const char *lock, struct stat *mine,
 			    (long long)st.st_mtime, why);
 			continue;
 		}
+		if (stopping(res))
+			return -1;
 		if (now_ms() > deadline) {
 			result_set(res, OUT_TEMP, "mailbox lock %s busy", lock);
 			return -1;
@@ -593,6 +635,8 @@ fcntl_lock(int fd, const char *path, struct result *res)
 			    strerror(errno));
 			return -1;
 		}
+		if (stopping(res))
+			return -1;
 		if (now_ms() > deadline) {
 			result_set(res, OUT_TEMP, "mailbox %s locked", path);
 			return -1;

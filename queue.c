@@ -1445,3 +1445,17 @@ queue_space(const struct conf *c, long long *total, long long *avail,
 	*avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
 	return 0;
 }
+
+/* queue_owner - who submitted message ID: the owner of its file, or
+ * (uid_t)-1 when it cannot be seen */
+uid_t
+queue_owner(const struct conf *c, const char *id)
+{
+	char path[1100];
+	struct stat st;
+
+	if (qpath(path, sizeof(path), c, id, ".msg", 0) ||
+	    lstat(path, &st) < 0)
+		return (uid_t)-1;
+	return st.st_uid;
+}

@@ -9,7 +9,9 @@
 #     message's lock;
 #   - a tarpit MX answers every command just inside command_timeout;
 #   - a queue run is stopped while it works on the tarpit, holding the
-#     queue lock: the next run still delivers everything else.
+#     queue lock: the next run still delivers everything else;
+#   - nobody queues mail to more tarpit domains than there are worker
+#     slots, with names that sort first: the others' mail still starts.
 # No assertion is about time: a run that did not end would be killed by
 # the 60 s timeout of asroot (exit 124) and fail the exit-code checks.
 # Addresses 127.0.0.220-229.
@@ -24,7 +26,11 @@ S=127.0.0.222		# mx.slow.test: the greeting after 50 s, first 3 connections
 
 start_dns --mx-host=remote.test,mx.remote.test,10 --host-record=mx.remote.test,$R \
     --mx-host=tarpit.test,mx.tarpit.test,10 --host-record=mx.tarpit.test,$P \
-    --mx-host=slow.test,mx.slow.test,10 --host-record=mx.slow.test,$S || exit 1
+    --mx-host=slow.test,mx.slow.test,10 --host-record=mx.slow.test,$S \
+    --host-record=mx.pit.test,$P --mx-host=0a.pit.test,mx.pit.test,10 \
+    --mx-host=0b.pit.test,mx.pit.test,10 --mx-host=0c.pit.test,mx.pit.test,10 \
+    --mx-host=0d.pit.test,mx.pit.test,10 --mx-host=0e.pit.test,mx.pit.test,10 \
+    --mx-host=0f.pit.test,mx.pit.test,10 || exit 1
 SMTPD_NOWAIT=1
 start_smtpd $R || exit 1
 start_smtpd $P --delay-each 3 || exit 1
@@ -88,6 +94,29 @@ asroot "$SM" -q 2>"$T/q2.err"
 is "$?:$(grep -c '^Subject: l1' /var/mail/nobody):$(qcount)" "0:1:0" \
     "once the lock is gone, the next run delivers nobody's message; the queue is empty"
 
+# --- 1b. a delivery child still waiting at the end of the budget is asked to ---------
+# --- stop: it removes its dotlock and leaves the mailbox as it was -----------------
+cp /var/mail/daemon "$T/daemon.before"
+printf 'Subject: l4\n\nbody\n' | asnobody "$SM" -odq daemon 2>"$T/l4.err"
+"$PY" -c 'import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(40)' /var/mail/daemon "$T/locked" &
+holder=$!
+wait_for '[ -e "$T/locked" ]' 10
+asroot "$SM" -q 2>"$T/q1b.err"
+is "$?" 0 "root's -q with daemon's mbox locked by another program: ends, exit 0"
+kill $holder
+is "$(error_of daemon@test.example)" "local delivery to daemon did not finish in time; stopped" \
+    "daemon's message waits, with the reason"
+ok '[ ! -e /var/mail/daemon.lock ]' "the child removed its dotlock before it ended"
+ok 'cmp -s /var/mail/daemon "$T/daemon.before"' "daemon's mbox is as it was"
+sleep 1.1
+asroot "$SM" -q 2>"$T/q1c.err"
+is "$?:$(grep -c '^Subject: l4' /var/mail/daemon):$(qcount)" "0:1:0" \
+    "once the mbox is free, the next run delivers it"
+
 # --- 2. nobody stops three -odb children, each holding its message's lock -----------
 for i in 1 2 3; do
 	printf 'Subject: h%s\n\nbody\n' "$i" | asnobody "$SM" -odb "h$i@slow.test" \
@@ -150,5 +179,24 @@ is "$(rx_conns $P)" 2 "no second connection to the tarpit"
 { kill -KILL $qpid; wait $qpid; } 2>/dev/null
 is "$(lock_free)" free "a killed run leaves no lock behind"
 is "$(rcpt_of slowpoke@tarpit.test)" "pending 1" "the tarpit's message is still queued"
+rm -f "$Q/$(qids | head -n 1).msg" "$Q"/*.env	# (done with the tarpit's message)
+
+# --- 5. nobody's mail to six tarpit domains named to sort first, two worker slots: ---
+# --- workers start round robin over the users, so daemon's mail still goes --------
+CONF=/etc/mxsend.conf write_conf "queue_dir $Q" "local_delivery mbox /var/mail" \
+    "queue_run_time 8s" "max_parallel 2"
+for d in 0a 0b 0c 0d 0e 0f; do
+	printf 'Subject: pit\n\nbody\n' | asnobody "$SM" -odq "x@$d.pit.test" 2>>"$T/pit.err"
+done
+printf 'Subject: fair\n\nbody\n' | asdaemon "$SM" -odq fair@remote.test 2>"$T/fair.err"
+is "$(qcount)" 7 "six messages of nobody's to tarpits, one of daemon's"
+n=$(rx_count $R)
+asroot "$SM" -q -v >"$T/q8.out" 2>"$T/q8.err"
+is "$?" 0 "-q with more tarpits than worker slots: ends, exit 0"
+is "$(rx_count $R) $(rx_last_env $R | tail -n 1)" "$((n + 1)) RCPT TO:<fair@remote.test>" \
+    "daemon's message was delivered in that run"
+like "$(tail -n 1 "$T/q8.err")" \
+    '^sendmail: queue run: [0-9]+ tried, 1 delivered, [0-9]+ deferred, 0 failed, [0-9]+ left for the next run, ' \
+    "the tarpits took the rest of the budget" || diag_file "$T/q8.err"
 
 setgid_ns_done
