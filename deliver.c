@@ -1152,7 +1152,10 @@ run_parallel(const struct conf *c, struct dns *dns, const struct dgroup *g,
 			pid = fork();
 			if (pid == 0) {
 				close(pfd[0]);
+				/* Its own group, to be killed whole; still
+				 * writing -v output to the terminal (tostop). */
 				setpgid(0, 0);
+				signal(SIGTTOU, SIG_IGN);
 				worker_child(c, dns, g[start].jobs, g[start].n,
 				    forced, dlock, pfd[1]);
 			}
