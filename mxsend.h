@@ -675,8 +675,9 @@ int aliases_parse(struct aliases *, const char *text, size_t len,
     const char *fname, struct strlist *errs);
 /*
  * aliases_load - read path (missing: an empty table, no error), parse it
- * and read its :include: files (absolute paths, nested at most 5 deep);
- * errors are appended to errs as in aliases_parse.  NULL when the file
+ * and read its :include: files (absolute paths, nested at most 5 deep;
+ * each file a regular file with one link, not opened through a symbolic
+ * link; "/dev/null" an empty table); errors are appended to errs as in aliases_parse.  NULL when the file
  * exists but cannot be read, or out of memory (errs says which): the
  * caller must not deliver as if there were no aliases.
  */
