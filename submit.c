@@ -638,29 +638,54 @@ local_part(const char *a, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s", (int)n, a);
 }
 
+/* The error a recipient expanded by root's run for a user (privately)
+ * gets when it fails: the alias name only, never what a file held or
+ * why it could not be read, since the submitter sees it in mailq and
+ * the bounce; the log has the details. */
+#define PRIVATE_ERR "alias %.64s cannot be expanded; the postmaster has the " \
+	"details in the log"
+
+/* private_fail - the generic error of PRIVATE_ERR for a into why, the
+ * detail (detail, of the message id) into the log */
+static void
+private_fail(char *why, size_t whylen, const char *id, const char *a,
+    const char *detail)
+{
+	char local[ADDR_MAX];
+
+	local_part(a, local, sizeof(local));
+	logmsg(LOG_WARNING, "%s: <%s>: aliases expanded as root: %s", id, a,
+	    detail);
+	snprintf(why, whylen, PRIVATE_ERR, local);
+}
+
 /*
  * expand_one - local recipient a through ta, the results added to out
  * (each once): remote targets as written, local names qualified with
  * a's domain; a failed or empty expansion adds a itself, failed with
- * the reason.  0, or -1 when out is full.
+ * the reason.  privid: the expansion is root's for the submitter of
+ * message privid (expand_marked), so a failure's reason is logged and
+ * a gets only PRIVATE_ERR.  0, or -1 when out is full.
  */
 static int
 expand_one(struct envelope *out, const struct aliases *ta,
-    const struct conf *c, const char *a)
+    const struct conf *c, const char *a, const char *privid)
 {
 	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
 	const char *dom = addr_domain(a);
 	struct strlist t;
 	size_t j;
-	int full = 0;
+	int failed = 0, full = 0;
 
 	local_part(a, local, sizeof(local));
 	strlist_init(&t);
 	if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
-		full = add_unique(out, a, why);
-	else if (t.n == 0)
-		full = add_unique(out, a, "alias expands to no address");
-	for (j = 0; j < t.n && full == 0; j++) {
+		failed = 1;
+	else if (t.n == 0) {
+		snprintf(why, sizeof(why), "alias expands to no address");
+		failed = 1;
+	}
+	for (j = 0; j < t.n && !failed; j++) {
 		if (strchr(t.v[j], '@'))
 			full = add_unique(out, t.v[j], NULL);
 		else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
@@ -669,8 +694,19 @@ expand_one(struct envelope *out, const struct aliases *ta,
 		else {
 			snprintf(why, sizeof(why), "alias target too long: "
 			    "%.40s...", t.v[j]);
-			full = add_unique(out, a, why);
+			failed = 1;
 		}
+		if (full)
+			break;
+	}
+	if (failed) {
+		if (privid) {
+			char detail[ERRTEXT_MAX];
+
+			snprintf(detail, sizeof(detail), "%s", why);
+			private_fail(why, sizeof(why), privid, a, detail);
+		}
+		full = add_unique(out, a, why);
 	}
 	strlist_free(&t);
 	return full;
@@ -747,7 +783,7 @@ expand_local(struct envelope *e, const struct conf *c, char *err,
 	}
 	for (i = 0; i < e->nr && full == 0; i++)
 		full = conf_local(c, e->r[i].addr) ? expand_one(&out, ta, c,
-		    e->r[i].addr) : add_unique(&out, e->r[i].addr, NULL);
+		    e->r[i].addr, NULL) : add_unique(&out, e->r[i].addr, NULL);
 	if (full) {
 		snprintf(err, errlen, "too many recipients after alias "
 		    "expansion (limit %d)", RCPT_MAX);
@@ -797,8 +833,10 @@ has_unexpanded(const struct envelope *e)
  * expand_marked - cur's recipients marked unexpanded through ta: the
  * others are kept as they are (first, so that a target already there
  * keeps its state and is not sent twice), the marked ones replaced by
- * their expansion.  More than RCPT_MAX: the marked ones fail with that
- * reason (the sender gets a bounce, as at submission).
+ * their expansion.  More than RCPT_MAX: the marked ones fail (the
+ * sender gets a bounce, as at submission).  Every failure here reads
+ * PRIVATE_ERR, its reason logged: the files were read with root's
+ * rights.
  */
 static void
 expand_marked(struct envelope *cur, const struct aliases *ta,
@@ -823,21 +861,54 @@ expand_marked(struct envelope *cur, const struct aliases *ta,
 	}
 	for (i = 0; i < cur->nr && full == 0; i++)
 		if (cur->r[i].unexpanded)
-			full = expand_one(&out, ta, c, cur->r[i].addr);
+			full = expand_one(&out, ta, c, cur->r[i].addr, cur->id);
 	if (full) {
+		char why[ERRTEXT_MAX], detail[80];
+
+		snprintf(detail, sizeof(detail), "too many recipients after "
+		    "alias expansion (limit %d)", RCPT_MAX);
 		for (i = 0; i < cur->nr; i++) {
 			if (!cur->r[i].unexpanded)
 				continue;
+			private_fail(why, sizeof(why), cur->id, cur->r[i].addr,
+			    detail);
 			cur->r[i].unexpanded = 0;
 			cur->r[i].state = RCPT_FAILED;
 			free(cur->r[i].error);
-			cur->r[i].error = xmalloc(80);
-			snprintf(cur->r[i].error, 80, "too many recipients "
-			    "after alias expansion (limit %d)", RCPT_MAX);
+			cur->r[i].error = xstrdup(why);
 		}
 	} else
 		take_rcpts(cur, &out);
 	env_free(&out);
+}
+
+/*
+ * expire_marked - cur's recipients marked unexpanded, past
+ * queue_lifetime with the aliases not loadable: they fail as any pending
+ * recipient then does (the sender gets a bounce), with PRIVATE_ERR as
+ * the last error.
+ */
+static void
+expire_marked(struct envelope *cur, const struct conf *c)
+{
+	char why[ERRTEXT_MAX], local[ADDR_MAX];
+	size_t i;
+
+	for (i = 0; i < cur->nr; i++) {
+		struct rcpt *r = &cur->r[i];
+
+		if (!r->unexpanded)
+			continue;
+		local_part(r->addr, local, sizeof(local));
+		snprintf(why, sizeof(why), "delivery time expired after %lds; "
+		    "last error: " PRIVATE_ERR, c->queue_lifetime, local);
+		logmsg(LOG_WARNING, "%s: to=<%s>, status=expired (aliases "
+		    "never loaded)", cur->id, r->addr);
+		r->unexpanded = 0;
+		r->state = RCPT_FAILED;
+		free(r->error);
+		r->error = xstrdup(why);
+	}
 }
 
 /*
@@ -848,7 +919,10 @@ expand_marked(struct envelope *cur, const struct aliases *ta,
  * marks; e becomes that envelope.  A run that is not root, or that
  * cannot do it now (the message locked elsewhere, the aliases or the
  * queue failing: logged), leaves them in the queue as they are and
- * drops them from e, so no job is made of them.
+ * drops them from e, so no job is made of them; but once the message
+ * is past queue_lifetime, root's run that cannot load the aliases fails
+ * them (expire_marked), so that the message ends like any other: the
+ * failure makes the run's job that reports it.
  */
 void
 submit_expand_queued(const struct conf *c, struct envelope *e)
@@ -875,16 +949,19 @@ submit_expand_queued(const struct conf *c, struct envelope *e)
 		if ((ta = load_aliases(c, &errs, &denied)) == NULL) {
 			logmsg(LOG_ERR, "%s: cannot expand aliases: %s", e->id,
 			    errs.n ? errs.v[errs.n - 1] : c->aliases);
-			goto leave;
-		}
-		expand_marked(&cur, ta, c);
+			if (time(NULL) - cur.arrival < c->queue_lifetime)
+				goto leave;
+			expire_marked(&cur, c);
+		} else
+			expand_marked(&cur, ta, c);
 		if (queue_write_env(c, &cur, &res) < 0) {
 			logmsg(LOG_ERR, "%s: %s", e->id, res.text);
 			goto leave;
 		}
 		cur.has_env = 1;
-		logmsg(LOG_INFO, "%s: aliases expanded by a queue run as root, "
-		    "%zu recipients", e->id, cur.nr);
+		if (ta)
+			logmsg(LOG_INFO, "%s: aliases expanded by a queue run "
+			    "as root, %zu recipients", e->id, cur.nr);
 	}
 	env_free(e);
 	*e = cur;
