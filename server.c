@@ -247,7 +247,7 @@ cmd_mail(struct session *s, char *arg)
 	}
 	/* The user's queue quota and the root reserve (submit.c), with the
 	 * size the client announced; checked again at the end of data. */
-	switch (submit_admit(s->c, (long long)size, &sr)) {
+	switch (submit_admit(s->c, (long long)size, NULL, &sr)) {
 	case SUB_OK:
 		break;
 	case SUB_QUOTA:

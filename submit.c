@@ -30,18 +30,25 @@
  * setgid install every local user can write the spool, so one of them
  * could fill it and every other submission would fail.  A submitter
  * whose real uid is not 0 is held to:
- *   user_queue_messages  committed messages owned by its uid (queue files
- *                        carry the submitter's uid);
+ *   user_queue_messages  messages owned by its uid (queue files carry the
+ *                        submitter's uid): committed (ID.msg), held
+ *                        (ID.hold) and being written (tmp/ID.msg);
  *   user_queue_size      their octets, this message's included;
  *   queue_min_free       free octets of the queue's file system (f_bavail)
  *                        below which only root submits.
  * Each is checked before the message is read (what is queued already)
  * and again, with the message's own size, once it is written and before
  * it is committed; a refusal removes the temporary file and leaves what
- * is queued alone.  Concurrent submissions of one user can each pass
- * the first check; the second bounds what they commit, and
- * max_message_size what each may write meanwhile.  Root is never held:
- * cron's mail and the reports of queue runs must get through.
+ * is queued alone.  Since the messages being written count, concurrent
+ * submissions of one user see each other: each counts the others' files
+ * in tmp/ (the second check leaves out its own), so they never commit
+ * more than the limits together, and a submission left waiting for its
+ * input holds a place in the user's quota, not an uncounted file.  Under
+ * contention this errs towards refusing: two submissions that each see
+ * the other may both be refused where one alone would have passed, and
+ * the first check counts what others have written so far, not what they
+ * will commit.  Root is never held: cron's mail and the reports of
+ * queue runs must get through.
  */
 #include <errno.h>
 #include <poll.h>
@@ -986,11 +993,13 @@ fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
  * submit_admit - the limits of what a user other than root may queue
  * (see the head of this file): size is the octets of the message about
  * to be committed, 0 before it is read (then what is queued must be
- * below the limits).  SUB_OK, or SUB_QUOTA, SUB_RESERVE, SUB_TEMP (the
+ * below the limits), never negative; self is the ID of its file in tmp/
+ * (NULL before it is created), left out of the count.  SUB_OK, or SUB_QUOTA, SUB_RESERVE, SUB_TEMP (the
  * queue could not be looked at) with sr saying why, naming the key.
  */
 enum submit_status
-submit_admit(const struct conf *c, long long size, struct subres *sr)
+submit_admit(const struct conf *c, long long size, const char *self,
+    struct subres *sr)
 {
 	struct result res;
 	long long bytes, total, avail, limit;
@@ -1001,7 +1010,7 @@ submit_admit(const struct conf *c, long long size, struct subres *sr)
 	if (uid == 0)
 		return SUB_OK;
 	if (queue_space(c, &total, &avail, &res) < 0 ||
-	    queue_usage(c, uid, &count, &bytes, &res) < 0)
+	    queue_usage(c, uid, self, &count, &bytes, &res) < 0)
 		return fail(sr, SUB_TEMP, 0, "%s", res.text);
 	/* This message, read or not, would be one more. */
 	if (c->user_queue_messages > 0 && count >= c->user_queue_messages)
@@ -1011,8 +1020,10 @@ submit_admit(const struct conf *c, long long size, struct subres *sr)
 	/* (no overflow for any file system size) */
 	limit = c->user_queue_size_pct > 0 ? total / 100 * c->user_queue_size_pct +
 	    total % 100 * c->user_queue_size_pct / 100 : c->user_queue_size;
+	/* bytes, size and limit are >= 0: limit - bytes cannot overflow,
+	 * where bytes + size could (a SIZE= announced at MAIL, say) */
 	if ((c->user_queue_size > 0 || c->user_queue_size_pct > 0) &&
-	    (size > 0 ? bytes + size > limit : bytes >= limit)) {
+	    (size > 0 ? size > limit - bytes : bytes >= limit)) {
 		char key[40];
 
 		snprintf(key, sizeof(key), c->user_queue_size_pct > 0 ?
@@ -1099,7 +1110,7 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
 		goto refuse;
 	}
-	if (submit_admit(c, 0, sr) != SUB_OK)
+	if (submit_admit(c, 0, NULL, sr) != SUB_OK)
 		goto refuse;
 	if ((r = queue_create(c, &q, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
@@ -1285,7 +1296,7 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	e->body8 = b.eight || k < hb.len ? 1 : 0;
 	/* With its own size: a message must not take its user past a
 	 * limit, nor the disk below the reserve. */
-	if (submit_admit(c, (long long)q.size, sr) != SUB_OK)
+	if (submit_admit(c, (long long)q.size, q.id, sr) != SUB_OK)
 		goto out;
 	if ((r = queue_commit(c, &q, e, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot queue the message: %s", res.text);

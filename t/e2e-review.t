@@ -114,4 +114,36 @@ Diagnostic-Code: X-mxsend; alias staff cannot be expanded; $GENERIC" "nobody get
 rm -f "$A2"
 mv "$A2.real" "$A2"
 
+# --- concurrent submissions see each other: user_queue_messages 2 --------------------
+CONF=/etc/mxsend.conf write_conf "queue_dir $Q" "user_queue_messages 2"
+QUOTA="sendmail: queue quota of uid 65534 reached: 2 messages queued, the limit is 2 (user_queue_messages)"
+# tmpcount - nobody's messages being written in tmp/
+tmpcount() { find "$Q/tmp" -maxdepth 1 -name '*.msg' -user nobody | wc -l; }
+# held N - two submissions started and left waiting for their input
+for i in 1 2; do
+	mkfifo -m 666 "$T/f$i"
+	asnobody sh -c "exec '$SM' -odq x@remote.test <'$T/f$i'" 2>"$T/e$i" &
+	eval "pid$i=\$!"
+	exec {fd}>"$T/f$i"
+	eval "fd$i=\$fd"
+	printf 'Subject: held %s\n' "$i" >&$fd
+	for n in $(seq 200); do [ "$(tmpcount)" = "$i" ] && break; sleep 0.05; done
+done
+is "$(tmpcount):$(qcount)" "2:0" "two submissions of nobody being written, nothing committed"
+printf 'Subject: third\n\nbody\n' | asnobody "$SM" -odq x@remote.test 2>"$T/s.err"
+is "$?:$(cat "$T/s.err")" "73:$QUOTA" "a third while two are written: exit 73, the two count"
+printf '\nbody\n' >&$fd1
+printf '\nbody\n' >&$fd2
+exec {fd1}>&- {fd2}>&-
+wait "$pid1"
+r1=$?
+wait "$pid2"
+is "$r1:$?:$(cat "$T/e1" "$T/e2")" "0:0:" "the two held ones commit (each counts the other, not itself)"
+is "$(qcount):$(tmpcount)" "2:0" "two messages queued, none left in tmp/"
+H1=$(qids | head -n 1)
+mv "$Q/$H1.msg" "$Q/$H1.hold"
+printf 'Subject: fourth\n\nbody\n' | asnobody "$SM" -odq x@remote.test 2>"$T/s.err"
+is "$?:$(cat "$T/s.err")" "73:$QUOTA" "a held message (ID.hold) counts too"
+rm -f "$Q"/*.msg "$Q"/*.hold "$Q"/*.env
+
 setgid_ns_done
