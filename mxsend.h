@@ -37,6 +37,11 @@
 #define RCPT_MAX 10000
 /* One error text kept per recipient (server text made printable). */
 #define ERRTEXT_MAX 400
+/* The largest message the queue can describe: its envelope's size is
+ * below 2^50 octets (1 PiB; queue.c's ENV_SIZE_MAX), so 8192 of them
+ * still sum below 2^63.  A SIZE= announced at MAIL (RFC 1870) past it is
+ * refused whatever max_message_size says. */
+#define MESSAGE_SIZE_MAX (1LL << 50)
 
 /*
  * One outcome type for everything that can fail in delivery.  Anything

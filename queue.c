@@ -253,7 +253,7 @@ env_dump(const struct envelope *e, struct buf *b)
  * Tries are counted up to ENV_TRIES_MAX, far past any retry schedule and
  * far below INT_MAX. */
 #define ENV_TIME_MAX (1LL << 40)
-#define ENV_SIZE_MAX (1LL << 50)
+#define ENV_SIZE_MAX MESSAGE_SIZE_MAX
 #define ENV_TRIES_MAX 1000000
 
 /* num - a non-negative decimal field */

@@ -146,4 +146,17 @@ printf 'Subject: fourth\n\nbody\n' | asnobody "$SM" -odq x@remote.test 2>"$T/s.e
 is "$?:$(cat "$T/s.err")" "73:$QUOTA" "a held message (ID.hold) counts too"
 rm -f "$Q"/*.msg "$Q"/*.hold "$Q"/*.env
 
+# --- SIZE= at MAIL as a user: bounded, the quota's sum cannot overflow --------------
+CONF=/etc/mxsend.conf write_conf "queue_dir $Q" "max_message_size 0" "user_queue_size 100k"
+printf 'EHLO c\r\nMAIL FROM:<nobody@test.example> SIZE=18446744073709551615\r\nMAIL FROM:<nobody@test.example> SIZE=9223372036854775807\r\nMAIL FROM:<nobody@test.example> SIZE=1125899906842624\r\nMAIL FROM:<nobody@test.example> SIZE=1125899906842623\r\nMAIL FROM:<nobody@test.example> SIZE=102400\r\nQUIT\r\n' |
+    asnobody "$SM" -bs 2>&1 | tr -d '\r' | grep -v '^250-' >"$T/bs.out"
+is "$(cat "$T/bs.out")" "220 test.example ESMTP mxsend
+250 HELP
+552 5.3.4 Message size exceeds fixed limit
+552 5.3.4 Message size exceeds fixed limit
+552 5.3.4 Message size exceeds fixed limit
+452 4.3.1 Error: queue quota of uid 65534 reached: 0 octets queued, this message's 1125899906842623 would pass the limit of 102400 (user_queue_size)
+250 2.1.0 Ok
+221 2.0.0 Bye" "nobody -bs, max_message_size 0: SIZE= of 2^50 or more is 552, below it the quota (452), up to the quota taken"
+
 setgid_ns_done
