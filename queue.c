@@ -1439,7 +1439,7 @@ queue_usage(const struct conf *c, uid_t uid, const char *self, long *count,
     long long *bytes, struct result *res)
 {
 	char skip[40], tmp[PATH_MAX];
-	const char *what = c->queue_dir;
+	const char *what;
 	int dfd, e = 0;
 
 	*count = 0;
@@ -1447,11 +1447,8 @@ queue_usage(const struct conf *c, uid_t uid, const char *self, long *count,
 	if (self && snprintf(skip, sizeof(skip), "%s.msg", self) >=
 	    (int)sizeof(skip))
 		self = NULL;
-	dfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (dfd < 0 || (e = usage_scan(dfd, uid, ".msg", ".hold", NULL, count,
-	    bytes)) < 0)
-		goto fail;
+	/* tmp/ first: a message committed between the two scans is then
+	 * counted twice (a refusal), never missed */
 	what = tmp;
 	if (snprintf(tmp, sizeof(tmp), "%s/tmp", c->queue_dir) >=
 	    (int)sizeof(tmp)) {
@@ -1459,9 +1456,16 @@ queue_usage(const struct conf *c, uid_t uid, const char *self, long *count,
 		dfd = -1;
 		goto fail;
 	}
+	/* no tmp/ yet (queue_open makes it): nothing being written */
 	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0 || (e = usage_scan(dfd, uid, ".msg", NULL, self ? skip :
-	    NULL, count, bytes)) < 0)
+	if ((dfd < 0 && errno != ENOENT) || (dfd >= 0 && (e = usage_scan(dfd,
+	    uid, ".msg", NULL, self ? skip : NULL, count, bytes)) < 0))
+		goto fail;
+	what = c->queue_dir;
+	dfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd < 0 || (e = usage_scan(dfd, uid, ".msg", ".hold", NULL, count,
+	    bytes)) < 0)
 		goto fail;
 	return 0;
 fail:
