@@ -36,13 +36,19 @@
  *   - aliases_parse is pure: no I/O, no globals, no exit(); it takes
  *     untrusted bytes and every quantity has a named limit below (over a
  *     limit is an error, never a truncation).  Only aliases_load reads
- *     files: regular files (and /dev/null) only, opened O_NONBLOCK (a
- *     FIFO cannot hang it), absolute :include: paths only, bounded
- *     nesting and count.
+ *     files, the aliases file and the :include: files alike (read_file):
+ *     opened O_NOFOLLOW (a symbolic link as the last component is
+ *     refused, so a user who controls the path of an included file
+ *     cannot point it at a file only root may read), O_NONBLOCK (a FIFO
+ *     cannot hang the open) and O_NOCTTY, then read only when fstat
+ *     says it is a regular file with one link (no device, FIFO,
+ *     directory, nor a hard link to another file).  "aliases /dev/null"
+ *     is recognised by its name and never opened.  :include: paths must
+ *     be absolute; nesting and count are bounded.
  *   - Error texts are made printable before they quote input.  They may
- *     quote the contents of an included file: the caller runs the loader
- *     with no more privilege than the user who will read the errors
- *     should have.
+ *     quote the contents of an included file: a caller who reads files
+ *     with more privilege than the user who will see the errors must
+ *     keep the texts from that user (submit.c logs them instead).
  *   - Expansion is iterative in effort (every alias expanded at most once
  *     per call, so diamonds cannot blow up) and recursive in depth only up
  *     to ALIAS_DEPTH_MAX.
@@ -51,6 +57,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -677,8 +684,10 @@ out:
 }
 
 /*
- * read_file - a whole regular file into b.  0, 1 when it does not exist,
- * -2 when it may not be opened (EACCES, EPERM), -1; why set on < 0.
+ * read_file - a whole regular file with one link into b, the last
+ * component not a symbolic link (see the head of this file).  0, 1 when
+ * it does not exist, -2 when it may not be opened (EACCES, EPERM), -1;
+ * why set on < 0.
  */
 static int
 read_file(const char *path, struct buf *b, char *why, size_t whylen)
@@ -687,19 +696,28 @@ read_file(const char *path, struct buf *b, char *why, size_t whylen)
 	ssize_t r;
 	int fd, rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+	    O_NOFOLLOW);
 	if (fd < 0) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return errno == ENOENT ? 1 : errno == EACCES ||
-		    errno == EPERM ? -2 : -1;
+		int e = errno;
+
+		if (e == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			snprintf(why, whylen, "a symbolic link");
+		else
+			snprintf(why, whylen, "%s", strerror(e));
+		return e == ENOENT ? 1 : e == EACCES || e == EPERM ? -2 : -1;
 	}
 	if (fstat(fd, &st) < 0) {
 		snprintf(why, whylen, "%s", strerror(errno));
 		goto out;
 	}
-	/* a character device: "aliases /dev/null" turns aliases off */
-	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+	if (!S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, "not a regular file");
+		goto out;
+	}
+	if (st.st_nlink != 1) {
+		snprintf(why, whylen, "has %ju links (one is required)",
+		    (uintmax_t)st.st_nlink);
 		goto out;
 	}
 	if ((r = read_all(fd, b)) < 0) {
@@ -869,7 +887,9 @@ aliases_load_denied(const char *path, struct strlist *errs, int *denied)
 	buf_init(&b, ALIAS_FILE_MAX);
 	if ((ta = aliases_new()) == NULL)
 		goto out;
-	r = read_file(path, &b, why, sizeof(why));
+	/* "aliases /dev/null" turns aliases off (read_file opens no device) */
+	r = strcmp(path, "/dev/null") == 0 ? 1 : read_file(path, &b, why,
+	    sizeof(why));
 	if (r == 1) {
 		ok = 1;
 		goto out;

@@ -37,6 +37,11 @@
 #define RCPT_MAX 10000
 /* One error text kept per recipient (server text made printable). */
 #define ERRTEXT_MAX 400
+/* The largest message the queue can describe: its envelope's size is
+ * below 2^50 octets (1 PiB; queue.c's ENV_SIZE_MAX), so 8192 of them
+ * still sum below 2^63.  A SIZE= announced at MAIL (RFC 1870) past it is
+ * refused whatever max_message_size says. */
+#define MESSAGE_SIZE_MAX (1LL << 50)
 
 /*
  * One outcome type for everything that can fail in delivery.  Anything
@@ -308,9 +313,11 @@ int queue_remove(const struct conf *, const struct envelope *);
 int queue_shared(const struct conf *, const char *name, struct result *);
 /* queue_list - the IDs of committed messages, oldest first. */
 int queue_list(const struct conf *, struct strlist *, struct result *);
-/* queue_usage - how many committed messages uid owns and their octets */
-int queue_usage(const struct conf *, uid_t uid, long *count,
-    long long *bytes, struct result *);
+/* queue_usage - how many messages uid owns and their octets: committed,
+ * held and being written in tmp/, but not the submission self (an ID or
+ * NULL) */
+int queue_usage(const struct conf *, uid_t uid, const char *self,
+    long *count, long long *bytes, struct result *);
 /* queue_space - the queue's file system: its size, and the octets a
  * process other than root may still fill (statvfs f_bavail) */
 int queue_space(const struct conf *, long long *total, long long *avail,
@@ -387,10 +394,10 @@ int submit_rcpt_list(const struct conf *, struct envelope *, const char *text,
 enum submit_status submit_message(const struct conf *, struct reader *,
     struct envelope *, const struct subopts *, struct subres *);
 /* submit_admit - may the submitter queue size more octets (0: not known
- * yet)?  SUB_OK always for root; else SUB_QUOTA, SUB_RESERVE, SUB_TEMP
- * with sr set */
+ * yet), self being its message in tmp/ (its ID, or NULL)?  SUB_OK always
+ * for root; else SUB_QUOTA, SUB_RESERVE, SUB_TEMP with sr set */
 enum submit_status submit_admit(const struct conf *, long long size,
-    struct subres *);
+    const char *self, struct subres *);
 /* submit_expand_queued - deliver.c, before making jobs of e: recipients
  * whose aliases the submitter could not read are expanded by a run as
  * root (the envelope rewritten), or dropped from e for this run */
@@ -677,8 +684,9 @@ int aliases_parse(struct aliases *, const char *text, size_t len,
     const char *fname, struct strlist *errs);
 /*
  * aliases_load - read path (missing: an empty table, no error), parse it
- * and read its :include: files (absolute paths, nested at most 5 deep);
- * errors are appended to errs as in aliases_parse.  NULL when the file
+ * and read its :include: files (absolute paths, nested at most 5 deep;
+ * each file a regular file with one link, not opened through a symbolic
+ * link; "/dev/null" an empty table); errors are appended to errs as in aliases_parse.  NULL when the file
  * exists but cannot be read, or out of memory (errs says which): the
  * caller must not deliver as if there were no aliases.
  */

@@ -253,7 +253,7 @@ env_dump(const struct envelope *e, struct buf *b)
  * Tries are counted up to ENV_TRIES_MAX, far past any retry schedule and
  * far below INT_MAX. */
 #define ENV_TIME_MAX (1LL << 40)
-#define ENV_SIZE_MAX (1LL << 50)
+#define ENV_SIZE_MAX MESSAGE_SIZE_MAX
 #define ENV_TRIES_MAX 1000000
 
 /* num - a non-negative decimal field */
@@ -1387,44 +1387,93 @@ queue_dest_lock(const struct conf *c, const char *dest)
 	return fd;
 }
 
-/*
- * queue_usage - the committed messages (ID.msg) owned by uid, counted
- * with their octets in one pass over the queue directory (fstatat, never
- * through a link).  A message a user submits is theirs (queue_create
- * runs with their uid), so this is what that user has queued.  0, or
- * -errno with res set.
- */
-int
-queue_usage(const struct conf *c, uid_t uid, long *count, long long *bytes,
-    struct result *res)
+/* usage_scan - add the files of dfd named "ID" suffix (one suffix when
+ * suffix2 is NULL), regular and owned by uid, but not skip, to *count
+ * and *bytes: one readdir of the directory, one fstatat (never through
+ * a link) a candidate.  Takes dfd.  0, or -errno. */
+static int
+usage_scan(int dfd, uid_t uid, const char *suffix, const char *suffix2,
+    const char *skip, long *count, long long *bytes)
 {
 	struct dirent *d;
 	struct stat st;
 	DIR *dir;
-	int dfd, e;
+	size_t n;
 
-	*count = 0;
-	*bytes = 0;
-	dfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (dfd < 0 || (dir = fdopendir(dfd)) == NULL) {
-		e = errno;
-		if (dfd >= 0)
-			close(dfd);
-		result_set(res, OUT_TEMP, "cannot read queue %s: %s",
-		    c->queue_dir, strerror(e));
+	if ((dir = fdopendir(dfd)) == NULL) {
+		int e = errno;
+
+		close(dfd);
 		return -e;
 	}
 	while ((d = readdir(dir)) != NULL) {
-		if (!is_id_name(d->d_name, strlen(d->d_name), ".msg") ||
+		n = strlen(d->d_name);
+		if ((!is_id_name(d->d_name, n, suffix) && (suffix2 == NULL ||
+		    !is_id_name(d->d_name, n, suffix2))) ||
+		    (skip && strcmp(d->d_name, skip) == 0) ||
 		    fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode) || st.st_uid != uid)
 			continue;
 		(*count)++;
-		*bytes += (long long)st.st_size;
+		/* saturates: no sum of file sizes can overflow it */
+		*bytes = st.st_size > LLONG_MAX - *bytes ? LLONG_MAX :
+		    *bytes + (long long)st.st_size;
 	}
 	closedir(dir);
 	return 0;
+}
+
+/*
+ * queue_usage - what uid has in the queue, counted with its octets: the
+ * committed messages (ID.msg), the held ones (ID.hold), and the messages
+ * being written (tmp/ID.msg), but not the submission self (its ID, or
+ * NULL).  So concurrent submissions of one user see each other's files,
+ * the ones still being written too; a submission's stale file left in
+ * tmp/ by a crash counts until the sweep removes it.  One readdir of
+ * each directory, one fstatat (never through a link) a candidate.  A
+ * message a user submits is theirs (queue_create runs with their uid).
+ * 0, or -errno with res set.
+ */
+int
+queue_usage(const struct conf *c, uid_t uid, const char *self, long *count,
+    long long *bytes, struct result *res)
+{
+	char skip[40], tmp[PATH_MAX];
+	const char *what;
+	int dfd, e = 0;
+
+	*count = 0;
+	*bytes = 0;
+	if (self && snprintf(skip, sizeof(skip), "%s.msg", self) >=
+	    (int)sizeof(skip))
+		self = NULL;
+	/* tmp/ first: a message committed between the two scans is then
+	 * counted twice (a refusal), never missed */
+	what = tmp;
+	if (snprintf(tmp, sizeof(tmp), "%s/tmp", c->queue_dir) >=
+	    (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		dfd = -1;
+		goto fail;
+	}
+	/* no tmp/ yet (queue_open makes it): nothing being written */
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if ((dfd < 0 && errno != ENOENT) || (dfd >= 0 && (e = usage_scan(dfd,
+	    uid, ".msg", NULL, self ? skip : NULL, count, bytes)) < 0))
+		goto fail;
+	what = c->queue_dir;
+	dfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd < 0 || (e = usage_scan(dfd, uid, ".msg", ".hold", NULL, count,
+	    bytes)) < 0)
+		goto fail;
+	return 0;
+fail:
+	if (dfd < 0)
+		e = -errno;
+	result_set(res, OUT_TEMP, "cannot read queue %s: %s", what,
+	    strerror(-e));
+	return e;
 }
 
 /* queue_space - statvfs of the queue directory; 0, or -errno with res */

@@ -220,10 +220,14 @@ cmd_mail(struct session *s, char *arg)
 	while ((k = next_param(&params, &v)) != NULL) {
 		if (strcasecmp(k, "SIZE") == 0 && v && *v &&
 		    strlen(v) <= 20 && v[strspn(v, "0123456789")] == '\0') {
-			/* RFC 1870 6: refuse what is known to be too big. */
+			/* RFC 1870 6: refuse what is known to be too big;
+			 * below MESSAGE_SIZE_MAX, size is a long long that
+			 * submit_admit can add to (20 digits past
+			 * ULLONG_MAX: strtoull gives ULLONG_MAX). */
 			size = strtoull(v, NULL, 10);
-			if (s->c->max_message_size > 0 &&
-			    size > (unsigned long long)s->c->max_message_size) {
+			if (size >= (unsigned long long)MESSAGE_SIZE_MAX ||
+			    (s->c->max_message_size > 0 && size >
+			    (unsigned long long)s->c->max_message_size)) {
 				reply(s, "552 5.3.4 Message size exceeds fixed "
 				    "limit");
 				return;
@@ -247,7 +251,7 @@ cmd_mail(struct session *s, char *arg)
 	}
 	/* The user's queue quota and the root reserve (submit.c), with the
 	 * size the client announced; checked again at the end of data. */
-	switch (submit_admit(s->c, (long long)size, &sr)) {
+	switch (submit_admit(s->c, (long long)size, NULL, &sr)) {
 	case SUB_OK:
 		break;
 	case SUB_QUOTA:

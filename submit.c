@@ -30,18 +30,25 @@
  * setgid install every local user can write the spool, so one of them
  * could fill it and every other submission would fail.  A submitter
  * whose real uid is not 0 is held to:
- *   user_queue_messages  committed messages owned by its uid (queue files
- *                        carry the submitter's uid);
+ *   user_queue_messages  messages owned by its uid (queue files carry the
+ *                        submitter's uid): committed (ID.msg), held
+ *                        (ID.hold) and being written (tmp/ID.msg);
  *   user_queue_size      their octets, this message's included;
  *   queue_min_free       free octets of the queue's file system (f_bavail)
  *                        below which only root submits.
  * Each is checked before the message is read (what is queued already)
  * and again, with the message's own size, once it is written and before
  * it is committed; a refusal removes the temporary file and leaves what
- * is queued alone.  Concurrent submissions of one user can each pass
- * the first check; the second bounds what they commit, and
- * max_message_size what each may write meanwhile.  Root is never held:
- * cron's mail and the reports of queue runs must get through.
+ * is queued alone.  Since the messages being written count, concurrent
+ * submissions of one user see each other: each counts the others' files
+ * in tmp/ (the second check leaves out its own), so they never commit
+ * more than the limits together, and a submission left waiting for its
+ * input holds a place in the user's quota, not an uncounted file.  Under
+ * contention this errs towards refusing: two submissions that each see
+ * the other may both be refused where one alone would have passed, and
+ * the first check counts what others have written so far, not what they
+ * will commit.  Root is never held: cron's mail and the reports of
+ * queue runs must get through.
  */
 #include <errno.h>
 #include <poll.h>
@@ -638,29 +645,54 @@ local_part(const char *a, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s", (int)n, a);
 }
 
+/* The error a recipient expanded by root's run for a user (privately)
+ * gets when it fails: the alias name only, never what a file held or
+ * why it could not be read, since the submitter sees it in mailq and
+ * the bounce; the log has the details. */
+#define PRIVATE_ERR "alias %.64s cannot be expanded; the postmaster has the " \
+	"details in the log"
+
+/* private_fail - the generic error of PRIVATE_ERR for a into why, the
+ * detail (detail, of the message id) into the log */
+static void
+private_fail(char *why, size_t whylen, const char *id, const char *a,
+    const char *detail)
+{
+	char local[ADDR_MAX];
+
+	local_part(a, local, sizeof(local));
+	logmsg(LOG_WARNING, "%s: <%s>: aliases expanded as root: %s", id, a,
+	    detail);
+	snprintf(why, whylen, PRIVATE_ERR, local);
+}
+
 /*
  * expand_one - local recipient a through ta, the results added to out
  * (each once): remote targets as written, local names qualified with
  * a's domain; a failed or empty expansion adds a itself, failed with
- * the reason.  0, or -1 when out is full.
+ * the reason.  privid: the expansion is root's for the submitter of
+ * message privid (expand_marked), so a failure's reason is logged and
+ * a gets only PRIVATE_ERR.  0, or -1 when out is full.
  */
 static int
 expand_one(struct envelope *out, const struct aliases *ta,
-    const struct conf *c, const char *a)
+    const struct conf *c, const char *a, const char *privid)
 {
 	char local[ADDR_MAX], why[ERRTEXT_MAX], q[ADDR_MAX + HOST_MAX + 2];
 	const char *dom = addr_domain(a);
 	struct strlist t;
 	size_t j;
-	int full = 0;
+	int failed = 0, full = 0;
 
 	local_part(a, local, sizeof(local));
 	strlist_init(&t);
 	if (aliases_expand(ta, local, &t, why, sizeof(why)) < 0)
-		full = add_unique(out, a, why);
-	else if (t.n == 0)
-		full = add_unique(out, a, "alias expands to no address");
-	for (j = 0; j < t.n && full == 0; j++) {
+		failed = 1;
+	else if (t.n == 0) {
+		snprintf(why, sizeof(why), "alias expands to no address");
+		failed = 1;
+	}
+	for (j = 0; j < t.n && !failed; j++) {
 		if (strchr(t.v[j], '@'))
 			full = add_unique(out, t.v[j], NULL);
 		else if (snprintf(q, sizeof(q), "%s@%s", t.v[j], dom ? dom :
@@ -669,8 +701,19 @@ expand_one(struct envelope *out, const struct aliases *ta,
 		else {
 			snprintf(why, sizeof(why), "alias target too long: "
 			    "%.40s...", t.v[j]);
-			full = add_unique(out, a, why);
+			failed = 1;
 		}
+		if (full)
+			break;
+	}
+	if (failed) {
+		if (privid) {
+			char detail[ERRTEXT_MAX];
+
+			snprintf(detail, sizeof(detail), "%s", why);
+			private_fail(why, sizeof(why), privid, a, detail);
+		}
+		full = add_unique(out, a, why);
 	}
 	strlist_free(&t);
 	return full;
@@ -747,7 +790,7 @@ expand_local(struct envelope *e, const struct conf *c, char *err,
 	}
 	for (i = 0; i < e->nr && full == 0; i++)
 		full = conf_local(c, e->r[i].addr) ? expand_one(&out, ta, c,
-		    e->r[i].addr) : add_unique(&out, e->r[i].addr, NULL);
+		    e->r[i].addr, NULL) : add_unique(&out, e->r[i].addr, NULL);
 	if (full) {
 		snprintf(err, errlen, "too many recipients after alias "
 		    "expansion (limit %d)", RCPT_MAX);
@@ -797,8 +840,10 @@ has_unexpanded(const struct envelope *e)
  * expand_marked - cur's recipients marked unexpanded through ta: the
  * others are kept as they are (first, so that a target already there
  * keeps its state and is not sent twice), the marked ones replaced by
- * their expansion.  More than RCPT_MAX: the marked ones fail with that
- * reason (the sender gets a bounce, as at submission).
+ * their expansion.  More than RCPT_MAX: the marked ones fail (the
+ * sender gets a bounce, as at submission).  Every failure here reads
+ * PRIVATE_ERR, its reason logged: the files were read with root's
+ * rights.
  */
 static void
 expand_marked(struct envelope *cur, const struct aliases *ta,
@@ -823,21 +868,54 @@ expand_marked(struct envelope *cur, const struct aliases *ta,
 	}
 	for (i = 0; i < cur->nr && full == 0; i++)
 		if (cur->r[i].unexpanded)
-			full = expand_one(&out, ta, c, cur->r[i].addr);
+			full = expand_one(&out, ta, c, cur->r[i].addr, cur->id);
 	if (full) {
+		char why[ERRTEXT_MAX], detail[80];
+
+		snprintf(detail, sizeof(detail), "too many recipients after "
+		    "alias expansion (limit %d)", RCPT_MAX);
 		for (i = 0; i < cur->nr; i++) {
 			if (!cur->r[i].unexpanded)
 				continue;
+			private_fail(why, sizeof(why), cur->id, cur->r[i].addr,
+			    detail);
 			cur->r[i].unexpanded = 0;
 			cur->r[i].state = RCPT_FAILED;
 			free(cur->r[i].error);
-			cur->r[i].error = xmalloc(80);
-			snprintf(cur->r[i].error, 80, "too many recipients "
-			    "after alias expansion (limit %d)", RCPT_MAX);
+			cur->r[i].error = xstrdup(why);
 		}
 	} else
 		take_rcpts(cur, &out);
 	env_free(&out);
+}
+
+/*
+ * expire_marked - cur's recipients marked unexpanded, past
+ * queue_lifetime with the aliases not loadable: they fail as any pending
+ * recipient then does (the sender gets a bounce), with PRIVATE_ERR as
+ * the last error.
+ */
+static void
+expire_marked(struct envelope *cur, const struct conf *c)
+{
+	char why[ERRTEXT_MAX], local[ADDR_MAX];
+	size_t i;
+
+	for (i = 0; i < cur->nr; i++) {
+		struct rcpt *r = &cur->r[i];
+
+		if (!r->unexpanded)
+			continue;
+		local_part(r->addr, local, sizeof(local));
+		snprintf(why, sizeof(why), "delivery time expired after %lds; "
+		    "last error: " PRIVATE_ERR, c->queue_lifetime, local);
+		logmsg(LOG_WARNING, "%s: to=<%s>, status=expired (aliases "
+		    "never loaded)", cur->id, r->addr);
+		r->unexpanded = 0;
+		r->state = RCPT_FAILED;
+		free(r->error);
+		r->error = xstrdup(why);
+	}
 }
 
 /*
@@ -848,7 +926,10 @@ expand_marked(struct envelope *cur, const struct aliases *ta,
  * marks; e becomes that envelope.  A run that is not root, or that
  * cannot do it now (the message locked elsewhere, the aliases or the
  * queue failing: logged), leaves them in the queue as they are and
- * drops them from e, so no job is made of them.
+ * drops them from e, so no job is made of them; but once the message
+ * is past queue_lifetime, root's run that cannot load the aliases fails
+ * them (expire_marked), so that the message ends like any other: the
+ * failure makes the run's job that reports it.
  */
 void
 submit_expand_queued(const struct conf *c, struct envelope *e)
@@ -875,16 +956,19 @@ submit_expand_queued(const struct conf *c, struct envelope *e)
 		if ((ta = load_aliases(c, &errs, &denied)) == NULL) {
 			logmsg(LOG_ERR, "%s: cannot expand aliases: %s", e->id,
 			    errs.n ? errs.v[errs.n - 1] : c->aliases);
-			goto leave;
-		}
-		expand_marked(&cur, ta, c);
+			if (time(NULL) - cur.arrival < c->queue_lifetime)
+				goto leave;
+			expire_marked(&cur, c);
+		} else
+			expand_marked(&cur, ta, c);
 		if (queue_write_env(c, &cur, &res) < 0) {
 			logmsg(LOG_ERR, "%s: %s", e->id, res.text);
 			goto leave;
 		}
 		cur.has_env = 1;
-		logmsg(LOG_INFO, "%s: aliases expanded by a queue run as root, "
-		    "%zu recipients", e->id, cur.nr);
+		if (ta)
+			logmsg(LOG_INFO, "%s: aliases expanded by a queue run "
+			    "as root, %zu recipients", e->id, cur.nr);
 	}
 	env_free(e);
 	*e = cur;
@@ -909,11 +993,13 @@ fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
  * submit_admit - the limits of what a user other than root may queue
  * (see the head of this file): size is the octets of the message about
  * to be committed, 0 before it is read (then what is queued must be
- * below the limits).  SUB_OK, or SUB_QUOTA, SUB_RESERVE, SUB_TEMP (the
+ * below the limits), never negative; self is the ID of its file in tmp/
+ * (NULL before it is created), left out of the count.  SUB_OK, or SUB_QUOTA, SUB_RESERVE, SUB_TEMP (the
  * queue could not be looked at) with sr saying why, naming the key.
  */
 enum submit_status
-submit_admit(const struct conf *c, long long size, struct subres *sr)
+submit_admit(const struct conf *c, long long size, const char *self,
+    struct subres *sr)
 {
 	struct result res;
 	long long bytes, total, avail, limit;
@@ -924,7 +1010,7 @@ submit_admit(const struct conf *c, long long size, struct subres *sr)
 	if (uid == 0)
 		return SUB_OK;
 	if (queue_space(c, &total, &avail, &res) < 0 ||
-	    queue_usage(c, uid, &count, &bytes, &res) < 0)
+	    queue_usage(c, uid, self, &count, &bytes, &res) < 0)
 		return fail(sr, SUB_TEMP, 0, "%s", res.text);
 	/* This message, read or not, would be one more. */
 	if (c->user_queue_messages > 0 && count >= c->user_queue_messages)
@@ -934,8 +1020,10 @@ submit_admit(const struct conf *c, long long size, struct subres *sr)
 	/* (no overflow for any file system size) */
 	limit = c->user_queue_size_pct > 0 ? total / 100 * c->user_queue_size_pct +
 	    total % 100 * c->user_queue_size_pct / 100 : c->user_queue_size;
+	/* bytes, size and limit are >= 0: limit - bytes cannot overflow,
+	 * where bytes + size could (a SIZE= announced at MAIL, say) */
 	if ((c->user_queue_size > 0 || c->user_queue_size_pct > 0) &&
-	    (size > 0 ? bytes + size > limit : bytes >= limit)) {
+	    (size > 0 ? size > limit - bytes : bytes >= limit)) {
 		char key[40];
 
 		snprintf(key, sizeof(key), c->user_queue_size_pct > 0 ?
@@ -1022,7 +1110,7 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
 		goto refuse;
 	}
-	if (submit_admit(c, 0, sr) != SUB_OK)
+	if (submit_admit(c, 0, NULL, sr) != SUB_OK)
 		goto refuse;
 	if ((r = queue_create(c, &q, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
@@ -1208,7 +1296,7 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 	e->body8 = b.eight || k < hb.len ? 1 : 0;
 	/* With its own size: a message must not take its user past a
 	 * limit, nor the disk below the reserve. */
-	if (submit_admit(c, (long long)q.size, sr) != SUB_OK)
+	if (submit_admit(c, (long long)q.size, q.id, sr) != SUB_OK)
 		goto out;
 	if ((r = queue_commit(c, &q, e, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot queue the message: %s", res.text);

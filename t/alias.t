@@ -7,6 +7,9 @@
 #     directory first, "@DIR@" replaced by its path, and that path is
 #     printed as "@DIR@" again (include paths must be absolute);
 #   - a missing aliases file is an empty table, without error;
+#   - what read_file refuses: a symbolic link (aliases file or
+#     :include:), a FIFO, a directory, a device, a file with two links;
+#     "/dev/null" as the aliases file is an empty table;
 #   - the API assertions of "t/aliastest unit".
 # Run from the repository root (prove does).
 
@@ -33,7 +36,7 @@ flunk() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
 unit_rc=$?
 nunit=$(grep -c -e '^ok - ' -e '^not ok - ' "$tmp/unit")
 ngold=$(ls "$D"/*.in | wc -l)
-echo "1..$((ngold + nunit + 2))"
+echo "1..$((ngold + nunit + 3))"
 
 for f in "$D"/*.in "$D"/*.inc; do
 	sed "s|@DIR@|$tmp/w|g" "$f" >"$tmp/w/${f##*/}" || exit 1
@@ -65,6 +68,42 @@ else
 	flunk "missing aliases file: empty table, no error"
 	echo "#   got  [$got]"
 	echo "#   want [$want]"
+fi
+
+# what read_file opens: each :include: below is refused, and the aliases
+# file through a symbolic link or as a device is not read at all
+k=$tmp/kinds
+mkdir "$k" && echo 'x@y' >"$k/real" && ln -s "$k/real" "$k/link" &&
+    mkfifo "$k/fifo" && mkdir "$k/dir" && echo 'x@y' >"$k/two" &&
+    ln "$k/two" "$k/two2" || exit 1
+printf 'l: :include:%s/link\nf: :include:%s/fifo\nd: :include:%s/dir\nh: :include:%s/two\nok: :include:%s/real\n' \
+    "$k" "$k" "$k" "$k" "$k" >"$k/aliases"
+ln -s "$k/aliases" "$k/aliases-link"
+got=$(cd "$k" && timeout 10 "$T" expand aliases l f d h ok 2>&1
+    timeout 10 "$T" parse aliases-link 2>&1; timeout 10 "$T" parse /dev/zero 2>&1
+    timeout 10 "$T" expand /dev/null root 2>&1)
+got=$(printf '%s\n' "$got" | sed "s|$k|@K@|g")
+want=$(cat <<'EOW'
+expand l: ERROR alias l: cannot read :include: file @K@/link: a symbolic link (aliases:1)
+expand f: ERROR alias f: cannot read :include: file @K@/fifo: not a regular file (aliases:2)
+expand d: ERROR alias d: cannot read :include: file @K@/dir: not a regular file (aliases:3)
+expand h: ERROR alias h: cannot read :include: file @K@/two: has 2 links (one is required) (aliases:4)
+expand ok: <x@y>
+load: NULL
+errors: 1
+aliases-link: cannot read aliases file: a symbolic link
+load: NULL
+errors: 1
+/dev/zero: cannot read aliases file: not a regular file
+expand root: <root>
+EOW
+)
+if [ "$got" = "$want" ]; then
+	pass "read_file: symbolic links, FIFOs, directories, devices, hard links refused; /dev/null is empty"
+else
+	flunk "read_file: symbolic links, FIFOs, directories, devices, hard links refused; /dev/null is empty"
+	printf '%s\n' "$got" | sed 's/^/#   got  /'
+	printf '%s\n' "$want" | sed 's/^/#   want /'
 fi
 
 if [ "$unit_rc" = 0 ]; then

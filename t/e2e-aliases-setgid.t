@@ -2,9 +2,10 @@
 # e2e-aliases-setgid.t - aliases through the setgid install (submit.c,
 # expand_local, submit_expand_queued): they are read with the submitter's
 # own group, so an aliases file (or an :include: file) only group mail may
-# read never shows its targets to a user, in mailq or in the queue file;
-# such recipients are queued unexpanded, marked in the envelope, and a
-# queue run as root expands and delivers them.  A readable aliases file
+# read shows nothing of its targets at submission, in mailq or in the queue
+# file; such recipients are queued unexpanded, marked in the envelope, and a
+# queue run as root expands and delivers them (t/e2e-review.t: what root's
+# expansion may show the submitter).  A readable aliases file
 # still expands at submission.  Needs root.
 # Addresses 127.0.0.181.
 # The namespace is t/setgid-ns.sh's.

@@ -817,6 +817,35 @@ exit 0" "max_message_size 2000: SIZE=2001 refused, SIZE=2000 taken; 5 kB of data
 is "$(q_count)" 1 "max_message_size: only the small message is queued"
 is "$(q_msg "$(q_ids)" | grep -c '^Subject: small')" 1 "max_message_size: ... it is the small one"
 
+# max_message_size 0: SIZE= is still bounded by the queue's 2^50 octets
+fresh
+CONF=$T/conf.nosize write_conf "max_message_size 0"
+CONF=$T/conf.nosize
+out=$(bs --step -- -odq <<EOF
+EHLO client.example
+MAIL FROM:<s@origin.test> SIZE=99999999999999999999
+MAIL FROM:<s@origin.test> SIZE=18446744073709551615
+MAIL FROM:<s@origin.test> SIZE=9223372036854775807
+MAIL FROM:<s@origin.test> SIZE=1125899906842624
+MAIL FROM:<s@origin.test> SIZE=1125899906842623
+QUIT
+EOF
+)
+is "$out" "$G
+250-test.example
+250-PIPELINING
+250-SIZE
+250-8BITMIME
+250-ENHANCEDSTATUSCODES
+250 HELP
+552 5.3.4 Message size exceeds fixed limit
+552 5.3.4 Message size exceeds fixed limit
+552 5.3.4 Message size exceeds fixed limit
+552 5.3.4 Message size exceeds fixed limit
+250 2.1.0 Ok
+221 2.0.0 Bye
+exit 0" "max_message_size 0: SIZE= of 2^50 octets or more (up to 20 digits) is 552, 2^50-1 is taken"
+
 # A header over the limit, ended by a first body line longer than 998 octets
 # with a "." at octet 999: the refusal reads on to the real end of the data,
 # and nothing in it is taken for a command.
