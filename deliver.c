@@ -87,6 +87,10 @@
  * they must cost a run no more than this.  After it a busy message is
  * left for the next run at once. */
 #define BUSY_WAIT 10
+/* A worker started later still tries its busy messages this long: most
+ * are held by a sibling worker's transaction (a message with recipients
+ * at two destinations) and free within it. */
+#define BUSY_LATE 2
 /* After the budget (queue_run_time) the workers' own waits have ended;
  * a worker still alive this much later is killed, with its children. */
 #define RUN_GRACE 30
@@ -422,6 +426,7 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 	struct result res;
 	struct buf hdr, msg;
 	struct qfile q;
+	struct stat ost;
 	struct dsn d;
 	unsigned long long key;
 	size_t i;
@@ -451,6 +456,10 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 		logmsg(LOG_ERR, "%s: cannot queue a report: %s", e->id, res.text);
 		goto out;
 	}
+	/* A report about a user's message is that user's: their quota and
+	 * their share of a run's workers pay for it, not root's. */
+	if (fstat(msgfd, &ost) == 0)
+		(void)queue_give(&q, ost.st_uid);
 	memset(&d, 0, sizeof(d));
 	d.action = action;
 	d.hostname = c->hostname;
@@ -814,15 +823,19 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 
 /* retry_busy - the jobs busy[0..*n) that another process held, tried
  * again without waiting on any of them, until they are done or BUSY_WAIT
- * has passed since the run began; *n is what is still held */
+ * has passed since the run began (BUSY_LATE at least); *n is what is
+ * still held */
 static void
 retry_busy(const struct conf *c, struct dns *dns, struct dest *d,
     const struct job *jobs, size_t *busy, size_t *n, int force,
     struct inflight *prev, struct dstats *st)
 {
+	long long until = deadline_in(BUSY_LATE);
 	size_t i, k;
 
-	while (*n > 0 && now_ms() < busy_end && !run_over()) {
+	if (until < busy_end)
+		until = busy_end;
+	while (*n > 0 && now_ms() < until && !run_over()) {
 		/* The message in flight is not kept waiting meanwhile. */
 		complete(c, d, prev, st);
 		poll(NULL, 0, 100);
@@ -1069,18 +1082,38 @@ dest_end(const struct job *jobs, size_t nj, size_t start)
 struct dgroup {
 	const struct job *jobs;	/* its jobs, oldest message first */
 	size_t n;
-	uid_t owner;		/* who queued its oldest message */
-	size_t rank;		/* the owner's how-manieth destination */
+	size_t rank;		/* its best place among its users' */
+};
+
+/* One user's mail at one destination: the user's oldest message there. */
+struct stake {
+	uid_t owner;
+	size_t dest;		/* index into the groups */
+	const char *oldest;	/* queue ID */
 };
 
 static int
-by_owner(const void *a, const void *b)
+by_stake(const void *a, const void *b)
 {
-	const struct dgroup *x = a, *y = b;
+	const struct stake *x = a, *y = b;
 
 	if (x->owner != y->owner)
 		return x->owner < y->owner ? -1 : 1;
-	return strcmp(x->jobs[0].id, y->jobs[0].id);
+	if (x->dest != y->dest)
+		return x->dest < y->dest ? -1 : 1;
+	return strcmp(x->oldest, y->oldest);
+}
+
+static int
+by_age(const void *a, const void *b)
+{
+	const struct stake *x = a, *y = b;
+	int r;
+
+	if (x->owner != y->owner)
+		return x->owner < y->owner ? -1 : 1;
+	r = strcmp(x->oldest, y->oldest);
+	return r ? r : (x->dest > y->dest) - (x->dest < y->dest);
 }
 
 static int
@@ -1095,32 +1128,50 @@ by_rank(const void *a, const void *b)
 
 /*
  * dest_order - the destinations of jobs (sorted by jobcmp) in the order
- * workers start: round robin over the users who queued them (the owner
- * of a destination's oldest message), oldest first within a round.  A
- * user who queues mail to many slow destinations (tarpits, or messages
- * their stopped process holds, with names that sort first) then takes
- * no more worker slots than any other user with mail due, and never
- * keeps the others' mail from starting.
+ * workers start: round robin over the users with mail due (the owners of
+ * the messages), each user's destinations oldest first.  Every user
+ * ranks the destinations where they have mail by their own oldest
+ * message there, and a destination takes the best rank any of its users
+ * gives it: a user who queues mail to many slow destinations (tarpits,
+ * or messages their stopped process holds), even with older mail at
+ * another user's destination, takes no more worker slots per round than
+ * any other user, and never keeps the others' mail from starting.
  */
 static struct dgroup *
 dest_order(const struct conf *c, const struct job *jobs, size_t nj,
     size_t *ng)
 {
 	struct dgroup *g = xmalloc((nj ? nj : 1) * sizeof(*g));
-	size_t i, n = 0, next;
+	struct stake *s = xmalloc((nj ? nj : 1) * sizeof(*s));
+	size_t i, k, n = 0, ns = 0, next, rank = 0;
 
 	for (i = 0; i < nj; i = next) {
 		next = dest_end(jobs, nj, i);
 		g[n].jobs = jobs + i;
 		g[n].n = next - i;
-		g[n].owner = queue_owner(c, jobs[i].id);
+		g[n].rank = (size_t)-1;
+		for (k = i; k < next; k++) {
+			s[ns].owner = queue_owner(c, jobs[k].id);
+			s[ns].dest = n;
+			s[ns++].oldest = jobs[k].id;
+		}
 		n++;
 	}
-	qsort(g, n, sizeof(*g), by_owner);
-	for (i = 0; i < n; i++)
-		g[i].rank = i > 0 && g[i].owner == g[i - 1].owner ?
-		    g[i - 1].rank + 1 : 0;
+	/* One stake per user and destination: the oldest message. */
+	qsort(s, ns, sizeof(*s), by_stake);
+	for (i = k = 0; i < ns; i++)
+		if (k == 0 || s[i].owner != s[k - 1].owner ||
+		    s[i].dest != s[k - 1].dest)
+			s[k++] = s[i];
+	ns = k;
+	qsort(s, ns, sizeof(*s), by_age);
+	for (i = 0; i < ns; i++) {
+		rank = i > 0 && s[i].owner == s[i - 1].owner ? rank + 1 : 0;
+		if (rank < g[s[i].dest].rank)
+			g[s[i].dest].rank = rank;
+	}
 	qsort(g, n, sizeof(*g), by_rank);
+	free(s);
 	*ng = n;
 	return g;
 }

@@ -299,6 +299,9 @@ int queue_lock(const struct conf *, const char *id);
 /* queue_dest_lock - a queue run's lock of destination dest: fd, -2 when
  * another run holds it, -1 when it cannot be had (go on without) */
 int queue_dest_lock(const struct conf *, const char *dest);
+/* queue_give - the new message q counts as uid's (a report about uid's
+ * message): its file's owner; root only */
+int queue_give(struct qfile *, uid_t uid);
 /* queue_owner - who submitted message ID (its file's owner), or -1 */
 uid_t queue_owner(const struct conf *, const char *id);
 /* queue_read_env - the current envelope; msgfd is the locked message

@@ -1495,6 +1495,17 @@ queue_space(const struct conf *c, long long *total, long long *avail,
 	return 0;
 }
 
+/* queue_give - make the new message q uid's, as if uid had submitted it
+ * (a report about uid's message); only root can, and only root needs to:
+ * a user's own process makes its reports its own.  0 or -errno. */
+int
+queue_give(struct qfile *q, uid_t uid)
+{
+	if (geteuid() != 0 || uid == geteuid())
+		return 0;
+	return fchown(q->fd, uid, (gid_t)-1) < 0 ? -errno : 0;
+}
+
 /* queue_owner - who submitted message ID: the owner of its file, or
  * (uid_t)-1 when it cannot be seen */
 uid_t

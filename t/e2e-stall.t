@@ -181,22 +181,35 @@ is "$(lock_free)" free "a killed run leaves no lock behind"
 is "$(rcpt_of slowpoke@tarpit.test)" "pending 1" "the tarpit's message is still queued"
 rm -f "$Q/$(qids | head -n 1).msg" "$Q"/*.env	# (done with the tarpit's message)
 
-# --- 5. nobody's mail to six tarpit domains named to sort first, two worker slots: ---
-# --- workers start round robin over the users, so daemon's mail still goes --------
+# --- 5. nobody's mail to six tarpit domains named to sort first, and older mail ----
+# --- of nobody's at daemon's destination, two worker slots: workers start round ---
+# --- robin over the users, each destination at its best place, so daemon's mail ---
+# --- still goes ---------------------------------------------------------------------
 CONF=/etc/mxsend.conf write_conf "queue_dir $Q" "local_delivery mbox /var/mail" \
     "queue_run_time 8s" "max_parallel 2"
 for d in 0a 0b 0c 0d 0e 0f; do
 	printf 'Subject: pit\n\nbody\n' | asnobody "$SM" -odq "x@$d.pit.test" 2>>"$T/pit.err"
 done
+printf 'Subject: cap\n\nbody\n' | asnobody "$SM" -odq cap@remote.test 2>>"$T/pit.err"
 printf 'Subject: fair\n\nbody\n' | asdaemon "$SM" -odq fair@remote.test 2>"$T/fair.err"
-is "$(qcount)" 7 "six messages of nobody's to tarpits, one of daemon's"
-n=$(rx_count $R)
+is "$(qcount)" 8 "six messages of nobody's to tarpits, one to remote.test, then daemon's"
 asroot "$SM" -q -v >"$T/q8.out" 2>"$T/q8.err"
 is "$?" 0 "-q with more tarpits than worker slots: ends, exit 0"
-is "$(rx_count $R) $(rx_last_env $R | tail -n 1)" "$((n + 1)) RCPT TO:<fair@remote.test>" \
-    "daemon's message was delivered in that run"
+is "$(rx_rcpt_copies $R fair@remote.test)" 1 "daemon's message was delivered in that run"
 like "$(tail -n 1 "$T/q8.err")" \
-    '^sendmail: queue run: [0-9]+ tried, 1 delivered, [0-9]+ deferred, 0 failed, [0-9]+ left for the next run, ' \
-    "the tarpits took the rest of the budget" || diag_file "$T/q8.err"
+    '^sendmail: queue run: [0-9]+ tried, 2 delivered, [0-9]+ deferred, 0 failed, [0-9]+ left for the next run, ' \
+    "remote.test's two went, the tarpits took the rest of the budget" || diag_file "$T/q8.err"
+
+# --- 6. a bounce root's run makes about nobody's message is nobody's: it counts in ---
+# --- nobody's quota and share of the workers, not root's ---------------------------
+rm -f "$Q"/*.msg "$Q"/*.env
+printf 'Subject: nosuch\n\nbody\n' | asnobody "$SM" -odq -f back@0a.pit.test nosuchuser \
+    2>"$T/ns.err"
+asroot "$SM" -q 2>"$T/q9.err"
+is "$?" 0 "-q: nosuchuser fails, the bounce goes to a tarpit and waits"
+id=$(qids)
+is "$(qenv "$id" | awk '$1 == "sender" || $1 == "rcpt" { print $1, $NF }' | tr '\n' ' ')" \
+    "sender <> rcpt back@0a.pit.test " "what is left is the bounce to nobody's envelope sender"
+is "$(perms "$Q/$id.msg")" "nobody:mail 660" "and its file is nobody's"
 
 setgid_ns_done
