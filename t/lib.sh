@@ -19,7 +19,11 @@
 # own block of x so that files run in parallel (prove -j2) never collide even
 # on an address where "nothing listens" is the point:
 #   e2e-basic 10-19, e2e-route 20-39, e2e-retry 40-59, e2e-badinput 60-69,
-#   demo 2 (t/demo.sh does not use this file), new files take 70 and up.
+#   demo 2 (t/demo.sh does not use this file); each later file names its
+#   block in its head comment (e.g. e2e-setgid 160-169, e2e-php 170-179,
+#   e2e-quota 180-189, e2e-faults 190-199, the dns fuzz target 200-209,
+#   e2e-auth-unverified 210-212, e2e-stall 220-229, e2e-review 240-249);
+#   grep t/ for 127.0.0. before taking a new one.
 # Ports are chosen at random and checked free.
 
 TOP=$(pwd)
