@@ -657,23 +657,18 @@ struct inflight {
 static int cannot_record;
 
 /* local_one - recipient i of m (user@local-domain, aliases already
- * expanded at submission) into its mailbox, as local_delivery says */
+ * expanded at submission) into the mailbox of user (its destination's,
+ * in lower case), as local_delivery says */
 static void
 local_one(const struct conf *c, struct inflight *m, size_t i,
-    struct result *r)
+    const char *user, struct result *r)
 {
-	const char *a = m->rcpts[i], *dom = addr_domain(a);
 	const char *ld = c->local_delivery;
-	char user[ADDR_MAX];
-	size_t n = dom ? (size_t)(dom - 1 - a) : strlen(a), k;
 
-	snprintf(user, sizeof(user), "%.*s", (int)n, a);
-	for (k = 0; user[k]; k++)
-		if (user[k] >= 'A' && user[k] <= 'Z')
-			user[k] = (char)(user[k] + 32);
 	if (strcmp(ld, "none") == 0)
 		result_set(r, OUT_PERM, "no mailbox for %s: local delivery is off "
-		    "(local_delivery none) and no alias sends it elsewhere", a);
+		    "(local_delivery none) and no alias sends it elsewhere",
+		    m->rcpts[i]);
 	else if (strncmp(ld, "mbox ", 5) == 0)
 		local_mbox(ld + 5, user, m->e.sender, m->e.arrival, m->fd,
 		    m->e.size, r);
@@ -775,7 +770,8 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
 		cur.rcpts[i] = cur.e.r[cur.idx[i]].addr;
 	if (is_local(d->name)) {
 		for (i = 0; i < cur.n; i++)
-			local_one(c, &cur, i, &cur.rres[i]);
+			local_one(c, &cur, i, d->name + strlen(LOCAL_DEST),
+			    &cur.rres[i]);
 		job_done(c, &cur, st);
 		return 0;
 	}

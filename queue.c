@@ -1438,9 +1438,8 @@ int
 queue_usage(const struct conf *c, uid_t uid, const char *self, long *count,
     long long *bytes, struct result *res)
 {
-	char skip[40], tmp[PATH_MAX];
-	const char *what;
-	int dfd, e = 0;
+	char skip[40];
+	int dfd, e;
 
 	*count = 0;
 	*bytes = 0;
@@ -1448,31 +1447,22 @@ queue_usage(const struct conf *c, uid_t uid, const char *self, long *count,
 	    (int)sizeof(skip))
 		self = NULL;
 	/* tmp/ first: a message committed between the two scans is then
-	 * counted twice (a refusal), never missed */
-	what = tmp;
-	if (snprintf(tmp, sizeof(tmp), "%s/tmp", c->queue_dir) >=
-	    (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		dfd = -1;
-		goto fail;
+	 * counted twice (a refusal), never missed.  No tmp/ yet (queue_open
+	 * makes it): nothing is being written. */
+	if ((dfd = tmp_open(c->queue_dir)) >= 0)
+		e = usage_scan(dfd, uid, ".msg", NULL, self ? skip : NULL, count,
+		    bytes);
+	else
+		e = dfd == -ENOENT ? 0 : dfd;
+	if (e == 0) {
+		dfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		e = dfd < 0 ? -errno : usage_scan(dfd, uid, ".msg", ".hold",
+		    NULL, count, bytes);
 	}
-	/* no tmp/ yet (queue_open makes it): nothing being written */
-	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if ((dfd < 0 && errno != ENOENT) || (dfd >= 0 && (e = usage_scan(dfd,
-	    uid, ".msg", NULL, self ? skip : NULL, count, bytes)) < 0))
-		goto fail;
-	what = c->queue_dir;
-	dfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (dfd < 0 || (e = usage_scan(dfd, uid, ".msg", ".hold", NULL, count,
-	    bytes)) < 0)
-		goto fail;
-	return 0;
-fail:
-	if (dfd < 0)
-		e = -errno;
-	result_set(res, OUT_TEMP, "cannot read queue %s: %s", what,
-	    strerror(-e));
+	if (e < 0)
+		result_set(res, OUT_TEMP, "cannot read queue %s: %s",
+		    c->queue_dir, strerror(-e));
 	return e;
 }
 

@@ -1110,7 +1110,8 @@ submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
 		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
 		goto refuse;
 	}
-	if (submit_admit(c, 0, NULL, sr) != SUB_OK)
+	/* (-bs checked this at MAIL already, with the announced SIZE) */
+	if (!so->smtp && submit_admit(c, 0, NULL, sr) != SUB_OK)
 		goto refuse;
 	if ((r = queue_create(c, &q, &res)) < 0) {
 		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
