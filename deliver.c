@@ -131,10 +131,11 @@ record(const struct conf *c, struct envelope *e, size_t i,
 {
 	struct rcpt *rc = &e->r[i];
 	static const char *const what[] = { "sent", "deferred", "failed" };
+	char text[ERRTEXT_MAX];
 
 	rc->tries++;
-	free(rc->error);
-	rc->error = NULL;
+	free(rc->res);
+	rc->res = NULL;
 	switch (r->o) {
 	case OUT_OK:
 		rc->state = RCPT_DONE;
@@ -142,17 +143,18 @@ record(const struct conf *c, struct envelope *e, size_t i,
 		break;
 	case OUT_TEMP:
 		rc->next = next_retry(c, rc->tries, now);
-		rc->error = xstrdup(r->text);
+		rc->res = result_dup(r);
 		st->deferred++;
 		break;
 	case OUT_PERM:
 		rc->state = RCPT_FAILED;
-		rc->error = xstrdup(r->text);
+		rc->res = result_dup(r);
 		st->failed++;
 		break;
 	}
+	result_text(r, rc->addr, text, sizeof(text));
 	logmsg(r->o == OUT_OK ? LOG_INFO : LOG_NOTICE, "%s: to=<%s>, status=%s "
-	    "(%s)", e->id, rc->addr, what[r->o], r->text);
+	    "(%s)", e->id, rc->addr, what[r->o], text);
 }
 
 /* lower - s in lower case (ASCII), n octets at most, into out */
@@ -411,6 +413,22 @@ report_note(const struct conf *c, unsigned long long key, time_t now)
 	buf_free(&keep);
 }
 
+/* report_status - the RFC 3463 status a report gives recipient addr */
+static const char *
+report_status(const struct result *r, const char *addr, enum dsn_action a,
+    struct result_dsn *dg)
+{
+	struct result x;
+
+	if (r)
+		x = *r;
+	else
+		result_set(&x, OUT_PERM, R_NONE, "%s", "");
+	x.o = a == DSN_FAILED ? OUT_PERM : OUT_TEMP;
+	result_dsn(&x, addr, dg);
+	return dg->status;
+}
+
 /*
  * report - queue a bounce or delay notice to e's sender about the
  * recipients idx[0..n).  Returns 0, or -1 (logged; the caller keeps the
@@ -422,7 +440,7 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 {
 	struct dsn_rcpt *dr = xmalloc(n * sizeof(*dr));
 	struct envelope be;
-	struct dsn_diag dg;
+	struct result_dsn dg;
 	struct result res;
 	struct buf hdr, msg;
 	struct qfile q;
@@ -439,10 +457,9 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 	key = fnv(key, e->sender);
 	for (i = 0; i < n; i++) {
 		dr[i].addr = e->r[idx[i]].addr;
-		dr[i].error = e->r[idx[i]].error;
-		dsn_diag(dr[i].error ? dr[i].error : "", action == DSN_FAILED,
-		    &dg);
-		key = fnv(fnv(key, dr[i].addr), dg.status);
+		dr[i].res = e->r[idx[i]].res;
+		key = fnv(fnv(key, dr[i].addr), report_status(dr[i].res,
+		    dr[i].addr, action, &dg));
 	}
 	if (report_seen(c, key, now)) {
 		logmsg(LOG_NOTICE, "%s: %s to <%s> not sent: an identical one "
@@ -505,6 +522,20 @@ out:
 	return rc;
 }
 
+/* notify_has - is word among the comma-separated NOTIFY= values? */
+static int
+notify_has(const char *list, const char *word)
+{
+	size_t n = strlen(word), k;
+
+	for (; *list; list += k + (list[k] == ',')) {
+		k = strcspn(list, ",");
+		if (k == n && strncasecmp(list, word, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * finish - after an attempt (or to catch up after a crash): expire,
  * report, and then remove the message or save its envelope.  The caller
@@ -518,9 +549,9 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 	/* RFC 3461 4.1: -N chooses which reports the sender wants. */
 	int reportable = e->sender[0] != '\0' && !e->is_bounce;
 	int want_fail = reportable && (!e->dsn_notify ||
-	    strstr(e->dsn_notify, "FAILURE"));
+	    notify_has(e->dsn_notify, "FAILURE"));
 	int want_delay = reportable && (!e->dsn_notify ||
-	    strstr(e->dsn_notify, "DELAY"));
+	    notify_has(e->dsn_notify, "DELAY"));
 	size_t i, n;
 	int pending = 0, rc = 0;
 
@@ -532,9 +563,14 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 
 			if (r->state != RCPT_PENDING)
 				continue;
-			result_set(&x, OUT_PERM, "delivery time expired after %lds; "
-			    "last error: %s", c->queue_lifetime, r->error ?
-			    r->error : "none");
+			if (r->res)
+				x = *r->res;
+			else
+				result_set(&x, OUT_PERM, R_NONE, "%s", "");
+			x.why_last = x.why;
+			x.why = R_EXPIRED;
+			x.o = OUT_PERM;
+			x.lifetime = c->queue_lifetime;
 			r->tries--;	/* record() counts an attempt */
 			record(c, e, i, &x, now, st);
 		}
@@ -560,7 +596,7 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 		int r = queue_remove(c, e);
 
 		if (r < 0) {
-			result_set(res, OUT_TEMP, "cannot remove the delivered "
+			result_set(res, OUT_TEMP, R_SYSTEM, "cannot remove the delivered "
 			    "message: %s", strerror(-r));
 			logmsg(LOG_ERR, "%s: %s", e->id, res->text);
 			rc = -1;
@@ -603,7 +639,7 @@ dest_open(const struct conf *c, struct dns *dns, struct dest *d,
 		*res = d->dead_res;
 		return -1;
 	}
-	result_set(res, OUT_TEMP, "no address to try for %s", d->name);
+	result_set(res, OUT_TEMP, R_NO_ROUTE, "%s", d->name);
 	for (a = 0; a < d->rt.n; a++) {
 		struct tlsopts t;
 		char user[256], pass[512];
@@ -666,9 +702,7 @@ local_one(const struct conf *c, struct inflight *m, size_t i,
 	const char *ld = c->local_delivery;
 
 	if (strcmp(ld, "none") == 0)
-		result_set(r, OUT_PERM, "no mailbox for %s: local delivery is off "
-		    "(local_delivery none) and no alias sends it elsewhere",
-		    m->rcpts[i]);
+		result_set(r, OUT_PERM, R_LOCAL_OFF, "%s", m->rcpts[i]);
 	else if (strncmp(ld, "mbox ", 5) == 0)
 		local_mbox(ld + 5, user, m->e.sender, m->e.arrival, m->fd,
 		    m->e.size, r);
@@ -726,33 +760,32 @@ complete(const struct conf *c, struct dest *d, struct inflight *prev,
  * run_job - one message at one destination (d NULL: no delivery, only
  * finish).  prev is the message in flight on d's connection, if any; it
  * is completed here, and this one may take its place.  Never waits for
- * the message's lock.  Returns 0, 1 when another process holds the
- * message, -1 when it is gone.
+ * the message's lock.  Returns Q_OK, Q_BUSY when another process holds
+ * the message, Q_GONE or Q_ERROR when it cannot be delivered now.
  */
-static int
+static enum qstatus
 run_job(const struct conf *c, struct dns *dns, struct dest *d,
     const char *id, int force, struct inflight *prev, struct dstats *st)
 {
 	struct inflight cur;
 	struct result res;
+	struct rtext t;
 	time_t now = time(NULL);
+	enum qstatus q;
 	size_t i;
 	int fd;
 
 	if (cannot_record)
-		return -1;
-	fd = queue_lock(c, id);
-	if (fd == -2)
-		return 1;
-	if (fd < 0)
-		return -1;
+		return Q_ERROR;
+	if ((q = queue_lock(c, id, &fd)) != Q_OK)
+		return q;
 	memset(&cur, 0, sizeof(cur));
 	cur.fd = fd;
-	if (queue_read_env(c, id, fd, &cur.e, &res) < 0) {
-		if (res.text[0])
-			logmsg(LOG_ERR, "%s: %s", id, res.text);
+	if ((q = queue_read_env(c, id, fd, &cur.e, &res)) != Q_OK) {
+		if (q == Q_ERROR)
+			logmsg(LOG_ERR, "%s: %s", id, result_str(&res, &t));
 		close(fd);
-		return -1;
+		return q;
 	}
 	cur.active = 1;
 	cur.idx = xmalloc((cur.e.nr ? cur.e.nr : 1) * sizeof(*cur.idx));
@@ -837,7 +870,7 @@ retry_busy(const struct conf *c, struct dns *dns, struct dest *d,
 		poll(NULL, 0, 100);
 		for (i = k = 0; i < *n; i++)
 			if (run_job(c, dns, jobs[busy[i]].dest ? d : NULL,
-			    jobs[busy[i]].id, force, prev, st) == 1)
+			    jobs[busy[i]].id, force, prev, st) == Q_BUSY)
 				busy[k++] = busy[i];
 		*n = k;
 	}
@@ -862,7 +895,7 @@ worker(const struct conf *c, struct dns *dns, const struct job *jobs,
 	memset(&d, 0, sizeof(d));
 	memset(&prev, 0, sizeof(prev));
 	d.name = jobs[0].dest;
-	if (dlock && d.name && (lfd = queue_dest_lock(c, d.name)) == -2) {
+	if (dlock && d.name && queue_dest_lock(c, d.name, &lfd) == Q_BUSY) {
 		vlog("%s: another queue run is working on it", *d.name ? d.name :
 		    c->smarthost);
 		st->left += (int)n;
@@ -870,7 +903,7 @@ worker(const struct conf *c, struct dns *dns, const struct job *jobs,
 	}
 	for (i = 0; i < n && !run_over(); i++)
 		if (run_job(c, dns, jobs[i].dest ? &d : NULL, jobs[i].id, force,
-		    &prev, st) == 1)
+		    &prev, st) == Q_BUSY)
 			busy[nbusy++] = i;
 	st->left += (int)(n - i);
 	/* Locked by another process: another destination's worker, a

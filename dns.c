@@ -658,7 +658,7 @@ dns_new(const char *server, long timeout_secs, struct result *res)
 	if (!ares_ready) {
 		st = ares_library_init(ARES_LIB_INIT_ALL);
 		if (st != ARES_SUCCESS) {
-			result_set(res, OUT_TEMP, "cannot initialise c-ares: %s",
+			result_set(res, OUT_TEMP, R_SYSTEM, "cannot initialise c-ares: %s",
 			    ares_strerror(st));
 			goto fail;
 		}
@@ -667,7 +667,7 @@ dns_new(const char *server, long timeout_secs, struct result *res)
 	if (server == NULL)
 		server = "";
 	if (servers_csv(server, csv, sizeof(csv)) < 0) {
-		result_set(res, OUT_TEMP, "bad dns_server value \"%s\": "
+		result_set(res, OUT_TEMP, R_CONFIG, "bad dns_server value \"%s\": "
 		    "expected ip[:port][,ip[:port]...]", server);
 		goto fail;
 	}
@@ -677,14 +677,14 @@ dns_new(const char *server, long timeout_secs, struct result *res)
 		timeout_secs = DNS_TIMEOUT_MAX;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
-		result_set(res, OUT_TEMP, "cannot create DNS resolver: %s",
+		result_set(res, OUT_TEMP, R_SYSTEM, "cannot create DNS resolver: %s",
 		    strerror(errno));
 		goto fail;
 	}
 	d->timeout = timeout_secs;
 	st = new_channel(&d->mx, timeout_secs, 1, csv);
 	if (st != ARES_SUCCESS) {
-		result_set(res, OUT_TEMP, "cannot create DNS resolver: %s",
+		result_set(res, OUT_TEMP, R_SYSTEM, "cannot create DNS resolver: %s",
 		    ares_strerror(st));
 		free(d);
 		d = NULL;
@@ -692,14 +692,14 @@ dns_new(const char *server, long timeout_secs, struct result *res)
 	}
 	st = new_channel(&d->host, timeout_secs, 0, csv);
 	if (st != ARES_SUCCESS) {
-		result_set(res, OUT_TEMP, "cannot create DNS resolver: %s",
+		result_set(res, OUT_TEMP, R_SYSTEM, "cannot create DNS resolver: %s",
 		    ares_strerror(st));
 		ares_destroy(d->mx);
 		free(d);
 		d = NULL;
 		goto fail;
 	}
-	result_set(res, OUT_OK, "ok");
+	result_set(res, OUT_OK, R_NONE, "ok");
 fail:
 	return d;
 }
@@ -723,10 +723,10 @@ literal_route(const char *what, const struct sockaddr_storage *sa,
 
 	addr_text(sa, txt, sizeof(txt));
 	if (route_add(r, txt, 0, (const struct sockaddr *)sa, salen, port) != 0) {
-		result_set(res, OUT_TEMP, "%s: out of memory", what);
+		result_set(res, OUT_TEMP, R_NOMEM, "%s", what);
 		return OUT_TEMP;
 	}
-	result_set(res, OUT_OK, "%s: address literal", what);
+	result_set(res, OUT_OK, R_NONE, "%s: address literal", what);
 	return OUT_OK;
 }
 
@@ -754,7 +754,7 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 	r->n = r->cap = 0;
 	memset(&q, 0, sizeof(q));
 	if (port < 1 || port > 65535) {
-		result_set(res, OUT_TEMP, "%s: bad port %d", domain, port);
+		result_set(res, OUT_TEMP, R_CONFIG, "%s: bad port %d", domain, port);
 		goto out;
 	}
 	lit = ip_parse(domain, &sa, &salen);
@@ -764,7 +764,7 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 	}
 	if (lit < 0) {
 		o = OUT_PERM;
-		result_set(res, o, "%s: bad address literal", domain);
+		result_set(res, o, R_DNS_BAD_NAME, "%s: bad address literal", domain);
 		goto out;
 	}
 	/* "example.com." is the same domain as "example.com" */
@@ -773,14 +773,14 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 		len--;
 	if (len >= sizeof(dom)) {
 		o = OUT_PERM;
-		result_set(res, o, "%s: bad domain name", domain);
+		result_set(res, o, R_DNS_BAD_NAME, "%s: bad domain name", domain);
 		goto out;
 	}
 	memcpy(dom, domain, len);
 	dom[len] = '\0';
 	if (!name_ok(dom) || mk_qname(qname, sizeof(qname), dom) < 0) {
 		o = OUT_PERM;
-		result_set(res, o, "%s: bad domain name", domain);
+		result_set(res, o, R_DNS_BAD_NAME, "%s: bad domain name", domain);
 		goto out;
 	}
 
@@ -792,14 +792,14 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 
 	if (q.status == ARES_ENOTFOUND) {
 		o = OUT_PERM;
-		result_set(res, o, "%s: domain not found", dom);
+		result_set(res, o, R_DNS_NXDOMAIN, "%s", dom);
 		goto out;
 	}
 	if (q.status == ARES_ENODATA) {
 		implicit = 1;	/* RFC 5321 5.1: the domain is its own MX */
 		nmx = 1;
 	} else if (q.status != ARES_SUCCESS) {
-		result_set(res, OUT_TEMP, "cannot look up MX of %s: %s", dom,
+		result_set(res, OUT_TEMP, R_DNS_TEMP, "cannot look up MX of %s: %s", dom,
 		    errtext(q.status));
 		goto out;
 	} else
@@ -808,7 +808,7 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 
 	e = calloc(nmx, sizeof(*e));
 	if (e == NULL) {
-		result_set(res, OUT_TEMP, "%s: out of memory", dom);
+		result_set(res, OUT_TEMP, R_NOMEM, "%s", dom);
 		goto out;
 	}
 	if (implicit) {
@@ -840,7 +840,7 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 	}
 	if (nnull > 0 && n == 0 && !implicit) {
 		o = OUT_PERM;
-		result_set(res, o, "%s: domain does not accept mail (null MX)",
+		result_set(res, o, R_DNS_NULL_MX, "%s",
 		    dom);
 		goto out;
 	}
@@ -848,7 +848,7 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 		vlog("dns: %s: null MX next to other MX records, ignored", dom);
 	if (n == 0) {
 		o = OUT_PERM;
-		result_set(res, o, "no address for any MX of %s", dom);
+		result_set(res, o, R_DNS_NO_ADDRESS, "no address for any MX of %s", dom);
 		goto out;
 	}
 	exch_order(e, n);
@@ -861,12 +861,12 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 		vlog("dns: %s: MX %d %s", dom, e[i].pref, e[i].name);
 
 	if (resolve(d, d->mx, e, n, port, 1, r) < 0) {
-		result_set(res, OUT_TEMP, "%s: out of memory", dom);
+		result_set(res, OUT_TEMP, R_NOMEM, "%s", dom);
 		goto out;
 	}
 	if (r->n > 0) {
 		o = OUT_OK;
-		result_set(res, o, "%s: %zu address%s", dom, r->n,
+		result_set(res, o, R_NONE, "%s: %zu address%s", dom, r->n,
 		    r->n == 1 ? "" : "es");
 		goto out;
 	}
@@ -874,15 +874,15 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 		if (!nx_status(e[i].status))
 			firsttemp = (int)i;
 	if (firsttemp >= 0) {
-		result_set(res, OUT_TEMP, "cannot look up address of %s "
+		result_set(res, OUT_TEMP, R_DNS_TEMP, "cannot look up address of %s "
 		    "(MX of %s): %s", e[firsttemp].name, dom,
 		    errtext(e[firsttemp].status));
 	} else if (implicit) {
 		o = OUT_PERM;
-		result_set(res, o, "%s: no MX and no address", dom);
+		result_set(res, o, R_DNS_NO_ADDRESS, "%s: no MX and no address", dom);
 	} else {
 		o = OUT_PERM;
-		result_set(res, o, "no address for any MX of %s", dom);
+		result_set(res, o, R_DNS_NO_ADDRESS, "no address for any MX of %s", dom);
 	}
 out:
 	if (q.mx != NULL)
@@ -915,7 +915,7 @@ dns_host(struct dns *d, const char *host, int port, struct route *r,
 	r->n = r->cap = 0;
 	printable(p, sizeof(p), host, strlen(host));
 	if (port < 1 || port > 65535) {
-		result_set(res, OUT_TEMP, "%s: bad port %d", p, port);
+		result_set(res, OUT_TEMP, R_CONFIG, "%s: bad port %d", p, port);
 		goto out;
 	}
 	lit = ip_parse(host, &sa, &salen);
@@ -924,25 +924,25 @@ dns_host(struct dns *d, const char *host, int port, struct route *r,
 		goto out;
 	}
 	if (lit < 0 || !name_ok(host)) {
-		result_set(res, OUT_TEMP, "%s: bad host name", p);
+		result_set(res, OUT_TEMP, R_DNS_BAD_NAME, "%s: bad host name", p);
 		goto out;
 	}
 	memset(&e, 0, sizeof(e));
 	if (snprintf(e.name, sizeof(e.name), "%s", host) >= (int)sizeof(e.name)) {
-		result_set(res, OUT_TEMP, "%s: bad host name", p);
+		result_set(res, OUT_TEMP, R_DNS_BAD_NAME, "%s: bad host name", p);
 		goto out;
 	}
 	if (resolve(d, d->host, &e, 1, port, 0, r) < 0) {
-		result_set(res, OUT_TEMP, "%s: out of memory", p);
+		result_set(res, OUT_TEMP, R_NOMEM, "%s", p);
 		goto out;
 	}
 	if (r->n == 0) {
-		result_set(res, OUT_TEMP, "cannot look up address of %s: %s",
+		result_set(res, OUT_TEMP, R_DNS_TEMP, "cannot look up address of %s: %s",
 		    p, errtext(e.status));
 		goto out;
 	}
 	o = OUT_OK;
-	result_set(res, o, "%s: %zu address%s", p, r->n, r->n == 1 ? "" : "es");
+	result_set(res, o, R_NONE, "%s: %zu address%s", p, r->n, r->n == 1 ? "" : "es");
 out:
 	if (o != OUT_OK)
 		route_free(r);

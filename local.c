@@ -146,7 +146,7 @@ lookup(const char *user, struct job *j, char *home, size_t homelen,
 	int e, rc = -1;
 
 	if (!valid_user(user)) {
-		result_set(res, OUT_PERM, "no such local user");
+		result_set(res, OUT_PERM, R_NO_USER, "%s", user);
 		return -1;
 	}
 	for (;;) {
@@ -158,12 +158,12 @@ lookup(const char *user, struct job *j, char *home, size_t homelen,
 		blen *= 4;
 	}
 	if (e != 0 && e != ENOENT && e != ESRCH) {
-		result_set(res, OUT_TEMP, "cannot look up local user %s: %s",
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot look up local user %s: %s",
 		    user, strerror(e));
 		goto out;
 	}
 	if (p == NULL) {
-		result_set(res, OUT_PERM, "no such local user");
+		result_set(res, OUT_PERM, R_NO_USER, "%s", user);
 		goto out;
 	}
 	snprintf(j->user, sizeof(j->user), "%s", user);
@@ -172,7 +172,7 @@ lookup(const char *user, struct job *j, char *home, size_t homelen,
 	j->xgid = (gid_t)-1;
 	if (home != NULL && (size_t)snprintf(home, homelen, "%s",
 	    pw.pw_dir) >= homelen) {
-		result_set(res, OUT_TEMP, "home directory of %s too long", user);
+		result_set(res, OUT_TEMP, R_LOCAL, "home directory of %s too long", user);
 		goto out;
 	}
 	rc = 0;
@@ -226,7 +226,7 @@ static int
 stopping(struct result *res)
 {
 	if (stop_asked)
-		result_set(res, OUT_TEMP, "local delivery stopped at the end of "
+		result_set(res, OUT_TEMP, R_LOCAL, "local delivery stopped at the end of "
 		    "the run's time");
 	return stop_asked;
 }
@@ -276,14 +276,14 @@ as_user(const struct job *j, jobfn fn, struct result *res)
 	if (geteuid() != 0 || j->uid == 0)
 		return fn(j, res);
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		result_set(res, OUT_TEMP, "cannot create pipe: %s",
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot create pipe: %s",
 		    strerror(errno));
 		return res->o;
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		result_set(res, OUT_TEMP, "cannot fork: %s", strerror(errno));
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return res->o;
@@ -300,12 +300,12 @@ as_user(const struct job *j, jobfn fn, struct result *res)
 		memset(&cr, 0, sizeof(cr));
 		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
 		    setrlimit(RLIMIT_CORE, &nocore) < 0)
-			result_set(&cr, OUT_TEMP, "cannot keep the delivery process "
+			result_set(&cr, OUT_TEMP, R_LOCAL, "cannot keep the delivery process "
 			    "from dumping core: %s", strerror(errno));
 		else if (drop_to(j) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 			/* (a change of uid resets "dumpable" to the system's
 			 * fs.suid_dumpable: it is set again after the drop) */
-			result_set(&cr, OUT_TEMP, "cannot switch to user %s: %s",
+			result_set(&cr, OUT_TEMP, R_LOCAL, "cannot switch to user %s: %s",
 			    j->user, strerror(errno));
 		else
 			fn(j, &cr);
@@ -331,17 +331,17 @@ as_user(const struct job *j, jobfn fn, struct result *res)
 		;
 	/* (one that finished just then did deliver) */
 	if (late && !(whole && cr.o == OUT_OK))
-		result_set(res, OUT_TEMP, "local delivery to %s did not finish "
+		result_set(res, OUT_TEMP, R_LOCAL, "local delivery to %s did not finish "
 		    "in time; stopped", j->user);
 	else if (whole && (cr.o == OUT_OK || cr.o == OUT_TEMP ||
 	    cr.o == OUT_PERM)) {
 		cr.text[sizeof(cr.text) - 1] = '\0';
 		*res = cr;
 	} else if (WIFSIGNALED(st))
-		result_set(res, OUT_TEMP, "local delivery process killed by "
+		result_set(res, OUT_TEMP, R_LOCAL, "local delivery process killed by "
 		    "signal %d", WTERMSIG(st));
 	else
-		result_set(res, OUT_TEMP, "local delivery process failed");
+		result_set(res, OUT_TEMP, R_LOCAL, "local delivery process failed");
 	return res->o;
 }
 
@@ -455,7 +455,7 @@ copy_msg(int fd, int msgfd, off_t size, int quote, const char *head,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			result_set(res, OUT_TEMP, "cannot read queued message: %s",
+			result_set(res, OUT_TEMP, R_LOCAL, "cannot read queued message: %s",
 			    r < 0 ? strerror(errno) : "file shorter than its size");
 			goto out;
 		}
@@ -474,7 +474,7 @@ copy_msg(int fd, int msgfd, off_t size, int quote, const char *head,
 	if (!c.err && c.out.len && write_all(fd, c.out.p, c.out.len) < 0)
 		c.err = errno;
 	if (c.err) {
-		result_set(res, OUT_TEMP, "cannot write mailbox: %s",
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot write mailbox: %s",
 		    strerror(c.err));
 		goto out;
 	}
@@ -571,14 +571,14 @@ dotlock(const struct job *j, const char *lock, struct stat *mine,
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST) {
-			result_set(res, OUT_TEMP, "cannot create lock %s: %s",
+			result_set(res, OUT_TEMP, R_LOCAL, "cannot create lock %s: %s",
 			    lock, strerror(errno));
 			return -1;
 		}
 		if (lstat(lock, &st) == 0 &&
 		    (why = lock_stale(&st, j->uid, time(NULL))) != NULL) {
 			if (unlink(lock) < 0 && errno != ENOENT) {
-				result_set(res, OUT_TEMP, "cannot remove stale "
+				result_set(res, OUT_TEMP, R_LOCAL, "cannot remove stale "
 				    "lock %s: %s", lock, strerror(errno));
 				return -1;
 			}
@@ -590,13 +590,13 @@ dotlock(const struct job *j, const char *lock, struct stat *mine,
 		if (stopping(res))
 			return -1;
 		if (now_ms() > deadline) {
-			result_set(res, OUT_TEMP, "mailbox lock %s busy", lock);
+			result_set(res, OUT_TEMP, R_LOCAL, "mailbox lock %s busy", lock);
 			return -1;
 		}
 		backoff(&ms);
 	}
 	if (fstat(fd, mine) < 0) {
-		result_set(res, OUT_TEMP, "cannot stat lock %s: %s", lock,
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot stat lock %s: %s", lock,
 		    strerror(errno));
 		close(fd);
 		unlink(lock);
@@ -631,14 +631,14 @@ fcntl_lock(int fd, const char *path, struct result *res)
 	fl.l_whence = SEEK_SET;
 	while (fcntl(fd, F_SETLK, &fl) < 0) {
 		if (errno != EACCES && errno != EAGAIN && errno != EINTR) {
-			result_set(res, OUT_TEMP, "cannot lock %s: %s", path,
+			result_set(res, OUT_TEMP, R_LOCAL, "cannot lock %s: %s", path,
 			    strerror(errno));
 			return -1;
 		}
 		if (stopping(res))
 			return -1;
 		if (now_ms() > deadline) {
-			result_set(res, OUT_TEMP, "mailbox %s locked", path);
+			result_set(res, OUT_TEMP, R_LOCAL, "mailbox %s locked", path);
 			return -1;
 		}
 		backoff(&ms);
@@ -659,45 +659,45 @@ mbox_open(const struct job *j, struct result *res)
 
 	exists = lstat(j->path, &ls) == 0;
 	if (!exists && errno != ENOENT) {
-		result_set(res, OUT_TEMP, "cannot stat mailbox %s: %s",
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot stat mailbox %s: %s",
 		    j->path, strerror(errno));
 		return -1;
 	}
 	if (exists && S_ISLNK(ls.st_mode)) {
-		result_set(res, OUT_TEMP, "mailbox %s is a symbolic link",
+		result_set(res, OUT_TEMP, R_LOCAL, "mailbox %s is a symbolic link",
 		    j->path);
 		return -1;
 	}
 	if (exists && !S_ISREG(ls.st_mode)) {
-		result_set(res, OUT_TEMP, "mailbox %s is not a regular file",
+		result_set(res, OUT_TEMP, R_LOCAL, "mailbox %s is not a regular file",
 		    j->path);
 		return -1;
 	}
 	if (!exists && j->uid != geteuid()) {
-		result_set(res, OUT_TEMP, "no mailbox %s, and uid %ld cannot "
+		result_set(res, OUT_TEMP, R_LOCAL, "no mailbox %s, and uid %ld cannot "
 		    "create it for %s", j->path, (long)geteuid(), j->user);
 		return -1;
 	}
 	fd = exists ? open(j->path, fl) : open(j->path, fl | O_CREAT | O_EXCL,
 	    0600);
 	if (fd < 0) {
-		result_set(res, OUT_TEMP, "cannot open mailbox %s: %s", j->path,
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot open mailbox %s: %s", j->path,
 		    errno == ELOOP ? "symbolic link" : strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (exists && (st.st_dev != ls.st_dev || st.st_ino != ls.st_ino))) {
-		result_set(res, OUT_TEMP, "mailbox %s changed while opening",
+		result_set(res, OUT_TEMP, R_LOCAL, "mailbox %s changed while opening",
 		    j->path);
 		goto bad;
 	}
 	if (st.st_nlink != 1) {
-		result_set(res, OUT_TEMP, "mailbox %s has %ld links", j->path,
+		result_set(res, OUT_TEMP, R_LOCAL, "mailbox %s has %ld links", j->path,
 		    (long)st.st_nlink);
 		goto bad;
 	}
 	if (st.st_uid != j->uid) {
-		result_set(res, OUT_TEMP, "mailbox %s is owned by uid %ld, not "
+		result_set(res, OUT_TEMP, R_LOCAL, "mailbox %s is owned by uid %ld, not "
 		    "%s", j->path, (long)st.st_uid, j->user);
 		goto bad;
 	}
@@ -724,10 +724,10 @@ mbox_job(const struct job *j, struct result *res)
 	ign.sa_handler = SIG_IGN;
 	sigemptyset(&ign.sa_mask);
 	(void)sigaction(SIGXFSZ, &ign, &oxfsz);
-	result_set(res, OUT_TEMP, "mailbox delivery failed");
+	result_set(res, OUT_TEMP, R_LOCAL, "mailbox delivery failed");
 	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", j->path) >=
 	    sizeof(lock)) {
-		result_set(res, OUT_TEMP, "mailbox path too long");
+		result_set(res, OUT_TEMP, R_LOCAL, "mailbox path too long");
 		goto out;
 	}
 	if (dotlock(j, lock, &mine, res) < 0)
@@ -736,7 +736,7 @@ mbox_job(const struct job *j, struct result *res)
 	if ((fd = mbox_open(j, res)) < 0 || fcntl_lock(fd, j->path, res) < 0)
 		goto out;
 	if (fstat(fd, &st) < 0) {
-		result_set(res, OUT_TEMP, "cannot stat mailbox %s: %s",
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot stat mailbox %s: %s",
 		    j->path, strerror(errno));
 		goto out;
 	}
@@ -745,7 +745,7 @@ mbox_job(const struct job *j, struct result *res)
 	 * its last line. */
 	if (old > 0 && pread(fd, &last, 1, old - 1) == 1 && last != '\n' &&
 	    write_all(fd, "\n", 1) < 0) {
-		result_set(res, OUT_TEMP, "cannot write mailbox %s: %s",
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot write mailbox %s: %s",
 		    j->path, strerror(errno));
 		goto out;
 	}
@@ -753,11 +753,11 @@ mbox_job(const struct job *j, struct result *res)
 	if (copy_msg(fd, j->msgfd, j->size, 1, head, res) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
-		result_set(res, OUT_TEMP, "cannot sync mailbox %s: %s",
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot sync mailbox %s: %s",
 		    j->path, strerror(errno));
 		goto out;
 	}
-	result_set(res, OUT_OK, "delivered to mailbox %s", j->path);
+	result_set(res, OUT_OK, R_NONE, "delivered to mailbox %s", j->path);
 out:
 	mine_now = locked && lock_mine(lock, &mine);
 	if (locked && !mine_now)
@@ -795,7 +795,7 @@ local_mbox(const char *dir, const char *user, const char *sender,
 		return res->o;
 	if ((size_t)snprintf(j.path, sizeof(j.path), "%s/%s", dir, user) >=
 	    sizeof(j.path)) {
-		result_set(res, OUT_TEMP, "mailbox path too long");
+		result_set(res, OUT_TEMP, R_LOCAL, "mailbox path too long");
 		return res->o;
 	}
 	/* A group-writable spool (root:mail 2775): the child needs its group
@@ -814,7 +814,7 @@ static int
 mkdir_ok(const char *path, struct result *res)
 {
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		result_set(res, OUT_TEMP, "cannot create %s: %s", path,
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot create %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
@@ -857,7 +857,7 @@ maildir_job(const struct job *j, struct result *res)
 	int fd = -1, i;
 	size_t n;
 
-	result_set(res, OUT_TEMP, "maildir delivery failed");
+	result_set(res, OUT_TEMP, R_LOCAL, "maildir delivery failed");
 	tmp[0] = '\0';
 	if (mkdir_ok(j->path, res) < 0)
 		goto out;
@@ -865,7 +865,7 @@ maildir_job(const struct job *j, struct result *res)
 		n = (size_t)snprintf(d, sizeof(d), "%s/%s", j->path,
 		    i == 0 ? "tmp" : i == 1 ? "new" : "cur");
 		if (n >= sizeof(d)) {
-			result_set(res, OUT_TEMP, "maildir path too long");
+			result_set(res, OUT_TEMP, R_LOCAL, "maildir path too long");
 			goto out;
 		}
 		if (mkdir_ok(d, res) < 0)
@@ -880,7 +880,7 @@ maildir_job(const struct job *j, struct result *res)
 			break;
 	}
 	if (fd < 0) {
-		result_set(res, OUT_TEMP, "cannot create %s: %s", tmp,
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot create %s: %s", tmp,
 		    strerror(errno));
 		tmp[0] = '\0';
 		goto out;
@@ -890,7 +890,7 @@ maildir_job(const struct job *j, struct result *res)
 		goto out;
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
-		result_set(res, OUT_TEMP, "cannot write %s: %s", tmp,
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot write %s: %s", tmp,
 		    strerror(errno));
 		goto out;
 	}
@@ -900,19 +900,19 @@ maildir_job(const struct job *j, struct result *res)
 		unlink(tmp);
 	else if ((errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP) ||
 	    rename(tmp, fin) < 0) {
-		result_set(res, OUT_TEMP, "cannot move %s to new/: %s", tmp,
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot move %s to new/: %s", tmp,
 		    strerror(errno));
 		goto out;
 	}
 	tmp[0] = '\0';
 	snprintf(d, sizeof(d), "%s/new", j->path);
 	if (fsync_dir(d) < 0) {
-		result_set(res, OUT_TEMP, "cannot sync %s: %s", d,
+		result_set(res, OUT_TEMP, R_LOCAL, "cannot sync %s: %s", d,
 		    strerror(errno));
 		unlink(fin);
 		goto out;
 	}
-	result_set(res, OUT_OK, "delivered to maildir %s", j->path);
+	result_set(res, OUT_OK, R_NONE, "delivered to maildir %s", j->path);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -948,14 +948,14 @@ local_maildir(const char *path, const char *user, const char *sender,
 	if (lookup(user, &j, home, sizeof(home), res) < 0)
 		return res->o;
 	if (local_expand(path, home, j.path, sizeof(j.path)) < 0) {
-		result_set(res, OUT_TEMP, "bad maildir path %s for %s", path,
+		result_set(res, OUT_TEMP, R_LOCAL, "bad maildir path %s for %s", path,
 		    user);
 		return res->o;
 	}
 	/* Without root the files would be ours, not the user's: root's
 	 * next queue run delivers it. */
 	if (geteuid() != 0 && geteuid() != j.uid) {
-		result_set(res, OUT_TEMP, "uid %ld cannot deliver to the Maildir "
+		result_set(res, OUT_TEMP, R_LOCAL, "uid %ld cannot deliver to the Maildir "
 		    "of %s; a queue run as root will", (long)geteuid(), user);
 		return res->o;
 	}
@@ -969,7 +969,7 @@ local_maildir(const char *path, const char *user, const char *sender,
 		enum outcome o;
 
 		if (setegid(getgid()) < 0) {
-			result_set(res, OUT_TEMP, "cannot drop the group: %s",
+			result_set(res, OUT_TEMP, R_LOCAL, "cannot drop the group: %s",
 			    strerror(errno));
 			return res->o;
 		}

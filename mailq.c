@@ -55,7 +55,7 @@ qlist_get(const struct conf *c, struct qlist *l, struct result *res)
 		take = i == m.n || (j < h.n && strcmp(h.v[j], m.v[i]) < 0);
 		l->held[l->ids.n] = (char)take;
 		if (strlist_add(&l->ids, take ? h.v[j++] : m.v[i++]) < 0) {
-			result_set(res, OUT_TEMP, "out of memory");
+			result_oom(res);
 			goto out;
 		}
 	}
@@ -87,6 +87,8 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 	struct qlist l;
 	struct envelope e;
 	struct result r;
+	struct rtext t;
+	enum qstatus q;
 	long long total = 0;
 	char when[32];
 	struct tm tm;
@@ -97,14 +99,14 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 		return -1;
 	}
 	for (i = 0; i < l.ids.n; i++) {
-		if (queue_read_env(c, l.ids.v[i], -1, &e, &r) < 0) {
-			if (r.text[0] == '\0')
+		if ((q = queue_read_env(c, l.ids.v[i], -1, &e, &r)) != Q_OK) {
+			if (q == Q_GONE)
 				continue;	/* delivered meanwhile */
 			if (n++ == 0)
 				fprintf(out, "%s", MAILQ_HEAD);
 			fprintf(out, "%-17s (envelope unreadable: %s)\n%s\n",
-			    l.ids.v[i], r.text, l.held[i] ? "(" HELD_WHY ")\n" :
-			    "");
+			    l.ids.v[i], result_str(&r, &t), l.held[i] ?
+			    "(" HELD_WHY ")\n" : "");
 			continue;
 		}
 		if (n++ == 0)
@@ -122,9 +124,12 @@ mailq_print(const struct conf *c, FILE *out, struct result *res)
 		for (j = 0; j < e.nr; j++) {
 			if (!listed(&e.r[j]))
 				continue;
-			if (e.r[j].error)
+			if (e.r[j].res) {
+				result_text(e.r[j].res, e.r[j].addr, t.s,
+				    sizeof(t.s));
 				fprintf(out, "(%s%s)\n", e.r[j].state == RCPT_FAILED ?
-				    "failed: " : "", e.r[j].error);
+				    "failed: " : "", t.s);
+			}
 			fprintf(out, "%48s%s\n", "", e.r[j].addr);
 		}
 		fprintf(out, "\n");
@@ -157,12 +162,57 @@ json_str(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* json_result - the value of "delay_reason" (the sentence), then the
+ * facts of the recipient's last attempt as "result" */
+static void
+json_result(FILE *out, const struct result *r, const char *addr)
+{
+	static const char *const oname[] = { "ok", "temp", "perm" };
+	char t[ERRTEXT_MAX];
+
+	if (r == NULL) {
+		fprintf(out, "null,\"result\":null");
+		return;
+	}
+	result_text(r, addr, t, sizeof(t));
+	json_str(out, t);
+	fprintf(out, ",\"result\":{\"outcome\":\"%s\",\"reason\":\"%s\"",
+	    oname[r->o], reason_name(r->why));
+	if (r->why_last != R_NONE)
+		fprintf(out, ",\"last_reason\":\"%s\"", reason_name(r->why_last));
+	if (r->step != STEP_NONE)
+		fprintf(out, ",\"step\":\"%s\"", step_name(r->step));
+	if (r->code)
+		fprintf(out, ",\"code\":%d", r->code);
+	if (r->status[0]) {
+		fprintf(out, ",\"status\":");
+		json_str(out, r->status);
+	}
+	if (r->host[0]) {
+		fprintf(out, ",\"remote_host\":");
+		json_str(out, r->host);
+	}
+	if (r->peer[0]) {
+		fprintf(out, ",\"remote_address\":");
+		json_str(out, r->peer);
+	}
+	if (r->err)
+		fprintf(out, ",\"errno\":%d", r->err);
+	if (r->lifetime)
+		fprintf(out, ",\"lifetime\":%ld", r->lifetime);
+	fprintf(out, ",\"detail\":");
+	json_str(out, r->text);
+	fprintf(out, "}");
+}
+
 int
 mailq_json(const struct conf *c, FILE *out, struct result *res)
 {
 	struct qlist l;
 	struct envelope e;
 	struct result r;
+	struct rtext t;
+	enum qstatus q;
 	size_t i, j;
 	int first;
 
@@ -171,14 +221,14 @@ mailq_json(const struct conf *c, FILE *out, struct result *res)
 		return -1;
 	}
 	for (i = 0; i < l.ids.n; i++) {
-		if (queue_read_env(c, l.ids.v[i], -1, &e, &r) < 0) {
-			if (r.text[0]) {
+		if ((q = queue_read_env(c, l.ids.v[i], -1, &e, &r)) != Q_OK) {
+			if (q == Q_ERROR) {
 				fprintf(out, "{\"queue_id\":");
 				json_str(out, l.ids.v[i]);
 				if (l.held[i])
 					fprintf(out, ",\"held\":\"%s\"", HELD_WHY);
 				fprintf(out, ",\"error\":");
-				json_str(out, r.text);
+				json_str(out, result_str(&r, &t));
 				fprintf(out, "}\n");
 			}
 			continue;
@@ -200,10 +250,7 @@ mailq_json(const struct conf *c, FILE *out, struct result *res)
 			    "\"next_attempt\":%lld,\"delay_reason\":",
 			    state_word[e.r[j].state], e.r[j].tries,
 			    (long long)e.r[j].next);
-			if (e.r[j].error)
-				json_str(out, e.r[j].error);
-			else
-				fprintf(out, "null");
+			json_result(out, e.r[j].res, e.r[j].addr);
 			fprintf(out, "}");
 			first = 0;
 		}
@@ -235,6 +282,8 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 	struct qlist l;
 	struct envelope e;
 	struct result r;
+	struct rtext t;
+	enum qstatus q;
 	time_t now = time(NULL), oldest = 0;
 	char lasterr[ERRTEXT_MAX] = "", a[32];
 	size_t i, j, n = 0, bad = 0, held = 0;
@@ -242,7 +291,7 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 
 	if (qlist_get(c, &l, &r) < 0) {
 		qlist_free(&l);
-		fprintf(out, "MXSEND UNKNOWN - %s\n", r.text);
+		fprintf(out, "MXSEND UNKNOWN - %s\n", result_str(&r, &t));
 		return 3;
 	}
 	for (i = 0; i < l.ids.n; i++) {
@@ -250,9 +299,8 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 		 * says (a removal that failed holds the message too). */
 		int pending = l.held[i];
 
-		if (queue_read_env(c, l.ids.v[i], -1, &e, &r) < 0) {
-			if (r.text[0])
-				bad++;
+		if ((q = queue_read_env(c, l.ids.v[i], -1, &e, &r)) != Q_OK) {
+			bad += q == Q_ERROR;
 			continue;
 		}
 		held += l.held[i] != 0;
@@ -261,9 +309,9 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 				pending = 1;
 				/* IDs sort by arrival: the first error seen is
 				 * the oldest message's. */
-				if (e.r[j].error && lasterr[0] == '\0')
-					snprintf(lasterr, sizeof(lasterr), "%s",
-					    e.r[j].error);
+				if (e.r[j].res && lasterr[0] == '\0')
+					result_text(e.r[j].res, e.r[j].addr,
+					    lasterr, sizeof(lasterr));
 			}
 		if (pending) {
 			if (n++ == 0 || e.arrival < oldest)

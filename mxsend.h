@@ -49,9 +49,88 @@
  */
 enum outcome { OUT_OK = 0, OUT_TEMP = 1, OUT_PERM = 2 };
 
+/*
+ * Why a step did not succeed: a closed set.  The facts travel in struct
+ * result from the place they are known to the bounce, the queue listing,
+ * the log and --doctor; result.c is the one place that words them
+ * (result_text) and maps them to RFC 3463 status codes (result_dsn).
+ * Stored in envelopes by name (result.c's table): append, never renumber
+ * a name.
+ */
+enum reason {
+	R_NONE,			/* nothing went wrong */
+	R_REPLY,		/* the server's reply: code, status, step, text */
+	R_CONNECT,		/* connect(2) failed: err */
+	R_TIMEOUT,		/* no progress in time: step, sending */
+	R_CLOSED,		/* the server closed the connection: step */
+	R_NETIO,		/* read or write failed: err, step */
+	R_PROTOCOL,		/* the server's bytes are not SMTP: text */
+	R_UNFINISHED,		/* the transaction was not completed */
+	R_NOT_REUSABLE,		/* the connection cannot take another */
+	R_TLS_NOT_OFFERED,	/* no STARTTLS, and the policy wants TLS */
+	R_TLS_HANDSHAKE,	/* TLS failed: text says OpenSSL's reason */
+	R_TLS_VERIFY,		/* the certificate failed verification: text
+				 * says OpenSSL's reason */
+	R_TLS_NOT_TLS,		/* the server answered TLS in plain text */
+	R_TLS_SILENT,		/* no greeting on an implicit TLS port */
+	R_TLS_SETUP,		/* our side could not set TLS up: text */
+	R_AUTH_REFUSED,		/* the server refused AUTH: code, text */
+	R_AUTH_UNVERIFIED,	/* no AUTH to a peer not verified: text says
+				 * the tls policy */
+	R_AUTH_PLAIN_UNVERIFIED,	/* no password in PLAIN or LOGIN over
+				 * TLS not verified */
+	R_AUTH_NOT_OFFERED,	/* credentials, but the server offers no AUTH */
+	R_AUTH_NO_MECH,		/* no mechanism in common: text, the offer */
+	R_AUTH_NO_TLS,		/* no credentials without TLS: text, policy */
+	R_AUTH_SCRAM,		/* SCRAM failed: text */
+	R_TOO_BIG,		/* over the server's SIZE: size, limit */
+	R_8BIT,			/* no 8BITMIME and not convertible */
+	R_DNS_NXDOMAIN,		/* the domain does not exist */
+	R_DNS_NULL_MX,		/* RFC 7505: the domain takes no mail */
+	R_DNS_NO_ADDRESS,	/* exchangers without addresses: text */
+	R_DNS_TEMP,		/* DNS failed for now: text */
+	R_DNS_BAD_NAME,		/* not a name that can be looked up: text */
+	R_NO_ROUTE,		/* no address left to try */
+	R_NO_USER,		/* no such local user */
+	R_LOCAL_OFF,		/* local delivery is off (local_delivery none) */
+	R_LOCAL,		/* a mailbox could not be written: text */
+	R_ALIAS,		/* the aliases refused the recipient: text */
+	R_EXPIRED,		/* queue lifetime over; the other fields are the
+				 * last error (R_EXPIRED with why_last) */
+	R_QUEUE,		/* the queue could not be read or written: text */
+	R_CONFIG,		/* the configuration does not allow it: text */
+	R_SYSTEM,		/* a system resource failed: text */
+	R_NOMEM,		/* out of memory */
+	R_LEGACY,		/* an older envelope's error: text only */
+	R_COUNT
+};
+
+/* The protocol step a reply or a failure belongs to. */
+enum step {
+	STEP_NONE, STEP_CONNECT, STEP_GREETING, STEP_EHLO, STEP_HELO,
+	STEP_STARTTLS, STEP_TLS, STEP_AUTH, STEP_MAIL, STEP_RCPT, STEP_DATA,
+	STEP_DOT, STEP_RSET, STEP_QUIT, STEP_COUNT
+};
+
+/* Room for a peer "[IPv6 address]:port". */
+#define PEER_MAX 64
+
 struct result {
 	enum outcome o;
-	char text[ERRTEXT_MAX];		/* printable, one line */
+	enum reason why;
+	enum reason why_last;	/* R_EXPIRED: the last error's reason */
+	enum step step;		/* where it happened, or STEP_NONE */
+	int sending;		/* R_TIMEOUT/R_NETIO: while writing */
+	int code;		/* SMTP reply code, or 0 */
+	char status[16];	/* RFC 3463 status the reply gave, or "" */
+	int err;		/* errno, or 0 */
+	char host[HOST_MAX];	/* the remote host's name, or "" */
+	char peer[PEER_MAX];	/* its address "[192.0.2.1]:25", or "" */
+	long long size, limit;	/* R_TOO_BIG: message size, server limit */
+	long lifetime;		/* R_EXPIRED: the queue lifetime */
+	char text[ERRTEXT_MAX];	/* the detail, printable, one line: the
+				 * reply's text, or a local reason worded
+				 * where it is known (file names, errno) */
 };
 
 /* util.c */
@@ -82,8 +161,6 @@ void strlist_free(struct strlist *);
 int strlist_add(struct strlist *, const char *);	/* copies; 0 or -1 */
 int strlist_addn(struct strlist *, const char *, size_t);
 
-void result_set(struct result *, enum outcome, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
 void printable(char *dst, size_t dstlen, const char *src, size_t srclen);
 
 extern int verbose;		/* -v */
@@ -107,6 +184,43 @@ int fsync_dir(const char *path);
 int rfc5322_date(time_t, char *, size_t);
 void *xmalloc(size_t);
 char *xstrdup(const char *);
+
+/* result.c */
+
+/* result_set - a result with no remote facts: outcome, reason, detail */
+void result_set(struct result *, enum outcome, enum reason, const char *, ...)
+    __attribute__((format(printf, 4, 5)));
+/* result_oom - OUT_TEMP, out of memory */
+void result_oom(struct result *);
+/* result_at - a result about the remote host and peer (NULL: none) */
+void result_at(struct result *, enum outcome, enum reason, const char *host,
+    const char *peer, const char *, ...)
+    __attribute__((format(printf, 6, 7)));
+/* result_str - result_text without a recipient, into t */
+struct rtext {
+	char s[ERRTEXT_MAX];
+};
+const char *result_str(const struct result *, struct rtext *t);
+/* result_dup - a copy on the heap */
+struct result *result_dup(const struct result *);
+/* result_text - the sentence for people: "mx[192.0.2.1]:25 said: 550
+ * 5.1.1 unknown (in reply to RCPT TO:<a@b>)"; rcpt is the recipient the
+ * result is about, or NULL.  Always NUL-terminated, at most outlen-1. */
+void result_text(const struct result *, const char *rcpt, char *out,
+    size_t outlen);
+/* The RFC 3464 fields of a result. */
+struct result_dsn {
+	char status[16];		/* RFC 3463, "5.1.1" */
+	char remote[HOST_MAX];		/* Remote-MTA, or "" */
+	char diag[ERRTEXT_MAX + 32];	/* Diagnostic-Code value */
+};
+void result_dsn(const struct result *, const char *rcpt, struct result_dsn *);
+/* result_dump / result_load - the envelope form of a result: one line of
+ * "key=value" words, then the text; load is pure (fuzzed with env) */
+int result_dump(const struct result *, struct buf *);
+int result_load(struct result *, const char *words, const char *text);
+const char *reason_name(enum reason);
+const char *step_name(enum step);
 
 /* conf.c */
 
@@ -249,7 +363,7 @@ struct rcpt {
 	enum rcpt_state state;
 	int tries;
 	time_t next;		/* earliest next attempt */
-	char *error;		/* last error, printable, or NULL */
+	struct result *res;	/* the last attempt's facts, or NULL */
 	int unexpanded;		/* local, aliases not expanded yet: the
 				 * submitter could not read them (submit.c) */
 };
@@ -263,6 +377,7 @@ struct envelope {
 	int warned;		/* delay notice sent */
 	int is_bounce;		/* generated by mxsend: never bounced */
 	int has_env;		/* ID.env exists (not dumped) */
+	int version;		/* of the envelope text loaded (not dumped) */
 	char *dsn_notify, *dsn_ret, *dsn_envid;	/* or NULL */
 	struct rcpt *r;
 	size_t nr, capr;
@@ -292,13 +407,20 @@ int queue_write(struct qfile *, const void *, size_t, struct result *);
 int queue_commit(const struct conf *, struct qfile *, struct envelope *,
     struct result *);
 void queue_abort(struct qfile *);
-/* queue_lock - lock message ID for delivery, never waiting; returns the
- * fd of its message file, to keep open while delivering, -2 when another
- * process holds the lock, -1 when it is gone. */
-int queue_lock(const struct conf *, const char *id);
-/* queue_dest_lock - a queue run's lock of destination dest: fd, -2 when
- * another run holds it, -1 when it cannot be had (go on without) */
-int queue_dest_lock(const struct conf *, const char *dest);
+/* What a queue operation found. */
+enum qstatus {
+	Q_OK,
+	Q_BUSY,		/* another process holds the lock */
+	Q_GONE,		/* no such message (delivered meanwhile) */
+	Q_ERROR		/* it cannot be had; res says why where there is one */
+};
+
+/* queue_lock - lock message ID for delivery, never waiting; *fd gets its
+ * message file, to keep open while delivering */
+enum qstatus queue_lock(const struct conf *, const char *id, int *fd);
+/* queue_dest_lock - a queue run's lock of destination dest into *fd;
+ * Q_ERROR: it cannot be had (go on without) */
+enum qstatus queue_dest_lock(const struct conf *, const char *dest, int *fd);
 /* queue_give - the new message q counts as uid's (a report about uid's
  * message): its file's owner; root only */
 int queue_give(struct qfile *, uid_t uid);
@@ -306,7 +428,7 @@ int queue_give(struct qfile *, uid_t uid);
 uid_t queue_owner(const struct conf *, const char *id);
 /* queue_read_env - the current envelope; msgfd is the locked message
  * file when the caller holds it, else -1 */
-int queue_read_env(const struct conf *, const char *id, int msgfd,
+enum qstatus queue_read_env(const struct conf *, const char *id, int msgfd,
     struct envelope *, struct result *);
 int queue_write_env(const struct conf *, const struct envelope *,
     struct result *);
@@ -546,8 +668,10 @@ void smtp_close(struct smtp *, int quit);
 
 int tls_init(const struct conf *, struct result *);
 /* tls_handshake - TLS on s's connected socket; verify checks the chain
- * and name.  0, or -1 with res saying why. */
-int tls_handshake(struct smtp *, const char *name, int verify,
+ * and name.  HS_OK, or res says why: HS_NOT_TLS when the server's bytes
+ * are not TLS at all (a plain-text greeting), else HS_FAILED. */
+enum handshake { HS_OK, HS_FAILED, HS_NOT_TLS };
+enum handshake tls_handshake(struct smtp *, const char *name, int verify,
     long timeout, struct result *);
 ssize_t tls_read(struct smtp *, void *, size_t);
 ssize_t tls_write(struct smtp *, const void *, size_t);
@@ -574,13 +698,13 @@ int scram_final(struct scram *, const char *pass, const char *sfirst,
 int scram_verify(struct scram *, const char *sfinal);
 void scram_free(struct scram *);
 
-/* mime.c */
+/* report.c */
 
 enum dsn_action { DSN_FAILED, DSN_DELAYED };
 
 struct dsn_rcpt {
 	const char *addr;
-	const char *error;	/* the reason kept in the envelope */
+	const struct result *res;	/* its last attempt, or NULL */
 };
 
 /* One delivery status notification to compose. */
@@ -597,16 +721,10 @@ struct dsn {
 	size_t headers_len;
 };
 
-/* The machine-readable fields of one recipient's reason. */
-struct dsn_diag {
-	char status[16];		/* RFC 3463, "5.1.1" */
-	char remote[HOST_MAX];		/* Remote-MTA, or "" */
-	char diag[ERRTEXT_MAX + 16];	/* Diagnostic-Code value */
-};
-
-void dsn_diag(const char *error, int perm, struct dsn_diag *);
 /* dsn_compose - the whole report message, CRLF lines, into b */
 int dsn_compose(const struct dsn *, struct buf *b);
+
+/* mime.c */
 
 /*
  * 8-bit to 7-bit MIME downgrade for a server without 8BITMIME (RFC 6152

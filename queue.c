@@ -130,9 +130,10 @@
 
 #include "mxsend.h"
 
-#define ENV_VERSION 1
-/* An envelope holds at most RCPT_MAX recipients with their errors. */
-#define ENV_FILE_MAX ((size_t)RCPT_MAX * (ADDR_MAX + ERRTEXT_MAX + 64) + 4096)
+#define ENV_VERSION 2
+/* An envelope holds at most RCPT_MAX recipients with their results. */
+#define ENV_FILE_MAX ((size_t)RCPT_MAX * (ADDR_MAX + ERRTEXT_MAX + HOST_MAX + \
+    PEER_MAX + 256) + 4096)
 /* Write the message file in blocks this large. */
 #define QWRITE_BLOCK 65536
 /* "mxsend-env " and 20 digits and a newline, at the end of ID.msg. */
@@ -152,7 +153,7 @@ env_free(struct envelope *e)
 
 	for (i = 0; i < e->nr; i++) {
 		free(e->r[i].addr);
-		free(e->r[i].error);
+		free(e->r[i].res);
 	}
 	free(e->r);
 	free(e->sender);
@@ -225,11 +226,12 @@ env_dump(const struct envelope *e, struct buf *b)
 		    r->tries, (long long)r->next, r->addr);
 		if (r->unexpanded)
 			rc |= buf_printf(b, "unexpanded 1\n");
-		if (r->error) {
-			char t[ERRTEXT_MAX];
-
-			printable(t, sizeof(t), r->error, strlen(r->error));
-			rc |= buf_printf(b, "error %s\n", t);
+		if (r->res) {
+			rc |= buf_adds(b, "result ");
+			rc |= result_dump(r->res, b);
+			rc |= buf_addc(b, '\n');
+			if (r->res->text[0] && clean(r->res->text))
+				rc |= buf_printf(b, "detail %s\n", r->res->text);
 		}
 	}
 	return rc ? -1 : 0;
@@ -273,6 +275,37 @@ num(const char *s, long long max, long long *out)
 	return 0;
 }
 
+/* env_rcpt - a "rcpt STATE TRIES NEXT ADDR" line's value; NULL or why it
+ * is bad */
+static const char *
+env_rcpt(struct envelope *e, char *v)
+{
+	char *f[4];
+	long long tries, next;
+	int i, st = -1;
+
+	for (i = 0; i < 3; i++) {
+		f[i] = v;
+		v = strchr(v, ' ');
+		if (v == NULL)
+			return "short rcpt line";
+		*v++ = '\0';
+	}
+	f[3] = v;
+	for (i = 0; i < 4; i++)
+		if (strcmp(f[0], state_names[i]) == 0)
+			st = i;
+	if (st < 0 || num(f[1], ENV_TRIES_MAX, &tries) < 0 ||
+	    num(f[2], ENV_TIME_MAX - 1, &next) < 0 || f[3][0] == '\0')
+		return "bad rcpt line";
+	if (env_add_rcpt(e, f[3]) < 0)
+		return "too many recipients";
+	e->r[e->nr - 1].state = (enum rcpt_state)st;
+	e->r[e->nr - 1].tries = (int)tries;
+	e->r[e->nr - 1].next = (time_t)next;
+	return NULL;
+}
+
 /* env_line - apply one envelope line; NULL or why it is bad */
 static const char *
 env_line(struct envelope *e, char *line, int *nfield)
@@ -286,8 +319,9 @@ env_line(struct envelope *e, char *line, int *nfield)
 	if (*nfield == 0) {
 		if (strcmp(k, "version") != 0 || num(v, 1000, &n) < 0)
 			return "not an envelope";
-		if (n != ENV_VERSION)
+		if (n != 1 && n != ENV_VERSION)
 			return "unsupported envelope version";
+		e->version = (int)n;
 	} else if (strcmp(k, "id") == 0) {
 		if (strlen(v) >= sizeof(e->id) || v[strspn(v,
 		    "0123456789ABCDEF")] != '\0')
@@ -327,33 +361,28 @@ env_line(struct envelope *e, char *line, int *nfield)
 		free(e->dsn_envid);
 		e->dsn_envid = xstrdup(v);
 	} else if (strcmp(k, "rcpt") == 0) {
-		char *f[4];
-		long long tries, next;
-		int i, st = -1;
-
-		for (i = 0; i < 3; i++) {
-			f[i] = v;
-			v = strchr(v, ' ');
-			if (v == NULL)
-				return "short rcpt line";
-			*v++ = '\0';
-		}
-		f[3] = v;
-		for (i = 0; i < 4; i++)
-			if (strcmp(f[0], state_names[i]) == 0)
-				st = i;
-		if (st < 0 || num(f[1], ENV_TRIES_MAX, &tries) < 0 ||
-		    num(f[2], ENV_TIME_MAX - 1, &next) < 0 || f[3][0] == '\0')
-			return "bad rcpt line";
-		if (env_add_rcpt(e, f[3]) < 0)
-			return "too many recipients";
-		e->r[e->nr - 1].state = (enum rcpt_state)st;
-		e->r[e->nr - 1].tries = (int)tries;
-		e->r[e->nr - 1].next = (time_t)next;
-	} else if (strcmp(k, "error") == 0) {
-		if (e->nr == 0 || e->r[e->nr - 1].error)
+		return env_rcpt(e, v);
+	} else if (strcmp(k, "error") == 0 && e->version == 1) {
+		/* An older mxsend's words: kept as they are. */
+		if (e->nr == 0 || e->r[e->nr - 1].res)
 			return "error without rcpt";
-		e->r[e->nr - 1].error = xstrdup(v);
+		e->r[e->nr - 1].res = xmalloc(sizeof(struct result));
+		result_set(e->r[e->nr - 1].res, e->r[e->nr - 1].state ==
+		    RCPT_PENDING ? OUT_TEMP : OUT_PERM, R_LEGACY, "%s", v);
+	} else if (strcmp(k, "result") == 0 && e->version > 1) {
+		if (e->nr == 0 || e->r[e->nr - 1].res)
+			return "result without rcpt";
+		e->r[e->nr - 1].res = xmalloc(sizeof(struct result));
+		if (result_load(e->r[e->nr - 1].res, v, NULL) < 0)
+			return "bad result";
+	} else if (strcmp(k, "detail") == 0 && e->version > 1) {
+		struct rcpt *r = e->nr ? &e->r[e->nr - 1] : NULL;
+
+		if (r == NULL || r->res == NULL || r->res->text[0])
+			return "detail without result";
+		if (strlen(v) >= sizeof(r->res->text))
+			return "detail too long";
+		printable(r->res->text, sizeof(r->res->text), v, strlen(v));
 	} else if (strcmp(k, "unexpanded") == 0) {
 		if (e->nr == 0)
 			return "unexpanded without rcpt";
@@ -530,22 +559,22 @@ queue_dir_ok(const struct conf *c, const struct stat *st,
     struct result *res)
 {
 	if (S_ISLNK(st->st_mode)) {
-		result_set(res, OUT_TEMP, "queue directory %s is a symbolic link; "
+		result_set(res, OUT_TEMP, R_QUEUE, "queue directory %s is a symbolic link; "
 		    "set queue_dir to the real directory", c->queue_dir);
 		return -EPERM;
 	}
 	if (!S_ISDIR(st->st_mode)) {
-		result_set(res, OUT_TEMP, "queue directory %s is not a directory",
+		result_set(res, OUT_TEMP, R_QUEUE, "queue directory %s is not a directory",
 		    c->queue_dir);
 		return -ENOTDIR;
 	}
 	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		result_set(res, OUT_TEMP, "queue directory %s is owned by uid %ld, "
+		result_set(res, OUT_TEMP, R_QUEUE, "queue directory %s is owned by uid %ld, "
 		    "not root", c->queue_dir, (long)st->st_uid);
 		return -EPERM;
 	}
 	if (st->st_mode & (S_IROTH | S_IWOTH)) {
-		result_set(res, OUT_TEMP, "queue directory %s is world-%s (mode "
+		result_set(res, OUT_TEMP, R_QUEUE, "queue directory %s is world-%s (mode "
 		    "%04o); it must be 0700, or 2770 for a group",
 		    c->queue_dir, (st->st_mode & S_IWOTH) ? "writable" :
 		    "readable", (unsigned)(st->st_mode & 07777));
@@ -565,12 +594,12 @@ tmp_ok(const char *path, const struct qperm *p, struct result *res)
 
 	if (lstat(path, &st) < 0) {
 		rc = -errno;
-		result_set(res, OUT_TEMP, "cannot open %s: %s", path,
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot open %s: %s", path,
 		    strerror(errno));
 		return rc;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		result_set(res, OUT_TEMP, "%s is %s", path, S_ISLNK(st.st_mode) ?
+		result_set(res, OUT_TEMP, R_QUEUE, "%s is %s", path, S_ISLNK(st.st_mode) ?
 		    "a symbolic link" : "not a directory");
 		return S_ISLNK(st.st_mode) ? -EPERM : -ENOTDIR;
 	}
@@ -581,7 +610,7 @@ tmp_ok(const char *path, const struct qperm *p, struct result *res)
 	    O_CLOEXEC)) < 0 || (rc = qperm_apply(fd, p, QDIR_GROUP_MODE)) < 0) {
 		if (fd < 0)
 			rc = -errno;
-		result_set(res, OUT_TEMP, "cannot give %s the queue's group mode: "
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot give %s the queue's group mode: "
 		    "%s", path, strerror(-rc));
 	}
 	if (fd >= 0)
@@ -608,11 +637,11 @@ queue_shared(const struct conf *c, const char *name, struct result *res)
 
 	n = snprintf(path, sizeof(path), "%s/%s", c->queue_dir, name);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		result_set(res, OUT_TEMP, "queue path too long");
+		result_set(res, OUT_TEMP, R_QUEUE, "queue path too long");
 		return -ENAMETOOLONG;
 	}
 	if ((rc = qperm_get(c, &p)) < 0) {
-		result_set(res, OUT_TEMP, "cannot use %s: %s", c->queue_dir,
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot use %s: %s", c->queue_dir,
 		    strerror(-rc));
 		return rc;
 	}
@@ -620,13 +649,13 @@ queue_shared(const struct conf *c, const char *name, struct result *res)
 	    O_CLOEXEC, qfile_mode(&p));
 	if (fd < 0) {
 		rc = -errno;
-		result_set(res, OUT_TEMP, rc == -ELOOP ? "%s is a symbolic link; "
+		result_set(res, OUT_TEMP, R_QUEUE, rc == -ELOOP ? "%s is a symbolic link; "
 		    "remove it" : "cannot open %s: %s", path, strerror(-rc));
 		return rc == -ELOOP ? -EPERM : rc;
 	}
 	/* A second link could be a file elsewhere that we would rewrite. */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		result_set(res, OUT_TEMP, "%s is not a regular file with one "
+		result_set(res, OUT_TEMP, R_QUEUE, "%s is not a regular file with one "
 		    "link; remove it", path);
 		close(fd);
 		return -EPERM;
@@ -649,14 +678,14 @@ queue_open(const struct conf *c, struct result *res)
 	if (mkdir(c->queue_dir, 0700) < 0 && errno != EEXIST) {
 		int e = errno;
 
-		result_set(res, OUT_TEMP, "cannot create queue directory %s: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot create queue directory %s: %s",
 		    c->queue_dir, strerror(e));
 		return -e;
 	}
 	if (lstat(c->queue_dir, &st) < 0) {
 		int e = errno;
 
-		result_set(res, OUT_TEMP, "cannot open queue directory %s: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot open queue directory %s: %s",
 		    c->queue_dir, strerror(e));
 		return -e;
 	}
@@ -667,7 +696,7 @@ queue_open(const struct conf *c, struct result *res)
 	if (faccessat(AT_FDCWD, c->queue_dir, W_OK | X_OK, AT_EACCESS) < 0) {
 		int e = errno;
 
-		result_set(res, OUT_TEMP, "queue directory %s (uid %ld, gid %ld, "
+		result_set(res, OUT_TEMP, R_QUEUE, "queue directory %s (uid %ld, gid %ld, "
 		    "mode %04o) is not writable for uid %ld, gid %ld: %s",
 		    c->queue_dir, (long)st.st_uid, (long)st.st_gid,
 		    (unsigned)(st.st_mode & 07777), (long)geteuid(),
@@ -677,13 +706,13 @@ queue_open(const struct conf *c, struct result *res)
 	qperm_of(&st, &p);
 	n = snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		result_set(res, OUT_TEMP, "queue path too long");
+		result_set(res, OUT_TEMP, R_QUEUE, "queue path too long");
 		return -ENAMETOOLONG;
 	}
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 		int e = errno;
 
-		result_set(res, OUT_TEMP, "cannot create %s: %s", path,
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot create %s: %s", path,
 		    strerror(e));
 		return -e;
 	}
@@ -723,7 +752,7 @@ queue_create(const struct conf *c, struct qfile *q, struct result *res)
 	if ((rc = qperm_get(c, &p)) < 0 || (tfd = tmp_open(c->queue_dir)) < 0) {
 		if (rc == 0)
 			rc = tfd;
-		result_set(res, OUT_TEMP, "cannot create queue file in %s: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot create queue file in %s: %s",
 		    c->queue_dir, strerror(-rc));
 		return rc;
 	}
@@ -743,7 +772,7 @@ queue_create(const struct conf *c, struct qfile *q, struct result *res)
 		snprintf(name, sizeof(name), "%s.msg", q->id);
 		if (qpath(q->tmppath, sizeof(q->tmppath), c, q->id, ".msg", 1)) {
 			close(tfd);
-			result_set(res, OUT_TEMP, "queue path too long");
+			result_set(res, OUT_TEMP, R_QUEUE, "queue path too long");
 			return -ENAMETOOLONG;
 		}
 		q->fd = openat(tfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -756,20 +785,20 @@ queue_create(const struct conf *c, struct qfile *q, struct result *res)
 	}
 	close(tfd);
 	if (q->fd < 0) {
-		result_set(res, OUT_TEMP, "cannot create queue file in %s: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot create queue file in %s: %s",
 		    c->queue_dir, strerror(e));
 		return -e;
 	}
 	if ((rc = qperm_apply(q->fd, &p, qfile_mode(&p))) < 0) {
 		queue_abort(q);
-		result_set(res, OUT_TEMP, "cannot set the mode of a queue file: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot set the mode of a queue file: %s",
 		    strerror(-rc));
 		return rc;
 	}
 	if (flock(q->fd, LOCK_EX | LOCK_NB) < 0) {
 		e = errno;
 		queue_abort(q);
-		result_set(res, OUT_TEMP, "cannot lock queue file: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot lock queue file: %s",
 		    strerror(e));
 		return -e;
 	}
@@ -782,7 +811,7 @@ qflush(struct qfile *q, struct result *res)
 	if (q->wbuf.len && write_all(q->fd, q->wbuf.p, q->wbuf.len) < 0) {
 		int e = errno;
 
-		result_set(res, OUT_TEMP, "cannot write queue file: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot write queue file: %s",
 		    strerror(e));
 		return -e;
 	}
@@ -794,7 +823,7 @@ int
 queue_write(struct qfile *q, const void *p, size_t n, struct result *res)
 {
 	if (buf_add(&q->wbuf, p, n) < 0) {
-		result_set(res, OUT_TEMP, "out of memory");
+		result_oom(res);
 		return -ENOMEM;
 	}
 	q->size += (off_t)n;
@@ -865,13 +894,13 @@ queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
 	e->size = size;
 	if (qpath(msgpath, sizeof(msgpath), c, q->id, ".msg", 0)) {
 		rc = -ENAMETOOLONG;
-		result_set(res, OUT_TEMP, "queue path too long");
+		result_set(res, OUT_TEMP, R_QUEUE, "queue path too long");
 		goto out;
 	}
 	if (env_dump(e, &b) < 0 || buf_printf(&b, "mxsend-env %020lld\n",
 	    (long long)size) < 0) {
 		rc = -EINVAL;
-		result_set(res, OUT_PERM, "envelope field not storable");
+		result_set(res, OUT_PERM, R_QUEUE, "envelope field not storable");
 		goto out;
 	}
 	if ((rc = queue_write(q, b.p, b.len, res)) < 0 ||
@@ -880,7 +909,7 @@ queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
 	q->size = size;
 	if (fsync(q->fd) < 0) {
 		rc = -errno;
-		result_set(res, OUT_TEMP, "cannot write queue file: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot write queue file: %s",
 		    strerror(errno));
 		goto out;
 	}
@@ -888,7 +917,7 @@ queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
 	if ((tfd = tmp_open(c->queue_dir)) < 0 ||
 	    renameat(tfd, name, AT_FDCWD, msgpath) < 0) {
 		rc = tfd < 0 ? tfd : -errno;
-		result_set(res, OUT_TEMP, "cannot commit queue file: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot commit queue file: %s",
 		    strerror(-rc));
 		goto out;
 	}
@@ -897,7 +926,7 @@ queue_commit(const struct conf *c, struct qfile *q, struct envelope *e,
 		/* The file carries its final name but may not survive a
 		 * crash: the caller must not be told it is safe, and a later
 		 * run would deliver it, so take it back. */
-		result_set(res, OUT_TEMP, "cannot sync queue directory: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot sync queue directory: %s",
 		    strerror(-rc));
 		/* Nothing could undo it: it may still be delivered, and the
 		 * caller's retry then duplicates it.  Saying it is safe
@@ -945,33 +974,35 @@ queue_abort(struct qfile *q)
 	buf_free(&q->wbuf);
 }
 
-int
-queue_lock(const struct conf *c, const char *id)
+enum qstatus
+queue_lock(const struct conf *c, const char *id, int *fdp)
 {
 	char path[1100];
 	struct stat st;
-	int fd;
+	int fd, e;
 
+	*fdp = -1;
 	if (qpath(path, sizeof(path), c, id, ".msg", 0))
-		return -1;
+		return Q_ERROR;
 	fd = open_queued(path);
 	if (fd < 0)
-		return -1;
+		return fd == -ENOENT ? Q_GONE : Q_ERROR;
 	/* Never waited for: the holder may be a user's own delivery, which
 	 * that user can stop; the message then waits for a later try
 	 * rather than stalling this run. */
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EINTR)
+		if ((e = errno) == EINTR)
 			continue;
 		close(fd);
-		return errno == EWOULDBLOCK ? -2 : -1;
+		return e == EWOULDBLOCK ? Q_BUSY : Q_ERROR;
 	}
 	/* Delivered and removed while we waited: gone. */
 	if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
 		close(fd);
-		return -1;
+		return Q_GONE;
 	}
-	return fd;
+	*fdp = fd;
+	return Q_OK;
 }
 
 /* read_small - a whole small file */
@@ -1045,7 +1076,7 @@ out:
 	return -e;
 }
 
-int
+enum qstatus
 queue_read_env(const struct conf *c, const char *id, int msgfd,
     struct envelope *e, struct result *res)
 {
@@ -1055,7 +1086,7 @@ queue_read_env(const struct conf *c, const char *id, int msgfd,
 
 	buf_init(&b, ENV_FILE_MAX);
 	env_init(e);
-	res->text[0] = '\0';
+	result_set(res, OUT_OK, R_NONE, "%s", "");
 	if (qpath(path, sizeof(path), c, id, ".env", 0)) {
 		rc = -ENAMETOOLONG;
 		goto out;
@@ -1075,19 +1106,19 @@ queue_read_env(const struct conf *c, const char *id, int msgfd,
 	if (rc < 0) {
 		/* Gone (delivered and removed meanwhile) is not an error. */
 		if (rc != -ENOENT)
-			result_set(res, OUT_TEMP, "cannot read %s: %s", path,
+			result_set(res, OUT_TEMP, R_QUEUE, "cannot read %s: %s", path,
 			    strerror(-rc));
 		goto out;
 	}
 	if (env_load(e, b.p ? b.p : "", b.len, err, sizeof(err)) < 0) {
 		rc = -EINVAL;
-		result_set(res, OUT_TEMP, "bad envelope %s: %s", path, err);
+		result_set(res, OUT_TEMP, R_QUEUE, "bad envelope %s: %s", path, err);
 		env_free(e);
 		goto out;
 	}
 	if (strcmp(e->id, id) != 0) {
 		rc = -EINVAL;
-		result_set(res, OUT_TEMP, "bad envelope %s: it names %s", path,
+		result_set(res, OUT_TEMP, R_QUEUE, "bad envelope %s: it names %s", path,
 		    e->id);
 		env_free(e);
 		goto out;
@@ -1096,7 +1127,7 @@ queue_read_env(const struct conf *c, const char *id, int msgfd,
 	rc = 0;
 out:
 	buf_free(&b);
-	return rc;
+	return rc == 0 ? Q_OK : rc == -ENOENT ? Q_GONE : Q_ERROR;
 }
 
 int
@@ -1112,12 +1143,12 @@ queue_write_env(const struct conf *c, const struct envelope *e,
 	snprintf(tmp, sizeof(tmp), "%s.env.%ld", e->id, (long)getpid());
 	if (qpath(path, sizeof(path), c, e->id, ".env", 0)) {
 		rc = -ENAMETOOLONG;
-		result_set(res, OUT_TEMP, "queue path too long");
+		result_set(res, OUT_TEMP, R_QUEUE, "queue path too long");
 		goto out;
 	}
 	if (env_dump(e, &b) < 0) {
 		rc = -EINVAL;
-		result_set(res, OUT_TEMP, "envelope field not storable");
+		result_set(res, OUT_TEMP, R_QUEUE, "envelope field not storable");
 		goto out;
 	}
 	if ((rc = qperm_get(c, &p)) < 0 || (rc = tfd = tmp_open(c->queue_dir)) < 0)
@@ -1137,7 +1168,7 @@ queue_write_env(const struct conf *c, const struct envelope *e,
 	rc = 0;
 	goto out;
 bad:
-	result_set(res, OUT_TEMP, "cannot update envelope %s: %s", path,
+	result_set(res, OUT_TEMP, R_QUEUE, "cannot update envelope %s: %s", path,
 	    strerror(-rc));
 out:
 	if (tfd >= 0)
@@ -1195,7 +1226,7 @@ list_ids(const struct conf *c, const char *suffix, struct strlist *ids,
 	if (dir == NULL) {
 		int e = errno;
 
-		result_set(res, OUT_TEMP, "cannot open queue %s: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot open queue %s: %s",
 		    c->queue_dir, strerror(e));
 		return -e;
 	}
@@ -1250,6 +1281,7 @@ release_one(const struct conf *c, const char *id)
 	char hold[1100], msg[1100];
 	struct envelope e;
 	struct result res;
+	struct rtext t;
 	struct stat st;
 	int fd, rc = -1;
 
@@ -1266,14 +1298,14 @@ release_one(const struct conf *c, const char *id)
 		rc = 0;
 		goto out;
 	}
-	if (queue_read_env(c, id, fd, &e, &res) < 0) {
-		logmsg(LOG_ERR, "%s: held: %s", id, res.text[0] ? res.text :
-		    "its envelope cannot be read");
+	if (queue_read_env(c, id, fd, &e, &res) != Q_OK) {
+		logmsg(LOG_ERR, "%s: held: %s", id, res.why != R_NONE ?
+		    result_str(&res, &t) : "its envelope cannot be read");
 		goto out;
 	}
 	if (queue_write_env(c, &e, &res) < 0) {
 		logmsg(LOG_ERR, "%s: still held (the last attempt could not be "
-		    "recorded): %s", id, res.text);
+		    "recorded): %s", id, result_str(&res, &t));
 		goto out;
 	}
 	if (rename(hold, msg) < 0) {
@@ -1299,12 +1331,13 @@ queue_release(const struct conf *c)
 {
 	struct strlist ids;
 	struct result res;
+	struct rtext t;
 	size_t i;
 	int held = 0;
 
 	strlist_init(&ids);
 	if (list_ids(c, ".hold", &ids, &res) < 0) {
-		logmsg(LOG_ERR, "%s", res.text);
+		logmsg(LOG_ERR, "%s", result_str(&res, &t));
 		return -1;
 	}
 	for (i = 0; i < ids.n; i++)
@@ -1354,26 +1387,27 @@ queue_stale(int dfd, const char *name)
  * apart.  The sweep of tmp/ removes lock files nobody holds after an
  * hour.
  */
-int
-queue_dest_lock(const struct conf *c, const char *dest)
+enum qstatus
+queue_dest_lock(const struct conf *c, const char *dest, int *fdp)
 {
 	char name[48];
 	struct qperm p;
 	struct stat st;
 	int tfd, fd, e;
 
+	*fdp = -1;
 	snprintf(name, sizeof(name), "dest-%016llx.lock",
 	    fnv1a(FNV1A_INIT, dest));
 	if (qperm_get(c, &p) < 0 || (tfd = tmp_open(c->queue_dir)) < 0)
-		return -1;
+		return Q_ERROR;
 	fd = openat(tfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 	    O_NOCTTY | O_CLOEXEC, qfile_mode(&p));
 	close(tfd);
 	if (fd < 0)
-		return -1;
+		return Q_ERROR;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		close(fd);
-		return -1;
+		return Q_ERROR;
 	}
 	if (st.st_uid == geteuid())
 		(void)qperm_apply(fd, &p, qfile_mode(&p));
@@ -1382,9 +1416,10 @@ queue_dest_lock(const struct conf *c, const char *dest)
 			continue;
 		e = errno;
 		close(fd);
-		return e == EWOULDBLOCK ? -2 : -1;
+		return e == EWOULDBLOCK ? Q_BUSY : Q_ERROR;
 	}
-	return fd;
+	*fdp = fd;
+	return Q_OK;
 }
 
 /* usage_scan - add the files of dfd named "ID" suffix (one suffix when
@@ -1461,7 +1496,7 @@ queue_usage(const struct conf *c, uid_t uid, const char *self, long *count,
 		    NULL, count, bytes);
 	}
 	if (e < 0)
-		result_set(res, OUT_TEMP, "cannot read queue %s: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot read queue %s: %s",
 		    c->queue_dir, strerror(-e));
 	return e;
 }
@@ -1476,7 +1511,7 @@ queue_space(const struct conf *c, long long *total, long long *avail,
 	if (statvfs(c->queue_dir, &sv) < 0) {
 		int e = errno;
 
-		result_set(res, OUT_TEMP, "cannot see the free space of %s: %s",
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot see the free space of %s: %s",
 		    c->queue_dir, strerror(e));
 		return -e;
 	}

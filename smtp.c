@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -114,23 +115,62 @@ reply_parse(const char *buf, size_t len, struct reply *r, char *err,
 	}
 }
 
-/* say - the reply as one line for results: "host[addr] said: 550 text" */
+/* enhanced - length of an RFC 3463 code "c.sss.ddd" at p, or 0 */
+static size_t
+enhanced(const char *p)
+{
+	size_t i = 0, n;
+	int part;
+
+	if (p[0] < '2' || p[0] > '5' || p[1] != '.')
+		return 0;
+	i = 2;
+	for (part = 0; part < 2; part++) {
+		for (n = 0; p[i] >= '0' && p[i] <= '9' && n < 3; n++)
+			i++;
+		if (n == 0)
+			return 0;
+		if (part == 0) {
+			if (p[i] != '.')
+				return 0;
+			i++;
+		}
+	}
+	return (p[i] == ' ' || p[i] == '\0') ? i : 0;
+}
+
+/* say - the facts of a reply to step: code, RFC 3463 status, text */
 static void
 say(struct result *res, enum outcome o, const struct smtp *s,
-    const struct reply *r, const char *what)
+    const struct reply *r, enum step step)
 {
-	char t[ERRTEXT_MAX];
+	size_t n;
 
-	/* The text is shortened to fit one error line. */
-	printable(t, sizeof(t), r->text, strlen(r->text));
-	result_set(res, o, "%s%s said: %d %s (in reply to %s)", s->host,
-	    s->peer, r->code, t, what);
+	result_at(res, o, R_REPLY, s->host, s->peer, "%s", r->text);
+	res->step = step;
+	res->code = r->code;
+	/* RFC 3463 2: the status leads the text of the first line, its
+	 * class the same as the reply's */
+	if ((n = enhanced(r->text)) > 0 && n < sizeof(res->status) &&
+	    r->text[0] == '0' + r->code / 100)
+		snprintf(res->status, sizeof(res->status), "%.*s", (int)n,
+		    r->text);
 }
 
 static enum outcome
 class_of(int code)
 {
 	return code < 400 ? OUT_OK : code < 500 ? OUT_TEMP : OUT_PERM;
+}
+
+/* lost - res: the connection failed (why, errno e) while sending or not */
+static void
+lost(struct result *res, const struct smtp *s, enum reason why, int e,
+    int sending)
+{
+	result_at(res, OUT_TEMP, why, s->host, s->peer, "%s", "");
+	res->err = why == R_NETIO || why == R_CONNECT ? e : 0;
+	res->sending = sending;
 }
 
 /* s_flush - write the output buffer before the deadline */
@@ -152,15 +192,12 @@ s_flush(struct smtp *s, long timeout, struct result *res)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w == 0 || errno != EAGAIN) {
-			result_set(res, OUT_TEMP, "%s%s: write: %s", s->host,
-			    s->peer, w == 0 ? "connection closed" :
-			    strerror(errno));
+			lost(res, s, w == 0 ? R_CLOSED : R_NETIO, errno, 1);
 			return -1;
 		}
 		r = wait_fd(s->fd, s->ssl ? s->tls_want : POLLOUT, deadline);
 		if (r <= 0) {
-			result_set(res, OUT_TEMP, "%s%s: %s while sending",
-			    s->host, s->peer, r == 0 ? "timeout" : "poll error");
+			lost(res, s, r == 0 ? R_TIMEOUT : R_NETIO, errno, 1);
 			return -1;
 		}
 	}
@@ -223,8 +260,8 @@ s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
 	for (;;) {
 		n = reply_parse(s->in, s->inlen, r, err, sizeof(err));
 		if (n < 0) {
-			result_set(res, OUT_TEMP, "%s%s: protocol error: %s",
-			    s->host, s->peer, err);
+			result_at(res, OUT_TEMP, R_PROTOCOL, s->host, s->peer,
+			    "%s", err);
 			return -1;
 		}
 		if (n > 0) {
@@ -244,8 +281,8 @@ s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
 			return 0;
 		}
 		if (s->inlen == sizeof(s->in)) {
-			result_set(res, OUT_TEMP, "%s%s: protocol error: reply "
-			    "too long", s->host, s->peer);
+			result_at(res, OUT_TEMP, R_PROTOCOL, s->host, s->peer,
+			    "reply too long");
 			return -1;
 		}
 		/* Read first, wait only when nothing is there: TLS may hold
@@ -259,17 +296,14 @@ s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
 			w = wait_fd(s->fd, s->ssl ? s->tls_want : POLLIN,
 			    deadline);
 			if (w <= 0) {
-				result_set(res, OUT_TEMP, "%s%s: %s waiting for "
-				    "reply", s->host, s->peer, w == 0 ? "timeout" :
-				    "poll error");
+				lost(res, s, w == 0 ? R_TIMEOUT : R_NETIO, errno,
+				    0);
 				return -1;
 			}
 			continue;
 		}
 		if (n <= 0) {
-			result_set(res, OUT_TEMP, "%s%s: %s", s->host, s->peer,
-			    n == 0 ? "connection closed by server" :
-			    strerror(errno));
+			lost(res, s, n == 0 ? R_CLOSED : R_NETIO, errno, 0);
 			return -1;
 		}
 		s->inlen += (size_t)n;
@@ -283,8 +317,8 @@ s_none(struct smtp *s, struct result *res)
 {
 	if (s->inlen == 0)
 		return 0;
-	result_set(res, OUT_TEMP, "%s%s: protocol error: unexpected data after "
-	    "a reply", s->host, s->peer);
+	result_at(res, OUT_TEMP, R_PROTOCOL, s->host, s->peer,
+	    "unexpected data after a reply");
 	return -1;
 }
 
@@ -350,7 +384,7 @@ s_connect(struct smtp *s, const struct mxaddr *a, long timeout,
 	s->fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
-		result_set(res, OUT_TEMP, "socket: %s", strerror(errno));
+		result_set(res, OUT_TEMP, R_SYSTEM, "socket: %s", strerror(errno));
 		return -1;
 	}
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -362,8 +396,8 @@ s_connect(struct smtp *s, const struct mxaddr *a, long timeout,
 	}
 	r = wait_fd(s->fd, POLLOUT, deadline_in(timeout));
 	if (r == 0) {
-		result_set(res, OUT_TEMP, "%s%s: connection timed out", s->host,
-		    s->peer);
+		lost(res, s, R_TIMEOUT, 0, 0);
+		res->step = STEP_CONNECT;
 		return -1;
 	}
 	if (r < 0 || getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
@@ -371,8 +405,8 @@ s_connect(struct smtp *s, const struct mxaddr *a, long timeout,
 	if (soerr == 0)
 		return 0;
 fail:
-	result_set(res, OUT_TEMP, "%s%s: connect: %s", s->host, s->peer,
-	    strerror(soerr));
+	lost(res, s, R_CONNECT, soerr, 0);
+	res->step = STEP_CONNECT;
 	return -1;
 }
 
@@ -392,7 +426,7 @@ hello(struct smtp *s, const struct conf *c, struct result *res)
 		return 0;
 	}
 	if (r.code < 500) {
-		say(res, OUT_TEMP, s, &r, "EHLO");
+		say(res, OUT_TEMP, s, &r, STEP_EHLO);
 		return -2;
 	}
 	/* RFC 5321 3.2: an old server; fall back to HELO. */
@@ -401,7 +435,7 @@ hello(struct smtp *s, const struct conf *c, struct result *res)
 	    s_reply(s, &r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
 		return -1;
 	if (r.code / 100 != 2) {
-		say(res, class_of(r.code), s, &r, "HELO");
+		say(res, class_of(r.code), s, &r, STEP_HELO);
 		return -2;
 	}
 	s->ext = 0;
@@ -457,8 +491,8 @@ s_scram(struct smtp *s, const struct tlsopts *t, struct reply *r,
 	if (b64_decode(r->text, &msg) < 0 || scram_final(&sc, t->pass,
 	    msg.p ? msg.p : "", &b64, res) < 0) {
 		if (res->text[0] == '\0' || res->o == OUT_OK)
-			result_set(res, OUT_TEMP, "%s%s: SCRAM: bad challenge",
-			    s->host, s->peer);
+			result_at(res, OUT_TEMP, R_AUTH_SCRAM, s->host,
+			    s->peer, "bad challenge");
 		goto cancel;
 	}
 	buf_reset(&msg);
@@ -473,9 +507,9 @@ s_scram(struct smtp *s, const struct tlsopts *t, struct reply *r,
 	if (r->code == 235) {
 		/* RFC 5802 3: success without the server's proof proves
 		 * nothing about the server. */
-		result_set(res, OUT_TEMP, "%s%s: SCRAM: the server accepted "
-		    "without proving that it knows the password", s->host,
-		    s->peer);
+		result_at(res, OUT_TEMP, R_AUTH_SCRAM, s->host, s->peer,
+		    "the server accepted without proving that it knows the "
+		    "password");
 		goto out;
 	}
 	if (r->code != 334) {
@@ -487,8 +521,8 @@ s_scram(struct smtp *s, const struct tlsopts *t, struct reply *r,
 	buf_reset(&msg);
 	if (b64_decode(r->text, &msg) < 0 ||
 	    scram_verify(&sc, msg.p ? msg.p : "") < 0) {
-		result_set(res, OUT_TEMP, "%s%s: SCRAM: the server did not prove "
-		    "that it knows the password", s->host, s->peer);
+		result_at(res, OUT_TEMP, R_AUTH_SCRAM, s->host, s->peer,
+		    "the server did not prove that it knows the password");
 		goto cancel;
 	}
 	if (s_cmd(s, "%s", "") < 0 || s_flush(s, s->cmd_timeout, res) < 0 ||
@@ -543,16 +577,14 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 	buf_init(&b64, 0);
 	buf_init(&raw, 0);
 	if (!s->tls_verified && !unverified_ok) {
-		result_set(res, OUT_TEMP, "%s%s: not authenticating to a server "
-		    "whose certificate was not verified (tls %s); use tls verify "
-		    "with the right tls_ca_file, or auth_unverified yes", s->host,
-		    s->peer, t->policy == TLS_REQUIRED ? "required" :
+		result_at(res, OUT_TEMP, R_AUTH_UNVERIFIED, s->host, s->peer,
+		    "%s", t->policy == TLS_REQUIRED ? "required" :
 		    t->policy == TLS_OPPORTUNISTIC ? "opportunistic" : "verify");
 		goto out;
 	}
 	if (!(s->ext & EXT_AUTH)) {
-		result_set(res, OUT_TEMP, "%s%s does not offer AUTH, but "
-		    "auth_file has credentials for it", s->host, s->peer);
+		result_at(res, OUT_TEMP, R_AUTH_NOT_OFFERED, s->host, s->peer,
+		    "%s", "");
 		goto out;
 	}
 	if (has_mech(s, "SCRAM-SHA-256")) {
@@ -563,10 +595,8 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 	} else if (!s->tls_verified) {
 		/* A password sent in the clear inside TLS nobody verified goes
 		 * to whoever sits in the middle. */
-		result_set(res, OUT_TEMP, "%s%s: not sending a password with "
-		    "AUTH PLAIN or LOGIN over TLS that was not verified, "
-		    "auth_unverified yes or not (use tls verify, with "
-		    "tls_ca_file if needed)", s->host, s->peer);
+		result_at(res, OUT_TEMP, R_AUTH_PLAIN_UNVERIFIED, s->host,
+		    s->peer, "%s", "");
 		goto out;
 	} else if (has_mech(s, "PLAIN")) {
 		if (buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->user) < 0 ||
@@ -597,10 +627,8 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 				goto nomem;
 		}
 	} else {
-		result_set(res, OUT_TEMP, "%s%s offers no AUTH mechanism mxsend "
-		    "speaks (offered: %s; mxsend: SCRAM-SHA-256 PLAIN LOGIN)",
-		    s->host,
-		    s->peer, s->auth_mechs);
+		result_at(res, OUT_TEMP, R_AUTH_NO_MECH, s->host, s->peer, "%s",
+		    s->auth_mechs);
 		goto out;
 	}
 	if (r.code != 235) {
@@ -610,15 +638,17 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 		 * shows to every local user; nor where the server echoes it. */
 		printable(t2, sizeof(t2), r.text, strlen(r.text));
 		mask_word(t2, t->user);
-		result_set(res, OUT_TEMP, "%s%s: authentication failed: %d %s",
-		    s->host, s->peer, r.code, t2);
+		result_at(res, OUT_TEMP, R_AUTH_REFUSED, s->host, s->peer, "%s",
+		    t2);
+		res->code = r.code;
+		res->step = STEP_AUTH;
 		goto out;
 	}
 	vlog("authenticated");
 	rc = 0;
 	goto out;
 nomem:
-	result_set(res, OUT_TEMP, "out of memory");
+	result_oom(res);
 out:
 	buf_wipe(&raw);
 	buf_wipe(&b64);
@@ -640,9 +670,8 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 	if (!(s->ext & EXT_STARTTLS)) {
 		if (t->policy == TLS_OPPORTUNISTIC)
 			return 1;
-		result_set(res, OUT_TEMP, "%s%s does not offer STARTTLS (tls %s: "
-		    "mail is not sent in plain text)", s->host, s->peer,
-		    pname[t->policy]);
+		result_at(res, OUT_TEMP, R_TLS_NOT_OFFERED, s->host, s->peer,
+		    "%s", pname[t->policy]);
 		return -2;
 	}
 	/* From here on any failure counts as a failed TLS start: under
@@ -651,23 +680,23 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 	    s_reply(s, &r, s->cmd_timeout, res) < 0) {
 		char why[ERRTEXT_MAX];
 
-		snprintf(why, sizeof(why), "%s", res->text);
-		result_set(res, OUT_TEMP, "%s%s: TLS handshake failed: no valid "
-		    "reply to STARTTLS (%s)", s->host, s->peer, why);
+		result_text(res, NULL, why, sizeof(why));
+		result_at(res, OUT_TEMP, R_TLS_HANDSHAKE, s->host, s->peer,
+		    "no valid reply to STARTTLS (%s)", why);
 		return -3;
 	}
 	if (r.code != 220) {
-		say(res, OUT_TEMP, s, &r, "STARTTLS");
+		say(res, OUT_TEMP, s, &r, STEP_STARTTLS);
 		return t->policy == TLS_OPPORTUNISTIC ? 1 : -2;
 	}
 	/* RFC 3207 4.2: nothing the server sent before counts. */
 	if (s->inlen > 0) {
-		result_set(res, OUT_TEMP, "%s%s: TLS handshake failed: data "
-		    "after the STARTTLS reply", s->host, s->peer);
+		result_at(res, OUT_TEMP, R_TLS_HANDSHAKE, s->host, s->peer,
+		    "data after the STARTTLS reply");
 		return -3;
 	}
 	if (tls_init(c, res) < 0 || tls_handshake(s, t->name, t->policy ==
-	    TLS_VERIFY, s->cmd_timeout, res) < 0)
+	    TLS_VERIFY, s->cmd_timeout, res) != HS_OK)
 		return -3;
 	return 0;
 }
@@ -685,6 +714,7 @@ smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
 {
 	char ip[INET6_ADDRSTRLEN] = "?", why[ERRTEXT_MAX] = "";
 	struct reply r;
+	enum handshake hs;
 	int port = 0, plain = 0, rc;
 
 again:
@@ -712,29 +742,27 @@ again:
 	if (s_connect(s, a, c->connect_timeout, res) < 0)
 		goto fail;
 	if (t->implicit) {
-		if (tls_init(c, res) < 0 || tls_handshake(s, t->name,
-		    t->policy == TLS_VERIFY, s->cmd_timeout, res) < 0) {
-			if (strstr(res->text, "wrong version number") ||
-			    strstr(res->text, "packet length too long"))
-				result_set(res, OUT_TEMP, "%s%s speaks plain text, "
-				    "not implicit TLS (port 465 means implicit "
-				    "TLS; for STARTTLS use port 587 or "
-				    "smarthost_tls starttls)", s->host, s->peer);
+		if (tls_init(c, res) < 0)
+			goto fail;
+		if ((hs = tls_handshake(s, t->name, t->policy == TLS_VERIFY,
+		    s->cmd_timeout, res)) != HS_OK) {
+			if (hs == HS_NOT_TLS)
+				result_at(res, OUT_TEMP, R_TLS_NOT_TLS, s->host,
+				    s->peer, "%s", "");
 			goto fail;
 		}
 		tls_on(s);
 	}
 	/* RFC 5321 4.5.3.2.1: wait for the greeting as for a command. */
 	if (s_reply(s, &r, s->cmd_timeout, res) < 0) {
-		if (!t->implicit && strstr(res->text, "timeout"))
-			result_set(res, OUT_TEMP, "%s%s sent no greeting (a "
-			    "server that expects implicit TLS waits like this: "
-			    "smarthost_tls implicit)", s->host, s->peer);
+		if (!t->implicit && res->why == R_TIMEOUT)
+			result_at(res, OUT_TEMP, R_TLS_SILENT, s->host, s->peer,
+			    "%s", "");
 		goto fail;
 	}
 	if (r.code != 220) {
 		say(res, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
-		    s, &r, "the greeting");
+		    s, &r, STEP_GREETING);
 		goto quit;
 	}
 	if (s_none(s, res) < 0)
@@ -761,9 +789,8 @@ again:
 	}
 	if (t->user) {
 		if (!s->ssl) {
-			result_set(res, OUT_TEMP, "%s%s: not sending credentials "
-			    "without TLS (tls is %s)", s->host, s->peer,
-			    t->policy == TLS_NONE ? "none" : "not on");
+			result_at(res, OUT_TEMP, R_AUTH_NO_TLS, s->host, s->peer,
+			    "%s", t->policy == TLS_NONE ? "none" : "not on");
 			goto quit;
 		}
 		if ((rc = s_auth(s, t, c->auth_unverified, res)) < 0)
@@ -815,7 +842,7 @@ read_chunk(const struct txn *t, char *chunk, size_t len, off_t *off,
 		n = pread(t->msgfd, chunk, len, *off);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
-		result_set(res, OUT_TEMP, "cannot read queue file %s: %s", t->id,
+		result_set(res, OUT_TEMP, R_QUEUE, "cannot read queue file %s: %s", t->id,
 		    n == 0 ? "truncated" : strerror(errno));
 		return -1;
 	}
@@ -864,7 +891,7 @@ downgrade(struct smtp *s, struct txn *t, int send, int *bol,
 	buf_init(&line, 0);
 	buf_init(&conv, 0);
 	if (m == NULL) {
-		result_set(res, OUT_TEMP, "out of memory");
+		result_oom(res);
 		goto out;
 	}
 	while (off < t->size) {
@@ -906,7 +933,7 @@ downgrade(struct smtp *s, struct txn *t, int send, int *bol,
 	rc = 0;
 	goto out;
 nomem:
-	result_set(res, OUT_TEMP, "out of memory");
+	result_oom(res);
 out:
 	if (m)
 		mime8_free(m);
@@ -950,7 +977,7 @@ end:
 		    EXT_8BITMIME) ? ", converted to 7-bit MIME" : "");
 	return hold ? 0 : s_flush(s, s->data_timeout, res);
 nomem:
-	result_set(res, OUT_TEMP, "out of memory");
+	result_oom(res);
 	return -2;
 }
 
@@ -989,9 +1016,14 @@ lost_after_dot(struct txn *t, const struct smtp *s, const struct result *res)
 {
 	struct result tmp;
 
+	char why[ERRTEXT_MAX];
+
+	result_text(res, NULL, why, sizeof(why));
 	logmsg(LOG_WARNING, "%s: possible duplicate: connection to %s%s lost "
-	    "after the end of data: %s", t->id, s->host, s->peer, res->text);
-	result_set(&tmp, OUT_TEMP, "%s (possible duplicate)", res->text);
+	    "after the end of data: %s", t->id, s->host, s->peer, why);
+	tmp = *res;
+	tmp.o = OUT_TEMP;
+	tmp.step = STEP_DOT;
 	set_all(t, t->acc, &tmp);
 }
 
@@ -1017,7 +1049,7 @@ finish_txn(struct smtp *s, struct txn *t, int more, struct result *res)
 		/* Only 2xx delivers; anything else that is not 5xx (a 3xx
 		 * here is a broken server) is tried again. */
 		say(&tmp, r.code / 100 == 2 ? OUT_OK : r.code >= 500 ? OUT_PERM :
-		    OUT_TEMP, s, &r, "end of data");
+		    OUT_TEMP, s, &r, STEP_DOT);
 		set_all(t, t->acc, &tmp);
 	}
 	free(t->acc);
@@ -1037,7 +1069,7 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 	/* RFC 2920 3.1: a client must not fill the server's output while
 	 * it is not reading; past PIPE_RCPT_MAX recipients go in lockstep. */
 	int pipe = (s->ext & EXT_PIPELINING) && t->n <= PIPE_RCPT_MAX;
-	char sizearg[512] = "", notify[48] = "", addr[ADDR_MAX + 2];
+	char sizearg[512] = "", notify[48] = "";
 	int *acc = calloc(t->n ? t->n : 1, sizeof(int));
 	struct result tmp;
 	struct reply r;
@@ -1048,22 +1080,22 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 	t->pending = 0;
 	t->acc = NULL;
 	if (acc == NULL) {
-		result_set(res, OUT_TEMP, "out of memory");
+		result_oom(res);
 		set_all(t, NULL, res);
 		if (prev && smtp_finish(s, prev, res) != OUT_OK)
 			return OUT_TEMP;
 		return OUT_TEMP;
 	}
 	/* Until a server says otherwise, every recipient is deferred. */
-	result_set(&tmp, OUT_TEMP, "%s%s: transaction not completed", s->host,
-	    s->peer);
+	result_at(&tmp, OUT_TEMP, R_UNFINISHED, s->host, s->peer, "%s", "");
 	set_all(t, NULL, &tmp);
 	s->ntxn++;
 	if ((s->ext & EXT_SIZE) && s->maxsize > 0 &&
 	    (unsigned long long)t->size > s->maxsize) {
-		result_set(&tmp, OUT_PERM, "%s%s: message size %lld exceeds the "
-		    "server's limit of %llu", s->host, s->peer,
-		    (long long)t->size, s->maxsize);
+		result_at(&tmp, OUT_PERM, R_TOO_BIG, s->host, s->peer, "%s", "");
+		tmp.size = (long long)t->size;
+		tmp.limit = s->maxsize > (unsigned long long)LLONG_MAX ?
+		    LLONG_MAX : (long long)s->maxsize;
 		set_all(t, NULL, &tmp);
 		rc = OUT_OK;
 		goto local;
@@ -1074,9 +1106,8 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 		/* RFC 6152 3: convert, or refuse; find out before MAIL. */
 		switch (downgrade(s, t, 0, &bol, &tmp)) {
 		case -3:
-			result_set(&tmp, OUT_PERM, "%s%s does not offer 8BITMIME "
-			    "and the message cannot be converted to 7-bit MIME",
-			    s->host, s->peer);
+			result_at(&tmp, OUT_PERM, R_8BIT, s->host, s->peer, "%s",
+			    "");
 			/* FALLTHROUGH */
 		case -2:
 			set_all(t, NULL, &tmp);
@@ -1121,7 +1152,7 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 	mail_ok = r.code / 100 == 2;
 	if (!mail_ok) {
 		say(&tmp, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
-		    s, &r, "MAIL FROM");
+		    s, &r, STEP_MAIL);
 		set_all(t, NULL, &tmp);
 	}
 	for (i = 0; i < t->n; i++) {
@@ -1137,13 +1168,12 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 			goto lost;
 		if (!mail_ok)
 			continue;
-		snprintf(addr, sizeof(addr), "RCPT TO:<%s>", t->rcpts[i]);
 		if (r.code / 100 == 2) {
 			acc[i] = 1;
 			nacc++;
 		} else {
 			say(&t->rres[i], class_of(r.code) == OUT_OK ? OUT_TEMP :
-			    class_of(r.code), s, &r, addr);
+			    class_of(r.code), s, &r, STEP_RCPT);
 		}
 	}
 	if (!pipe) {
@@ -1161,7 +1191,7 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 	if (r.code != 354) {
 		if (nacc > 0) {
 			say(&tmp, class_of(r.code) == OUT_OK ? OUT_TEMP :
-			    class_of(r.code), s, &r, "DATA");
+			    class_of(r.code), s, &r, STEP_DATA);
 			set_all(t, acc, &tmp);
 		}
 		rc = OUT_OK;
@@ -1219,7 +1249,7 @@ lost:
 	rc = OUT_TEMP;
 	goto out;
 nomem:
-	result_set(res, OUT_TEMP, "out of memory");
+	result_oom(res);
 	set_all(t, NULL, res);
 	if (prev && prev->pending)
 		goto lost;
@@ -1227,7 +1257,7 @@ nomem:
 out:
 	free(acc);
 	if (rc != OUT_OK && res->o == OUT_OK)
-		result_set(res, OUT_TEMP, "%s%s: connection not reusable",
-		    s->host, s->peer);
+		result_at(res, OUT_TEMP, R_NOT_REUSABLE, s->host, s->peer, "%s",
+		    "");
 	return rc;
 }

@@ -582,6 +582,18 @@ submit_rcpt_list(const struct conf *c, struct envelope *e, const char *text,
 	return rc;
 }
 
+/* alias_failed - r failed for good: the aliases say why */
+static void
+alias_failed(struct rcpt *r, const char *why)
+{
+	struct result res;
+
+	result_set(&res, OUT_PERM, R_ALIAS, "%s", why);
+	r->state = RCPT_FAILED;
+	free(r->res);
+	r->res = result_dup(&res);
+}
+
 /* add_unique - a recipient once; with why, already failed for that
  * reason.  0, or -1 when the envelope is full. */
 static int
@@ -594,10 +606,8 @@ add_unique(struct envelope *e, const char *addr, const char *why)
 			return 0;
 	if (env_add_rcpt(e, addr) < 0)
 		return -1;
-	if (why) {
-		e->r[e->nr - 1].state = RCPT_FAILED;
-		e->r[e->nr - 1].error = xstrdup(why);
-	}
+	if (why)
+		alias_failed(&e->r[e->nr - 1], why);
 	return 0;
 }
 
@@ -727,7 +737,7 @@ take_rcpts(struct envelope *e, struct envelope *from)
 
 	for (k = 0; k < e->nr; k++) {
 		free(e->r[k].addr);
-		free(e->r[k].error);
+		free(e->r[k].res);
 	}
 	free(e->r);
 	e->r = from->r;
@@ -816,7 +826,7 @@ drop_unexpanded(struct envelope *e)
 	for (i = k = 0; i < e->nr; i++) {
 		if (e->r[i].unexpanded) {
 			free(e->r[i].addr);
-			free(e->r[i].error);
+			free(e->r[i].res);
 			continue;
 		}
 		e->r[k++] = e->r[i];
@@ -864,7 +874,7 @@ expand_marked(struct envelope *cur, const struct aliases *ta,
 		out.r[out.nr - 1].state = r->state;
 		out.r[out.nr - 1].tries = r->tries;
 		out.r[out.nr - 1].next = r->next;
-		out.r[out.nr - 1].error = r->error ? xstrdup(r->error) : NULL;
+		out.r[out.nr - 1].res = r->res ? result_dup(r->res) : NULL;
 	}
 	for (i = 0; i < cur->nr && full == 0; i++)
 		if (cur->r[i].unexpanded)
@@ -880,9 +890,7 @@ expand_marked(struct envelope *cur, const struct aliases *ta,
 			private_fail(why, sizeof(why), cur->id, cur->r[i].addr,
 			    detail);
 			cur->r[i].unexpanded = 0;
-			cur->r[i].state = RCPT_FAILED;
-			free(cur->r[i].error);
-			cur->r[i].error = xstrdup(why);
+			alias_failed(&cur->r[i], why);
 		}
 	} else
 		take_rcpts(cur, &out);
@@ -898,7 +906,7 @@ expand_marked(struct envelope *cur, const struct aliases *ta,
 static void
 expire_marked(struct envelope *cur, const struct conf *c)
 {
-	char why[ERRTEXT_MAX], local[ADDR_MAX];
+	char local[ADDR_MAX];
 	size_t i;
 
 	for (i = 0; i < cur->nr; i++) {
@@ -907,14 +915,15 @@ expire_marked(struct envelope *cur, const struct conf *c)
 		if (!r->unexpanded)
 			continue;
 		local_part(r->addr, local, sizeof(local));
-		snprintf(why, sizeof(why), "delivery time expired after %lds; "
-		    "last error: " PRIVATE_ERR, c->queue_lifetime, local);
 		logmsg(LOG_WARNING, "%s: to=<%s>, status=expired (aliases "
 		    "never loaded)", cur->id, r->addr);
 		r->unexpanded = 0;
-		r->state = RCPT_FAILED;
-		free(r->error);
-		r->error = xstrdup(why);
+		alias_failed(r, "");
+		snprintf(r->res->text, sizeof(r->res->text), PRIVATE_ERR,
+		    local);
+		r->res->why_last = R_ALIAS;
+		r->res->why = R_EXPIRED;
+		r->res->lifetime = c->queue_lifetime;
 	}
 }
 
@@ -938,6 +947,8 @@ submit_expand_queued(const struct conf *c, struct envelope *e)
 	struct aliases *ta = NULL;
 	struct strlist errs;
 	struct result res;
+	struct rtext t;
+	enum qstatus q;
 	int fd = -1, denied;
 
 	if (!has_unexpanded(e))
@@ -945,11 +956,11 @@ submit_expand_queued(const struct conf *c, struct envelope *e)
 	strlist_init(&errs);
 	env_init(&cur);
 	if (getuid() != 0 || geteuid() != 0 ||
-	    (fd = queue_lock(c, e->id)) < 0)
+	    queue_lock(c, e->id, &fd) != Q_OK)
 		goto leave;
-	if (queue_read_env(c, e->id, fd, &cur, &res) < 0) {
-		if (res.text[0])
-			logmsg(LOG_ERR, "%s: %s", e->id, res.text);
+	if ((q = queue_read_env(c, e->id, fd, &cur, &res)) != Q_OK) {
+		if (q == Q_ERROR)
+			logmsg(LOG_ERR, "%s: %s", e->id, result_str(&res, &t));
 		goto leave;
 	}
 	if (has_unexpanded(&cur)) {
@@ -962,7 +973,7 @@ submit_expand_queued(const struct conf *c, struct envelope *e)
 		} else
 			expand_marked(&cur, ta, c);
 		if (queue_write_env(c, &cur, &res) < 0) {
-			logmsg(LOG_ERR, "%s: %s", e->id, res.text);
+			logmsg(LOG_ERR, "%s: %s", e->id, result_str(&res, &t));
 			goto leave;
 		}
 		cur.has_env = 1;

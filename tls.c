@@ -95,7 +95,7 @@ ossl_load(struct result *res)
 	lc = dlopen(LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
 	ls = dlopen(LIBSSL, RTLD_NOW | RTLD_LOCAL);
 	if (lc == NULL || ls == NULL) {
-		result_set(res, OUT_TEMP, "TLS setup: cannot load OpenSSL: %s",
+		result_set(res, OUT_TEMP, R_TLS_SETUP, "cannot load OpenSSL: %s",
 		    dlerror());
 		return -1;
 	}
@@ -109,7 +109,7 @@ ossl_load(struct result *res)
 #undef LOAD_C
 #undef LOAD_S
 	if (missing) {
-		result_set(res, OUT_TEMP, "TLS setup: %s or %s lacks %s", LIBSSL,
+		result_set(res, OUT_TEMP, R_TLS_SETUP, "%s or %s lacks %s", LIBSSL,
 		    LIBCRYPTO, missing);
 		return -1;
 	}
@@ -194,7 +194,7 @@ tls_init(const struct conf *c, struct result *res)
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (ctx == NULL) {
 		ssl_err(why, sizeof(why), "SSL_CTX_new failed");
-		result_set(res, OUT_TEMP, "TLS setup: %s", why);
+		result_set(res, OUT_TEMP, R_TLS_SETUP, "%s", why);
 		return -1;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -204,7 +204,7 @@ tls_init(const struct conf *c, struct result *res)
 	    SSL_CTX_load_verify_locations(ctx, c->tls_ca_file, NULL) != 1 :
 	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
 		ssl_err(why, sizeof(why), "cannot load");
-		result_set(res, OUT_TEMP, "TLS setup: trust anchors %s: %s",
+		result_set(res, OUT_TEMP, R_TLS_SETUP, "trust anchors %s: %s",
 		    c->tls_ca_file[0] ? c->tls_ca_file : "(system store)", why);
 		goto fail;
 	}
@@ -213,7 +213,7 @@ tls_init(const struct conf *c, struct result *res)
 	    SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1)) {
 		ssl_err(why, sizeof(why), "cannot load");
-		result_set(res, OUT_TEMP, "TLS setup: client certificate %s, "
+		result_set(res, OUT_TEMP, R_TLS_SETUP, "client certificate %s, "
 		    "key %s: %s", c->tls_cert, c->tls_key, why);
 		goto fail;
 	}
@@ -234,15 +234,17 @@ is_ip(const char *name)
 	    inet_pton(AF_INET6, name, b) == 1;
 }
 
-int
+enum handshake
 tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
     struct result *res)
 {
 	char bare[HOST_MAX], why[256];
 	long long deadline;
 	SSL *ssl;
+	enum handshake hs = HS_FAILED;
+	enum reason why_r;
 	long vr;
-	int r, e;
+	int r, e, lib;
 
 	snprintf(bare, sizeof(bare), "%s", name);
 	if (bare[0] == '[') {
@@ -255,10 +257,10 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 	ssl = SSL_new(ctx);
 	if (ssl == NULL || SSL_set_fd(ssl, s->fd) != 1) {
 		ssl_err(why, sizeof(why), "SSL_new failed");
-		result_set(res, OUT_TEMP, "%s%s: TLS setup: %s", s->host, s->peer,
+		result_at(res, OUT_TEMP, R_TLS_SETUP, s->host, s->peer, "%s",
 		    why);
 		SSL_free(ssl);
-		return -1;
+		return HS_FAILED;
 	}
 	if (!is_ip(bare))
 		SSL_set_tlsext_host_name(ssl, bare);
@@ -268,16 +270,17 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 		if (is_ip(bare) ?
 		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare) != 1 :
 		    SSL_set1_host(ssl, bare) != 1) {
-			result_set(res, OUT_TEMP, "%s%s: TLS setup: cannot verify "
-			    "the name %s", s->host, s->peer, bare);
+			result_at(res, OUT_TEMP, R_TLS_SETUP, s->host, s->peer,
+			    "cannot verify the name %s", bare);
 			SSL_free(ssl);
-			return -1;
+			return HS_FAILED;
 		}
 	}
 	deadline = deadline_in(timeout);
 	ERR_clear_error();
 	while ((r = SSL_connect(ssl)) != 1) {
 		e = SSL_get_error(ssl, r);
+		why_r = R_TLS_HANDSHAKE;
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 			int w = wait_fd(s->fd, e == SSL_ERROR_WANT_WRITE ?
 			    POLLOUT : POLLIN, deadline);
@@ -286,25 +289,31 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 				continue;
 			snprintf(why, sizeof(why), "%s", w == 0 ? "timeout" :
 			    strerror(errno));
-		} else if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK)
-			snprintf(why, sizeof(why), "certificate verification "
-			    "failed: %s", X509_verify_cert_error_string(vr));
-		else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+		} else if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+			why_r = R_TLS_VERIFY;
+			snprintf(why, sizeof(why), "%s",
+			    X509_verify_cert_error_string(vr));
+		} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
 			snprintf(why, sizeof(why), "%s", r == 0 || errno == 0 ?
 			    "connection closed by server" : strerror(errno));
-		else
+		else {
+			/* A plain-text reply read as a TLS record */
+			lib = ERR_GET_REASON(ERR_peek_error());
+			if (lib == SSL_R_WRONG_VERSION_NUMBER ||
+			    lib == SSL_R_PACKET_LENGTH_TOO_LONG)
+				hs = HS_NOT_TLS;
 			ssl_err(why, sizeof(why), "handshake failed");
-		result_set(res, OUT_TEMP, "%s%s: TLS handshake failed: %s",
-		    s->host, s->peer, why);
+		}
+		result_at(res, OUT_TEMP, why_r, s->host, s->peer, "%s", why);
 		SSL_free(ssl);
-		return -1;
+		return hs;
 	}
 	s->ssl = ssl;
 	s->tls_verified = verify && SSL_get_verify_result(ssl) == X509_V_OK;
 	snprintf(s->tls_desc, sizeof(s->tls_desc), "%s %s, peer %s",
 	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
 	    s->tls_verified ? "verified" : "not verified");
-	return 0;
+	return HS_OK;
 }
 
 /* tls_io_err - map an SSL_read/SSL_write failure to errno conventions */
@@ -423,18 +432,18 @@ auth_lookup(const char *file, const char *host, char *user, size_t ulen,
 	buf_init(&b, AUTH_FILE_MAX);
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		result_set(res, OUT_TEMP, "auth_file %s: %s", file,
+		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s: %s", file,
 		    strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) < 0 || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		result_set(res, OUT_TEMP, "auth_file %s is readable by others "
+		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s is readable by others "
 		    "(mode %03o): refusing to use it; chmod 600 %s", file,
 		    (unsigned)(st.st_mode & 0777), file);
 		goto out;
 	}
 	if ((n = read_all(fd, &b)) < 0) {
-		result_set(res, OUT_TEMP, "auth_file %s: %s", file,
+		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s: %s", file,
 		    n == -EFBIG ? "too large" : strerror((int)-n));
 		goto out;
 	}
@@ -462,7 +471,7 @@ auth_lookup(const char *file, const char *host, char *user, size_t ulen,
 			;
 		pl = pw < e ? (size_t)(e - pw) : 0;
 		if (ul == 0 || pl == 0) {
-			result_set(res, OUT_TEMP, "auth_file %s:%zu: expected "
+			result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s:%zu: expected "
 			    "\"host user password\"", file, lineno);
 			rc = -1;
 			goto out;
@@ -470,7 +479,7 @@ auth_lookup(const char *file, const char *host, char *user, size_t ulen,
 		if (hl != strlen(host) || strncasecmp(h, host, hl) != 0)
 			continue;
 		if (ul >= ulen || pl >= plen) {
-			result_set(res, OUT_TEMP, "auth_file %s:%zu: user or "
+			result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s:%zu: user or "
 			    "password too long", file, lineno);
 			rc = -1;
 			goto out;
@@ -520,7 +529,7 @@ scram_first(struct scram *sc, const char *user, struct buf *out,
 		return -1;
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1 ||
 	    b64_encode(rnd, sizeof(rnd), &nonce) < 0) {
-		result_set(res, OUT_TEMP, "SCRAM: no random nonce");
+		result_set(res, OUT_TEMP, R_AUTH_SCRAM, "no random nonce");
 		buf_free(&nonce);
 		return -1;
 	}
@@ -530,7 +539,7 @@ scram_first(struct scram *sc, const char *user, struct buf *out,
 	    buf_printf(&sc->bare, ",r=%s", sc->cnonce) < 0 ||
 	    buf_adds(out, "n,,") < 0 || buf_add(out, sc->bare.p,
 	    sc->bare.len) < 0) {
-		result_set(res, OUT_TEMP, "out of memory");
+		result_oom(res);
 		return -1;
 	}
 	return 0;
@@ -578,14 +587,14 @@ scram_final(struct scram *sc, const char *pass, const char *sfirst,
 	    rl <= strlen(sc->cnonce) || strncmp(r, sc->cnonce,
 	    strlen(sc->cnonce)) != 0 || buf_add(&saltb64, sv, sl) < 0 ||
 	    b64_decode(saltb64.p, &salt) < 0 || salt.len == 0) {
-		result_set(res, OUT_TEMP, "SCRAM: malformed server-first "
+		result_set(res, OUT_TEMP, R_AUTH_SCRAM, "malformed server-first "
 		    "message");
 		goto out;
 	}
 	memcpy(num, iv, il);
 	num[il] = '\0';
 	if (parse_long(num, SCRAM_ITER_MIN, SCRAM_ITER_MAX, &iter) < 0) {
-		result_set(res, OUT_TEMP, "SCRAM: iteration count %s outside "
+		result_set(res, OUT_TEMP, R_AUTH_SCRAM, "iteration count %s outside "
 		    "%d..%d", num, SCRAM_ITER_MIN, SCRAM_ITER_MAX);
 		goto out;
 	}
@@ -603,14 +612,14 @@ scram_final(struct scram *sc, const char *pass, const char *sfirst,
 	    10, skey, &hl) == NULL ||
 	    HMAC(EVP_sha256(), skey, 32, (unsigned char *)am.p, am.len,
 	    sc->ssig, &hl) == NULL) {
-		result_set(res, OUT_TEMP, "SCRAM: computation failed");
+		result_set(res, OUT_TEMP, R_AUTH_SCRAM, "computation failed");
 		goto out;
 	}
 	for (i = 0; i < 32; i++)
 		proof[i] = ckey[i] ^ csig[i];
 	if (buf_printf(out, "c=biws,r=%.*s,p=", (int)rl, r) < 0 ||
 	    b64_encode(proof, 32, out) < 0) {
-		result_set(res, OUT_TEMP, "out of memory");
+		result_oom(res);
 		goto out;
 	}
 	rc = 0;

@@ -211,19 +211,6 @@ printable(char *dst, size_t dstlen, const char *src, size_t srclen)
 	dst[o] = '\0';
 }
 
-void
-result_set(struct result *r, enum outcome o, const char *fmt, ...)
-{
-	char tmp[ERRTEXT_MAX];
-	va_list ap;
-
-	r->o = o;
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	printable(r->text, sizeof(r->text), tmp, strlen(tmp));
-}
-
 /* log_open - syslog, when there is a syslog daemon to take it (without
  * /dev/log every syslog() call would try to connect again) */
 void

@@ -377,7 +377,7 @@ limited(const char *dir, int msgfd, off_t size, rlim_t limit, int holdfd,
 		close(p[0]);
 		rl.rlim_cur = rl.rlim_max = limit;
 		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
-			result_set(&cr, OUT_PERM, "setrlimit: %s",
+			result_set(&cr, OUT_PERM, R_SYSTEM, "setrlimit: %s",
 			    strerror(errno));
 		else
 			local_mbox(dir, user, "a@b", ARRIVAL, msgfd, size, &cr);
@@ -394,13 +394,13 @@ limited(const char *dir, int msgfd, off_t size, rlim_t limit, int holdfd,
 		fl.l_type = F_UNLCK;
 		fcntl(holdfd, F_SETLK, &fl);
 	}
-	result_set(res, OUT_PERM, "no result from the child");
+	result_set(res, OUT_PERM, R_SYSTEM, "no result from the child");
 	if (read(p[0], &cr, sizeof(cr)) == (ssize_t)sizeof(cr))
 		*res = cr;
 	close(p[0]);
 	waitpid(pid, &st, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		result_set(res, OUT_PERM, "child died (status %d)", st);
+		result_set(res, OUT_PERM, R_SYSTEM, "child died (status %d)", st);
 }
 
 static ino_t other_ino;
@@ -663,7 +663,8 @@ test_refusals(void)
 	fd = msgfile("m1", msg1, sizeof(msg1) - 1);
 	is_int(local_mbox(path("spool"), "no-such-user-mxsend", "a@b", ARRIVAL,
 	    fd, sizeof(msg1) - 1, &res), OUT_PERM, "unknown user: PERM");
-	is_str(res.text, "no such local user", "its text");
+	ok(res.why == R_NO_USER && strcmp(res.text, "no-such-user-mxsend") == 0,
+	    "its reason: no such user, the user's name the detail");
 	is_int(local_mbox(path("spool"), "../etc", "a@b", ARRIVAL, fd,
 	    sizeof(msg1) - 1, &res), OUT_PERM, "a path as user: PERM");
 	is_int(local_maildir(path("home/M2"), "no-such-user-mxsend", "a@b", fd,

@@ -15,7 +15,7 @@
 #include "t/tap.h"
 
 static const char sample[] =
-    "version 1\n"
+    "version 2\n"
     "id 6930A1B2C3D4E1F2\n"
     "sender alice@example.org\n"
     "arrival 1764318162\n"
@@ -28,9 +28,67 @@ static const char sample[] =
     "envid abc123\n"
     "rcpt done 1 0 bob@example.net\n"
     "rcpt pending 2 1764321762 carol@example.net\n"
-    "error mx.example.net[192.0.2.1]:25 said: 450 4.2.0 busy\n"
+    "result o=temp why=reply step=rcpt code=450 status=4.2.0 "
+    "host=mx.example.net peer=[192.0.2.1]:25\n"
+    "detail 4.2.0 busy\n"
     "rcpt failed 1 0 \"dave smith\"@example.com\n"
-    "error domain example.com not found\n";
+    "result o=perm why=dns-nxdomain\n"
+    "detail example.com\n";
+
+/* The same recipients as an mxsend of envelope version 1 wrote them. */
+static const char sample_v1[] =
+    "version 1\n"
+    "id 6930A1B2C3D4E1F2\n"
+    "sender alice@example.org\n"
+    "arrival 1764318162\n"
+    "size 4096\n"
+    "body 8bitmime\n"
+    "bounce 0\n"
+    "warned 1\n"
+    "rcpt pending 2 1764321762 carol@example.net\n"
+    "error mx.example.net[192.0.2.1]:25 said: 450 4.2.0 busy (in reply to "
+    "RCPT TO:<carol@example.net>)\n"
+    "rcpt failed 1 0 \"dave smith\"@example.com\n"
+    "error example.com: domain not found\n";
+
+/* test_v1 - an envelope of version 1 loads; its errors are kept as they
+ * were worded, and it is written again as version 2 */
+static void
+test_v1(void)
+{
+	struct envelope e;
+	struct buf b;
+	char err[200], t[ERRTEXT_MAX];
+
+	env_init(&e);
+	buf_init(&b, 0);
+	is_int(env_load(&e, sample_v1, strlen(sample_v1), err, sizeof(err)), 0,
+	    "v1: loads");
+	ok(e.nr == 2 && e.r[0].res && e.r[1].res, "v1: two recipients with "
+	    "their errors");
+	result_text(e.r[0].res, e.r[0].addr, t, sizeof(t));
+	is_str(t, "mx.example.net[192.0.2.1]:25 said: 450 4.2.0 busy (in reply "
+	    "to RCPT TO:<carol@example.net>)", "v1: a deferral's words as "
+	    "they were");
+	ok(e.r[0].res->o == OUT_TEMP && e.r[1].res->o == OUT_PERM,
+	    "v1: pending is temporary, failed permanent");
+	is_int(env_dump(&e, &b), 0, "v1: dumps");
+	ok(strncmp(b.p, "version 2\n", 10) == 0 && strstr(b.p, "\nresult "
+	    "o=temp why=legacy\ndetail mx.example.net[192.0.2.1]:25 said: 450 "
+	    "4.2.0 busy (in reply to RCPT TO:<carol@example.net>)\n"),
+	    "v1: written again as version 2, the words kept");
+	env_free(&e);
+	env_init(&e);
+	is_int(env_load(&e, b.p, b.len, err, sizeof(err)), 0, "v1: and that "
+	    "loads");
+	env_free(&e);
+	buf_free(&b);
+	env_init(&e);
+	is_int(env_load(&e, "version 2\nid A\nrcpt pending 0 0 a@b\n"
+	    "error x\n", 37, err, sizeof(err)), -1, "v2: the error key of v1 "
+	    "is refused");
+	env_free(&e);
+}
 
 static void
 test_roundtrip(void)
@@ -53,8 +111,12 @@ test_roundtrip(void)
 	is_int(e.r[1].state, RCPT_PENDING, "second is pending");
 	is_int(e.r[1].tries, 2, "second tried twice");
 	is_int(e.r[1].next, 1764321762, "second's next attempt");
-	is_str(e.r[1].error, "mx.example.net[192.0.2.1]:25 said: 450 4.2.0 busy",
-	    "second's error");
+	ok(e.r[1].res && e.r[1].res->why == R_REPLY && e.r[1].res->code == 450 &&
+	    e.r[1].res->step == STEP_RCPT && strcmp(e.r[1].res->status,
+	    "4.2.0") == 0 && strcmp(e.r[1].res->host, "mx.example.net") == 0 &&
+	    strcmp(e.r[1].res->peer, "[192.0.2.1]:25") == 0 &&
+	    strcmp(e.r[1].res->text, "4.2.0 busy") == 0, "second's result: "
+	    "the reply's facts");
 	is_str(e.r[2].addr, "\"dave smith\"@example.com",
 	    "quoted local part with a space survives");
 	is_int(env_dump(&e, &b), 0, "dump");
@@ -67,7 +129,7 @@ test_roundtrip(void)
 	env_add_rcpt(&e, "x@y");
 	buf_reset(&b);
 	env_dump(&e, &b);
-	is_str(b.p, "version 1\nid ABC\nsender <>\narrival 0\nsize 0\n"
+	is_str(b.p, "version 2\nid ABC\nsender <>\narrival 0\nsize 0\n"
 	    "body none\nbounce 0\nwarned 0\nrcpt pending 0 0 x@y\n",
 	    "null sender dumps as <>");
 	env_free(&e);
@@ -92,12 +154,12 @@ static void
 test_unexpanded(void)
 {
 	static const char text[] =
-	    "version 1\nid AB\nsender a@b\narrival 0\nsize 0\nbody none\n"
+	    "version 2\nid AB\nsender a@b\narrival 0\nsize 0\nbody none\n"
 	    "bounce 0\nwarned 0\n"
 	    "rcpt pending 0 0 secret@host.example\nunexpanded 1\n"
 	    "rcpt done 1 0 x@remote.example\n"
 	    "rcpt pending 1 5 other@host.example\nunexpanded 1\n"
-	    "error earlier\n";
+	    "result o=temp why=local\ndetail earlier\n";
 	struct envelope e;
 	struct buf b;
 	char err[200];
@@ -132,7 +194,7 @@ static void
 test_bad(void)
 {
 	bad("", "line 1: incomplete envelope", "empty");
-	bad("version 2\nid A\nsender <>\n", "line 1: unsupported envelope "
+	bad("version 3\nid A\nsender <>\n", "line 1: unsupported envelope "
 	    "version", "future version");
 	bad("id A\n", "line 1: not an envelope", "no version line");
 	bad("version 1\nid A\nsender <>\nrcpt pending 0 0 a@b",
@@ -145,6 +207,26 @@ test_bad(void)
 	    "line 4: short rcpt line", "no address");
 	bad("version 1\nid A\nsender <>\nerror x\n",
 	    "line 4: error without rcpt", "error before any rcpt");
+	bad("version 2\nid A\nsender <>\nresult o=temp why=reply\n",
+	    "line 4: result without rcpt", "result before any rcpt");
+	bad("version 2\nid A\nrcpt pending 0 0 a@b\nresult o=temp why=reply\n"
+	    "result o=temp why=reply\n", "line 5: result without rcpt",
+	    "two results for one rcpt");
+	bad("version 2\nid A\nrcpt pending 0 0 a@b\ndetail x\n",
+	    "line 4: detail without result", "detail without result");
+	bad("version 2\nid A\nrcpt pending 0 0 a@b\nresult o=temp why=reply\n"
+	    "detail x\ndetail y\n", "line 6: detail without result",
+	    "two details");
+	bad("version 2\nid A\nrcpt pending 0 0 a@b\nresult o=temp why=guess\n",
+	    "line 4: bad result", "unknown reason");
+	bad("version 2\nid A\nrcpt pending 0 0 a@b\nresult o=temp why=reply "
+	    "colour=blue\n", "line 4: bad result", "unknown result key");
+	bad("version 2\nid A\nrcpt pending 0 0 a@b\nresult o=temp why=reply "
+	    "code=1000\n", "line 4: bad result", "reply code over 999");
+	bad("version 2\nid A\nrcpt pending 0 0 a@b\nresult o=temp why=reply "
+	    "step=rcpt code\n", "line 4: bad result", "a word without a value");
+	bad("version 2\nid A\nrcpt pending 0 0 a@b\nresult o=maybe why=reply\n",
+	    "line 4: bad result", "unknown outcome");
 	bad("version 1\nid A\nsender <>\ncolour blue\n",
 	    "line 4: unknown key", "unknown key");
 	bad("version 1\nid a/../b\nsender <>\n", "line 2: bad id",
@@ -178,7 +260,7 @@ test_bad(void)
 static void
 test_bounds(void)
 {
-	static const char text[] = "version 1\nid A\nsender <>\n"
+	static const char text[] = "version 2\nid A\nsender <>\n"
 	    "arrival 1099511627775\nsize 1125899906842623\nbody none\n"
 	    "bounce 0\nwarned 0\nrcpt pending 1000000 1099511627775 a@b\n";
 	struct envelope e;
@@ -221,7 +303,7 @@ test_spool(void)
 	struct result res;
 	struct strlist ids;
 	struct stat st;
-	int fd;
+	int fd, fd2;
 
 	conf_defaults(&c);
 	mkdtemp(dir);
@@ -246,7 +328,7 @@ test_spool(void)
 		int n, mfd = open(path, O_RDONLY);
 
 		n = snprintf(want, sizeof(want), "Subject: t\r\n\r\nhi\r\n"
-		    "version 1\nid %s\nsender a@b.test\narrival 0\nsize 18\n"
+		    "version 2\nid %s\nsender a@b.test\narrival 0\nsize 18\n"
 		    "body none\nbounce 0\nwarned 0\nrcpt pending 0 0 c@d.test\n"
 		    "mxsend-env 00000000000000000018\n", e.id);
 		memset(got, 0, sizeof(got));
@@ -264,21 +346,24 @@ test_spool(void)
 	    "  with its size and recipient");
 	env_free(&e2);
 	/* The committing process still holds the lock. */
-	is_int(queue_lock(&c, e.id), -2, "locked while the submitter holds it");
+	is_int(queue_lock(&c, e.id, &fd), Q_BUSY, "locked while the submitter "
+	    "holds it");
 	close(q.fd);
-	fd = queue_lock(&c, e.id);
-	ok(fd >= 0, "lockable once the submitter is done");
-	is_int(queue_lock(&c, e.id), -2, "a second lock fails");
+	ok(queue_lock(&c, e.id, &fd) == Q_OK && fd >= 0, "lockable once the "
+	    "submitter is done");
+	is_int(queue_lock(&c, e.id, &fd2), Q_BUSY, "a second lock fails");
 	strlist_init(&ids);
 	queue_list(&c, &ids, &res);
 	ok(ids.n == 1 && strcmp(ids.v[0], e.id) == 0, "queue_list finds it");
 	strlist_free(&ids);
 	e.r[0].state = RCPT_FAILED;
-	e.r[0].error = xstrdup("550 no");
+	e.r[0].res = xmalloc(sizeof(*e.r[0].res));
+	result_set(e.r[0].res, OUT_PERM, R_NO_USER, "%s", "no");
 	is_int(queue_write_env(&c, &e, &res), 0, "queue_write_env");
 	is_int(queue_read_env(&c, e.id, -1, &e2, &res), 0, "queue_read_env");
 	ok(e2.nr == 1 && e2.r[0].state == RCPT_FAILED &&
-	    strcmp(e2.r[0].error, "550 no") == 0, "the update is read back");
+	    e2.r[0].res && e2.r[0].res->why == R_NO_USER &&
+	    strcmp(e2.r[0].res->text, "no") == 0, "the update is read back");
 	env_free(&e2);
 	ok(access(path, F_OK) == 0, "ID.env after an update");
 	e.has_env = 1;
@@ -297,9 +382,9 @@ test_spool(void)
 	close(q.fd);
 	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
 	if (truncate(path, 40) == 0)
-		ok(queue_read_env(&c, e.id, -1, &e2, &res) < 0 &&
-		    strstr(res.text, "Invalid argument") != NULL,
-		    "damaged footer: refused (%s)", res.text);
+		ok(queue_read_env(&c, e.id, -1, &e2, &res) == Q_ERROR &&
+		    res.why == R_QUEUE && res.o == OUT_TEMP,
+		    "damaged footer: refused, a queue failure");
 	queue_remove(&c, &e);
 	env_free(&e);
 
@@ -354,8 +439,8 @@ test_hold(void)
 	env_add_rcpt(&e, "e@f.test");
 	queue_commit(&c, &q, &e, &res);
 	close(q.fd);
-	fd = queue_lock(&c, e.id);
-	ok(fd >= 0, "hold: the message is locked for delivery");
+	ok(queue_lock(&c, e.id, &fd) == Q_OK,
+	    "hold: the message is locked for delivery");
 	is_int(queue_hold(&c, e.id), 0, "queue_hold");
 	ok(!exists(&c, e.id, ".msg") && exists(&c, e.id, ".hold"),
 	    "ID.msg is now ID.hold");
@@ -370,8 +455,8 @@ test_hold(void)
 	ok(queue_read_env(&c, e.id, -1, &e2, &res) == 0 && e2.nr == 2,
 	    "a held message's envelope reads (for mailq)");
 	env_free(&e2);
-	is_int(queue_lock(&c, e.id), -1, "a held message cannot be locked "
-	    "for delivery");
+	is_int(queue_lock(&c, e.id, &qfd), Q_GONE, "a held message cannot be "
+	    "locked for delivery");
 	is_int(queue_hold(&c, e.id), -ENOENT, "holding it again: it is gone");
 	is_int(queue_release(&c), 1, "not released while its holder has it");
 	ok(exists(&c, e.id, ".hold"), "  still held");
@@ -451,7 +536,7 @@ test_taken_back(void)
 	queue_commit(&c, &q, &e, &res);
 	if (ftruncate(q.fd, 0) < 0)
 		printf("# ftruncate failed\n");
-	ok(queue_read_env(&c, e.id, -1, &e2, &res) < 0 && res.text[0] == '\0',
+	ok(queue_read_env(&c, e.id, -1, &e2, &res) == Q_GONE,
 	    "an empty ID.msg: no envelope, and no error to report");
 	qfd = open(c.queue_dir, O_RDONLY | O_DIRECTORY);
 	snprintf(name, sizeof(name), "%s.msg", e.id);
@@ -486,6 +571,7 @@ int
 main(void)
 {
 	test_roundtrip();
+	test_v1();
 	test_unexpanded();
 	test_bad();
 	test_bounds();

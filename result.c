@@ -1,0 +1,581 @@
+/*
+ * result.c - the facts of an outcome, and the one place that words them.
+ *
+ * A delivery step that does not succeed fills a struct result with what
+ * it knows: the outcome class, a reason from a closed set (enum reason),
+ * the protocol step, the server's reply code, its RFC 3463 status and
+ * text, the remote host and address, errno.  Everything that shows an
+ * outcome reads those fields: result_text makes the sentence for the log,
+ * the queue listing and --doctor; result_dsn makes the Status, Remote-MTA
+ * and Diagnostic-Code of a bounce.  Nothing recovers a fact from a
+ * sentence.
+ *
+ * Envelope form (queue.c stores it after its recipient, version 2):
+ *
+ *   result o=temp|perm why=NAME [step=NAME] [code=N] [status=X.Y.Z]
+ *          [err=N] [sending=1] [host=NAME] [peer=[ADDR]:PORT]
+ *          [size=N] [limit=N] [lifetime=N] [last=NAME]
+ *   detail TEXT
+ *
+ * Names are the reason_names and step_names below; an unknown name or
+ * key refuses the envelope (an older mxsend reading a newer one leaves
+ * the message alone).  Every value is bounded and printable.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mxsend.h"
+
+static const char *const reason_names[R_COUNT] = {
+	[R_NONE] = "none", [R_REPLY] = "reply", [R_CONNECT] = "connect",
+	[R_TIMEOUT] = "timeout", [R_CLOSED] = "closed", [R_NETIO] = "netio",
+	[R_PROTOCOL] = "protocol", [R_UNFINISHED] = "unfinished",
+	[R_NOT_REUSABLE] = "not-reusable",
+	[R_TLS_NOT_OFFERED] = "tls-not-offered",
+	[R_TLS_HANDSHAKE] = "tls-handshake", [R_TLS_VERIFY] = "tls-verify",
+	[R_TLS_NOT_TLS] = "tls-not-tls",
+	[R_TLS_SILENT] = "tls-silent", [R_TLS_SETUP] = "tls-setup",
+	[R_AUTH_REFUSED] = "auth-refused",
+	[R_AUTH_UNVERIFIED] = "auth-unverified",
+	[R_AUTH_PLAIN_UNVERIFIED] = "auth-plain-unverified",
+	[R_AUTH_NOT_OFFERED] = "auth-not-offered",
+	[R_AUTH_NO_MECH] = "auth-no-mech", [R_AUTH_NO_TLS] = "auth-no-tls",
+	[R_AUTH_SCRAM] = "auth-scram",
+	[R_TOO_BIG] = "too-big", [R_8BIT] = "8bit",
+	[R_DNS_NXDOMAIN] = "dns-nxdomain", [R_DNS_NULL_MX] = "dns-null-mx",
+	[R_DNS_NO_ADDRESS] = "dns-no-address", [R_DNS_TEMP] = "dns-temp",
+	[R_DNS_BAD_NAME] = "dns-bad-name", [R_NO_ROUTE] = "no-route",
+	[R_NO_USER] = "no-user", [R_LOCAL_OFF] = "local-off",
+	[R_LOCAL] = "local", [R_ALIAS] = "alias", [R_EXPIRED] = "expired",
+	[R_QUEUE] = "queue", [R_CONFIG] = "config", [R_SYSTEM] = "system",
+	[R_NOMEM] = "nomem", [R_LEGACY] = "legacy",
+};
+
+static const char *const step_names[STEP_COUNT] = {
+	[STEP_NONE] = "none", [STEP_CONNECT] = "connect",
+	[STEP_GREETING] = "greeting", [STEP_EHLO] = "ehlo",
+	[STEP_HELO] = "helo", [STEP_STARTTLS] = "starttls",
+	[STEP_TLS] = "tls", [STEP_AUTH] = "auth", [STEP_MAIL] = "mail",
+	[STEP_RCPT] = "rcpt", [STEP_DATA] = "data", [STEP_DOT] = "dot",
+	[STEP_RSET] = "rset", [STEP_QUIT] = "quit",
+};
+
+const char *
+reason_name(enum reason why)
+{
+	return (unsigned)why < R_COUNT && reason_names[why] ? reason_names[why] :
+	    "none";
+}
+
+const char *
+step_name(enum step step)
+{
+	return (unsigned)step < STEP_COUNT ? step_names[step] : "none";
+}
+
+/* set_text - the detail, printable */
+static void
+set_text(struct result *r, const char *fmt, va_list ap)
+{
+	char tmp[ERRTEXT_MAX];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	printable(r->text, sizeof(r->text), tmp, strlen(tmp));
+}
+
+void
+result_set(struct result *r, enum outcome o, enum reason why,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(r, 0, offsetof(struct result, text));
+	r->o = o;
+	r->why = why;
+	va_start(ap, fmt);
+	set_text(r, fmt, ap);
+	va_end(ap);
+}
+
+void
+result_at(struct result *r, enum outcome o, enum reason why,
+    const char *host, const char *peer, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(r, 0, offsetof(struct result, text));
+	r->o = o;
+	r->why = why;
+	if (host)
+		printable(r->host, sizeof(r->host), host, strlen(host));
+	if (peer)
+		printable(r->peer, sizeof(r->peer), peer, strlen(peer));
+	va_start(ap, fmt);
+	set_text(r, fmt, ap);
+	va_end(ap);
+}
+
+void
+result_oom(struct result *r)
+{
+	result_set(r, OUT_TEMP, R_NOMEM, "%s", "");
+}
+
+/* in_reply_to - the command a reply answered, as people read it */
+static void
+in_reply_to(enum step step, const char *rcpt, char *out, size_t outlen)
+{
+	static const char *const said[STEP_COUNT] = {
+		[STEP_GREETING] = "the greeting", [STEP_EHLO] = "EHLO",
+		[STEP_HELO] = "HELO", [STEP_STARTTLS] = "STARTTLS",
+		[STEP_AUTH] = "AUTH", [STEP_MAIL] = "MAIL FROM",
+		[STEP_DATA] = "DATA", [STEP_DOT] = "end of data",
+		[STEP_RSET] = "RSET", [STEP_QUIT] = "QUIT",
+	};
+
+	if (step == STEP_RCPT)
+		snprintf(out, outlen, rcpt ? "RCPT TO:<%s>" : "RCPT TO",
+		    rcpt ? rcpt : "");
+	else
+		snprintf(out, outlen, "%s", (unsigned)step < STEP_COUNT &&
+		    said[step] ? said[step] : "a command");
+}
+
+/* lost - a failure of the connection itself (as opposed to a reply) */
+static int
+lost(const struct result *r)
+{
+	return r->why == R_TIMEOUT || r->why == R_CLOSED || r->why == R_NETIO;
+}
+
+/* tls_auth_text - the sentences about TLS, AUTH and the message's fit */
+static void
+tls_auth_text(const struct result *r, const char *h, struct buf *b)
+{
+	switch (r->why) {
+	case R_TLS_NOT_OFFERED:
+		buf_printf(b, "%s does not offer STARTTLS (tls %s: mail is not "
+		    "sent in plain text)", h, r->text);
+		break;
+	case R_TLS_HANDSHAKE:
+		buf_printf(b, "%s: TLS handshake failed: %s", h, r->text);
+		break;
+	case R_TLS_VERIFY:
+		buf_printf(b, "%s: TLS handshake failed: certificate "
+		    "verification failed: %s", h, r->text);
+		break;
+	case R_TLS_NOT_TLS:
+		buf_printf(b, "%s speaks plain text, not implicit TLS (port 465 "
+		    "means implicit TLS; for STARTTLS use port 587 or "
+		    "smarthost_tls starttls)", h);
+		break;
+	case R_TLS_SILENT:
+		buf_printf(b, "%s sent no greeting (a server that expects "
+		    "implicit TLS waits like this: smarthost_tls implicit)", h);
+		break;
+	case R_TLS_SETUP:
+		buf_printf(b, "%s%sTLS setup: %s", h, *h ? ": " : "", r->text);
+		break;
+	case R_AUTH_REFUSED:
+		buf_printf(b, "%s: authentication failed: %d %s", h, r->code,
+		    r->text);
+		break;
+	case R_AUTH_UNVERIFIED:
+		buf_printf(b, "%s: not authenticating to a server whose "
+		    "certificate was not verified (tls %s); use tls verify with "
+		    "the right tls_ca_file, or auth_unverified yes", h, r->text);
+		break;
+	case R_AUTH_PLAIN_UNVERIFIED:
+		buf_printf(b, "%s: not sending a password with AUTH PLAIN or "
+		    "LOGIN over TLS that was not verified, auth_unverified yes "
+		    "or not (use tls verify, with tls_ca_file if needed)", h);
+		break;
+	case R_AUTH_NOT_OFFERED:
+		buf_printf(b, "%s does not offer AUTH, but auth_file has "
+		    "credentials for it", h);
+		break;
+	case R_AUTH_NO_MECH:
+		buf_printf(b, "%s offers no AUTH mechanism mxsend speaks "
+		    "(offered: %s; mxsend: SCRAM-SHA-256 PLAIN LOGIN)", h,
+		    r->text);
+		break;
+	case R_AUTH_NO_TLS:
+		buf_printf(b, "%s: not sending credentials without TLS (tls is "
+		    "%s)", h, r->text);
+		break;
+	case R_AUTH_SCRAM:
+		buf_printf(b, "%s%sSCRAM: %s", h, *h ? ": " : "", r->text);
+		break;
+	case R_TOO_BIG:
+		buf_printf(b, "%s: message size %lld exceeds the server's limit "
+		    "of %lld", h, r->size, r->limit);
+		break;
+	case R_8BIT:
+		buf_printf(b, "%s does not offer 8BITMIME and the message cannot "
+		    "be converted to 7-bit MIME", h);
+		break;
+	default:
+		buf_adds(b, r->text);
+		break;
+	}
+}
+
+/* remote_text - the sentences about a connection; h is "host[addr]:port" */
+static void
+remote_text(const struct result *r, const char *h, const char *rcpt,
+    struct buf *b)
+{
+	char cmd[ADDR_MAX + 16];
+
+	switch (r->why) {
+	case R_REPLY:
+		in_reply_to(r->step, rcpt, cmd, sizeof(cmd));
+		buf_printf(b, "%s said: %d %s (in reply to %s)", h, r->code,
+		    r->text, cmd);
+		break;
+	case R_CONNECT:
+		buf_printf(b, "%s: connect: %s", h, strerror(r->err));
+		break;
+	case R_TIMEOUT:
+		buf_printf(b, "%s: %s", h, r->step == STEP_CONNECT ?
+		    "connection timed out" : r->sending ?
+		    "timeout while sending" : "timeout waiting for reply");
+		break;
+	case R_CLOSED:
+		buf_printf(b, "%s: %s", h, r->sending ?
+		    "write: connection closed" : "connection closed by server");
+		break;
+	case R_NETIO:
+		buf_printf(b, "%s: %s%s", h, r->sending ? "write: " : "",
+		    strerror(r->err));
+		break;
+	case R_PROTOCOL:
+		buf_printf(b, "%s: protocol error: %s", h, r->text);
+		break;
+	case R_UNFINISHED:
+		buf_printf(b, "%s: transaction not completed", h);
+		break;
+	case R_NOT_REUSABLE:
+		buf_printf(b, "%s: connection not reusable", h);
+		break;
+	default:
+		tls_auth_text(r, h, b);
+		break;
+	}
+	if (lost(r) && r->step == STEP_DOT)
+		buf_adds(b, " (possible duplicate)");
+}
+
+/* remote - is the reason about a connection to a server? */
+static int
+remote(enum reason why)
+{
+	return why >= R_REPLY && why <= R_8BIT;
+}
+
+/* local_text - the sentences without a server */
+static void
+local_text(const struct result *r, struct buf *b)
+{
+	switch (r->why) {
+	case R_DNS_NXDOMAIN:
+		buf_printf(b, "%s: domain not found", r->text);
+		break;
+	case R_DNS_NULL_MX:
+		buf_printf(b, "%s: domain does not accept mail (null MX)",
+		    r->text);
+		break;
+	case R_NO_ROUTE:
+		buf_printf(b, "no address to try for %s", r->text);
+		break;
+	case R_NO_USER:
+		buf_adds(b, "no such local user");
+		break;
+	case R_LOCAL_OFF:
+		buf_printf(b, "no mailbox for %s: local delivery is off "
+		    "(local_delivery none) and no alias sends it elsewhere",
+		    r->text);
+		break;
+	case R_NOMEM:
+		buf_printf(b, "%s%sout of memory", r->text, *r->text ? ": " : "");
+		break;
+	default:
+		buf_adds(b, r->text);
+		break;
+	}
+}
+
+/* text_of - one result's sentence, not an expiry, into b */
+static void
+text_of(const struct result *r, const char *rcpt, struct buf *b)
+{
+	char h[HOST_MAX + PEER_MAX];
+
+	if (remote(r->why)) {
+		snprintf(h, sizeof(h), "%s%s", r->host, r->peer);
+		remote_text(r, h, rcpt, b);
+	} else
+		local_text(r, b);
+}
+
+void
+result_text(const struct result *r, const char *rcpt, char *out,
+    size_t outlen)
+{
+	struct result last;
+	struct buf b;
+	char t[ERRTEXT_MAX];
+
+	if (outlen == 0)
+		return;
+	buf_init(&b, 0);
+	if (r->why == R_EXPIRED) {
+		last = *r;
+		last.why = r->why_last;
+		t[0] = '\0';
+		if (last.why != R_NONE)
+			result_text(&last, rcpt, t, sizeof(t));
+		buf_printf(&b, "delivery time expired after %lds; last error: %s",
+		    r->lifetime, t[0] ? t : "none");
+	} else
+		text_of(r, rcpt, &b);
+	/* One line of ERRTEXT_MAX at the most, as every result was. */
+	printable(out, outlen < ERRTEXT_MAX ? outlen : ERRTEXT_MAX,
+	    b.p ? b.p : "", b.len);
+	buf_free(&b);
+}
+
+/* dsn_status - RFC 3463 status of a result that is not a reply */
+static const char *
+dsn_status(const struct result *r)
+{
+	int perm = r->o == OUT_PERM;
+
+	if (r->why == R_DNS_NULL_MX)
+		return "5.1.10";
+	if (perm && r->why == R_DNS_NXDOMAIN)
+		return "5.1.2";
+	if (r->why == R_EXPIRED)
+		return "4.4.7";
+	if (perm)
+		return "5.0.0";
+	if (r->why >= R_DNS_NXDOMAIN && r->why <= R_DNS_BAD_NAME)
+		return "4.4.3";
+	return "4.4.1";
+}
+
+void
+result_dsn(const struct result *r, const char *rcpt, struct result_dsn *d)
+{
+	struct result last;
+	char t[ERRTEXT_MAX];
+
+	/* Expired in the queue: the last temporary error is the one to
+	 * report, with its 4.x.x status, as Postfix does. */
+	if (r->why == R_EXPIRED && r->why_last != R_NONE) {
+		last = *r;
+		last.why = r->why_last;
+		last.o = OUT_TEMP;
+		result_dsn(&last, rcpt, d);
+		return;
+	}
+	memset(d, 0, sizeof(*d));
+	if (r->why == R_REPLY) {
+		snprintf(d->remote, sizeof(d->remote), "%s", r->host);
+		snprintf(d->diag, sizeof(d->diag), "smtp; %d %s", r->code,
+		    r->text);
+		if (r->status[0])
+			snprintf(d->status, sizeof(d->status), "%s", r->status);
+		else
+			snprintf(d->status, sizeof(d->status), "%d.0.0",
+			    r->code >= 400 && r->code < 600 ? r->code / 100 :
+			    r->o == OUT_PERM ? 5 : 4);
+		return;
+	}
+	snprintf(d->status, sizeof(d->status), "%s", dsn_status(r));
+	result_text(r, rcpt, t, sizeof(t));
+	snprintf(d->diag, sizeof(d->diag), "X-mxsend; %s", t);
+}
+
+/* add_word - " key=value", a space or '=' in the value as '?' */
+static int
+add_word(struct buf *b, const char *key, const char *val)
+{
+	int rc = buf_printf(b, " %s=", key);
+
+	for (; *val; val++)
+		rc |= buf_addc(b, *val == ' ' || *val == '=' ? '?' : *val);
+	return rc;
+}
+
+int
+result_dump(const struct result *r, struct buf *b)
+{
+	static const char *const oname[] = { "ok", "temp", "perm" };
+	int rc;
+
+	rc = buf_printf(b, "o=%s why=%s", oname[r->o], reason_name(r->why));
+	if (r->why_last != R_NONE)
+		rc |= buf_printf(b, " last=%s", reason_name(r->why_last));
+	if (r->step != STEP_NONE && (unsigned)r->step < STEP_COUNT)
+		rc |= buf_printf(b, " step=%s", step_names[r->step]);
+	if (r->code)
+		rc |= buf_printf(b, " code=%d", r->code);
+	if (r->status[0])
+		rc |= add_word(b, "status", r->status);
+	if (r->err)
+		rc |= buf_printf(b, " err=%d", r->err);
+	if (r->sending)
+		rc |= buf_adds(b, " sending=1");
+	if (r->host[0])
+		rc |= add_word(b, "host", r->host);
+	if (r->peer[0])
+		rc |= add_word(b, "peer", r->peer);
+	if (r->size || r->limit)
+		rc |= buf_printf(b, " size=%lld limit=%lld", r->size, r->limit);
+	if (r->lifetime)
+		rc |= buf_printf(b, " lifetime=%ld", r->lifetime);
+	return rc ? -1 : 0;
+}
+
+/* name_of - the index of name in a table of n names, or -1 */
+static int
+name_of(const char *const *names, int n, const char *name, size_t len)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (names[i] && strlen(names[i]) == len &&
+		    memcmp(names[i], name, len) == 0)
+			return i;
+	return -1;
+}
+
+/* num - a decimal value of a word within min..max */
+static int
+num(const char *v, size_t len, long long max, long long *out)
+{
+	long long n = 0;
+	size_t i;
+
+	if (len == 0 || len > 19)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	if (n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* copy_word - a word's value into a field of size cap, printable */
+static int
+copy_word(char *dst, size_t cap, const char *v, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len >= cap)
+		return -1;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			return -1;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+/* load_word - one key=value of the envelope form */
+static int
+load_word(struct result *r, const char *k, size_t klen, const char *v,
+    size_t vlen)
+{
+	static const char *const oname[] = { "ok", "temp", "perm" };
+	long long n;
+	int i;
+
+#define KEY(s) (klen == sizeof(s) - 1 && memcmp(k, s, klen) == 0)
+	if (KEY("o"))
+		return (i = name_of(oname, 3, v, vlen)) < 0 ? -1 :
+		    (r->o = (enum outcome)i, 0);
+	if (KEY("why") || KEY("last")) {
+		if ((i = name_of(reason_names, R_COUNT, v, vlen)) < 0)
+			return -1;
+		*(KEY("why") ? &r->why : &r->why_last) = (enum reason)i;
+		return 0;
+	}
+	if (KEY("step"))
+		return (i = name_of(step_names, STEP_COUNT, v, vlen)) < 0 ? -1 :
+		    (r->step = (enum step)i, 0);
+	if (KEY("status"))
+		return copy_word(r->status, sizeof(r->status), v, vlen);
+	if (KEY("host"))
+		return copy_word(r->host, sizeof(r->host), v, vlen);
+	if (KEY("peer"))
+		return copy_word(r->peer, sizeof(r->peer), v, vlen);
+	if (KEY("code"))
+		return num(v, vlen, 999, &n) < 0 ? -1 : (r->code = (int)n, 0);
+	if (KEY("err"))
+		return num(v, vlen, 4095, &n) < 0 ? -1 : (r->err = (int)n, 0);
+	if (KEY("sending"))
+		return num(v, vlen, 1, &n) < 0 ? -1 : (r->sending = (int)n, 0);
+	if (KEY("size"))
+		return num(v, vlen, MESSAGE_SIZE_MAX, &r->size);
+	if (KEY("limit"))
+		return num(v, vlen, 1LL << 62, &r->limit);
+	if (KEY("lifetime"))
+		return num(v, vlen, 1L << 30, &n) < 0 ? -1 :
+		    (r->lifetime = (long)n, 0);
+#undef KEY
+	return -1;
+}
+
+int
+result_load(struct result *r, const char *words, const char *text)
+{
+	const char *p = words, *e, *eq;
+
+	memset(r, 0, sizeof(*r));
+	r->o = OUT_TEMP;
+	while (*p) {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		e = strchr(p, ' ');
+		if (e == NULL)
+			e = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(e - p));
+		if (eq == NULL || load_word(r, p, (size_t)(eq - p), eq + 1,
+		    (size_t)(e - eq - 1)) < 0)
+			return -1;
+		p = e;
+	}
+	if (text) {
+		if (strlen(text) >= sizeof(r->text))
+			return -1;
+		printable(r->text, sizeof(r->text), text, strlen(text));
+	}
+	return 0;
+}
+
+const char *
+result_str(const struct result *r, struct rtext *t)
+{
+	result_text(r, NULL, t->s, sizeof(t->s));
+	return t->s;
+}
+
+struct result *
+result_dup(const struct result *r)
+{
+	struct result *d = xmalloc(sizeof(*d));
+
+	*d = *r;
+	return d;
+}
