@@ -95,87 +95,86 @@ queue_odd(const char *dir, int group, gid_t gid, size_t *ngrp, size_t *nworld,
 	closedir(dp);
 }
 
-/* doctor_queue - who can use the queue, in plain words, and can a
- * submission be stored there */
+/* queue_who - who can use the queue of mode st, in plain words, into
+ * what (after the first n octets) */
 static void
-doctor_queue(const struct conf *c, FILE *out)
+queue_who(const struct stat *st, const char *owner, const char *grp,
+    char *what, size_t len, size_t n)
 {
-	char what[4096], path[1100], exg[1100], exw[1100], fix[256];
-	char owner[64], grp[64], bgrp[64];
+	char path[1100], bgrp[64];
+	struct stat bin;
+	ssize_t k;
+
+	if (!(st->st_mode & S_IRWXG)) {
+		snprintf(what + n, len - n, "root-only, only %s can submit mail",
+		    st->st_uid == 0 ? "root" : owner);
+		return;
+	}
+	if (!(st->st_mode & S_IWGRP)) {
+		snprintf(what + n, len - n, "group %s may read it (mailq) but "
+		    "not write, so only %s can submit mail", grp,
+		    st->st_uid == 0 ? "root" : owner);
+		return;
+	}
+	n += (size_t)snprintf(what + n, len - n, "shared by root and group %s; "
+	    "other users submit through a sendmail installed setgid %s "
+	    "(root:%s 2755)", grp, grp, grp);
+	/* The running file, whatever name started it. */
+	if (n >= len || stat("/proc/self/exe", &bin) < 0)
+		return;
+	k = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	path[k > 0 ? k : 0] = '\0';
+	if ((bin.st_mode & S_ISGID) && bin.st_gid == st->st_gid)
+		snprintf(what + n, len - n, "; %s (running now) is setgid %s, so "
+		    "every user can submit mail", path[0] ? path :
+		    "this sendmail", grp);
+	else
+		snprintf(what + n, len - n, "; %s (running now) is not (group "
+		    "%s, mode %04o), so only root and group %s can submit mail",
+		    path[0] ? path : "this sendmail", id_name(1, bin.st_gid,
+		    bgrp, sizeof(bgrp)), (unsigned)(bin.st_mode & 07777), grp);
+}
+
+/* queue_store - can a submission be stored, and with which mode? */
+static void
+queue_store(const struct conf *c, FILE *out)
+{
+	char what[4096], bgrp[64];
 	struct result res;
-	struct stat st, bin;
+	struct rtext t;
+	struct stat bin;
 	struct qfile q;
-	size_t ngrp = 0, nworld = 0;
-	ssize_t n;
-	int group;
 
-	if (queue_open(c, &res) < 0) {
-		say_fail(out, "queue", res.text);
-		return;
-	}
-	if (lstat(c->queue_dir, &st) < 0) {
-		say_fail(out, "queue", strerror(errno));
-		return;
-	}
-	group = (st.st_mode & S_IRWXG) != 0;
-	id_name(0, st.st_uid, owner, sizeof(owner));
-	id_name(1, st.st_gid, grp, sizeof(grp));
-	n = snprintf(what, sizeof(what), "queue %s: owner %s, group %s, mode "
-	    "%04o: ", c->queue_dir, owner, grp, (unsigned)(st.st_mode & 07777));
-	if (n < 0 || (size_t)n >= sizeof(what))
-		n = 0;
-	if (!group)
-		snprintf(what + n, sizeof(what) - (size_t)n, "root-only, only %s "
-		    "can submit mail", st.st_uid == 0 ? "root" : owner);
-	else if (!(st.st_mode & S_IWGRP))
-		snprintf(what + n, sizeof(what) - (size_t)n, "group %s may read "
-		    "it (mailq) but not write, so only %s can submit mail", grp,
-		    st.st_uid == 0 ? "root" : owner);
-	else {
-		size_t k;
-
-		k = (size_t)n + (size_t)snprintf(what + n, sizeof(what) - (size_t)n,
-		    "shared by root and group %s; other users submit through a "
-		    "sendmail installed setgid %s (root:%s 2755)", grp, grp, grp);
-		/* The running file, whatever name started it. */
-		if (k < sizeof(what) && stat("/proc/self/exe", &bin) == 0) {
-			n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-			path[n > 0 ? n : 0] = '\0';
-			if ((bin.st_mode & S_ISGID) && bin.st_gid == st.st_gid)
-				snprintf(what + k, sizeof(what) - k, "; %s (running "
-				    "now) is setgid %s, so every user can submit mail",
-				    path[0] ? path : "this sendmail", grp);
-			else
-				snprintf(what + k, sizeof(what) - k, "; %s (running "
-				    "now) is not (group %s, mode %04o), so only root "
-				    "and group %s can submit mail", path[0] ? path :
-				    "this sendmail", id_name(1, bin.st_gid, bgrp,
-				    sizeof(bgrp)), (unsigned)(bin.st_mode & 07777),
-				    grp);
-		}
-	}
-	say_ok(out, what);
-
-	/* Can a submission be stored, and with which mode? */
 	if (queue_create(c, &q, &res) < 0) {
 		snprintf(what, sizeof(what), "queue %s", c->queue_dir);
-		say_fail(out, what, res.text);
-	} else {
-		if (fstat(q.fd, &bin) < 0)
-			memset(&bin, 0, sizeof(bin));
-		queue_abort(&q);
-		snprintf(what, sizeof(what), "queue %s is writable: a new message "
-		    "file gets mode %04o, group %s", c->queue_dir,
-		    (unsigned)(bin.st_mode & 07777), id_name(1, bin.st_gid, bgrp,
-		    sizeof(bgrp)));
-		say_ok(out, what);
+		say_fail(out, what, result_str(&res, &t));
+		return;
 	}
+	if (fstat(q.fd, &bin) < 0)
+		memset(&bin, 0, sizeof(bin));
+	queue_abort(&q);
+	snprintf(what, sizeof(what), "queue %s is writable: a new message file "
+	    "gets mode %04o, group %s", c->queue_dir,
+	    (unsigned)(bin.st_mode & 07777), id_name(1, bin.st_gid, bgrp,
+	    sizeof(bgrp)));
+	say_ok(out, what);
+}
 
-	/* Files the other users of a group queue could not handle. */
-	queue_odd(c->queue_dir, group, st.st_gid, &ngrp, &nworld, exg, exw,
+/* queue_files - files the other users of a group queue could not
+ * handle, or that anyone could read */
+static void
+queue_files(const struct conf *c, const struct stat *st, const char *grp,
+    FILE *out)
+{
+	char what[4096], path[1100], exg[1100], exw[1100], fix[256];
+	int group = (st->st_mode & S_IRWXG) != 0;
+	size_t ngrp = 0, nworld = 0;
+
+	queue_odd(c->queue_dir, group, st->st_gid, &ngrp, &nworld, exg, exw,
 	    sizeof(exg));
 	snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
-	queue_odd(path, group, st.st_gid, &ngrp, &nworld, exg, exw, sizeof(exg));
+	queue_odd(path, group, st->st_gid, &ngrp, &nworld, exg, exw,
+	    sizeof(exg));
 	if (nworld) {
 		snprintf(what, sizeof(what), "queue %s: %zu file%s readable or "
 		    "writable by everyone (%s)", c->queue_dir, nworld,
@@ -193,35 +192,207 @@ doctor_queue(const struct conf *c, FILE *out)
 	}
 }
 
-/* advice - plain words for a failed connection */
-static const char *
-advice(const struct conf *c, const char *err)
+/* doctor_queue - who can use the queue, in plain words, and can a
+ * submission be stored there */
+static void
+doctor_queue(const struct conf *c, FILE *out)
 {
-	if (strstr(err, "certificate verification failed"))
+	char what[4096], owner[64], grp[64];
+	struct result res;
+	struct rtext t;
+	struct stat st;
+	int n;
+
+	if (queue_open(c, &res) < 0) {
+		say_fail(out, "queue", result_str(&res, &t));
+		return;
+	}
+	if (lstat(c->queue_dir, &st) < 0) {
+		say_fail(out, "queue", strerror(errno));
+		return;
+	}
+	id_name(0, st.st_uid, owner, sizeof(owner));
+	id_name(1, st.st_gid, grp, sizeof(grp));
+	n = snprintf(what, sizeof(what), "queue %s: owner %s, group %s, mode "
+	    "%04o: ", c->queue_dir, owner, grp, (unsigned)(st.st_mode & 07777));
+	if (n < 0 || (size_t)n >= sizeof(what))
+		n = 0;
+	queue_who(&st, owner, grp, what, sizeof(what), (size_t)n);
+	say_ok(out, what);
+	queue_store(c, out);
+	queue_files(c, &st, grp, out);
+}
+
+/* advice - plain words for a failed connection; said is the sentence
+ * of r */
+static const char *
+advice(const struct conf *c, const struct result *r, const char *said)
+{
+	switch (r->why) {
+	case R_TLS_VERIFY:
 		return "the server's certificate does not verify for its name; "
 		    "with tls verify mail to it is deferred (tls_ca_file names "
 		    "other trust anchors; tls opportunistic skips the check)";
-	if (strstr(err, "TLS handshake failed"))
+	case R_TLS_HANDSHAKE:
 		return "the TLS handshake failed; with tls opportunistic mxsend "
 		    "retries in plain text, with required or verify mail waits";
-	if (strstr(err, "does not offer STARTTLS"))
+	case R_TLS_NOT_OFFERED:
 		return "the server offers no STARTTLS; with tls required or "
 		    "verify nothing is sent to it";
-	if (strstr(err, "not authenticating to a server whose"))
+	case R_AUTH_UNVERIFIED:
 		return "credentials go only to a server whose certificate "
 		    "verifies: tls verify, with tls_ca_file naming its CA (or "
 		    "auth_unverified yes, for SCRAM-SHA-256 only)";
-	if (strstr(err, "authentication failed"))
+	case R_AUTH_REFUSED:
 		return "check the user and password in auth_file";
-	if (strstr(err, "speaks plain text") || strstr(err, "no greeting"))
-		return err;
-	if (!c->smarthost[0] && (strstr(err, "timed out") ||
-	    strstr(err, "refused") || strstr(err, "unreachable")))
-		return "cannot reach port 25 of this exchanger: if outbound port "
-		    "25 is blocked here (common with home and cloud providers), "
-		    "configure a smarthost (smarthost host:587 with an "
-		    "auth_file)";
+	case R_TLS_NOT_TLS:
+	case R_TLS_SILENT:
+		return said;
+	case R_CONNECT:
+	case R_TIMEOUT:
+		if (!c->smarthost[0] && (r->why == R_CONNECT ||
+		    r->step == STEP_CONNECT))
+			return "cannot reach port 25 of this exchanger: if "
+			    "outbound port 25 is blocked here (common with home "
+			    "and cloud providers), configure a smarthost "
+			    "(smarthost host:587 with an auth_file)";
+		break;
+	default:
+		break;
+	}
 	return "the server did not accept a session; see the reason above";
+}
+
+/* doctor_auth - does auth_file have credentials for host h? */
+static void
+doctor_auth(const struct conf *c, const char *h, FILE *out)
+{
+	char what[4096], user[256], pass[512];
+	struct result res;
+	struct rtext t;
+	int have;
+
+	have = auth_lookup(c->auth_file, h, user, sizeof(user), pass,
+	    sizeof(pass), &res);
+	explicit_bzero(pass, sizeof(pass));
+	snprintf(what, sizeof(what), "auth_file %s", c->auth_file);
+	if (have < 0) {
+		say_fail(out, what, result_str(&res, &t));
+		return;
+	}
+	snprintf(what + strlen(what), sizeof(what) - strlen(what),
+	    "%s credentials for %s", have ? " has" : ": no", h);
+	say_ok(out, what);
+}
+
+/* doctor_dns - the addresses mail for domain (or the smarthost) goes to
+ * into rt; 0, or -1 when there are none */
+static int
+doctor_dns(const struct conf *c, struct dns *dns, const char *domain,
+    struct route *rt, FILE *out)
+{
+	char what[4096];
+	struct result res;
+	struct rtext t;
+	enum outcome o;
+	size_t i;
+
+	if (c->smarthost[0]) {
+		o = dns_host(dns, c->smarthost, c->smarthost_port, rt, &res);
+		snprintf(what, sizeof(what), "DNS: smarthost %s", c->smarthost);
+	} else {
+		o = dns_route(dns, domain, c->smtp_port, rt, &res);
+		snprintf(what, sizeof(what), "DNS: mail exchangers of %s", domain);
+	}
+	if (o != OUT_OK) {
+		say_fail(out, what, o == OUT_PERM ? result_str(&res, &t) :
+		    "no answer: check dns_server or /etc/resolv.conf, and that "
+		    "this machine can reach its DNS servers");
+		return -1;
+	}
+	for (i = 0; i < rt->n; i++) {
+		size_t n = strlen(what);
+
+		snprintf(what + n, sizeof(what) - n, "%s %d %s", i ? "," : ":",
+		    rt->a[i].pref, rt->a[i].host);
+	}
+	say_ok(out, what);
+	return 0;
+}
+
+/* verify_too - under a lighter tls policy, would verify pass as well? */
+static void
+verify_too(const struct conf *c, const struct mxaddr *a, struct tlsopts *t,
+    FILE *out)
+{
+	char what[4096];
+	struct result res;
+	struct rtext rt;
+	struct smtp v;
+
+	t->policy = TLS_VERIFY;
+	t->user = NULL;
+	if (smtp_open(&v, a, c, t, &res) == OUT_OK) {
+		snprintf(what, sizeof(what), "%s%s: the certificate verifies for "
+		    "%s", v.host, v.peer, t->name);
+		say_ok(out, what);
+		smtp_close(&v, 1);
+	} else
+		fprintf(out, "note %s (fine for tls %s)\n", result_str(&res, &rt),
+		    c->tls == TLS_REQUIRED ? "required" : "opportunistic");
+}
+
+/* doctor_mx - one exchanger address: a session as delivery would have
+ * it; 1 when mail can flow through it */
+static int
+doctor_mx(const struct conf *c, const struct mxaddr *a, FILE *out)
+{
+	char what[4096], user[256], pass[512];
+	struct result res;
+	struct tlsopts t;
+	struct rtext rt;
+	struct smtp s;
+	int found;
+
+	memset(&t, 0, sizeof(t));
+	t.policy = c->tls;
+	t.implicit = c->smarthost[0] && c->smarthost_tls == 1;
+	t.name = c->smarthost[0] ? c->smarthost : a->host;
+	if (c->auth_file[0]) {
+		found = auth_lookup(c->auth_file, t.name, user, sizeof(user),
+		    pass, sizeof(pass), &res);
+		if (found < 0) {
+			/* Delivery would defer here too. */
+			say_fail(out, t.name, result_str(&res, &rt));
+			return 0;
+		}
+		if (found) {
+			t.user = user;
+			t.pass = pass;
+		}
+	}
+	found = smtp_open(&s, a, c, &t, &res) == OUT_OK;
+	explicit_bzero(pass, sizeof(pass));
+	if (!found) {
+		result_str(&res, &rt);
+		say_fail(out, rt.s, advice(c, &res, rt.s));
+		return 0;
+	}
+	if (s.tls_failed[0])
+		say_fail(out, s.tls_failed, "STARTTLS is offered but does not "
+		    "work; mail goes out in plain text (tls opportunistic), or "
+		    "waits (required, verify)");
+	snprintf(what, sizeof(what), "%s%s: EHLO%s%s%s%s", s.host, s.peer,
+	    s.ssl ? ", TLS " : (s.ext & EXT_STARTTLS) ? "" :
+	    ", no STARTTLS offered", s.ssl ? s.tls_desc : "",
+	    t.user ? ", AUTH as " : "", t.user ? t.user : "");
+	say_ok(out, what);
+	if (s.ssl && c->tls != TLS_VERIFY && !s.tls_verified) {
+		smtp_close(&s, 1);
+		verify_too(c, a, &t, out);
+	} else
+		smtp_close(&s, 1);
+	return 1;
 }
 
 int
@@ -230,10 +401,10 @@ doctor(const struct conf *c, const char *domain, FILE *out)
 	struct route rt = { NULL, 0, 0 };
 	struct dns *dns = NULL;
 	struct result res;
-	char what[4096], user[256], pass[512];
-	size_t i, tried = 0;
-	int flows = 0, have_auth = 0;
-	enum outcome o;
+	struct rtext t;
+	char what[4096];
+	size_t i;
+	int flows = 0;
 
 	if (domain == NULL || domain[0] == '\0')
 		domain = c->qualify_domain;
@@ -243,110 +414,18 @@ doctor(const struct conf *c, const char *domain, FILE *out)
 	    c->tls == TLS_REQUIRED ? "required" : "verify", c->smarthost[0] ?
 	    ", smarthost " : "", c->smarthost);
 	say_ok(out, what);
-
 	doctor_queue(c, out);
-
-	if (c->auth_file[0]) {
-		const char *h = c->smarthost[0] ? c->smarthost : domain;
-
-		have_auth = auth_lookup(c->auth_file, h, user, sizeof(user), pass,
-		    sizeof(pass), &res);
-		explicit_bzero(pass, sizeof(pass));
-		snprintf(what, sizeof(what), "auth_file %s", c->auth_file);
-		if (have_auth < 0)
-			say_fail(out, what, res.text);
-		else {
-			snprintf(what + strlen(what), sizeof(what) - strlen(what),
-			    "%s credentials for %s", have_auth ? " has" :
-			    ": no", h);
-			say_ok(out, what);
-		}
-	}
-
+	if (c->auth_file[0])
+		doctor_auth(c, c->smarthost[0] ? c->smarthost : domain, out);
 	dns = dns_new(c->dns_server, c->connect_timeout, &res);
 	if (dns == NULL) {
-		say_fail(out, "DNS", res.text);
+		say_fail(out, "DNS", result_str(&res, &t));
 		goto out;
 	}
-	if (c->smarthost[0]) {
-		o = dns_host(dns, c->smarthost, c->smarthost_port, &rt, &res);
-		snprintf(what, sizeof(what), "DNS: smarthost %s", c->smarthost);
-	} else {
-		o = dns_route(dns, domain, c->smtp_port, &rt, &res);
-		snprintf(what, sizeof(what), "DNS: mail exchangers of %s", domain);
-	}
-	if (o != OUT_OK) {
-		say_fail(out, what, o == OUT_PERM ? res.text :
-		    "no answer: check dns_server or /etc/resolv.conf, and that "
-		    "this machine can reach its DNS servers");
+	if (doctor_dns(c, dns, domain, &rt, out) < 0)
 		goto out;
-	}
-	for (i = 0; i < rt.n; i++) {
-		size_t n = strlen(what);
-
-		snprintf(what + n, sizeof(what) - n, "%s %d %s", i ? "," : ":",
-		    rt.a[i].pref, rt.a[i].host);
-	}
-	say_ok(out, what);
-
-	for (i = 0; i < rt.n && tried < DOCTOR_ADDRS; i++, tried++) {
-		struct tlsopts t;
-		struct smtp s;
-
-		memset(&t, 0, sizeof(t));
-		t.policy = c->tls;
-		t.implicit = c->smarthost[0] && c->smarthost_tls == 1;
-		t.name = c->smarthost[0] ? c->smarthost : rt.a[i].host;
-		if (c->auth_file[0]) {
-			int found = auth_lookup(c->auth_file, t.name, user,
-			    sizeof(user), pass, sizeof(pass), &res);
-
-			if (found < 0) {
-				/* Delivery would defer here too. */
-				say_fail(out, t.name, res.text);
-				continue;
-			}
-			if (found) {
-				t.user = user;
-				t.pass = pass;
-			}
-		}
-		o = smtp_open(&s, &rt.a[i], c, &t, &res);
-		explicit_bzero(pass, sizeof(pass));
-		if (o != OUT_OK) {
-			snprintf(what, sizeof(what), "%s", res.text);
-			say_fail(out, what, advice(c, res.text));
-			continue;
-		}
-		if (s.tls_failed[0])
-			say_fail(out, s.tls_failed, "STARTTLS is offered but does "
-			    "not work; mail goes out in plain text (tls "
-			    "opportunistic), or waits (required, verify)");
-		snprintf(what, sizeof(what), "%s%s: EHLO%s%s%s%s", s.host, s.peer,
-		    s.ssl ? ", TLS " : (s.ext & EXT_STARTTLS) ? "" :
-		    ", no STARTTLS offered", s.ssl ? s.tls_desc : "",
-		    t.user ? ", AUTH as " : "", t.user ? t.user : "");
-		say_ok(out, what);
-		flows = 1;
-		/* Under a lighter policy, say whether verify would pass too. */
-		if (s.ssl && c->tls != TLS_VERIFY && !s.tls_verified) {
-			struct smtp v;
-
-			smtp_close(&s, 1);
-			t.policy = TLS_VERIFY;
-			t.user = NULL;
-			if (smtp_open(&v, &rt.a[i], c, &t, &res) == OUT_OK) {
-				snprintf(what, sizeof(what), "%s%s: the certificate "
-				    "verifies for %s", v.host, v.peer, t.name);
-				say_ok(out, what);
-				smtp_close(&v, 1);
-			} else
-				fprintf(out, "note %s (fine for tls %s)\n", res.text,
-				    c->tls == TLS_REQUIRED ? "required" :
-				    "opportunistic");
-		} else
-			smtp_close(&s, 1);
-	}
+	for (i = 0; i < rt.n && i < DOCTOR_ADDRS; i++)
+		flows |= doctor_mx(c, &rt.a[i], out);
 	if (flows)
 		say_ok(out, "mail can flow");
 	else

@@ -106,7 +106,7 @@ enum reason {
 };
 
 /* The protocol step a reply or a failure belongs to. */
-enum step {
+enum smtp_step {
 	STEP_NONE, STEP_CONNECT, STEP_GREETING, STEP_EHLO, STEP_HELO,
 	STEP_STARTTLS, STEP_TLS, STEP_AUTH, STEP_MAIL, STEP_RCPT, STEP_DATA,
 	STEP_DOT, STEP_RSET, STEP_QUIT, STEP_COUNT
@@ -119,7 +119,7 @@ struct result {
 	enum outcome o;
 	enum reason why;
 	enum reason why_last;	/* R_EXPIRED: the last error's reason */
-	enum step step;		/* where it happened, or STEP_NONE */
+	enum smtp_step step;		/* where it happened, or STEP_NONE */
 	int sending;		/* R_TIMEOUT/R_NETIO: while writing */
 	int code;		/* SMTP reply code, or 0 */
 	char status[16];	/* RFC 3463 status the reply gave, or "" */
@@ -220,7 +220,7 @@ void result_dsn(const struct result *, const char *rcpt, struct result_dsn *);
 int result_dump(const struct result *, struct buf *);
 int result_load(struct result *, const char *words, const char *text);
 const char *reason_name(enum reason);
-const char *step_name(enum step);
+const char *step_name(enum smtp_step);
 
 /* conf.c */
 

@@ -71,7 +71,7 @@ reason_name(enum reason why)
 }
 
 const char *
-step_name(enum step step)
+step_name(enum smtp_step step)
 {
 	return (unsigned)step < STEP_COUNT ? step_names[step] : "none";
 }
@@ -126,7 +126,7 @@ result_oom(struct result *r)
 
 /* in_reply_to - the command a reply answered, as people read it */
 static void
-in_reply_to(enum step step, const char *rcpt, char *out, size_t outlen)
+in_reply_to(enum smtp_step step, const char *rcpt, char *out, size_t outlen)
 {
 	static const char *const said[STEP_COUNT] = {
 		[STEP_GREETING] = "the greeting", [STEP_EHLO] = "EHLO",
@@ -511,7 +511,7 @@ load_word(struct result *r, const char *k, size_t klen, const char *v,
 	}
 	if (KEY("step"))
 		return (i = name_of(step_names, STEP_COUNT, v, vlen)) < 0 ? -1 :
-		    (r->step = (enum step)i, 0);
+		    (r->step = (enum smtp_step)i, 0);
 	if (KEY("status"))
 		return copy_word(r->status, sizeof(r->status), v, vlen);
 	if (KEY("host"))

@@ -49,6 +49,17 @@
 /* Flush the output buffer at this size while sending a body. */
 #define WRITE_BLOCK 65536
 
+/* How one protocol step ended; res says why wherever it is not P_OK. */
+enum pstep {
+	P_OK,
+	P_REFUSED,	/* the server said no; the connection is still fine */
+	P_LOST,		/* the connection failed */
+	P_TLS_FAILED,	/* STARTTLS did not work: plain text may be retried */
+	P_PLAIN,	/* STARTTLS not offered or refused: plain text is fine */
+	P_LOCAL,	/* our side failed: the queue file, memory */
+	P_UNCONVERTIBLE	/* the message cannot be made 7-bit */
+};
+
 ssize_t
 reply_parse(const char *buf, size_t len, struct reply *r, char *err,
     size_t errlen)
@@ -142,7 +153,7 @@ enhanced(const char *p)
 /* say - the facts of a reply to step: code, RFC 3463 status, text */
 static void
 say(struct result *res, enum outcome o, const struct smtp *s,
-    const struct reply *r, enum step step)
+    const struct reply *r, enum smtp_step step)
 {
 	size_t n;
 
@@ -410,9 +421,8 @@ fail:
 	return -1;
 }
 
-/* hello - EHLO, or HELO when EHLO is refused; 0, -1 connection lost,
- * -2 refused (res says why) */
-static int
+/* hello - EHLO, or HELO when EHLO is refused */
+static enum pstep
 hello(struct smtp *s, const struct conf *c, struct result *res)
 {
 	struct reply r;
@@ -420,26 +430,34 @@ hello(struct smtp *s, const struct conf *c, struct result *res)
 	if (s_cmd(s, "EHLO %s", c->hostname) < 0 ||
 	    s_flush(s, s->cmd_timeout, res) < 0 ||
 	    s_reply(s, &r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
-		return -1;
+		return P_LOST;
 	if (r.code / 100 == 2) {
 		ehlo_ext(s, &r);
-		return 0;
+		return P_OK;
 	}
 	if (r.code < 500) {
 		say(res, OUT_TEMP, s, &r, STEP_EHLO);
-		return -2;
+		return P_REFUSED;
 	}
 	/* RFC 5321 3.2: an old server; fall back to HELO. */
 	if (s_cmd(s, "HELO %s", c->hostname) < 0 ||
 	    s_flush(s, s->cmd_timeout, res) < 0 ||
 	    s_reply(s, &r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
-		return -1;
+		return P_LOST;
 	if (r.code / 100 != 2) {
 		say(res, class_of(r.code), s, &r, STEP_HELO);
-		return -2;
+		return P_REFUSED;
 	}
 	s->ext = 0;
-	return 0;
+	return P_OK;
+}
+
+/* ask - send what is queued, read the reply into r */
+static enum pstep
+ask(struct smtp *s, struct reply *r, struct result *res)
+{
+	return s_flush(s, s->cmd_timeout, res) < 0 ||
+	    s_reply(s, r, s->cmd_timeout, res) < 0 ? P_LOST : P_OK;
 }
 
 /* has_mech - does the server offer SASL mechanism m? */
@@ -460,88 +478,111 @@ has_mech(const struct smtp *s, const char *m)
 	return 0;
 }
 
-/* s_scram - AUTH SCRAM-SHA-256 (RFC 7677, RFC 4954 4); 0 with the last
- * reply in r, -1 lost, -2 refused */
-static int
+/* scram_proof - the server-first challenge in r answered with our
+ * proof; P_REFUSED with res set when the challenge is bad */
+static enum pstep
+scram_proof(struct smtp *s, struct scram *sc, const struct tlsopts *t,
+    const struct reply *r, struct result *res)
+{
+	struct buf msg, b64;
+	enum pstep p = P_REFUSED;
+
+	buf_init(&msg, 0);
+	buf_init(&b64, 0);
+	result_set(res, OUT_OK, R_NONE, "%s", "");
+	if (b64_decode(r->text, &msg) < 0 || scram_final(sc, t->pass,
+	    msg.p ? msg.p : "", &b64, res) < 0) {
+		if (res->o == OUT_OK)
+			result_at(res, OUT_TEMP, R_AUTH_SCRAM, s->host,
+			    s->peer, "bad challenge");
+		goto out;
+	}
+	buf_reset(&msg);
+	if (b64_encode(b64.p, b64.len, &msg) < 0 ||
+	    s_secret(s, "********", "%s", msg.p) < 0) {
+		result_oom(res);
+		p = P_LOCAL;
+		goto out;
+	}
+	p = P_OK;
+out:
+	buf_wipe(&msg);
+	buf_wipe(&b64);
+	return p;
+}
+
+/* scram_check - RFC 4954 4: the server's proof comes as a challenge in
+ * r; P_OK when it is right (answered with an empty line) */
+static enum pstep
+scram_check(struct smtp *s, struct scram *sc, const struct reply *r,
+    struct result *res)
+{
+	struct buf msg;
+	int right;
+
+	buf_init(&msg, 0);
+	right = b64_decode(r->text, &msg) == 0 &&
+	    scram_verify(sc, msg.p ? msg.p : "") == 0;
+	buf_wipe(&msg);
+	if (!right) {
+		result_at(res, OUT_TEMP, R_AUTH_SCRAM, s->host, s->peer,
+		    "the server did not prove that it knows the password");
+		return P_REFUSED;
+	}
+	return s_cmd(s, "%s", "") < 0 ? P_LOCAL : P_OK;
+}
+
+/* s_scram - AUTH SCRAM-SHA-256 (RFC 7677, RFC 4954 4); P_OK with the
+ * last reply in r (the caller judges it) */
+static enum pstep
 s_scram(struct smtp *s, const struct tlsopts *t, struct reply *r,
     struct result *res)
 {
 	struct scram sc;
 	struct buf msg, b64;
-	int rc = -2;
+	enum pstep p = P_LOCAL;
 
 	buf_init(&msg, 0);
 	buf_init(&b64, 0);
-	if (scram_first(&sc, t->user, &msg, res) < 0 ||
-	    b64_encode(msg.p, msg.len, &b64) < 0 ||
+	if (scram_first(&sc, t->user, &msg, res) < 0)
+		goto out;
+	if (b64_encode(msg.p, msg.len, &b64) < 0 ||
 	    s_secret(s, "AUTH SCRAM-SHA-256 ********", "AUTH SCRAM-SHA-256 %s",
-	    b64.p) < 0)
-		goto out;
-	if (s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, r, s->cmd_timeout, res) < 0) {
-		rc = -1;
+	    b64.p) < 0) {
+		result_oom(res);
 		goto out;
 	}
-	if (r->code != 334) {
-		rc = 0;		/* the caller says why */
-		goto out;
-	}
-	buf_reset(&msg);
-	buf_reset(&b64);
-	if (b64_decode(r->text, &msg) < 0 || scram_final(&sc, t->pass,
-	    msg.p ? msg.p : "", &b64, res) < 0) {
-		if (res->text[0] == '\0' || res->o == OUT_OK)
-			result_at(res, OUT_TEMP, R_AUTH_SCRAM, s->host,
-			    s->peer, "bad challenge");
+	if ((p = ask(s, r, res)) != P_OK || r->code != 334)
+		goto out;	/* a refusal: the caller says why */
+	if ((p = scram_proof(s, &sc, t, r, res)) == P_REFUSED)
 		goto cancel;
-	}
-	buf_reset(&msg);
-	if (b64_encode(b64.p, b64.len, &msg) < 0 ||
-	    s_secret(s, "********", "%s", msg.p) < 0)
+	if (p != P_OK || (p = ask(s, r, res)) != P_OK)
 		goto out;
-	if (s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, r, s->cmd_timeout, res) < 0) {
-		rc = -1;
-		goto out;
-	}
 	if (r->code == 235) {
 		/* RFC 5802 3: success without the server's proof proves
 		 * nothing about the server. */
 		result_at(res, OUT_TEMP, R_AUTH_SCRAM, s->host, s->peer,
 		    "the server accepted without proving that it knows the "
 		    "password");
+		p = P_REFUSED;
 		goto out;
 	}
-	if (r->code != 334) {
-		rc = 0;
+	if (r->code != 334)
 		goto out;
-	}
-	/* RFC 4954 4: the server's proof comes as a challenge; answer it
-	 * with an empty line only when it is right. */
-	buf_reset(&msg);
-	if (b64_decode(r->text, &msg) < 0 ||
-	    scram_verify(&sc, msg.p ? msg.p : "") < 0) {
-		result_at(res, OUT_TEMP, R_AUTH_SCRAM, s->host, s->peer,
-		    "the server did not prove that it knows the password");
+	if ((p = scram_check(s, &sc, r, res)) == P_REFUSED)
 		goto cancel;
-	}
-	if (s_cmd(s, "%s", "") < 0 || s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, r, s->cmd_timeout, res) < 0) {
-		rc = -1;
-		goto out;
-	}
-	rc = 0;
+	if (p == P_OK)
+		p = ask(s, r, res);
 	goto out;
 cancel:
 	/* RFC 4954 4: "*" cancels the exchange. */
-	if (s_cmd(s, "*") < 0 || s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, r, s->cmd_timeout, res) < 0)
-		rc = -1;
+	if (s_cmd(s, "*") < 0 || ask(s, r, res) != P_OK)
+		p = P_LOST;
 out:
 	scram_free(&sc);
 	buf_wipe(&msg);
 	buf_wipe(&b64);
-	return rc;
+	return p;
 }
 
 /* mask_word - every occurrence of w in text (NUL-terminated) as '*'s */
@@ -559,106 +600,133 @@ mask_word(char *text, const char *w)
 	}
 }
 
-/* s_auth - RFC 4954 with SCRAM-SHA-256, PLAIN (RFC 4616) or LOGIN; 0,
- * -1 lost, -2 refused.  A refusal is TEMP: bad credentials must not
- * bounce mail.  Only a verified peer gets any AUTH command: a machine in
- * the middle would get the user name and, from SCRAM, a proof to crack
- * the password with offline.  unverified_ok (auth_unverified yes) lets
- * SCRAM go to an unverified peer; PLAIN and LOGIN, which hand over the
- * password itself, never do. */
-static int
-s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
+/* auth_plain - AUTH PLAIN (RFC 4616); P_OK with the reply in r */
+static enum pstep
+auth_plain(struct smtp *s, const struct tlsopts *t, struct reply *r,
     struct result *res)
 {
 	struct buf b64, raw;
-	struct reply r;
-	int rc = -2, step;
+	enum pstep p = P_LOCAL;
 
 	buf_init(&b64, 0);
 	buf_init(&raw, 0);
+	if (buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->user) < 0 ||
+	    buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->pass) < 0 ||
+	    b64_encode(raw.p, raw.len, &b64) < 0 ||
+	    s_secret(s, "AUTH PLAIN ********", "AUTH PLAIN %s", b64.p) < 0)
+		result_oom(res);
+	else
+		p = ask(s, r, res);
+	buf_wipe(&raw);
+	buf_wipe(&b64);
+	return p;
+}
+
+/* auth_login - AUTH LOGIN: the user and the password as answers to the
+ * server's two challenges; P_OK with the last reply in r */
+static enum pstep
+auth_login(struct smtp *s, const struct tlsopts *t, struct reply *r,
+    struct result *res)
+{
+	struct buf b64;
+	enum pstep p = P_LOCAL;
+	int step;
+
+	buf_init(&b64, 0);
+	if (s_cmd(s, "AUTH LOGIN") < 0)
+		goto nomem;
+	for (step = 0; step < 3; step++) {
+		if ((p = ask(s, r, res)) != P_OK)
+			goto out;
+		if (r->code != 334 || step == 2)
+			break;
+		buf_reset(&b64);
+		if (b64_encode(step ? t->pass : t->user, strlen(step ?
+		    t->pass : t->user), &b64) < 0 ||
+		    s_secret(s, "********", "%s", b64.p) < 0)
+			goto nomem;
+	}
+	goto out;
+nomem:
+	result_oom(res);
+	p = P_LOCAL;
+out:
+	buf_wipe(&b64);
+	return p;
+}
+
+/* auth_refused - the final AUTH reply r was not 235 */
+static void
+auth_refused(struct smtp *s, const struct tlsopts *t, const struct reply *r,
+    struct result *res)
+{
+	char t2[ERRTEXT_MAX];
+
+	/* No user name: the text goes into the queue, which mailq shows to
+	 * every local user; nor where the server echoes it. */
+	printable(t2, sizeof(t2), r->text, strlen(r->text));
+	mask_word(t2, t->user);
+	result_at(res, OUT_TEMP, R_AUTH_REFUSED, s->host, s->peer, "%s", t2);
+	res->code = r->code;
+	res->step = STEP_AUTH;
+}
+
+/* s_auth - RFC 4954 with SCRAM-SHA-256, PLAIN (RFC 4616) or LOGIN.  A
+ * refusal is TEMP: bad credentials must not bounce mail.  Only a
+ * verified peer gets any AUTH command: a machine in the middle would get
+ * the user name and, from SCRAM, a proof to crack the password with
+ * offline.  unverified_ok (auth_unverified yes) lets SCRAM go to an
+ * unverified peer; PLAIN and LOGIN, which hand over the password itself,
+ * never do. */
+static enum pstep
+s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
+    struct result *res)
+{
+	struct reply r;
+	enum pstep p;
+
 	if (!s->tls_verified && !unverified_ok) {
 		result_at(res, OUT_TEMP, R_AUTH_UNVERIFIED, s->host, s->peer,
 		    "%s", t->policy == TLS_REQUIRED ? "required" :
 		    t->policy == TLS_OPPORTUNISTIC ? "opportunistic" : "verify");
-		goto out;
+		return P_REFUSED;
 	}
 	if (!(s->ext & EXT_AUTH)) {
 		result_at(res, OUT_TEMP, R_AUTH_NOT_OFFERED, s->host, s->peer,
 		    "%s", "");
-		goto out;
+		return P_REFUSED;
 	}
-	if (has_mech(s, "SCRAM-SHA-256")) {
-		rc = s_scram(s, t, &r, res);
-		if (rc != 0)
-			goto out;
-		rc = -2;
-	} else if (!s->tls_verified) {
+	if (has_mech(s, "SCRAM-SHA-256"))
+		p = s_scram(s, t, &r, res);
+	else if (!s->tls_verified) {
 		/* A password sent in the clear inside TLS nobody verified goes
 		 * to whoever sits in the middle. */
 		result_at(res, OUT_TEMP, R_AUTH_PLAIN_UNVERIFIED, s->host,
 		    s->peer, "%s", "");
-		goto out;
-	} else if (has_mech(s, "PLAIN")) {
-		if (buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->user) < 0 ||
-		    buf_addc(&raw, 0) < 0 || buf_adds(&raw, t->pass) < 0 ||
-		    b64_encode(raw.p, raw.len, &b64) < 0 ||
-		    s_secret(s, "AUTH PLAIN ********", "AUTH PLAIN %s", b64.p) < 0)
-			goto nomem;
-		if (s_flush(s, s->cmd_timeout, res) < 0 ||
-		    s_reply(s, &r, s->cmd_timeout, res) < 0) {
-			rc = -1;
-			goto out;
-		}
-	} else if (has_mech(s, "LOGIN")) {
-		if (s_cmd(s, "AUTH LOGIN") < 0)
-			goto nomem;
-		for (step = 0; step < 3; step++) {
-			if (s_flush(s, s->cmd_timeout, res) < 0 ||
-			    s_reply(s, &r, s->cmd_timeout, res) < 0) {
-				rc = -1;
-				goto out;
-			}
-			if (r.code != 334 || step == 2)
-				break;
-			buf_reset(&b64);
-			if (b64_encode(step ? t->pass : t->user, strlen(step ?
-			    t->pass : t->user), &b64) < 0 ||
-			    s_secret(s, "********", "%s", b64.p) < 0)
-				goto nomem;
-		}
-	} else {
+		return P_REFUSED;
+	} else if (has_mech(s, "PLAIN"))
+		p = auth_plain(s, t, &r, res);
+	else if (has_mech(s, "LOGIN"))
+		p = auth_login(s, t, &r, res);
+	else {
 		result_at(res, OUT_TEMP, R_AUTH_NO_MECH, s->host, s->peer, "%s",
 		    s->auth_mechs);
-		goto out;
+		return P_REFUSED;
 	}
+	if (p != P_OK)
+		return p == P_LOST ? P_LOST : P_REFUSED;
 	if (r.code != 235) {
-		char t2[ERRTEXT_MAX];
-
-		/* No user name: the text goes into the queue, which mailq
-		 * shows to every local user; nor where the server echoes it. */
-		printable(t2, sizeof(t2), r.text, strlen(r.text));
-		mask_word(t2, t->user);
-		result_at(res, OUT_TEMP, R_AUTH_REFUSED, s->host, s->peer, "%s",
-		    t2);
-		res->code = r.code;
-		res->step = STEP_AUTH;
-		goto out;
+		auth_refused(s, t, &r, res);
+		return P_REFUSED;
 	}
 	vlog("authenticated");
-	rc = 0;
-	goto out;
-nomem:
-	result_oom(res);
-out:
-	buf_wipe(&raw);
-	buf_wipe(&b64);
-	return rc;
+	return P_OK;
 }
 
-/* starttls - RFC 3207; 0 on, 1 carry on in plain text (opportunistic,
- * not offered or refused), -2 refused, -3 failed (no reply, garbage,
- * handshake) */
-static int
+/* starttls - RFC 3207: P_OK when TLS is on; P_PLAIN to carry on in
+ * plain text (opportunistic, not offered or refused); P_TLS_FAILED when
+ * it failed half-way (no reply, garbage, handshake) */
+static enum pstep
 starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
     struct result *res)
 {
@@ -669,36 +737,35 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 
 	if (!(s->ext & EXT_STARTTLS)) {
 		if (t->policy == TLS_OPPORTUNISTIC)
-			return 1;
+			return P_PLAIN;
 		result_at(res, OUT_TEMP, R_TLS_NOT_OFFERED, s->host, s->peer,
 		    "%s", pname[t->policy]);
-		return -2;
+		return P_REFUSED;
 	}
 	/* From here on any failure counts as a failed TLS start: under
 	 * opportunistic the host is tried again in plain text. */
-	if (s_cmd(s, "STARTTLS") < 0 || s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0) {
+	if (s_cmd(s, "STARTTLS") < 0 || ask(s, &r, res) != P_OK) {
 		char why[ERRTEXT_MAX];
 
 		result_text(res, NULL, why, sizeof(why));
 		result_at(res, OUT_TEMP, R_TLS_HANDSHAKE, s->host, s->peer,
 		    "no valid reply to STARTTLS (%s)", why);
-		return -3;
+		return P_TLS_FAILED;
 	}
 	if (r.code != 220) {
 		say(res, OUT_TEMP, s, &r, STEP_STARTTLS);
-		return t->policy == TLS_OPPORTUNISTIC ? 1 : -2;
+		return t->policy == TLS_OPPORTUNISTIC ? P_PLAIN : P_REFUSED;
 	}
 	/* RFC 3207 4.2: nothing the server sent before counts. */
 	if (s->inlen > 0) {
 		result_at(res, OUT_TEMP, R_TLS_HANDSHAKE, s->host, s->peer,
 		    "data after the STARTTLS reply");
-		return -3;
+		return P_TLS_FAILED;
 	}
 	if (tls_init(c, res) < 0 || tls_handshake(s, t->name, t->policy ==
 	    TLS_VERIFY, s->cmd_timeout, res) != HS_OK)
-		return -3;
-	return 0;
+		return P_TLS_FAILED;
+	return P_OK;
 }
 
 /* tls_on - say how the session is protected */
@@ -708,18 +775,17 @@ tls_on(const struct smtp *s)
 	logmsg(LOG_INFO, "%s%s: TLS: %s", s->host, s->peer, s->tls_desc);
 }
 
-enum outcome
-smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
-    const struct tlsopts *t, struct result *res)
+/* session_init - s for a new connection to a; failed says why this is
+ * a plain-text retry ("" on the first try) */
+static void
+session_init(struct smtp *s, const struct mxaddr *a, const struct conf *c,
+    const char *failed)
 {
-	char ip[INET6_ADDRSTRLEN] = "?", why[ERRTEXT_MAX] = "";
-	struct reply r;
-	enum handshake hs;
-	int port = 0, plain = 0, rc;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
 
-again:
 	memset(s, 0, sizeof(*s));
-	snprintf(s->tls_failed, sizeof(s->tls_failed), "%s", why);
+	snprintf(s->tls_failed, sizeof(s->tls_failed), "%s", failed);
 	s->fd = -1;
 	buf_init(&s->out, 0);
 	s->cmd_timeout = c->command_timeout;
@@ -737,19 +803,29 @@ again:
 		port = ntohs(in6->sin6_port);
 	}
 	snprintf(s->peer, sizeof(s->peer), "[%s]:%d", ip, port);
+}
+
+/* greet - connect, implicit TLS when asked for, the greeting */
+static enum pstep
+greet(struct smtp *s, const struct mxaddr *a, const struct conf *c,
+    const struct tlsopts *t, struct result *res)
+{
+	enum handshake hs;
+	struct reply r;
+
 	vlog("connecting to %s%s%s", s->host, s->peer, t->implicit ?
 	    " (implicit TLS)" : "");
 	if (s_connect(s, a, c->connect_timeout, res) < 0)
-		goto fail;
+		return P_LOST;
 	if (t->implicit) {
 		if (tls_init(c, res) < 0)
-			goto fail;
+			return P_LOST;
 		if ((hs = tls_handshake(s, t->name, t->policy == TLS_VERIFY,
 		    s->cmd_timeout, res)) != HS_OK) {
 			if (hs == HS_NOT_TLS)
 				result_at(res, OUT_TEMP, R_TLS_NOT_TLS, s->host,
 				    s->peer, "%s", "");
-			goto fail;
+			return P_LOST;
 		}
 		tls_on(s);
 	}
@@ -758,54 +834,65 @@ again:
 		if (!t->implicit && res->why == R_TIMEOUT)
 			result_at(res, OUT_TEMP, R_TLS_SILENT, s->host, s->peer,
 			    "%s", "");
-		goto fail;
+		return P_LOST;
 	}
 	if (r.code != 220) {
 		say(res, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
 		    s, &r, STEP_GREETING);
-		goto quit;
+		return P_REFUSED;
 	}
-	if (s_none(s, res) < 0)
-		goto fail;
-	if ((rc = hello(s, c, res)) < 0)
-		goto rc_fail;
-	if (!s->ssl && t->policy != TLS_NONE && !plain) {
-		rc = starttls(s, c, t, res);
-		if (rc == -3 && t->policy == TLS_OPPORTUNISTIC) {
-			logmsg(LOG_WARNING, "%s; retrying without TLS", res->text);
-			vlog("%s; retrying without TLS", res->text);
-			snprintf(why, sizeof(why), "%s", res->text);
-			smtp_close(s, 0);
-			plain = 1;
-			goto again;
-		}
-		if (rc < 0)
-			goto rc_fail;
-		if (rc == 0) {
-			tls_on(s);
-			if ((rc = hello(s, c, res)) < 0)
-				goto rc_fail;
-		}
+	return s_none(s, res) < 0 ? P_LOST : P_OK;
+}
+
+/* secure - STARTTLS as the policy wants it, and EHLO again after it */
+static enum pstep
+secure(struct smtp *s, const struct conf *c, const struct tlsopts *t,
+    struct result *res)
+{
+	enum pstep p = starttls(s, c, t, res);
+
+	if (p == P_PLAIN)
+		return P_OK;
+	if (p != P_OK)
+		return p;
+	tls_on(s);
+	return hello(s, c, res);
+}
+
+enum outcome
+smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
+    const struct tlsopts *t, struct result *res)
+{
+	struct rtext why = { "" };
+	int plain = 0;
+	enum pstep p;
+
+	for (;;) {
+		session_init(s, a, c, why.s);
+		p = greet(s, a, c, t, res);
+		if (p == P_OK)
+			p = hello(s, c, res);
+		if (p == P_OK && !s->ssl && t->policy != TLS_NONE && !plain)
+			p = secure(s, c, t, res);
+		if (p != P_TLS_FAILED || t->policy != TLS_OPPORTUNISTIC)
+			break;
+		result_str(res, &why);
+		logmsg(LOG_WARNING, "%s; retrying without TLS", why.s);
+		vlog("%s; retrying without TLS", why.s);
+		smtp_close(s, 0);
+		plain = 1;
 	}
-	if (t->user) {
-		if (!s->ssl) {
-			result_at(res, OUT_TEMP, R_AUTH_NO_TLS, s->host, s->peer,
-			    "%s", t->policy == TLS_NONE ? "none" : "not on");
-			goto quit;
-		}
-		if ((rc = s_auth(s, t, c->auth_unverified, res)) < 0)
-			goto rc_fail;
-	}
-	return OUT_OK;
-rc_fail:
-	if (rc == -1 || rc == -3)
-		goto fail;
-quit:
-	smtp_close(s, 1);
-	return res->o == OUT_OK ? OUT_TEMP : res->o;
-fail:
-	smtp_close(s, 0);
-	return OUT_TEMP;
+	if (p == P_OK && t->user && !s->ssl) {
+		result_at(res, OUT_TEMP, R_AUTH_NO_TLS, s->host, s->peer, "%s",
+		    t->policy == TLS_NONE ? "none" : "not on");
+		p = P_REFUSED;
+	} else if (p == P_OK && t->user)
+		p = s_auth(s, t, c->auth_unverified, res);
+	if (p == P_OK)
+		return OUT_OK;
+	/* The server refused: say goodbye; the connection failed: close. */
+	smtp_close(s, p == P_REFUSED);
+	return p == P_REFUSED && res->o != OUT_OK ? res->o : OUT_TEMP;
 }
 
 void
@@ -873,10 +960,10 @@ stuff(struct buf *out, const char *p, size_t n, int *bol)
  * downgrade - the message through mime.c's 8-bit to 7-bit conversion,
  * for a server without 8BITMIME (RFC 6152 3).  With send 0 nothing is
  * sent: a dry run that says whether the message can be converted.
- * Returns 0, -1 when sending failed, -2 on our side's failure (res set),
- * -3 when the message cannot be converted.
+ * P_OK, P_LOST when sending failed, P_LOCAL on our side's failure (res
+ * set), P_UNCONVERTIBLE.
  */
-static int
+static enum pstep
 downgrade(struct smtp *s, struct txn *t, int send, int *bol,
     struct result *res)
 {
@@ -886,7 +973,7 @@ downgrade(struct smtp *s, struct txn *t, int send, int *bol,
 	off_t off = 0;
 	ssize_t n;
 	size_t i, start;
-	int rc = -2;
+	enum pstep rc = P_LOCAL;
 
 	buf_init(&line, 0);
 	buf_init(&conv, 0);
@@ -906,7 +993,7 @@ downgrade(struct smtp *s, struct txn *t, int send, int *bol,
 			line.len -= line.len >= 2 && line.p[line.len - 2] == '\r' ?
 			    2 : 1;
 			if (mime8_line(m, line.p, line.len, &conv) < 0) {
-				rc = -3;
+				rc = P_UNCONVERTIBLE;
 				goto out;
 			}
 			buf_reset(&line);
@@ -916,7 +1003,7 @@ downgrade(struct smtp *s, struct txn *t, int send, int *bol,
 		if ((line.len && off == t->size &&
 		    mime8_line(m, line.p, line.len, &conv) < 0) ||
 		    (off == t->size && mime8_end(m, &conv) < 0)) {
-			rc = -3;
+			rc = P_UNCONVERTIBLE;
 			goto out;
 		}
 		if (send && conv.len) {
@@ -924,13 +1011,13 @@ downgrade(struct smtp *s, struct txn *t, int send, int *bol,
 				goto nomem;
 			if (s->out.len >= WRITE_BLOCK && off < t->size &&
 			    s_flush(s, s->data_timeout, res) < 0) {
-				rc = -1;
+				rc = P_LOST;
 				goto out;
 			}
 		}
 		buf_reset(&conv);
 	}
-	rc = 0;
+	rc = P_OK;
 	goto out;
 nomem:
 	result_oom(res);
@@ -945,27 +1032,28 @@ out:
 /* send_body - the message, dot-stuffed, 7-bit when it has to be, then
  * the final dot in the same write as the last data; with hold, the end
  * stays in the output buffer for the next write (pipelining) */
-static int
+static enum pstep
 send_body(struct smtp *s, struct txn *t, int hold, struct result *res)
 {
 	static char chunk[WRITE_BLOCK];
 	off_t off = 0;
-	int bol = 1, rc;
+	int bol = 1;
+	enum pstep p;
 	ssize_t n;
 
 	if (t->body8 == 1 && !(s->ext & EXT_8BITMIME)) {
-		if ((rc = downgrade(s, t, 1, &bol, res)) < 0)
-			return rc == -3 ? -2 : rc;
+		if ((p = downgrade(s, t, 1, &bol, res)) != P_OK)
+			return p == P_LOST ? P_LOST : P_LOCAL;
 		goto end;
 	}
 	while (off < t->size) {
 		if ((n = read_chunk(t, chunk, sizeof(chunk), &off, res)) < 0)
-			return -2;
+			return P_LOCAL;
 		if (stuff(&s->out, chunk, (size_t)n, &bol) < 0)
 			goto nomem;
 		if (s->out.len >= WRITE_BLOCK && off < t->size &&
 		    s_flush(s, s->data_timeout, res) < 0)
-			return -1;
+			return P_LOST;
 	}
 end:
 	if ((!bol && buf_add(&s->out, "\r\n", 2) < 0) ||
@@ -975,10 +1063,10 @@ end:
 		fprintf(stderr, ">>> [%lld octets of message%s]\n>>> .\n",
 		    (long long)t->size, t->body8 == 1 && !(s->ext &
 		    EXT_8BITMIME) ? ", converted to 7-bit MIME" : "");
-	return hold ? 0 : s_flush(s, s->data_timeout, res);
+	return hold || s_flush(s, s->data_timeout, res) == 0 ? P_OK : P_LOST;
 nomem:
 	result_oom(res);
-	return -2;
+	return P_LOCAL;
 }
 
 /* set_all - the same result for every recipient still undecided */
@@ -1063,33 +1151,26 @@ smtp_finish(struct smtp *s, struct txn *t, struct result *res)
 	return finish_txn(s, t, 0, res);
 }
 
-enum outcome
-smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
-{
-	/* RFC 2920 3.1: a client must not fill the server's output while
-	 * it is not reading; past PIPE_RCPT_MAX recipients go in lockstep. */
-	int pipe = (s->ext & EXT_PIPELINING) && t->n <= PIPE_RCPT_MAX;
-	char sizearg[512] = "", notify[48] = "";
-	int *acc = calloc(t->n ? t->n : 1, sizeof(int));
-	struct result tmp;
-	struct reply r;
-	size_t i, nacc = 0;
-	int mail_ok;
-	enum outcome rc = OUT_TEMP;
+/* One transaction on its way: what the server was told, what it took. */
+struct xfer {
+	struct smtp *s;
+	struct txn *t;
+	int pipe;		/* MAIL, RCPT and DATA in one write */
+	int *acc;		/* recipients the server took */
+	size_t nacc;
+	char params[512];	/* MAIL's parameters */
+	char notify[48];	/* RCPT's */
+};
 
-	t->pending = 0;
-	t->acc = NULL;
-	if (acc == NULL) {
-		result_oom(res);
-		set_all(t, NULL, res);
-		if (prev && smtp_finish(s, prev, res) != OUT_OK)
-			return OUT_TEMP;
-		return OUT_TEMP;
-	}
-	/* Until a server says otherwise, every recipient is deferred. */
-	result_at(&tmp, OUT_TEMP, R_UNFINISHED, s->host, s->peer, "%s", "");
-	set_all(t, NULL, &tmp);
-	s->ntxn++;
+/* decided_here - a message the server cannot take, by what it said at
+ * EHLO: over its SIZE, or 8-bit without 8BITMIME and not convertible.
+ * Every recipient's result is set; 1 when decided. */
+static int
+decided_here(struct smtp *s, struct txn *t)
+{
+	struct result tmp;
+	int bol = 1;
+
 	if ((s->ext & EXT_SIZE) && s->maxsize > 0 &&
 	    (unsigned long long)t->size > s->maxsize) {
 		result_at(&tmp, OUT_PERM, R_TOO_BIG, s->host, s->peer, "%s", "");
@@ -1097,144 +1178,195 @@ smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 		tmp.limit = s->maxsize > (unsigned long long)LLONG_MAX ?
 		    LLONG_MAX : (long long)s->maxsize;
 		set_all(t, NULL, &tmp);
-		rc = OUT_OK;
-		goto local;
+		return 1;
 	}
-	if (t->body8 == 1 && !(s->ext & EXT_8BITMIME)) {
-		int bol = 1;
-
-		/* RFC 6152 3: convert, or refuse; find out before MAIL. */
-		switch (downgrade(s, t, 0, &bol, &tmp)) {
-		case -3:
-			result_at(&tmp, OUT_PERM, R_8BIT, s->host, s->peer, "%s",
-			    "");
-			/* FALLTHROUGH */
-		case -2:
-			set_all(t, NULL, &tmp);
-			rc = OUT_OK;
-			goto local;
-		}
-	}
-	/* Without PIPELINING nothing may wait behind an end of data. */
-	if (prev && !pipe && smtp_finish(s, prev, res) != OUT_OK)
-		goto lost;
-	if (s->ext & EXT_SIZE)
-		snprintf(sizearg, sizeof(sizearg), " SIZE=%lld",
-		    (long long)t->size);
-	if (t->body8 == 1 && (s->ext & EXT_8BITMIME))
-		snprintf(sizearg + strlen(sizearg), sizeof(sizearg) -
-		    strlen(sizearg), " BODY=8BITMIME");
-	if ((s->ext & EXT_DSN) && t->ret)
-		snprintf(sizearg + strlen(sizearg), sizeof(sizearg) -
-		    strlen(sizearg), " RET=%s", t->ret);
-	if ((s->ext & EXT_DSN) && t->envid)
-		xtext(sizearg + strlen(sizearg), sizeof(sizearg) -
-		    strlen(sizearg), " ENVID=", t->envid);
-	if ((s->ext & EXT_DSN) && t->notify)
-		snprintf(notify, sizeof(notify), " NOTIFY=%s", t->notify);
-	if (s_cmd(s, "MAIL FROM:<%s>%s", t->sender, sizearg) < 0)
-		goto nomem;
-	if (!pipe && (s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0))
-		goto lost;
-	for (i = 0; pipe && i < t->n; i++)
-		if (s_cmd(s, "RCPT TO:<%s>%s", t->rcpts[i], notify) < 0)
-			goto nomem;
-	/* RFC 2920 3.1: the previous message's content and end of data,
-	 * then this one's commands, in one write; the replies come back in
-	 * that order. */
-	if (pipe && (s_cmd(s, "DATA") < 0 ||
-	    s_flush(s, s->cmd_timeout, res) < 0 ||
-	    (prev && finish_txn(s, prev, 1, res) != OUT_OK) ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0))
-		goto lost;
-	prev = NULL;
-	mail_ok = r.code / 100 == 2;
-	if (!mail_ok) {
-		say(&tmp, class_of(r.code) == OUT_OK ? OUT_TEMP : class_of(r.code),
-		    s, &r, STEP_MAIL);
+	if (t->body8 != 1 || (s->ext & EXT_8BITMIME))
+		return 0;
+	/* RFC 6152 3: convert, or refuse; find out before MAIL. */
+	switch (downgrade(s, t, 0, &bol, &tmp)) {
+	case P_UNCONVERTIBLE:
+		result_at(&tmp, OUT_PERM, R_8BIT, s->host, s->peer, "%s", "");
 		set_all(t, NULL, &tmp);
+		return 1;
+	case P_OK:
+		return 0;
+	default:
+		set_all(t, NULL, &tmp);
+		return 1;
 	}
-	for (i = 0; i < t->n; i++) {
-		if (!pipe) {
-			if (!mail_ok)
-				break;
-			if (s_cmd(s, "RCPT TO:<%s>%s", t->rcpts[i], notify) < 0)
-				goto nomem;
-			if (s_flush(s, s->cmd_timeout, res) < 0)
-				goto lost;
-		}
-		if (s_reply(s, &r, s->cmd_timeout, res) < 0)
-			goto lost;
-		if (!mail_ok)
-			continue;
-		if (r.code / 100 == 2) {
-			acc[i] = 1;
-			nacc++;
-		} else {
-			say(&t->rres[i], class_of(r.code) == OUT_OK ? OUT_TEMP :
-			    class_of(r.code), s, &r, STEP_RCPT);
-		}
-	}
-	if (!pipe) {
-		if (nacc == 0) {
-			rc = OUT_OK;
-			goto rset;
-		}
-		if (s_cmd(s, "DATA") < 0)
+}
+
+/* mail_params - MAIL's parameters (RFC 1870, RFC 6152, RFC 3461) and
+ * RCPT's NOTIFY, as far as the server takes them */
+static void
+mail_params(struct xfer *x)
+{
+	const struct smtp *s = x->s;
+	const struct txn *t = x->t;
+	char *p = x->params;
+	size_t len = sizeof(x->params), n;
+
+	p[0] = '\0';
+	x->notify[0] = '\0';
+	if (s->ext & EXT_SIZE)
+		snprintf(p, len, " SIZE=%lld", (long long)t->size);
+	n = strlen(p);
+	if (t->body8 == 1 && (s->ext & EXT_8BITMIME))
+		snprintf(p + n, len - n, " BODY=8BITMIME");
+	n = strlen(p);
+	if ((s->ext & EXT_DSN) && t->ret)
+		snprintf(p + n, len - n, " RET=%s", t->ret);
+	n = strlen(p);
+	if ((s->ext & EXT_DSN) && t->envid)
+		xtext(p + n, len - n, " ENVID=", t->envid);
+	if ((s->ext & EXT_DSN) && t->notify)
+		snprintf(x->notify, sizeof(x->notify), " NOTIFY=%s", t->notify);
+}
+
+/* mail_refused - MAIL's reply r refused: every recipient gets it */
+static void
+mail_refused(struct xfer *x, const struct reply *r)
+{
+	struct result tmp;
+
+	say(&tmp, class_of(r->code) == OUT_OK ? OUT_TEMP : class_of(r->code),
+	    x->s, r, STEP_MAIL);
+	set_all(x->t, NULL, &tmp);
+}
+
+/* rcpt_reply - recipient i's reply r to RCPT */
+static void
+rcpt_reply(struct xfer *x, size_t i, const struct reply *r)
+{
+	if (r->code / 100 == 2) {
+		x->acc[i] = 1;
+		x->nacc++;
+	} else
+		say(&x->t->rres[i], class_of(r->code) == OUT_OK ? OUT_TEMP :
+		    class_of(r->code), x->s, r, STEP_RCPT);
+}
+
+/* envelope_pipelined - RFC 2920 3.1: the previous message's content and
+ * end of data, then MAIL, every RCPT and DATA, in one write; the replies
+ * come back in that order.  P_OK with DATA's reply in r. */
+static enum pstep
+envelope_pipelined(struct xfer *x, struct txn *prev, struct reply *r,
+    struct result *res)
+{
+	struct smtp *s = x->s;
+	size_t i;
+	int mail_ok;
+
+	if (s_cmd(s, "MAIL FROM:<%s>%s", x->t->sender, x->params) < 0)
+		goto nomem;
+	for (i = 0; i < x->t->n; i++)
+		if (s_cmd(s, "RCPT TO:<%s>%s", x->t->rcpts[i], x->notify) < 0)
 			goto nomem;
-		if (s_flush(s, s->cmd_timeout, res) < 0)
-			goto lost;
+	if (s_cmd(s, "DATA") < 0)
+		goto nomem;
+	if (s_flush(s, s->cmd_timeout, res) < 0 ||
+	    (prev && finish_txn(s, prev, 1, res) != OUT_OK) ||
+	    s_reply(s, r, s->cmd_timeout, res) < 0)
+		return P_LOST;
+	if (!(mail_ok = r->code / 100 == 2))
+		mail_refused(x, r);
+	for (i = 0; i < x->t->n; i++) {
+		if (s_reply(s, r, s->cmd_timeout, res) < 0)
+			return P_LOST;
+		if (mail_ok)
+			rcpt_reply(x, i, r);
 	}
-	if (s_reply(s, &r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
-		goto lost;
-	if (r.code != 354) {
-		if (nacc > 0) {
-			say(&tmp, class_of(r.code) == OUT_OK ? OUT_TEMP :
-			    class_of(r.code), s, &r, STEP_DATA);
-			set_all(t, acc, &tmp);
+	if (s_reply(s, r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
+		return P_LOST;
+	return P_OK;
+nomem:
+	result_oom(res);
+	return P_LOCAL;
+}
+
+/* envelope_lockstep - MAIL, then each RCPT, a reply at a time, and DATA
+ * when a recipient was taken: P_OK with DATA's reply in r; P_REFUSED
+ * when MAIL or every RCPT was refused */
+static enum pstep
+envelope_lockstep(struct xfer *x, struct reply *r, struct result *res)
+{
+	struct smtp *s = x->s;
+	size_t i;
+
+	if (s_cmd(s, "MAIL FROM:<%s>%s", x->t->sender, x->params) < 0)
+		goto nomem;
+	if (ask(s, r, res) != P_OK)
+		return P_LOST;
+	if (r->code / 100 != 2) {
+		mail_refused(x, r);
+		return P_REFUSED;
+	}
+	for (i = 0; i < x->t->n; i++) {
+		if (s_cmd(s, "RCPT TO:<%s>%s", x->t->rcpts[i], x->notify) < 0)
+			goto nomem;
+		if (ask(s, r, res) != P_OK)
+			return P_LOST;
+		rcpt_reply(x, i, r);
+	}
+	if (x->nacc == 0)
+		return P_REFUSED;
+	if (s_cmd(s, "DATA") < 0)
+		goto nomem;
+	if (ask(s, r, res) != P_OK || s_none(s, res) < 0)
+		return P_LOST;
+	return P_OK;
+nomem:
+	result_oom(res);
+	return P_LOCAL;
+}
+
+/* content - after DATA's reply r: the body and its end (the final reply
+ * not read), or P_REFUSED when there is nothing to send */
+static enum pstep
+content(struct xfer *x, struct reply *r, struct result *res)
+{
+	struct smtp *s = x->s;
+	struct result tmp;
+
+	if (r->code != 354) {
+		if (x->nacc > 0) {
+			say(&tmp, class_of(r->code) == OUT_OK ? OUT_TEMP :
+			    class_of(r->code), s, r, STEP_DATA);
+			set_all(x->t, x->acc, &tmp);
 		}
-		rc = OUT_OK;
-		goto rset;
+		return P_REFUSED;
 	}
-	if (nacc == 0) {
+	if (x->nacc == 0) {
 		/* RFC 2920 3.1: every RCPT failed but DATA was accepted:
 		 * end the empty message at once; nobody receives it. */
-		if (buf_add(&s->out, ".\r\n", 3) < 0 ||
-		    s_flush(s, s->cmd_timeout, res) < 0 ||
-		    s_reply(s, &r, s->cmd_timeout, res) < 0)
-			goto lost;
-		rc = OUT_OK;
-		goto rset;
+		if (buf_add(&s->out, ".\r\n", 3) < 0 || ask(s, r, res) != P_OK)
+			return P_LOST;
+		return P_REFUSED;
 	}
-	switch (send_body(s, t, t->may_pend && pipe, res)) {
-	case -2:
-		/* Our side failed (queue file): abandon the connection so
-		 * that the server never takes a partial message. */
-		set_all(t, acc, res);
-		rc = OUT_TEMP;
-		goto out;
-	case -1:
-		goto lost;
-	}
-	t->acc = acc;
-	t->pending = 1;
-	if (t->may_pend && pipe)
-		return OUT_OK;	/* the caller reads the final reply */
-	return smtp_finish(s, t, res);
-rset:
-	if (s_cmd(s, "RSET") < 0 ||
-	    s_flush(s, s->cmd_timeout, res) < 0 ||
-	    s_reply(s, &r, s->cmd_timeout, res) < 0 || r.code / 100 != 2 ||
-	    s_none(s, res) < 0)
-		rc = OUT_TEMP;
-	goto out;
-local:
-	/* Decided here, without a word to the server. */
-	if (prev && smtp_finish(s, prev, res) != OUT_OK)
-		rc = OUT_TEMP;
-	goto out;
-lost:
+	return send_body(s, x->t, x->t->may_pend && x->pipe, res);
+}
+
+/* rset - end a transaction that sent nothing; OUT_OK when the
+ * connection can carry another */
+static enum outcome
+rset(struct smtp *s, struct result *res)
+{
+	struct reply r;
+
+	if (s_cmd(s, "RSET") < 0 || ask(s, &r, res) != P_OK ||
+	    r.code / 100 != 2 || s_none(s, res) < 0)
+		return OUT_TEMP;
+	return OUT_OK;
+}
+
+/* send_lost - the connection failed during t (prev still in flight, or
+ * NULL): recipients refused for good before stay refused */
+static void
+send_lost(struct smtp *s, struct txn *t, struct txn *prev,
+    const struct result *res)
+{
+	size_t i;
+
 	if (prev && prev->pending) {
 		/* Lost before the previous message's reply came back. */
 		prev->pending = 0;
@@ -1242,20 +1374,76 @@ lost:
 		free(prev->acc);
 		prev->acc = NULL;
 	}
-	/* Recipients refused for good before the loss stay refused. */
 	for (i = 0; i < t->n; i++)
 		if (t->rres[i].o != OUT_PERM)
 			t->rres[i] = *res;
-	rc = OUT_TEMP;
-	goto out;
-nomem:
-	result_oom(res);
-	set_all(t, NULL, res);
-	if (prev && prev->pending)
-		goto lost;
-	rc = OUT_TEMP;
+}
+
+enum outcome
+smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
+{
+	struct xfer x = { s, t, 0, NULL, 0, "", "" };
+	struct result tmp;
+	struct reply r;
+	enum outcome rc = OUT_TEMP;
+	enum pstep p;
+
+	/* RFC 2920 3.1: a client must not fill the server's output while
+	 * it is not reading; past PIPE_RCPT_MAX recipients go in lockstep. */
+	x.pipe = (s->ext & EXT_PIPELINING) && t->n <= PIPE_RCPT_MAX;
+	t->pending = 0;
+	t->acc = NULL;
+	/* Until a server says otherwise, every recipient is deferred. */
+	result_at(&tmp, OUT_TEMP, R_UNFINISHED, s->host, s->peer, "%s", "");
+	set_all(t, NULL, &tmp);
+	if ((x.acc = calloc(t->n ? t->n : 1, sizeof(int))) == NULL) {
+		result_oom(res);
+		set_all(t, NULL, res);
+		if (prev)
+			(void)smtp_finish(s, prev, res);
+		return OUT_TEMP;
+	}
+	s->ntxn++;
+	if (decided_here(s, t)) {
+		/* Without a word to the server. */
+		rc = !prev || smtp_finish(s, prev, res) == OUT_OK ? OUT_OK :
+		    OUT_TEMP;
+		goto out;
+	}
+	/* Without PIPELINING nothing may wait behind an end of data. */
+	if (prev && !x.pipe && smtp_finish(s, prev, res) != OUT_OK) {
+		p = P_LOST;
+		goto end;
+	}
+	mail_params(&x);
+	p = x.pipe ? envelope_pipelined(&x, prev, &r, res) :
+	    envelope_lockstep(&x, &r, res);
+	if (p == P_OK)
+		p = content(&x, &r, res);
+end:
+	switch (p) {
+	case P_OK:
+		t->acc = x.acc;
+		t->pending = 1;
+		if (t->may_pend && x.pipe)
+			return OUT_OK;	/* the caller reads the final reply */
+		return smtp_finish(s, t, res);
+	case P_REFUSED:
+		rc = rset(s, res);
+		break;
+	case P_LOCAL:
+		/* Our side failed: abandon the connection so that the server
+		 * never takes a partial message. */
+		set_all(t, x.acc, res);
+		if (prev && prev->pending)
+			send_lost(s, t, prev, res);
+		break;
+	default:
+		send_lost(s, t, prev, res);
+		break;
+	}
 out:
-	free(acc);
+	free(x.acc);
 	if (rc != OUT_OK && res->o == OUT_OK)
 		result_at(res, OUT_TEMP, R_NOT_REUSABLE, s->host, s->peer, "%s",
 		    "");

@@ -222,6 +222,17 @@ smtp_lsock(struct mxaddr *a)
 #define SF_NULLSENDER	0x20	/* the null sender */
 
 /* txn_check - every recipient has a result and nothing is left over */
+/* unsaid - a result whose sentence is empty or not one line */
+static int
+unsaid(const struct result *r)
+{
+	char t[ERRTEXT_MAX];
+
+	result_text(r, "a@b", t, sizeof(t));
+	return t[0] == '\0' || strchr(t, '\n') || strchr(t, '\r') ||
+	    (r->o != OUT_OK && r->why == R_NONE);
+}
+
 static void
 txn_check(const struct txn *t)
 {
@@ -231,8 +242,7 @@ txn_check(const struct txn *t)
 		abort();
 	for (i = 0; i < t->n; i++)
 		if ((t->rres[i].o != OUT_OK && t->rres[i].o != OUT_TEMP &&
-		    t->rres[i].o != OUT_PERM) || t->rres[i].text[0] == '\0' ||
-		    strchr(t->rres[i].text, '\n') || strchr(t->rres[i].text, '\r'))
+		    t->rres[i].o != OUT_PERM) || unsaid(&t->rres[i]))
 			abort();
 }
 
@@ -330,7 +340,7 @@ fuzz_smtp(const uint8_t *p, size_t n)
 				smtp_close(&s, 1);
 		}
 		txn_check(&t1);
-	} else if (res.text[0] == '\0')
+	} else if (unsaid(&res))
 		abort();
 	pthread_join(th, NULL);
 	close(fd1);
@@ -421,7 +431,7 @@ fuzz_auth(const uint8_t *p, size_t n)
 			goto out;
 	buf_reset(&out);
 	if (scram_final(&sc, "pencil", sfirst, &out, &res) < 0) {
-		if (res.o == OUT_OK || res.text[0] == '\0')
+		if (res.o == OUT_OK || unsaid(&res))
 			abort();
 		goto out;
 	}
@@ -576,7 +586,7 @@ fuzz_dns(const uint8_t *p, size_t n)
 	o = dns_route(dns, "fuzz.example", 25, &r, &res);
 	d.stop = 1;
 	pthread_join(th, NULL);
-	if (res.text[0] == '\0' || (o == OUT_OK) != (r.n > 0) ||
+	if (unsaid(&res) || (o == OUT_OK) != (r.n > 0) ||
 	    (o != OUT_OK && r.a != NULL) || r.n > 50)
 		abort();
 	for (i = 0; i < r.n; i++) {
