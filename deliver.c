@@ -23,15 +23,15 @@
  * attempt after warn_after sends one delay notice.  The null sender and
  * mxsend's own reports get no report: a bounce never bounces.  Reports
  * with the same sender, recipients and status codes are sent at most once
- * an hour (queue_dir/bounce-times).  Reports go through the queue like any
+ * an hour (queue.c, bounce-times).  Reports go through the queue like any
  * message and are delivered by a second pass of the same run.
  *
  * Locking: a job holds the message's flock while it delivers and
  * updates the envelope; a message locked by another process is tried
  * again at the end of the worker's list, then left for the next run.
  * -q holds queue_dir/lock for the whole run, so overlapping cron runs
- * never pile up.  -q also sweeps what crashed processes left: files in
- * tmp/ and envelopes without a message, older than STALE_AGE.  An
+ * never pile up.  -q also sweeps what crashed processes left (queue.c,
+ * queue_sweep).  An
  * attempt that cannot record its outcome holds the message back, and
  * -q releases it once its envelope can be written (queue.c, ID.hold).
  */
@@ -60,21 +60,6 @@
 #define CONN_TXN_MAX 100
 /* The original header block quoted in a report. */
 #define REPORT_HEADERS_MAX (256 * 1024)
-/* Identical reports to one sender: at most one in this many seconds. */
-#define REPORT_INTERVAL 3600
-/* Tries, 10 ms apart, for the lock of bounce-times (held for microseconds
- * by a healthy run). */
-#define REPORT_LOCK_TRIES 200
-/* bounce-times holds one 34-octet line per report of the last hour; a
- * bigger file is not ours (it is then read as empty). */
-#define REPORT_TIMES_MAX (4 * 1024 * 1024)
-/* Digits of a time there: 12 reach the year 33658, and cannot overflow. */
-#define REPORT_TIME_DIGITS 12
-/* Temporary files of crashed writers, and message files without an
- * envelope, are removed after this long (a live writer takes
- * milliseconds). */
-#define STALE_AGE 3600
-
 /* The destination of recipients at local_domains is this and the user
  * name: not a domain name.  Each local user is a destination of its
  * own, so a user who stops their delivery child holds up only their own
@@ -294,125 +279,6 @@ fnv(unsigned long long h, const char *s)
  * deliver_ids' pass over them (workers send theirs up the pipe). */
 static struct strlist reports;
 
-/*
- * report_times_scan - the bounce-times text (lines "KEY16HEX UNIXTIME"):
- * the lines still within REPORT_INTERVAL of now are copied to keep
- * (normalised; anything else, a malformed line or a time in the future,
- * is dropped).  Returns 1 when key is among them.  Pure.
- */
-int
-report_times_scan(const char *text, size_t len, unsigned long long key,
-    time_t now, struct buf *keep)
-{
-	static const char hex[] = "0123456789abcdef";
-	const char *p = text, *end = text + len, *nl;
-	int seen = 0;
-
-	for (; p < end; p = nl + 1) {
-		unsigned long long k = 0;
-		long long t = 0;
-		size_t i, n;
-
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			break;		/* a torn last line */
-		n = (size_t)(nl - p);
-		if (n < 18 || n > 17 + REPORT_TIME_DIGITS || p[16] != ' ')
-			continue;
-		for (i = 0; i < 16; i++) {
-			const char *x = memchr(hex, p[i], 16);
-
-			if (x == NULL || p[i] == '\0')
-				break;
-			k = k << 4 | (unsigned)(x - hex);
-		}
-		if (i < 16)
-			continue;
-		for (i = 17; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-			t = t * 10 + (p[i] - '0');
-		if (i < n || t <= now - REPORT_INTERVAL || t > now)
-			continue;
-		if (k == key)
-			seen = 1;
-		buf_printf(keep, "%016llx %lld\n", k, t);
-	}
-	return seen;
-}
-
-/* report_times - bounce-times, locked (a bounded wait: the state is a
- * cache, and a stopped holder, say a user's -odb child, must not stall
- * the run: once a wait has run out, this process waits no more); fd or
- * -1 */
-static int
-report_times(const struct conf *c)
-{
-	static int gave_up;
-	struct result res;
-	int fd, i;
-
-	if ((fd = queue_shared(c, "bounce-times", &res)) < 0)
-		return -1;
-	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++)
-		if (errno != EWOULDBLOCK || i == REPORT_LOCK_TRIES || gave_up) {
-			gave_up |= errno == EWOULDBLOCK;
-			close(fd);
-			return -1;
-		} else
-			usleep(10000);
-	return fd;
-}
-
-/*
- * report_seen - has an identical report gone to this sender within
- * REPORT_INTERVAL?  On any error: no (the report is sent).
- */
-static int
-report_seen(const struct conf *c, unsigned long long key, time_t now)
-{
-	struct buf text, keep;
-	int fd, seen = 0;
-
-	if ((fd = report_times(c)) < 0)
-		return 0;
-	buf_init(&text, REPORT_TIMES_MAX);
-	buf_init(&keep, 0);
-	if (read_all(fd, &text) == 0)
-		seen = report_times_scan(text.p ? text.p : "", text.len, key, now,
-		    &keep);
-	close(fd);
-	buf_free(&text);
-	buf_free(&keep);
-	return seen;
-}
-
-/*
- * report_note - record that the report with this key went out: called
- * only once it is committed to the queue, so that a failure to queue it
- * can never suppress it (the next attempt sends it).  A failure here
- * costs at most one extra identical report.
- */
-static void
-report_note(const struct conf *c, unsigned long long key, time_t now)
-{
-	struct buf text, keep;
-	int fd;
-
-	if ((fd = report_times(c)) < 0)
-		return;
-	buf_init(&text, REPORT_TIMES_MAX);
-	buf_init(&keep, 0);
-	if (read_all(fd, &text) < 0)
-		buf_reset(&text);
-	(void)report_times_scan(text.p ? text.p : "", text.len, key, now, &keep);
-	buf_printf(&keep, "%016llx %lld\n", key, (long long)now);
-	if (pwrite(fd, keep.p, keep.len, 0) != (ssize_t)keep.len ||
-	    ftruncate(fd, (off_t)keep.len) < 0)
-		logmsg(LOG_WARNING, "cannot update %s/bounce-times: %s",
-		    c->queue_dir, strerror(errno));
-	close(fd);
-	buf_free(&text);
-	buf_free(&keep);
-}
-
 /* report_status - the RFC 3463 status a report gives recipient addr */
 static const char *
 report_status(const struct result *r, const char *addr, enum dsn_action a,
@@ -429,6 +295,64 @@ report_status(const struct result *r, const char *addr, enum dsn_action a,
 	return dg->status;
 }
 
+/* report_key - what makes two reports the same: the kind, the sender,
+ * each recipient and its status */
+static unsigned long long
+report_key(const struct envelope *e, enum dsn_action action,
+    const struct dsn_rcpt *dr, size_t n)
+{
+	struct result_dsn dg;
+	unsigned long long key;
+	size_t i;
+
+	key = fnv(FNV1A_INIT, action == DSN_FAILED ? "F" : "D");
+	key = fnv(key, e->sender);
+	for (i = 0; i < n; i++)
+		key = fnv(fnv(key, dr[i].addr), report_status(dr[i].res,
+		    dr[i].addr, action, &dg));
+	return key;
+}
+
+/* report_queue - the composed report msg into the queue as a message
+ * from the null sender to e's sender, given to the original's owner;
+ * its ID into id */
+static int
+report_queue(const struct conf *c, const struct envelope *e, int msgfd,
+    struct qfile *q, const struct buf *msg, time_t now)
+{
+	struct envelope be;
+	struct result res;
+	struct rtext t;
+	struct stat ost;
+	size_t i;
+	int rc = -1;
+
+	env_init(&be);
+	be.sender = xstrdup("");
+	be.is_bounce = 1;
+	be.arrival = now;
+	for (i = 0, be.body8 = 0; i < msg->len; i++)
+		if (msg->p[i] & 0x80)
+			be.body8 = 1;
+	/* A report about a user's message is that user's: their quota and
+	 * their share of a run's workers pay for it, not root's. */
+	if (fstat(msgfd, &ost) == 0)
+		(void)queue_give(q, ost.st_uid);
+	if (env_add_rcpt(&be, e->sender) < 0 ||
+	    queue_write(q, msg->p, msg->len, &res) < 0 ||
+	    queue_commit(c, q, &be, &res) < 0) {
+		queue_abort(q);
+		logmsg(LOG_ERR, "%s: cannot queue a report: %s", e->id,
+		    result_str(&res, &t));
+		goto out;
+	}
+	close(q->fd);
+	rc = 0;
+out:
+	env_free(&be);
+	return rc;
+}
+
 /*
  * report - queue a bounce or delay notice to e's sender about the
  * recipients idx[0..n).  Returns 0, or -1 (logged; the caller keeps the
@@ -439,12 +363,11 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
     enum dsn_action action, const size_t *idx, size_t n, time_t now)
 {
 	struct dsn_rcpt *dr = xmalloc(n * sizeof(*dr));
-	struct envelope be;
-	struct result_dsn dg;
+	const char *what = action == DSN_FAILED ? "bounce" : "delay notice";
 	struct result res;
 	struct buf hdr, msg;
+	struct rtext t;
 	struct qfile q;
-	struct stat ost;
 	struct dsn d;
 	unsigned long long key;
 	size_t i;
@@ -452,31 +375,23 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 
 	buf_init(&hdr, 0);
 	buf_init(&msg, 0);
-	env_init(&be);
-	key = fnv(FNV1A_INIT, action == DSN_FAILED ? "F" : "D");
-	key = fnv(key, e->sender);
 	for (i = 0; i < n; i++) {
 		dr[i].addr = e->r[idx[i]].addr;
 		dr[i].res = e->r[idx[i]].res;
-		key = fnv(fnv(key, dr[i].addr), report_status(dr[i].res,
-		    dr[i].addr, action, &dg));
 	}
-	if (report_seen(c, key, now)) {
+	key = report_key(e, action, dr, n);
+	if (queue_report_seen(c, key, now)) {
 		logmsg(LOG_NOTICE, "%s: %s to <%s> not sent: an identical one "
-		    "went out within the hour", e->id, action == DSN_FAILED ?
-		    "bounce" : "delay notice", e->sender);
+		    "went out within the hour", e->id, what, e->sender);
 		rc = 0;
 		goto out;
 	}
 	read_headers(msgfd, &hdr);
 	if (queue_create(c, &q, &res) < 0) {
-		logmsg(LOG_ERR, "%s: cannot queue a report: %s", e->id, res.text);
+		logmsg(LOG_ERR, "%s: cannot queue a report: %s", e->id,
+		    result_str(&res, &t));
 		goto out;
 	}
-	/* A report about a user's message is that user's: their quota and
-	 * their share of a run's workers pay for it, not root's. */
-	if (fstat(msgfd, &ost) == 0)
-		(void)queue_give(&q, ost.st_uid);
 	memset(&d, 0, sizeof(d));
 	d.action = action;
 	d.hostname = c->hostname;
@@ -490,32 +405,19 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 	d.n = n;
 	d.headers = hdr.p ? hdr.p : "";
 	d.headers_len = hdr.len;
-	be.sender = xstrdup("");
-	be.is_bounce = 1;
-	be.arrival = now;
-	if (dsn_compose(&d, &msg) < 0 || env_add_rcpt(&be, e->sender) < 0 ||
-	    queue_write(&q, msg.p, msg.len, &res) < 0) {
+	if (dsn_compose(&d, &msg) < 0) {
 		queue_abort(&q);
 		logmsg(LOG_ERR, "%s: cannot compose a report", e->id);
 		goto out;
 	}
-	for (i = 0, be.body8 = 0; i < msg.len; i++)
-		if (msg.p[i] & 0x80)
-			be.body8 = 1;
-	if (queue_commit(c, &q, &be, &res) < 0) {
-		queue_abort(&q);
-		logmsg(LOG_ERR, "%s: cannot queue a report: %s", e->id, res.text);
+	if (report_queue(c, e, msgfd, &q, &msg, now) < 0)
 		goto out;
-	}
-	close(q.fd);
-	report_note(c, key, now);
+	queue_report_note(c, key, now);
 	strlist_add(&reports, q.id);
 	logmsg(LOG_INFO, "%s: %s: %s to <%s> about %zu recipient%s", e->id, q.id,
-	    action == DSN_FAILED ? "bounce" : "delay notice", e->sender, n,
-	    n == 1 ? "" : "s");
+	    what, e->sender, n, n == 1 ? "" : "s");
 	rc = 0;
 out:
-	env_free(&be);
 	buf_free(&hdr);
 	buf_free(&msg);
 	free(dr);
@@ -756,6 +658,92 @@ complete(const struct conf *c, struct dest *d, struct inflight *prev,
 	job_done(c, prev, st);
 }
 
+/* job_load - message id locked, its envelope loaded and its recipients
+ * due at d picked into m (none when d is NULL) */
+static enum qstatus
+job_load(const struct conf *c, const struct dest *d, const char *id,
+    int force, struct inflight *m)
+{
+	struct result res;
+	struct rtext t;
+	time_t now = time(NULL);
+	enum qstatus q;
+	size_t i;
+	int fd;
+
+	memset(m, 0, sizeof(*m));
+	if ((q = queue_lock(c, id, &fd)) != Q_OK)
+		return q;
+	m->fd = fd;
+	if ((q = queue_read_env(c, id, fd, &m->e, &res)) != Q_OK) {
+		if (q == Q_ERROR)
+			logmsg(LOG_ERR, "%s: %s", id, result_str(&res, &t));
+		close(fd);
+		return q;
+	}
+	m->active = 1;
+	m->idx = xmalloc((m->e.nr ? m->e.nr : 1) * sizeof(*m->idx));
+	for (i = 0; d && i < m->e.nr; i++)
+		if (due(c, &m->e, i, d->name, force, now))
+			m->idx[m->n++] = i;
+	m->rcpts = xmalloc((m->n ? m->n : 1) * sizeof(*m->rcpts));
+	m->rres = xmalloc((m->n ? m->n : 1) * sizeof(*m->rres));
+	for (i = 0; i < m->n; i++)
+		m->rcpts[i] = m->e.r[m->idx[i]].addr;
+	return Q_OK;
+}
+
+/* job_send - m over d's connection (opened, or renewed after
+ * CONN_TXN_MAX transactions), pipelined behind prev, which is completed;
+ * m then takes prev's place while its final reply is pending */
+static void
+job_send(const struct conf *c, struct dns *dns, struct dest *d,
+    struct inflight *m, struct inflight *prev, struct dstats *st)
+{
+	struct result res;
+	size_t i;
+
+	if (d->open && d->s.ntxn >= CONN_TXN_MAX) {
+		complete(c, d, prev, st);
+		if (d->open)
+			smtp_close(&d->s, 1);
+		d->open = 0;
+	}
+	if (!d->open && dest_open(c, dns, d, &res) < 0) {
+		for (i = 0; i < m->n; i++)
+			m->rres[i] = res;
+		job_done(c, m, st);
+		return;
+	}
+	m->t.sender = m->e.sender;
+	m->t.rcpts = m->rcpts;
+	m->t.n = m->n;
+	m->t.rres = m->rres;
+	m->t.msgfd = m->fd;
+	m->t.size = m->e.size;
+	m->t.body8 = m->e.body8;
+	m->t.id = m->e.id;
+	m->t.notify = m->e.dsn_notify;
+	m->t.ret = m->e.dsn_ret;
+	m->t.envid = m->e.dsn_envid;
+	m->t.may_pend = 1;
+	if (smtp_send(&d->s, &m->t, prev->active ? &prev->t : NULL, &res) !=
+	    OUT_OK) {
+		smtp_close(&d->s, 0);
+		d->open = 0;
+	}
+	/* smtp_send completed prev, whatever happened. */
+	if (prev->active)
+		job_done(c, prev, st);
+	if (m->t.pending) {
+		*prev = *m;
+		/* t pointed into m's envelope, which now lives in prev. */
+		prev->t.id = prev->e.id;
+		prev->t.sender = prev->e.sender;
+	} else
+		job_done(c, m, st);
+}
+
 /*
  * run_job - one message at one destination (d NULL: no delivery, only
  * finish).  prev is the message in flight on d's connection, if any; it
@@ -768,86 +756,26 @@ run_job(const struct conf *c, struct dns *dns, struct dest *d,
     const char *id, int force, struct inflight *prev, struct dstats *st)
 {
 	struct inflight cur;
-	struct result res;
-	struct rtext t;
-	time_t now = time(NULL);
 	enum qstatus q;
 	size_t i;
-	int fd;
 
 	if (cannot_record)
 		return Q_ERROR;
-	if ((q = queue_lock(c, id, &fd)) != Q_OK)
+	if ((q = job_load(c, d, id, force, &cur)) != Q_OK)
 		return q;
-	memset(&cur, 0, sizeof(cur));
-	cur.fd = fd;
-	if ((q = queue_read_env(c, id, fd, &cur.e, &res)) != Q_OK) {
-		if (q == Q_ERROR)
-			logmsg(LOG_ERR, "%s: %s", id, result_str(&res, &t));
-		close(fd);
-		return q;
-	}
-	cur.active = 1;
-	cur.idx = xmalloc((cur.e.nr ? cur.e.nr : 1) * sizeof(*cur.idx));
-	for (i = 0; d && i < cur.e.nr; i++)
-		if (due(c, &cur.e, i, d->name, force, now))
-			cur.idx[cur.n++] = i;
 	if (cur.n == 0) {
 		job_done(c, &cur, st);
-		return 0;
+		return Q_OK;
 	}
 	st->messages++;
-	cur.rcpts = xmalloc(cur.n * sizeof(*cur.rcpts));
-	cur.rres = xmalloc(cur.n * sizeof(*cur.rres));
-	for (i = 0; i < cur.n; i++)
-		cur.rcpts[i] = cur.e.r[cur.idx[i]].addr;
 	if (is_local(d->name)) {
 		for (i = 0; i < cur.n; i++)
 			local_one(c, &cur, i, d->name + strlen(LOCAL_DEST),
 			    &cur.rres[i]);
 		job_done(c, &cur, st);
-		return 0;
-	}
-	if (d->open && d->s.ntxn >= CONN_TXN_MAX) {
-		complete(c, d, prev, st);
-		if (d->open)
-			smtp_close(&d->s, 1);
-		d->open = 0;
-	}
-	if (!d->open && dest_open(c, dns, d, &res) < 0) {
-		for (i = 0; i < cur.n; i++)
-			cur.rres[i] = res;
-		job_done(c, &cur, st);
-		return 0;
-	}
-	cur.t.sender = cur.e.sender;
-	cur.t.rcpts = cur.rcpts;
-	cur.t.n = cur.n;
-	cur.t.rres = cur.rres;
-	cur.t.msgfd = fd;
-	cur.t.size = cur.e.size;
-	cur.t.body8 = cur.e.body8;
-	cur.t.id = cur.e.id;
-	cur.t.notify = cur.e.dsn_notify;
-	cur.t.ret = cur.e.dsn_ret;
-	cur.t.envid = cur.e.dsn_envid;
-	cur.t.may_pend = 1;
-	if (smtp_send(&d->s, &cur.t, prev->active ? &prev->t : NULL, &res) !=
-	    OUT_OK) {
-		smtp_close(&d->s, 0);
-		d->open = 0;
-	}
-	/* smtp_send completed prev, whatever happened. */
-	if (prev->active)
-		job_done(c, prev, st);
-	if (cur.t.pending) {
-		*prev = cur;
-		/* t pointed into cur's envelope, which now lives in prev. */
-		prev->t.id = prev->e.id;
-		prev->t.sender = prev->e.sender;
 	} else
-		job_done(c, &cur, st);
-	return 0;
+		job_send(c, dns, d, &cur, prev, st);
+	return Q_OK;
 }
 
 /* retry_busy - the jobs busy[0..*n) that another process held, tried
@@ -1367,71 +1295,6 @@ deliver_message(const struct conf *c, const char *id, struct dstats *st)
 	return 0;
 }
 
-/* locked - does a live process hold the lock of file name in dfd? */
-static int
-locked(int dfd, const char *name)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-	    O_NONBLOCK), busy;
-
-	if (fd < 0)
-		return 0;
-	busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-	close(fd);
-	return busy;
-}
-
-/*
- * sweep - remove what crashed processes left behind: files in tmp/ that
- * nobody holds locked, and in queue_dir what queue_stale calls debris
- * (envelopes whose message is gone, message files taken back), older
- * than STALE_AGE.  Everything goes through directory descriptors opened
- * without following links: in a group queue anyone with the group could
- * swap tmp/ for a link between the listing and the unlink, and root's run
- * would delete files elsewhere.
- */
-static void
-sweep(const struct conf *c, time_t now)
-{
-	struct dirent *d;
-	struct stat st;
-	DIR *dir;
-	int pass, qfd, dfd;
-
-	qfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (qfd < 0)
-		return;
-	for (pass = 0; pass < 2; pass++) {
-		dfd = pass ? dup(qfd) : openat(qfd, "tmp", O_RDONLY |
-		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd < 0)
-			continue;
-		if ((dir = fdopendir(dfd)) == NULL) {
-			close(dfd);
-			continue;
-		}
-		while ((d = readdir(dir)) != NULL) {
-			/* In queue_dir, what queue.c calls debris. */
-			if (d->d_name[0] == '.' || (pass == 1 &&
-			    !queue_stale(dfd, d->d_name)))
-				continue;
-			if (fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-			    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_AGE)
-				continue;
-			/* A submission still reading a slow producer (cron
-			 * streams a job's output) holds its file's lock. */
-			if (locked(dfd, d->d_name))
-				continue;
-			if (unlinkat(dfd, d->d_name, 0) == 0)
-				logmsg(LOG_NOTICE, "removed stale %s%s/%s",
-				    c->queue_dir, pass ? "" : "/tmp", d->d_name);
-		}
-		closedir(dir);
-	}
-	close(qfd);
-}
-
 /*
  * deliver_queue - -q.  The run that gets queue_dir/lock sweeps; a run
  * that overlaps it (the first is slow, or stopped) still runs, and
@@ -1450,7 +1313,7 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
 		return -1;
 	run_begin(c);
 	if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
-		sweep(c, time(NULL));
+		queue_sweep(c, time(NULL));
 		queue_release(c);
 	} else
 		vlog("another queue run is active: this one leaves it the "

@@ -436,6 +436,19 @@ int queue_remove(const struct conf *, const struct envelope *);
 /* queue_shared - queue_dir/NAME (lock, bounce-times), a regular file
  * opened O_RDWR, created with the queue's mode; never through a link. */
 int queue_shared(const struct conf *, const char *name, struct result *);
+/* queue_sweep - -q: remove what crashed processes left (tmp/ files
+ * nobody holds, queue_stale debris) older than an hour */
+void queue_sweep(const struct conf *, time_t now);
+/* queue_report_seen - has a report with this key (the sender, the
+ * recipients and their statuses) gone out within the hour?  On any
+ * error: no.  queue_report_note - it went out now. (bounce-times) */
+int queue_report_seen(const struct conf *, unsigned long long key, time_t now);
+void queue_report_note(const struct conf *, unsigned long long key,
+    time_t now);
+/* report_times_scan - bounce-times text: the lines still within the hour
+ * into keep; 1 when key is among them.  Pure (fuzzed). */
+int report_times_scan(const char *text, size_t len, unsigned long long key,
+    time_t now, struct buf *keep);
 /* queue_list - the IDs of committed messages, oldest first. */
 int queue_list(const struct conf *, struct strlist *, struct result *);
 /* queue_usage - how many messages uid owns and their octets: committed,
@@ -781,10 +794,6 @@ int deliver_message(const struct conf *, const char *id, struct dstats *);
  * queue_run_time; 0, or -1 with res set. */
 int deliver_queue(const struct conf *, const struct qfilter *,
     struct dstats *, struct result *);
-/* report_times_scan - bounce-times text: the lines still within the hour
- * into keep; 1 when key is among them.  Pure (fuzzed). */
-int report_times_scan(const char *text, size_t len, unsigned long long key,
-    time_t now, struct buf *keep);
 
 /* aliases.c - the aliases file (aliases(5)) and recursive expansion. */
 

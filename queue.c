@@ -49,7 +49,7 @@
  *
  * Envelope text, one "key value" per line, in this order:
  *
- *   version 1
+ *   version 2             (1: written before results were facts)
  *   id ID
  *   sender ADDR           "<>" for the null sender
  *   arrival UNIXTIME
@@ -62,7 +62,13 @@
  *                                           pending, done, failed (not
  *                                           reported yet), bounced
  *                                           (failed and reported)
- *   error TEXT            optional, the last error of the rcpt above
+ *   result WORDS          optional, the facts of the last attempt of the
+ *                         rcpt above: "key=value" words (result.c)
+ *   detail TEXT           optional, after its result: the reply's text,
+ *                         or the local reason in words
+ *   error TEXT            version 1 only: the last error in words; read
+ *                         as a result of reason "legacy" with that text,
+ *                         written back as version 2
  *   unexpanded 1          optional, after its rcpt: a local recipient
  *                         whose aliases are not expanded yet (the
  *                         submitter could not read the aliases file);
@@ -72,8 +78,26 @@
  *                         such an envelope (unknown key) and so leaves
  *                         the message alone.
  *
- *   lock, bounce-times    deliver.c's -q lock and report rate limit; in a
- *             group queue queue_open creates them with the group mode.
+ *   lock      held by the -q run that sweeps (deliver.c).
+ *   bounce-times  the report rate limit: one line "KEY16HEX UNIXTIME" per
+ *             report of the last hour, KEY a hash of the sender, the
+ *             recipients and their statuses (queue_report_seen, _note).
+ *             In a group queue queue_open creates both with the group
+ *             mode.
+ *   tmp/dest-HASH.lock  a -q run's lock of one destination.
+ *
+ * Why the envelope has two homes.  The trailer of ID.msg is written with
+ * the message, in the same file and fsync: a submission costs two fsyncs
+ * (the file, the directory) and no more, and a message can never exist
+ * without its envelope.  ID.msg is then never written again: its flock is
+ * the delivery lock, and rewriting it in place could tear it.  What a
+ * delivery attempt learns goes to ID.env, replaced atomically.  Keeping
+ * only ID.env would cost every submission a second file, rename and
+ * fsync; keeping only the trailer would mean rewriting the message.
+ *
+ * What may skip an fsync: nothing in ID.msg or ID.env.  bounce-times is
+ * a cache (losing it costs at most one repeated report) and is written
+ * without one; the sweep and the locks need none.
  *
  * Permissions.  The queue directory's own mode says who may use it, and
  * every file mxsend creates there follows it (fchmod after the O_EXCL
@@ -131,6 +155,21 @@
 #include "mxsend.h"
 
 #define ENV_VERSION 2
+/* Identical reports to one sender: at most one in this many seconds. */
+#define REPORT_INTERVAL 3600
+/* Tries, 10 ms apart, for the lock of bounce-times (held for microseconds
+ * by a healthy run). */
+#define REPORT_LOCK_TRIES 200
+/* bounce-times holds one 34-octet line per report of the last hour; a
+ * bigger file is not ours (it is then read as empty). */
+#define REPORT_TIMES_MAX (4 * 1024 * 1024)
+/* Digits of a time there: 12 reach the year 33658, and cannot overflow. */
+#define REPORT_TIME_DIGITS 12
+/* Temporary files of crashed writers, and message files without an
+ * envelope, are removed after this long (a live writer takes
+ * milliseconds). */
+#define STALE_AGE 3600
+
 /* An envelope holds at most RCPT_MAX recipients with their results. */
 #define ENV_FILE_MAX ((size_t)RCPT_MAX * (ADDR_MAX + ERRTEXT_MAX + HOST_MAX + \
     PEER_MAX + 256) + 4096)
@@ -1544,3 +1583,188 @@ queue_owner(const struct conf *c, const char *id)
 		return (uid_t)-1;
 	return st.st_uid;
 }
+
+/*
+ * report_times_scan - the bounce-times text (lines "KEY16HEX UNIXTIME"):
+ * the lines still within REPORT_INTERVAL of now are copied to keep
+ * (normalised; anything else, a malformed line or a time in the future,
+ * is dropped).  Returns 1 when key is among them.  Pure.
+ */
+int
+report_times_scan(const char *text, size_t len, unsigned long long key,
+    time_t now, struct buf *keep)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *p = text, *end = text + len, *nl;
+	int seen = 0;
+
+	for (; p < end; p = nl + 1) {
+		unsigned long long k = 0;
+		long long t = 0;
+		size_t i, n;
+
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;		/* a torn last line */
+		n = (size_t)(nl - p);
+		if (n < 18 || n > 17 + REPORT_TIME_DIGITS || p[16] != ' ')
+			continue;
+		for (i = 0; i < 16; i++) {
+			const char *x = memchr(hex, p[i], 16);
+
+			if (x == NULL || p[i] == '\0')
+				break;
+			k = k << 4 | (unsigned)(x - hex);
+		}
+		if (i < 16)
+			continue;
+		for (i = 17; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+			t = t * 10 + (p[i] - '0');
+		if (i < n || t <= now - REPORT_INTERVAL || t > now)
+			continue;
+		if (k == key)
+			seen = 1;
+		buf_printf(keep, "%016llx %lld\n", k, t);
+	}
+	return seen;
+}
+
+/* report_times - bounce-times, locked (a bounded wait: the state is a
+ * cache, and a stopped holder, say a user's -odb child, must not stall
+ * the run: once a wait has run out, this process waits no more); fd or
+ * -1 */
+static int
+report_times(const struct conf *c)
+{
+	static int gave_up;
+	struct result res;
+	int fd, i;
+
+	if ((fd = queue_shared(c, "bounce-times", &res)) < 0)
+		return -1;
+	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++)
+		if (errno != EWOULDBLOCK || i == REPORT_LOCK_TRIES || gave_up) {
+			gave_up |= errno == EWOULDBLOCK;
+			close(fd);
+			return -1;
+		} else
+			usleep(10000);
+	return fd;
+}
+
+/*
+ * queue_report_seen - has an identical report gone to this sender within
+ * REPORT_INTERVAL?  On any error: no (the report is sent).
+ */
+int
+queue_report_seen(const struct conf *c, unsigned long long key, time_t now)
+{
+	struct buf text, keep;
+	int fd, seen = 0;
+
+	if ((fd = report_times(c)) < 0)
+		return 0;
+	buf_init(&text, REPORT_TIMES_MAX);
+	buf_init(&keep, 0);
+	if (read_all(fd, &text) == 0)
+		seen = report_times_scan(text.p ? text.p : "", text.len, key, now,
+		    &keep);
+	close(fd);
+	buf_free(&text);
+	buf_free(&keep);
+	return seen;
+}
+
+/*
+ * queue_report_note - record that the report with this key went out: called
+ * only once it is committed to the queue, so that a failure to queue it
+ * can never suppress it (the next attempt sends it).  A failure here
+ * costs at most one extra identical report.
+ */
+void
+queue_report_note(const struct conf *c, unsigned long long key, time_t now)
+{
+	struct buf text, keep;
+	int fd;
+
+	if ((fd = report_times(c)) < 0)
+		return;
+	buf_init(&text, REPORT_TIMES_MAX);
+	buf_init(&keep, 0);
+	if (read_all(fd, &text) < 0)
+		buf_reset(&text);
+	(void)report_times_scan(text.p ? text.p : "", text.len, key, now, &keep);
+	buf_printf(&keep, "%016llx %lld\n", key, (long long)now);
+	if (pwrite(fd, keep.p, keep.len, 0) != (ssize_t)keep.len ||
+	    ftruncate(fd, (off_t)keep.len) < 0)
+		logmsg(LOG_WARNING, "cannot update %s/bounce-times: %s",
+		    c->queue_dir, strerror(errno));
+	close(fd);
+	buf_free(&text);
+	buf_free(&keep);
+}
+
+/* locked - does a live process hold the lock of file name in dfd? */
+static int
+locked(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK), busy;
+
+	if (fd < 0)
+		return 0;
+	busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+/*
+ * queue_sweep - remove what crashed processes left behind: files in tmp/ that
+ * nobody holds locked, and in queue_dir what queue_stale calls debris
+ * (envelopes whose message is gone, message files taken back), older
+ * than STALE_AGE.  Everything goes through directory descriptors opened
+ * without following links: in a group queue anyone with the group could
+ * swap tmp/ for a link between the listing and the unlink, and root's run
+ * would delete files elsewhere.
+ */
+void
+queue_sweep(const struct conf *c, time_t now)
+{
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+	int pass, qfd, dfd;
+
+	qfd = open(c->queue_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (qfd < 0)
+		return;
+	for (pass = 0; pass < 2; pass++) {
+		dfd = pass ? dup(qfd) : openat(qfd, "tmp", O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		if ((dir = fdopendir(dfd)) == NULL) {
+			close(dfd);
+			continue;
+		}
+		while ((d = readdir(dir)) != NULL) {
+			/* In queue_dir, what queue.c calls debris. */
+			if (d->d_name[0] == '.' || (pass == 1 &&
+			    !queue_stale(dfd, d->d_name)))
+				continue;
+			if (fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode) || now - st.st_mtime < STALE_AGE)
+				continue;
+			/* A submission still reading a slow producer (cron
+			 * streams a job's output) holds its file's lock. */
+			if (locked(dfd, d->d_name))
+				continue;
+			if (unlinkat(dfd, d->d_name, 0) == 0)
+				logmsg(LOG_NOTICE, "removed stale %s%s/%s",
+				    c->queue_dir, pass ? "" : "/tmp", d->d_name);
+		}
+		closedir(dir);
+	}
+	close(qfd);
+}
+

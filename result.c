@@ -362,7 +362,7 @@ dsn_status(const struct result *r)
 		return "4.4.7";
 	if (perm)
 		return "5.0.0";
-	if (r->why >= R_DNS_NXDOMAIN && r->why <= R_DNS_BAD_NAME)
+	if (r->why == R_DNS_TEMP)
 		return "4.4.3";
 	return "4.4.1";
 }
