@@ -454,6 +454,7 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 	    notify_has(e->dsn_notify, "FAILURE"));
 	int want_delay = reportable && (!e->dsn_notify ||
 	    notify_has(e->dsn_notify, "DELAY"));
+	struct rtext t;
 	size_t i, n;
 	int pending = 0, rc = 0;
 
@@ -498,15 +499,15 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 		int r = queue_remove(c, e);
 
 		if (r < 0) {
-			result_set(res, OUT_TEMP, R_SYSTEM, "cannot remove the delivered "
-			    "message: %s", strerror(-r));
-			logmsg(LOG_ERR, "%s: %s", e->id, res->text);
+			result_set(res, OUT_TEMP, R_QUEUE, "cannot remove the "
+			    "delivered message: %s", strerror(-r));
+			logmsg(LOG_ERR, "%s: %s", e->id, result_str(res, &t));
 			rc = -1;
 		}
 	} else if (queue_write_env(c, e, res) == 0)
 		e->has_env = 1;
 	else {
-		logmsg(LOG_ERR, "%s: %s", e->id, res->text);
+		logmsg(LOG_ERR, "%s: %s", e->id, result_str(res, &t));
 		rc = -1;
 	}
 	free(idx);
@@ -518,6 +519,7 @@ static int
 dest_open(const struct conf *c, struct dns *dns, struct dest *d,
     struct result *res)
 {
+	struct rtext rt;
 	size_t a;
 
 	if (!d->routed) {
@@ -567,7 +569,7 @@ dest_open(const struct conf *c, struct dns *dns, struct dest *d,
 			d->open = 1;
 			return 0;
 		}
-		vlog("%s", res->text);
+		vlog("%s", result_str(res, &rt));
 	}
 	/* Every address failed: the rest of this run's jobs for d are
 	 * deferred with the same reason, without connecting again. */
@@ -956,15 +958,18 @@ make_jobs(const struct conf *c, const struct strlist *ids,
 	time_t now = time(NULL);
 	struct envelope e;
 	struct result res;
+	struct rtext t;
+	enum qstatus q;
 	char dest[HOST_MAX];
 
 	for (i = 0; i < ids->n; i++) {
 		size_t first = *nj;
 		int failed = 0;
 
-		if (queue_read_env(c, ids->v[i], -1, &e, &res) < 0) {
-			if (res.text[0])
-				logmsg(LOG_ERR, "%s: %s", ids->v[i], res.text);
+		if ((q = queue_read_env(c, ids->v[i], -1, &e, &res)) != Q_OK) {
+			if (q == Q_ERROR)
+				logmsg(LOG_ERR, "%s: %s", ids->v[i],
+				    result_str(&res, &t));
 			continue;
 		}
 		/* Aliases the submitter could not read: root expands them. */
@@ -1220,6 +1225,7 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 	struct dgroup *g = NULL;
 	size_t nj = 0, ng, i;
 	struct result res;
+	struct rtext t;
 	struct dns *dns = NULL;
 	int pfd[2] = { -1, -1 };
 	int forced = force || (f && f->kind);
@@ -1231,7 +1237,7 @@ run(const struct conf *c, const struct strlist *ids, const struct qfilter *f,
 	qsort(jobs, nj, sizeof(*jobs), jobcmp);
 	dns = dns_new(c->dns_server, c->connect_timeout, &res);
 	if (dns == NULL) {
-		logmsg(LOG_ERR, "%s", res.text);
+		logmsg(LOG_ERR, "%s", result_str(&res, &t));
 		goto out;
 	}
 	/* One destination runs here, several in children. */

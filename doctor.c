@@ -395,7 +395,7 @@ doctor_mx(const struct conf *c, const struct mxaddr *a, FILE *out)
 	return 1;
 }
 
-int
+enum doctor
 doctor(const struct conf *c, const char *domain, FILE *out)
 {
 	struct route rt = { NULL, 0, 0 };
@@ -434,5 +434,5 @@ out:
 	route_free(&rt);
 	if (dns)
 		dns_free(dns);
-	return flows ? 0 : 1;
+	return flows ? DOCTOR_FLOWS : DOCTOR_STUCK;
 }

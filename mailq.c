@@ -275,7 +275,7 @@ age(long s, char *out, size_t outlen)
 		snprintf(out, outlen, "%lds", s);
 }
 
-int
+enum check
 mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 {
 	static const char *const word[] = { "OK", "WARNING", "CRITICAL" };
@@ -287,12 +287,12 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 	time_t now = time(NULL), oldest = 0;
 	char lasterr[ERRTEXT_MAX] = "", a[32];
 	size_t i, j, n = 0, bad = 0, held = 0;
-	int st = 0;
+	enum check st = CHECK_OK;
 
 	if (qlist_get(c, &l, &r) < 0) {
 		qlist_free(&l);
 		fprintf(out, "MXSEND UNKNOWN - %s\n", result_str(&r, &t));
-		return 3;
+		return CHECK_UNKNOWN;
 	}
 	for (i = 0; i < l.ids.n; i++) {
 		/* Held mail is mail not done with, whatever its envelope
@@ -325,16 +325,16 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 		fprintf(out, "MXSEND CRITICAL - %zu message%s with an unreadable "
 		    "envelope (see mailq) | messages=%zu unreadable=%zu\n", bad,
 		    bad == 1 ? "" : "s", n + bad, bad);
-		return 2;
+		return CHECK_CRITICAL;
 	}
 	if (n == 0) {
 		fprintf(out, "MXSEND OK - queue empty | messages=0 oldest=0s\n");
-		return 0;
+		return CHECK_OK;
 	}
 	if (now - oldest >= crit)
-		st = 2;
+		st = CHECK_CRITICAL;
 	else if (now - oldest >= warn || held)
-		st = 1;
+		st = CHECK_WARNING;
 	age((long)(now - oldest), a, sizeof(a));
 	fprintf(out, "MXSEND %s - %zu message%s queued, oldest %s", word[st], n,
 	    n == 1 ? "" : "s", a);

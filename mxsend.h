@@ -760,14 +760,19 @@ void mime8_free(struct mime8 *);
 int mailq_print(const struct conf *, FILE *, struct result *);
 /* mailq_json - one JSON object per message and line */
 int mailq_json(const struct conf *, FILE *, struct result *);
-/* mailq_check - one status line; returns 0 ok, 1 warning, 2 critical
- * (oldest pending message at least warn or crit seconds old), 3 unknown */
-int mailq_check(const struct conf *, long warn, long crit, FILE *);
+/* mailq_check - one status line (Nagios plugin form): CHECK_WARNING
+ * or CHECK_CRITICAL when the oldest pending message is at least warn or
+ * crit seconds old (or mail is held), CHECK_UNKNOWN when the queue cannot
+ * be read; sendmail.c's exit table makes them 0 to 3 */
+enum check { CHECK_OK, CHECK_WARNING, CHECK_CRITICAL, CHECK_UNKNOWN };
+enum check mailq_check(const struct conf *, long warn, long crit, FILE *);
 
 /* doctor.c */
 
-/* doctor - --doctor: one line per check; 0 when mail can flow, else 1 */
-int doctor(const struct conf *, const char *domain, FILE *);
+/* doctor - --doctor: one line per check; DOCTOR_FLOWS when mail can
+ * flow (exit 0), else DOCTOR_STUCK (exit 1) */
+enum doctor { DOCTOR_FLOWS, DOCTOR_STUCK };
+enum doctor doctor(const struct conf *, const char *domain, FILE *);
 
 /* deliver.c */
 

@@ -59,7 +59,9 @@ enum failure {
 	F_NONE, F_USAGE, F_DATA, F_CANTCREAT, F_IOERR, F_TEMP, F_CONFIG,
 	F_UNAVAILABLE, F_SOFTWARE, F_NOPERM,
 	F_QUOTA,	/* user_queue_messages, user_queue_size */
-	F_RESERVE	/* queue_min_free */
+	F_RESERVE,	/* queue_min_free */
+	F_STUCK,	/* --doctor: mail cannot flow */
+	F_CHECK_WARNING, F_CHECK_CRITICAL, F_CHECK_UNKNOWN	/* --check-queue */
 };
 
 /* The one table from failures to exit codes. */
@@ -83,6 +85,11 @@ static const struct {
 	{ F_QUOTA, EX_CANTCREAT },
 	/* The disk is nearly full: anyone may try again later. */
 	{ F_RESERVE, EX_TEMPFAIL },
+	{ F_STUCK, 1 },
+	/* --check-queue speaks the monitoring plugins' codes. */
+	{ F_CHECK_WARNING, 1 },
+	{ F_CHECK_CRITICAL, 2 },
+	{ F_CHECK_UNKNOWN, 3 },
 };
 
 static int
@@ -385,6 +392,41 @@ deliver_queued(const struct conf *c, enum dmode dm, const struct strlist *ids,
 		_exit(0);
 }
 
+/* check_failure - --check-queue's finding, for the exit table */
+static enum failure
+check_failure(enum check st)
+{
+	switch (st) {
+	case CHECK_OK:
+		return F_NONE;
+	case CHECK_WARNING:
+		return F_CHECK_WARNING;
+	case CHECK_CRITICAL:
+		return F_CHECK_CRITICAL;
+	case CHECK_UNKNOWN:
+		break;
+	}
+	return F_CHECK_UNKNOWN;
+}
+
+/* result_failure - a failed result (queue_open's, a run's) by outcome
+ * class and reason, for the exit table; err is the errno it came with */
+static enum failure
+result_failure(const struct result *r, int err)
+{
+	switch (r->why) {
+	case R_CONFIG:
+		return F_CONFIG;
+	case R_QUEUE:
+		return queue_failure(err);
+	case R_NOMEM:
+	case R_SYSTEM:
+		return F_TEMP;
+	default:
+		return r->o == OUT_PERM ? F_UNAVAILABLE : F_TEMP;
+	}
+}
+
 /* submit_failure - why a submission failed, for the exit table */
 static enum failure
 submit_failure(const struct subres *sr)
@@ -569,6 +611,7 @@ mode_queue(const struct conf *c, const struct opts *o)
 {
 	struct dstats st = { 0, 0, 0, 0, 0 };
 	struct result res;
+	struct rtext t;
 	long long t0 = now_ms();
 	int r;
 
@@ -581,13 +624,13 @@ mode_queue(const struct conf *c, const struct opts *o)
 	}
 
 	if ((r = queue_open(c, &res)) < 0) {
-		warnx_("%s", res.text);
-		return exit_code(queue_failure(-r));
+		warnx_("%s", result_str(&res, &t));
+		return exit_code(result_failure(&res, -r));
 	}
 	r = deliver_queue(c, &o->qf, &st, &res);
 	if (r < 0) {
-		warnx_("%s", res.text);
-		return exit_code(F_TEMP);
+		warnx_("%s", result_str(&res, &t));
+		return exit_code(result_failure(&res, 0));
 	}
 	vlog("%s: queue run: %d tried, %d delivered, %d deferred, %d failed, "
 	    "%d left for the next run, %.2fs", progname, st.messages, st.done,
@@ -669,6 +712,7 @@ main(int argc, char **argv)
 	struct opts o;
 	struct conf c;
 	struct result res;
+	struct rtext rt;
 	char err[512];
 	const char *base, *cfg;
 	int rc;
@@ -718,12 +762,13 @@ main(int argc, char **argv)
 		rc = (o.mode == M_QUEUE_LIST ? mailq_print : mailq_json)(&c,
 		    stdout, &res) < 0 ? exit_code(F_TEMP) : 0;
 		if (rc)
-			warnx_("%s", res.text);
+			warnx_("%s", result_str(&res, &rt));
 		break;
 	case M_DOCTOR:
 		if (o.nrcpts > 1)
 			usage("--doctor takes one domain, not %s", o.rcpts[1]);
-		rc = doctor(&c, o.nrcpts ? o.rcpts[0] : NULL, stdout);
+		rc = exit_code(doctor(&c, o.nrcpts ? o.rcpts[0] : NULL,
+		    stdout) == DOCTOR_FLOWS ? F_NONE : F_STUCK);
 		break;
 	case M_CHECK_QUEUE:
 		if (o.crit < o.warn) {
@@ -731,7 +776,8 @@ main(int argc, char **argv)
 			rc = exit_code(F_USAGE);
 			break;
 		}
-		rc = mailq_check(&c, o.warn, o.crit, stdout);
+		rc = exit_code(check_failure(mailq_check(&c, o.warn, o.crit,
+		    stdout)));
 		break;
 	case M_RUN_QUEUE:
 		rc = mode_queue(&c, &o);
