@@ -18,7 +18,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#define MXSEND_VERSION "0.1"
+#define MXSEND_VERSION "0.2"
 
 /*
  * Named limits on what users and the network control.
