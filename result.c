@@ -29,51 +29,85 @@
 
 #include "mxsend.h"
 
-static const char *const reason_names[R_COUNT] = {
-	[R_NONE] = "none", [R_REPLY] = "reply", [R_CONNECT] = "connect",
-	[R_TIMEOUT] = "timeout", [R_CLOSED] = "closed", [R_NETIO] = "netio",
-	[R_PROTOCOL] = "protocol", [R_UNFINISHED] = "unfinished",
-	[R_NOT_REUSABLE] = "not-reusable",
-	[R_TLS_NOT_OFFERED] = "tls-not-offered",
-	[R_TLS_HANDSHAKE] = "tls-handshake", [R_TLS_VERIFY] = "tls-verify",
-	[R_TLS_NOT_TLS] = "tls-not-tls",
-	[R_TLS_SILENT] = "tls-silent", [R_TLS_SETUP] = "tls-setup",
-	[R_AUTH_REFUSED] = "auth-refused",
-	[R_AUTH_UNVERIFIED] = "auth-unverified",
-	[R_AUTH_PLAIN_UNVERIFIED] = "auth-plain-unverified",
-	[R_AUTH_NOT_OFFERED] = "auth-not-offered",
-	[R_AUTH_NO_MECH] = "auth-no-mech", [R_AUTH_NO_TLS] = "auth-no-tls",
-	[R_AUTH_SCRAM] = "auth-scram",
-	[R_TOO_BIG] = "too-big", [R_8BIT] = "8bit",
-	[R_DNS_NXDOMAIN] = "dns-nxdomain", [R_DNS_NULL_MX] = "dns-null-mx",
-	[R_DNS_NO_ADDRESS] = "dns-no-address", [R_DNS_TEMP] = "dns-temp",
-	[R_DNS_BAD_NAME] = "dns-bad-name", [R_NO_ROUTE] = "no-route",
-	[R_NO_USER] = "no-user", [R_LOCAL_OFF] = "local-off",
-	[R_LOCAL] = "local", [R_ALIAS] = "alias", [R_EXPIRED] = "expired",
-	[R_QUEUE] = "queue", [R_CONFIG] = "config", [R_SYSTEM] = "system",
-	[R_NOMEM] = "nomem", [R_LEGACY] = "legacy",
+/*
+ * Each reason: its name in envelopes and JSON, and its sentence, where
+ * %H is the host and its address ("mx.example[192.0.2.1]:25"), %T the
+ * detail, %C the reply code, %E errno in words, %S and %L the size and
+ * the limit, %W the command a reply answered.  None: the detail alone,
+ * or form() chooses.
+ */
+static const struct {
+	const char *name, *words;
+} reasons[R_COUNT] = {
+	[R_NONE] = { "none" },
+	[R_REPLY] = { "reply", "%H said: %C %T (in reply to %W)" },
+	[R_CONNECT] = { "connect", "%H: connect: %E" },
+	[R_TIMEOUT] = { "timeout" }, [R_CLOSED] = { "closed" },
+	[R_NETIO] = { "netio" },
+	[R_PROTOCOL] = { "protocol", "%H: protocol error: %T" },
+	[R_UNFINISHED] = { "unfinished", "%H: transaction not completed" },
+	[R_NOT_REUSABLE] = { "not-reusable", "%H: connection not reusable" },
+	[R_TLS_NOT_OFFERED] = { "tls-not-offered", "%H does not offer "
+	    "STARTTLS (tls %T: mail is not sent in plain text)" },
+	[R_TLS_HANDSHAKE] = { "tls-handshake", "%H: TLS handshake failed: %T" },
+	[R_TLS_VERIFY] = { "tls-verify", "%H: TLS handshake failed: "
+	    "certificate verification failed: %T" },
+	[R_TLS_NOT_TLS] = { "tls-not-tls", "%H speaks plain text, not implicit "
+	    "TLS (port 465 means implicit TLS; for STARTTLS use port 587 or "
+	    "smarthost_tls starttls)" },
+	[R_TLS_SILENT] = { "tls-silent", "%H sent no greeting (a server that "
+	    "expects implicit TLS waits like this: smarthost_tls implicit)" },
+	[R_TLS_SETUP] = { "tls-setup" },
+	[R_AUTH_REFUSED] = { "auth-refused", "%H: authentication failed: %C %T" },
+	[R_AUTH_UNVERIFIED] = { "auth-unverified", "%H: not authenticating to a "
+	    "server whose certificate was not verified (tls %T); use tls "
+	    "verify with the right tls_ca_file, or auth_unverified yes" },
+	[R_AUTH_PLAIN_UNVERIFIED] = { "auth-plain-unverified", "%H: not "
+	    "sending a password with AUTH PLAIN or LOGIN over TLS that was not "
+	    "verified, auth_unverified yes or not (use tls verify, with "
+	    "tls_ca_file if needed)" },
+	[R_AUTH_NOT_OFFERED] = { "auth-not-offered", "%H does not offer AUTH, "
+	    "but auth_file has credentials for it" },
+	[R_AUTH_NO_MECH] = { "auth-no-mech", "%H offers no AUTH mechanism "
+	    "mxsend speaks (offered: %T; mxsend: SCRAM-SHA-256 PLAIN LOGIN)" },
+	[R_AUTH_NO_TLS] = { "auth-no-tls", "%H: not sending credentials "
+	    "without TLS (tls is %T)" },
+	[R_AUTH_SCRAM] = { "auth-scram" },
+	[R_TOO_BIG] = { "too-big", "%H: message size %S exceeds the server's "
+	    "limit of %L" },
+	[R_8BIT] = { "8bit", "%H does not offer 8BITMIME and the message "
+	    "cannot be converted to 7-bit MIME" },
+	[R_DNS_NXDOMAIN] = { "dns-nxdomain", "%T: domain not found" },
+	[R_DNS_NULL_MX] = { "dns-null-mx", "%T: domain does not accept mail "
+	    "(null MX)" },
+	[R_DNS_NO_ADDRESS] = { "dns-no-address" }, [R_DNS_TEMP] = { "dns-temp" },
+	[R_DNS_BAD_NAME] = { "dns-bad-name" },
+	[R_NO_ROUTE] = { "no-route", "no address to try for %T" },
+	[R_NO_USER] = { "no-user", "no such local user" },
+	[R_LOCAL_OFF] = { "local-off", "no mailbox for %T: local delivery is "
+	    "off (local_delivery none) and no alias sends it elsewhere" },
+	[R_LOCAL] = { "local" }, [R_ALIAS] = { "alias" },
+	[R_EXPIRED] = { "expired" }, [R_QUEUE] = { "queue" },
+	[R_CONFIG] = { "config" }, [R_SYSTEM] = { "system" },
+	[R_NOMEM] = { "nomem" }, [R_LEGACY] = { "legacy" },
 };
 
 static const char *const step_names[STEP_COUNT] = {
-	[STEP_NONE] = "none", [STEP_CONNECT] = "connect",
-	[STEP_GREETING] = "greeting", [STEP_EHLO] = "ehlo",
-	[STEP_HELO] = "helo", [STEP_STARTTLS] = "starttls",
-	[STEP_TLS] = "tls", [STEP_AUTH] = "auth", [STEP_MAIL] = "mail",
-	[STEP_RCPT] = "rcpt", [STEP_DATA] = "data", [STEP_DOT] = "dot",
-	[STEP_RSET] = "rset", [STEP_QUIT] = "quit",
-};
+	"none", "connect", "greeting", "ehlo", "helo", "starttls", "tls",
+	"auth", "mail", "rcpt", "data", "dot", "rset", "quit" };
 
 const char *
 reason_name(enum reason why)
 {
-	return (unsigned)why < R_COUNT && reason_names[why] ? reason_names[why] :
-	    "none";
+	return (unsigned)why < R_COUNT && reasons[why].name ?
+	    reasons[why].name : "none";
 }
 
 const char *
 step_name(enum smtp_step step)
 {
-	return (unsigned)step < STEP_COUNT ? step_names[step] : "none";
+	return (unsigned)step < STEP_COUNT && step_names[step] ?
+	    step_names[step] : "none";
 }
 
 /* set_text - the detail, printable */
@@ -126,7 +160,7 @@ result_oom(struct result *r)
 
 /* in_reply_to - the command a reply answered, as people read it */
 static void
-in_reply_to(enum smtp_step step, const char *rcpt, char *out, size_t outlen)
+in_reply_to(enum smtp_step step, const char *rcpt, struct buf *b)
 {
 	static const char *const said[STEP_COUNT] = {
 		[STEP_GREETING] = "the greeting", [STEP_EHLO] = "EHLO",
@@ -136,189 +170,81 @@ in_reply_to(enum smtp_step step, const char *rcpt, char *out, size_t outlen)
 		[STEP_RSET] = "RSET", [STEP_QUIT] = "QUIT",
 	};
 
-	if (step == STEP_RCPT)
-		snprintf(out, outlen, rcpt ? "RCPT TO:<%s>" : "RCPT TO",
-		    rcpt ? rcpt : "");
+	if (step == STEP_RCPT && rcpt)
+		buf_printf(b, "RCPT TO:<%s>", rcpt);
+	else if (step == STEP_RCPT)
+		buf_adds(b, "RCPT TO");
 	else
-		snprintf(out, outlen, "%s", (unsigned)step < STEP_COUNT &&
-		    said[step] ? said[step] : "a command");
+		buf_adds(b, (unsigned)step < STEP_COUNT && said[step] ?
+		    said[step] : "a command");
 }
 
-/* lost - a failure of the connection itself (as opposed to a reply) */
-static int
-lost(const struct result *r)
-{
-	return r->why == R_TIMEOUT || r->why == R_CLOSED || r->why == R_NETIO;
-}
-
-/* tls_auth_text - the sentences about TLS, AUTH and the message's fit */
-static void
-tls_auth_text(const struct result *r, const char *h, struct buf *b)
+/* form - the sentence of r, for the reasons whose words vary */
+static const char *
+form(const struct result *r)
 {
 	switch (r->why) {
-	case R_TLS_NOT_OFFERED:
-		buf_printf(b, "%s does not offer STARTTLS (tls %s: mail is not "
-		    "sent in plain text)", h, r->text);
-		break;
-	case R_TLS_HANDSHAKE:
-		buf_printf(b, "%s: TLS handshake failed: %s", h, r->text);
-		break;
-	case R_TLS_VERIFY:
-		buf_printf(b, "%s: TLS handshake failed: certificate "
-		    "verification failed: %s", h, r->text);
-		break;
-	case R_TLS_NOT_TLS:
-		buf_printf(b, "%s speaks plain text, not implicit TLS (port 465 "
-		    "means implicit TLS; for STARTTLS use port 587 or "
-		    "smarthost_tls starttls)", h);
-		break;
-	case R_TLS_SILENT:
-		buf_printf(b, "%s sent no greeting (a server that expects "
-		    "implicit TLS waits like this: smarthost_tls implicit)", h);
-		break;
-	case R_TLS_SETUP:
-		buf_printf(b, "%s%sTLS setup: %s", h, *h ? ": " : "", r->text);
-		break;
-	case R_AUTH_REFUSED:
-		buf_printf(b, "%s: authentication failed: %d %s", h, r->code,
-		    r->text);
-		break;
-	case R_AUTH_UNVERIFIED:
-		buf_printf(b, "%s: not authenticating to a server whose "
-		    "certificate was not verified (tls %s); use tls verify with "
-		    "the right tls_ca_file, or auth_unverified yes", h, r->text);
-		break;
-	case R_AUTH_PLAIN_UNVERIFIED:
-		buf_printf(b, "%s: not sending a password with AUTH PLAIN or "
-		    "LOGIN over TLS that was not verified, auth_unverified yes "
-		    "or not (use tls verify, with tls_ca_file if needed)", h);
-		break;
-	case R_AUTH_NOT_OFFERED:
-		buf_printf(b, "%s does not offer AUTH, but auth_file has "
-		    "credentials for it", h);
-		break;
-	case R_AUTH_NO_MECH:
-		buf_printf(b, "%s offers no AUTH mechanism mxsend speaks "
-		    "(offered: %s; mxsend: SCRAM-SHA-256 PLAIN LOGIN)", h,
-		    r->text);
-		break;
-	case R_AUTH_NO_TLS:
-		buf_printf(b, "%s: not sending credentials without TLS (tls is "
-		    "%s)", h, r->text);
-		break;
-	case R_AUTH_SCRAM:
-		buf_printf(b, "%s%sSCRAM: %s", h, *h ? ": " : "", r->text);
-		break;
-	case R_TOO_BIG:
-		buf_printf(b, "%s: message size %lld exceeds the server's limit "
-		    "of %lld", h, r->size, r->limit);
-		break;
-	case R_8BIT:
-		buf_printf(b, "%s does not offer 8BITMIME and the message cannot "
-		    "be converted to 7-bit MIME", h);
-		break;
-	default:
-		buf_adds(b, r->text);
-		break;
-	}
-}
-
-/* remote_text - the sentences about a connection; h is "host[addr]:port" */
-static void
-remote_text(const struct result *r, const char *h, const char *rcpt,
-    struct buf *b)
-{
-	char cmd[ADDR_MAX + 16];
-
-	switch (r->why) {
-	case R_REPLY:
-		in_reply_to(r->step, rcpt, cmd, sizeof(cmd));
-		buf_printf(b, "%s said: %d %s (in reply to %s)", h, r->code,
-		    r->text, cmd);
-		break;
-	case R_CONNECT:
-		buf_printf(b, "%s: connect: %s", h, strerror(r->err));
-		break;
 	case R_TIMEOUT:
-		buf_printf(b, "%s: %s", h, r->step == STEP_CONNECT ?
-		    "connection timed out" : r->sending ?
-		    "timeout while sending" : "timeout waiting for reply");
-		break;
+		return r->step == STEP_CONNECT ? "%H: connection timed out" :
+		    r->sending ? "%H: timeout while sending" :
+		    "%H: timeout waiting for reply";
 	case R_CLOSED:
-		buf_printf(b, "%s: %s", h, r->sending ?
-		    "write: connection closed" : "connection closed by server");
-		break;
+		return r->sending ? "%H: write: connection closed" :
+		    "%H: connection closed by server";
 	case R_NETIO:
-		buf_printf(b, "%s: %s%s", h, r->sending ? "write: " : "",
-		    strerror(r->err));
-		break;
-	case R_PROTOCOL:
-		buf_printf(b, "%s: protocol error: %s", h, r->text);
-		break;
-	case R_UNFINISHED:
-		buf_printf(b, "%s: transaction not completed", h);
-		break;
-	case R_NOT_REUSABLE:
-		buf_printf(b, "%s: connection not reusable", h);
-		break;
-	default:
-		tls_auth_text(r, h, b);
-		break;
-	}
-	if (lost(r) && r->step == STEP_DOT)
-		buf_adds(b, " (possible duplicate)");
-}
-
-/* remote - is the reason about a connection to a server? */
-static int
-remote(enum reason why)
-{
-	return why >= R_REPLY && why <= R_8BIT;
-}
-
-/* local_text - the sentences without a server */
-static void
-local_text(const struct result *r, struct buf *b)
-{
-	switch (r->why) {
-	case R_DNS_NXDOMAIN:
-		buf_printf(b, "%s: domain not found", r->text);
-		break;
-	case R_DNS_NULL_MX:
-		buf_printf(b, "%s: domain does not accept mail (null MX)",
-		    r->text);
-		break;
-	case R_NO_ROUTE:
-		buf_printf(b, "no address to try for %s", r->text);
-		break;
-	case R_NO_USER:
-		buf_adds(b, "no such local user");
-		break;
-	case R_LOCAL_OFF:
-		buf_printf(b, "no mailbox for %s: local delivery is off "
-		    "(local_delivery none) and no alias sends it elsewhere",
-		    r->text);
-		break;
+		return r->sending ? "%H: write: %E" : "%H: %E";
+	case R_TLS_SETUP:
+		return r->host[0] ? "%H: TLS setup: %T" : "TLS setup: %T";
+	case R_AUTH_SCRAM:
+		return r->host[0] ? "%H: SCRAM: %T" : "SCRAM: %T";
 	case R_NOMEM:
-		buf_printf(b, "%s%sout of memory", r->text, *r->text ? ": " : "");
-		break;
+		return r->text[0] ? "%T: out of memory" : "out of memory";
 	default:
-		buf_adds(b, r->text);
-		break;
+		return (unsigned)r->why < R_COUNT && reasons[r->why].words ?
+		    reasons[r->why].words : "%T";
 	}
 }
 
-/* text_of - one result's sentence, not an expiry, into b */
+/* expand - the sentence of r (not an expiry) into b */
 static void
-text_of(const struct result *r, const char *rcpt, struct buf *b)
+expand(const struct result *r, const char *rcpt, struct buf *b)
 {
-	char h[HOST_MAX + PEER_MAX];
+	const char *f;
 
-	if (remote(r->why)) {
-		snprintf(h, sizeof(h), "%s%s", r->host, r->peer);
-		remote_text(r, h, rcpt, b);
-	} else
-		local_text(r, b);
+	for (f = form(r); *f; f++) {
+		if (*f != '%' || f[1] == '\0') {
+			buf_addc(b, *f);
+			continue;
+		}
+		switch (*++f) {
+		case 'H':
+			buf_printf(b, "%s%s", r->host, r->peer);
+			break;
+		case 'T':
+			buf_adds(b, r->text);
+			break;
+		case 'C':
+			buf_printf(b, "%d", r->code);
+			break;
+		case 'E':
+			buf_adds(b, strerror(r->err));
+			break;
+		case 'S':
+			buf_printf(b, "%lld", r->size);
+			break;
+		case 'L':
+			buf_printf(b, "%lld", r->limit);
+			break;
+		case 'W':
+			in_reply_to(r->step, rcpt, b);
+			break;
+		}
+	}
+	/* Past the final dot a lost connection may mean the message was
+	 * delivered. */
+	if ((r->why == R_TIMEOUT || r->why == R_CLOSED || r->why == R_NETIO) &&
+	    r->step == STEP_DOT)
+		buf_adds(b, " (possible duplicate)");
 }
 
 void
@@ -336,12 +262,12 @@ result_text(const struct result *r, const char *rcpt, char *out,
 		last = *r;
 		last.why = r->why_last;
 		t[0] = '\0';
-		if (last.why != R_NONE)
+		if (last.why != R_NONE && last.why != R_EXPIRED)
 			result_text(&last, rcpt, t, sizeof(t));
 		buf_printf(&b, "delivery time expired after %lds; last error: %s",
 		    r->lifetime, t[0] ? t : "none");
 	} else
-		text_of(r, rcpt, &b);
+		expand(r, rcpt, &b);
 	/* One line of ERRTEXT_MAX at the most, as every result was. */
 	printable(out, outlen < ERRTEXT_MAX ? outlen : ERRTEXT_MAX,
 	    b.p ? b.p : "", b.len);
@@ -504,7 +430,11 @@ load_word(struct result *r, const char *k, size_t klen, const char *v,
 		return (i = name_of(oname, 3, v, vlen)) < 0 ? -1 :
 		    (r->o = (enum outcome)i, 0);
 	if (KEY("why") || KEY("last")) {
-		if ((i = name_of(reason_names, R_COUNT, v, vlen)) < 0)
+		for (i = 0; i < R_COUNT; i++)
+			if (strlen(reasons[i].name) == vlen &&
+			    memcmp(reasons[i].name, v, vlen) == 0)
+				break;
+		if (i == R_COUNT)
 			return -1;
 		*(KEY("why") ? &r->why : &r->why_last) = (enum reason)i;
 		return 0;

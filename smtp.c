@@ -1246,6 +1246,14 @@ rcpt_reply(struct xfer *x, size_t i, const struct reply *r)
 		    class_of(r->code), x->s, r, STEP_RCPT);
 }
 
+/* oom - res: out of memory (a command did not fit) */
+static enum pstep
+oom(struct result *res)
+{
+	result_oom(res);
+	return P_LOCAL;
+}
+
 /* envelope_pipelined - RFC 2920 3.1: the previous message's content and
  * end of data, then MAIL, every RCPT and DATA, in one write; the replies
  * come back in that order.  P_OK with DATA's reply in r. */
@@ -1255,15 +1263,13 @@ envelope_pipelined(struct xfer *x, struct txn *prev, struct reply *r,
 {
 	struct smtp *s = x->s;
 	size_t i;
-	int mail_ok;
+	int mail_ok, bad;
 
-	if (s_cmd(s, "MAIL FROM:<%s>%s", x->t->sender, x->params) < 0)
-		goto nomem;
-	for (i = 0; i < x->t->n; i++)
-		if (s_cmd(s, "RCPT TO:<%s>%s", x->t->rcpts[i], x->notify) < 0)
-			goto nomem;
-	if (s_cmd(s, "DATA") < 0)
-		goto nomem;
+	bad = s_cmd(s, "MAIL FROM:<%s>%s", x->t->sender, x->params);
+	for (i = 0; i < x->t->n && !bad; i++)
+		bad = s_cmd(s, "RCPT TO:<%s>%s", x->t->rcpts[i], x->notify);
+	if (bad || s_cmd(s, "DATA") < 0)
+		return oom(res);
 	if (s_flush(s, s->cmd_timeout, res) < 0 ||
 	    (prev && finish_txn(s, prev, 1, res) != OUT_OK) ||
 	    s_reply(s, r, s->cmd_timeout, res) < 0)
@@ -1279,9 +1285,6 @@ envelope_pipelined(struct xfer *x, struct txn *prev, struct reply *r,
 	if (s_reply(s, r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
 		return P_LOST;
 	return P_OK;
-nomem:
-	result_oom(res);
-	return P_LOCAL;
 }
 
 /* envelope_lockstep - MAIL, then each RCPT, a reply at a time, and DATA
@@ -1294,7 +1297,7 @@ envelope_lockstep(struct xfer *x, struct reply *r, struct result *res)
 	size_t i;
 
 	if (s_cmd(s, "MAIL FROM:<%s>%s", x->t->sender, x->params) < 0)
-		goto nomem;
+		return oom(res);
 	if (ask(s, r, res) != P_OK)
 		return P_LOST;
 	if (r->code / 100 != 2) {
@@ -1303,7 +1306,7 @@ envelope_lockstep(struct xfer *x, struct reply *r, struct result *res)
 	}
 	for (i = 0; i < x->t->n; i++) {
 		if (s_cmd(s, "RCPT TO:<%s>%s", x->t->rcpts[i], x->notify) < 0)
-			goto nomem;
+			return oom(res);
 		if (ask(s, r, res) != P_OK)
 			return P_LOST;
 		rcpt_reply(x, i, r);
@@ -1311,13 +1314,8 @@ envelope_lockstep(struct xfer *x, struct reply *r, struct result *res)
 	if (x->nacc == 0)
 		return P_REFUSED;
 	if (s_cmd(s, "DATA") < 0)
-		goto nomem;
-	if (ask(s, r, res) != P_OK || s_none(s, res) < 0)
-		return P_LOST;
-	return P_OK;
-nomem:
-	result_oom(res);
-	return P_LOCAL;
+		return oom(res);
+	return ask(s, r, res) != P_OK || s_none(s, res) < 0 ? P_LOST : P_OK;
 }
 
 /* content - after DATA's reply r: the body and its end (the final reply

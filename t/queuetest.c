@@ -14,15 +14,19 @@
 #include "mxsend.h"
 #include "t/tap.h"
 
+/* The fields before the recipients, in both versions. */
+#define SAMPLE_HEAD \
+    "id 6930A1B2C3D4E1F2\n" \
+    "sender alice@example.org\n" \
+    "arrival 1764318162\n" \
+    "size 4096\n" \
+    "body 8bitmime\n" \
+    "bounce 0\n" \
+    "warned 1\n"
+
 static const char sample[] =
     "version 2\n"
-    "id 6930A1B2C3D4E1F2\n"
-    "sender alice@example.org\n"
-    "arrival 1764318162\n"
-    "size 4096\n"
-    "body 8bitmime\n"
-    "bounce 0\n"
-    "warned 1\n"
+    SAMPLE_HEAD
     "notify SUCCESS,FAILURE\n"
     "ret HDRS\n"
     "envid abc123\n"
@@ -38,13 +42,7 @@ static const char sample[] =
 /* The same recipients as an mxsend of envelope version 1 wrote them. */
 static const char sample_v1[] =
     "version 1\n"
-    "id 6930A1B2C3D4E1F2\n"
-    "sender alice@example.org\n"
-    "arrival 1764318162\n"
-    "size 4096\n"
-    "body 8bitmime\n"
-    "bounce 0\n"
-    "warned 1\n"
+    SAMPLE_HEAD
     "rcpt pending 2 1764321762 carol@example.net\n"
     "error mx.example.net[192.0.2.1]:25 said: 450 4.2.0 busy (in reply to "
     "RCPT TO:<carol@example.net>)\n"
