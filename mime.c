@@ -285,6 +285,41 @@ m8_skip_param(const char *p, const char *e)
 	return p;
 }
 
+/* m8_value - a parameter's value at *p (quoted string or token; *p moves
+ * past it) into v, as much as fits; the length it keeps once trailing
+ * white space is gone (Python strips it), or (size_t)-1 for a quoted
+ * string without its end */
+static size_t
+m8_value(const char **pp, const char *e, char *v, size_t vlen)
+{
+	const char *p = *pp, *end;
+	size_t tot = 0, keep = 0;
+
+	if (p < e && *p == '"') {
+		for (p++; p < e && *p != '"'; p++) {
+			if (*p == '\\' && p + 1 < e)
+				p++;
+			if (tot < vlen)
+				v[tot] = *p;
+			tot++;
+			if (!M8_WSP(*p))
+				keep = tot;
+		}
+		*pp = p;
+		if (p == e)
+			return (size_t)-1;
+		*pp = p + 1;
+		return keep;
+	}
+	for (end = m8_token(p, e); p < end; p++) {
+		if (tot < vlen)
+			v[tot] = *p;
+		tot++;
+	}
+	*pp = p;
+	return tot;
+}
+
 /*
  * m8_content_type - RFC 2045 5.1 Content-Type value: kind, digest and
  * boundary.  Returns -1 for a multipart whose boundary cannot be used
@@ -297,7 +332,7 @@ m8_content_type(const char *p, const char *e, struct m8_info *in)
 {
 	const char *t0, *t1, *s0, *s1, *n0, *n1;
 	char v[MIME8_BOUNDARY_MAX + 1];
-	size_t tot, keep, i;
+	size_t keep, i;
 	int found = 0, bad = 0;
 
 	in->kind = K_LEAF;
@@ -331,30 +366,8 @@ m8_content_type(const char *p, const char *e, struct m8_info *in)
 			continue;
 		}
 		p = m8_cfws(p + 1, e);
-		/* the value, kept while it may still fit once trailing
-		 * white space is gone (Python strips it) */
-		tot = keep = 0;
-		if (p < e && *p == '"') {
-			for (p++; p < e && *p != '"'; p++) {
-				if (*p == '\\' && p + 1 < e)
-					p++;
-				if (tot < sizeof(v))
-					v[tot] = *p;
-				tot++;
-				if (!M8_WSP(*p))
-					keep = tot;
-			}
-			if (p == e)		/* unterminated: ignored */
-				continue;
-			p++;
-		} else {
-			for (n1 = m8_token(p, e); p < n1; p++) {
-				if (tot < sizeof(v))
-					v[tot] = *p;
-				tot++;
-				keep = tot;
-			}
-		}
+		if ((keep = m8_value(&p, e, v, sizeof(v))) == (size_t)-1)
+			continue;	/* unterminated: ignored */
 		if (found || !m8_tokis(n0, m8_token(n0, e), "boundary"))
 			continue;
 		found = 1;

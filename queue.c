@@ -345,6 +345,36 @@ env_rcpt(struct envelope *e, char *v)
 	return NULL;
 }
 
+/* env_result - a recipient's "result" and "detail" lines, or version
+ * 1's "error"; NULL or why it is bad */
+static const char *
+env_result(struct envelope *e, const char *k, const char *v)
+{
+	struct rcpt *r = e->nr ? &e->r[e->nr - 1] : NULL;
+
+	if (strcmp(k, "detail") == 0) {
+		if (e->version < 2 || r == NULL || r->res == NULL ||
+		    r->res->text[0])
+			return "detail without result";
+		if (strlen(v) >= sizeof(r->res->text))
+			return "detail too long";
+		printable(r->res->text, sizeof(r->res->text), v, strlen(v));
+		return NULL;
+	}
+	if ((k[0] == 'e') != (e->version == 1))
+		return "unknown key";
+	if (r == NULL || r->res)
+		return k[0] == 'e' ? "error without rcpt" : "result without rcpt";
+	r->res = xmalloc(sizeof(*r->res));
+	if (k[0] == 'e') {
+		/* An older mxsend's words: kept as they are. */
+		result_set(r->res, r->state == RCPT_PENDING ? OUT_TEMP :
+		    OUT_PERM, R_LEGACY, "%s", v);
+		return NULL;
+	}
+	return result_load(r->res, v, NULL) < 0 ? "bad result" : NULL;
+}
+
 /* env_line - apply one envelope line; NULL or why it is bad */
 static const char *
 env_line(struct envelope *e, char *line, int *nfield)
@@ -401,27 +431,9 @@ env_line(struct envelope *e, char *line, int *nfield)
 		e->dsn_envid = xstrdup(v);
 	} else if (strcmp(k, "rcpt") == 0) {
 		return env_rcpt(e, v);
-	} else if (strcmp(k, "error") == 0 && e->version == 1) {
-		/* An older mxsend's words: kept as they are. */
-		if (e->nr == 0 || e->r[e->nr - 1].res)
-			return "error without rcpt";
-		e->r[e->nr - 1].res = xmalloc(sizeof(struct result));
-		result_set(e->r[e->nr - 1].res, e->r[e->nr - 1].state ==
-		    RCPT_PENDING ? OUT_TEMP : OUT_PERM, R_LEGACY, "%s", v);
-	} else if (strcmp(k, "result") == 0 && e->version > 1) {
-		if (e->nr == 0 || e->r[e->nr - 1].res)
-			return "result without rcpt";
-		e->r[e->nr - 1].res = xmalloc(sizeof(struct result));
-		if (result_load(e->r[e->nr - 1].res, v, NULL) < 0)
-			return "bad result";
-	} else if (strcmp(k, "detail") == 0 && e->version > 1) {
-		struct rcpt *r = e->nr ? &e->r[e->nr - 1] : NULL;
-
-		if (r == NULL || r->res == NULL || r->res->text[0])
-			return "detail without result";
-		if (strlen(v) >= sizeof(r->res->text))
-			return "detail too long";
-		printable(r->res->text, sizeof(r->res->text), v, strlen(v));
+	} else if (strcmp(k, "error") == 0 || strcmp(k, "result") == 0 ||
+	    strcmp(k, "detail") == 0) {
+		return env_result(e, k, v);
 	} else if (strcmp(k, "unexpanded") == 0) {
 		if (e->nr == 0)
 			return "unexpanded without rcpt";

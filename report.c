@@ -45,42 +45,22 @@ reason_of(const struct dsn *d, size_t i, struct result *why)
 	why->o = d->action == DSN_DELAYED ? OUT_TEMP : OUT_PERM;
 }
 
-int
-dsn_compose(const struct dsn *d, struct buf *b)
+/* part_people - part 1: for people, each recipient and why */
+static int
+part_people(const struct dsn *d, const char *boundary, struct buf *b)
 {
-	char date[64], arr[64], until[64], boundary[96];
-	char text[ERRTEXT_MAX];
-	struct result_dsn dg;
+	char arr[64], until[64], text[ERRTEXT_MAX];
 	struct result why;
-	int delayed = d->action == DSN_DELAYED, rc = 0;
 	size_t i;
+	int rc = 0;
 
-	rfc5322_date(d->now, date, sizeof(date));
 	rfc5322_date(d->arrival, arr, sizeof(arr));
 	rfc5322_date(d->retry_until, until, sizeof(until));
-	snprintf(boundary, sizeof(boundary), "%s.%lld/%s", d->msgid,
-	    (long long)d->now, d->hostname);
-
-	rc |= buf_printf(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
-	    d->hostname);
-	rc |= buf_adds(b, "To: ");
-	rc |= add_printable(b, d->to);
-	rc |= buf_printf(b, "\r\nSubject: %s\r\n", delayed ?
-	    "Delayed Mail (still being retried)" :
-	    "Undelivered Mail Returned to Sender");
-	rc |= buf_printf(b, "Date: %s\r\nMessage-ID: <%s@%s>\r\n"
-	    "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-	    "\tboundary=\"%s\"\r\n\r\n"
-	    "This is a MIME-encapsulated message.\r\n\r\n", date, d->msgid,
-	    d->hostname, boundary);
-
-	/* Part 1: for people. */
 	rc |= buf_printf(b, "--%s\r\nContent-Description: Notification\r\n"
 	    "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
 	    "This is the mail system at host %s.\r\n\r\n", boundary,
 	    d->hostname);
-	if (delayed)
+	if (d->action == DSN_DELAYED)
 		rc |= buf_printf(b, "Your message of %s has not yet been "
 		    "delivered\r\nto the recipients below. It stays queued and "
 		    "delivery is retried\r\nuntil %s; you do not need to send "
@@ -99,8 +79,21 @@ dsn_compose(const struct dsn *d, struct buf *b)
 		rc |= add_printable(b, text);
 		rc |= buf_adds(b, "\r\n\r\n");
 	}
+	return rc;
+}
 
-	/* Part 2: for machines (RFC 3464 2.2, 2.3). */
+/* part_machines - part 2: for machines (RFC 3464 2.2, 2.3) */
+static int
+part_machines(const struct dsn *d, const char *boundary, struct buf *b)
+{
+	char arr[64], until[64];
+	struct result_dsn dg;
+	struct result why;
+	int delayed = d->action == DSN_DELAYED, rc = 0;
+	size_t i;
+
+	rfc5322_date(d->arrival, arr, sizeof(arr));
+	rfc5322_date(d->retry_until, until, sizeof(until));
 	rc |= buf_printf(b, "--%s\r\nContent-Description: Delivery report\r\n"
 	    "Content-Type: message/delivery-status\r\n\r\n"
 	    "Reporting-MTA: dns; %s\r\nX-Mxsend-Queue-ID: %s\r\n"
@@ -120,7 +113,33 @@ dsn_compose(const struct dsn *d, struct buf *b)
 		if (delayed)
 			rc |= buf_printf(b, "Will-Retry-Until: %s\r\n", until);
 	}
+	return rc;
+}
 
+int
+dsn_compose(const struct dsn *d, struct buf *b)
+{
+	char date[64], boundary[96];
+	int rc = 0;
+
+	rfc5322_date(d->now, date, sizeof(date));
+	snprintf(boundary, sizeof(boundary), "%s.%lld/%s", d->msgid,
+	    (long long)d->now, d->hostname);
+	rc |= buf_printf(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+	    d->hostname);
+	rc |= buf_adds(b, "To: ");
+	rc |= add_printable(b, d->to);
+	rc |= buf_printf(b, "\r\nSubject: %s\r\n", d->action == DSN_DELAYED ?
+	    "Delayed Mail (still being retried)" :
+	    "Undelivered Mail Returned to Sender");
+	rc |= buf_printf(b, "Date: %s\r\nMessage-ID: <%s@%s>\r\n"
+	    "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+	    "\tboundary=\"%s\"\r\n\r\n"
+	    "This is a MIME-encapsulated message.\r\n\r\n", date, d->msgid,
+	    d->hostname, boundary);
+	rc |= part_people(d, boundary, b);
+	rc |= part_machines(d, boundary, b);
 	/* Part 3: the original header block (RFC 6522 3). */
 	rc |= buf_printf(b, "\r\n--%s\r\nContent-Description: Undelivered "
 	    "Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n",
@@ -132,4 +151,3 @@ dsn_compose(const struct dsn *d, struct buf *b)
 	rc |= buf_printf(b, "\r\n--%s--\r\n", boundary);
 	return rc ? -1 : 0;
 }
-
