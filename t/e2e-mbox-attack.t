@@ -29,8 +29,10 @@ big() {
 	    head -n "$1"
 }
 locks() { find "$T/mail" -name '*.lock' | wc -l | tr -d ' '; }
-rcpt_error() {	# ID - the error of the message's recipient
-	qenv "$1" | sed -n 's/^error //p'
+rcpt_error() {	# ID - the error of the message's recipient, in words
+	local a
+	a=$(qenv "$1" | awk '$1 == "rcpt" { print $5; exit }')
+	qenv "$1" | "$TOP/t/resulttest" env - "$a"
 }
 
 # --- a dotlock dated 2099, owned by nobody, in front of daemon's mailbox ----------

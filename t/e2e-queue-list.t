@@ -36,18 +36,15 @@ expected_bp() {
 		[ $n = 0 ] && echo "-Queue ID-------- --Size-- ----Arrival Time---- -Sender/Recipient-------"
 		printf '%-17s %8d %s  %s\n' "$id" "$size" \
 		    "$(date -d "@$arr" '+%a %b %e %H:%M:%S')" "$sender"
-		awk 'function flush() {
-			if (pend) {
-				if (err != "")
-					print "(" (st == "failed" ? "failed: " : "") err ")"
-				printf "%48s%s\n", "", a
-			}
-			pend = 0; err = ""
-		     }
-		     $1 == "rcpt" { flush(); st = $2; a = $5
-		                    pend = (st == "pending" || st == "failed"); next }
-		     $1 == "error" { err = $0; sub(/^error /, "", err) }
-		     END { flush() }' "$f"
+		# each pending or failed recipient, after its last error in
+		# words (the envelope keeps its facts; t/resulttest words them)
+		awk '$1 == "rcpt" && ($2 == "pending" || $2 == "failed") {
+			print $2, $5 }' "$f" |
+		while read -r st a; do
+			err=$("$TOP/t/resulttest" env "$f" "$a")
+			[ -n "$err" ] && echo "($([ "$st" = failed ] && echo "failed: ")$err)"
+			printf '%48s%s\n' "" "$a"
+		done
 		echo
 		n=$((n + 1))
 		total=$((total + size))
@@ -122,7 +119,7 @@ for id in $(q_ids); do
 	q_env "$id" >"$T/envs/$id.env"
 done
 res=$("$PY" - "$T/json.out" "$T/envs" <<'EOF'
-import glob, json, os, sys
+import glob, json, os, subprocess, sys
 want = []
 for f in sorted(glob.glob(os.path.join(sys.argv[2], "*.env"))):
     kv, rcpts, last = {}, [], None
@@ -131,13 +128,32 @@ for f in sorted(glob.glob(os.path.join(sys.argv[2], "*.env"))):
         if k == "rcpt":
             st, tries, nxt, addr = v.split(" ", 3)
             last = {"address": addr, "state": st, "tries": int(tries),
-                    "next_attempt": int(nxt), "delay_reason": None}
+                    "next_attempt": int(nxt), "result": None}
             if st in ("pending", "failed"):
                 rcpts.append(last)
-        elif k == "error":
-            last["delay_reason"] = v
+        elif k == "result":
+            w = dict(x.split("=", 1) for x in v.split())
+            res = {"outcome": w["o"], "reason": w["why"]}
+            for ek, jk, conv in (("last", "last_reason", str),
+                                 ("step", "step", str), ("code", "code", int),
+                                 ("status", "status", str),
+                                 ("host", "remote_host", str),
+                                 ("peer", "remote_address", str),
+                                 ("err", "errno", int),
+                                 ("lifetime", "lifetime", int)):
+                if ek in w:
+                    res[jk] = conv(w[ek])
+            res["detail"] = ""
+            last["result"] = res
+        elif k == "detail":
+            last["result"]["detail"] = v
         else:
             kv[k] = v
+    for r in rcpts:
+        # the words of the facts, as -bp and the log say them
+        r["delay_reason"] = subprocess.run(
+            ["t/resulttest", "env", f, r["address"]], capture_output=True,
+            text=True).stdout.rstrip("\n") if r["result"] else None
     want.append({"queue_id": kv["id"], "arrival_time": int(kv["arrival"]),
                  "message_size": int(kv["size"]),
                  "sender": "" if kv["sender"] == "<>" else kv["sender"],
@@ -181,7 +197,7 @@ check 0 "MXSEND OK - 3 messages queued, oldest ([0-9]+m)?[0-9]+s; last error: .+
 out=$(mx --check-queue 2>&1)
 err=${out#*; last error: }
 err=${err% | messages=*}
-ok 'q_envs | grep -qxF "error $err"' "the last error is one of the stored errors ($err)"
+ok 'q_errors | grep -qxF "$err"' "the last error is one of the stored errors ($err)"
 now=$(date +%s)
 set_arrival "$ID1" $((now - 7200))
 OLDEST=$((now - 7200))

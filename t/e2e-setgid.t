@@ -87,7 +87,7 @@ ID5=$(qids | grep -vx "$ID1")
 is "$(stat -c %s "$T/mail/daemon")" 0 "nobody's process did not write daemon's mbox"
 is "$(qenv "$ID5" | awk '$1 == "rcpt" { print $2, $3, $5 }')" "pending 0 daemon@test.example" \
     "daemon stays pending, untried, for root's run"
-is "$(qenv "$ID5" | grep -c '^error ')" 0 "with no error: nothing was tried"
+is "$(qenv "$ID5" | grep -c '^result ')" 0 "with no result: nothing was tried"
 printf 'Subject: s6\n\nbody\n' | asnobody "$SM" -odi bin 2>"$T/s6.err"
 is "$?" 0 "nobody -odi to bin (no mbox): exit 0" || diag_file "$T/s6.err"
 ID6=$(qids | grep -vx -e "$ID1" -e "$ID5")

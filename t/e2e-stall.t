@@ -52,8 +52,7 @@ rcpt_of() {	# ADDR - "STATE TRIES" of ADDR in whichever message has it
 error_of() {	# ADDR - the error kept for ADDR
 	local id
 	for id in $(qids); do
-		qenv "$id" | awk -v a="$1" '$1 == "rcpt" { r = ($5 == a) }
-		    $1 == "error" && r { sub(/^error /, ""); print }'
+		qenv "$id" | "$TOP/t/resulttest" env - "$1"
 	done
 }
 trap 'pkill -KILL -u nobody -f "^$SM " 2>/dev/null; _cleanup' EXIT

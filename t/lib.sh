@@ -484,12 +484,22 @@ q_rcpt() {
 }
 # q_rcpt_state ADDR - pending|done|failed (one line per message holding it)
 q_rcpt_state() { q_rcpt "$1" | cut -d' ' -f1; }
-# q_rcpt_error ADDR - the "error" line that follows ADDR's rcpt line
+# q_rcpt_error ADDR - ADDR's last error in words (the envelope keeps its
+# facts; t/resulttest words them as -bp and the log do)
 q_rcpt_error() {
-	q_envs |
-	    awk -v a="$1" '$1 == "rcpt" { cur = ($5 == a); next }
-	                   $1 == "error" && cur { sub(/^error /, ""); print }
-	                   { cur = 0 }'
+	local id
+	for id in $(q_ids); do
+		q_env "$id" | "$TOP/t/resulttest" env - "$1"
+	done
+}
+# q_errors - every recipient's last error in words, a line each
+q_errors() {
+	local id a
+	for id in $(q_ids); do
+		for a in $(q_env "$id" | awk '$1 == "rcpt" { print $5 }'); do
+			q_env "$id" | "$TOP/t/resulttest" env - "$a"
+		done
+	done
 }
 
 # no_rcvd [UID] - stdin without the Received: field mxsend puts first in

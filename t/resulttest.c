@@ -7,6 +7,9 @@
  *   resulttest bounce FILE   the cases as one bounce, then as one delay
  *                            notice, with fixed names and times
  *   resulttest names         the envelope name of every reason, a line each
+ *   resulttest env FILE ADDR the sentence of ADDR's last attempt in the
+ *                            envelope text FILE ("-": stdin), as -bp and
+ *                            the log word it, for the shell tests
  *
  * A case is the envelope form of a result (queue.c, version 2): a line
  * "rcpt ADDR", a line "result WORDS", optionally "detail TEXT"; cases
@@ -122,12 +125,45 @@ bounce(const struct rcase *cs, int n)
 	return rc ? 1 : 0;
 }
 
+/* env_words - the sentence of addr's result in envelope text path */
+static int
+env_words(const char *path, const char *addr)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char err[200], t[ERRTEXT_MAX];
+	struct envelope e;
+	struct buf b;
+	size_t i;
+	int c;
+
+	if (f == NULL)
+		return 2;
+	buf_init(&b, 0);
+	while ((c = getc(f)) != EOF)
+		buf_addc(&b, c);
+	env_init(&e);
+	if (env_load(&e, b.p ? b.p : "", b.len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	for (i = 0; i < e.nr; i++)
+		if (strcmp(e.r[i].addr, addr) == 0 && e.r[i].res) {
+			result_text(e.r[i].res, addr, t, sizeof(t));
+			printf("%s\n", t);
+		}
+	env_free(&e);
+	buf_free(&b);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct rcase cs[CASES_MAX];
 	int n;
 
+	if (argc == 4 && strcmp(argv[1], "env") == 0)
+		return env_words(argv[2], argv[3]);
 	if (argc == 2 && strcmp(argv[1], "names") == 0) {
 		for (n = 0; n < R_COUNT; n++)
 			printf("%s\n", reason_name((enum reason)n));
