@@ -58,6 +58,26 @@ long_value(const char *key, size_t n)
 	return t;
 }
 
+/* load - conf_load of a file holding text; c is to be freed after */
+static int
+load(struct conf *c, const char *text, char *err, size_t errlen)
+{
+	char path[] = "/tmp/conftest.XXXXXX";
+	int fd = mkstemp(path), rc = -1;
+
+	conf_defaults(c);
+	snprintf(err, errlen, "cannot write %s", path);
+	if (fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text)) {
+		conf_free(c);
+		rc = conf_load(c, path, 1, err, errlen);
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	return rc;
+}
+
 int
 main(void)
 {
@@ -336,56 +356,26 @@ main(void)
 	bad("queue_min_free 1k\nqueue_min_free 2k\n",
 	    "f.conf:2: queue_min_free: given twice (first on line 1)");
 	/* queue_min_free follows max_message_size unless given. */
-	{
-		char path[] = "/tmp/conftest.XXXXXX";
-		int fd = mkstemp(path);
-		const char *t = "max_message_size 1000\n";
-
-		if (fd >= 0 && write(fd, t, strlen(t)) == (ssize_t)strlen(t) &&
-		    conf_load(&c, path, 1, err, sizeof(err)) == 0) {
-			is_int(c.queue_min_free, 2000,
-			    "queue_min_free defaults to twice max_message_size");
-			conf_free(&c);
-		} else
-			ok(0, "max_message_size 1000: loads (%s)", err);
-		if (fd >= 0)
-			close(fd);
-		unlink(path);
-	}
+	if (load(&c, "max_message_size 1000\n", err, sizeof(err)) == 0)
+		is_int(c.queue_min_free, 2000,
+		    "queue_min_free defaults to twice max_message_size");
+	else
+		ok(0, "max_message_size 1000: loads (%s)", err);
+	conf_free(&c);
 
 	/* A client certificate needs its key, and the other way round. */
-	{
-		char path[] = "/tmp/conftest.XXXXXX";
-		int fd = mkstemp(path);
-
-		if (fd >= 0 && write(fd, "tls_cert /etc/x.pem\n", 20) == 20) {
-			ok(conf_load(&c, path, 1, err, sizeof(err)) < 0 &&
-			    strstr(err, "tls_cert and tls_key go together") != NULL,
-			    "tls_cert without tls_key: refused (%s)", err);
-			conf_free(&c);
-		}
-		if (fd >= 0)
-			close(fd);
-		unlink(path);
-	}
+	ok(load(&c, "tls_cert /etc/x.pem\n", err, sizeof(err)) < 0 &&
+	    strstr(err, "tls_cert and tls_key go together") != NULL,
+	    "tls_cert without tls_key: refused (%s)", err);
+	conf_free(&c);
 	/* Defaults that follow from other keys: a smarthost on 465 is
 	 * implicit TLS, and with a smarthost tls defaults to verify. */
-	{
-		char path[] = "/tmp/conftest.XXXXXX";
-		int fd = mkstemp(path);
-		const char *t = "smarthost relay.example:465\n";
-
-		if (fd >= 0 && write(fd, t, strlen(t)) == (ssize_t)strlen(t) &&
-		    conf_load(&c, path, 1, err, sizeof(err)) == 0) {
-			ok(c.smarthost_tls == 1 && c.tls == TLS_VERIFY,
-			    "smarthost on 465: implicit TLS, tls verify");
-			conf_free(&c);
-		} else
-			ok(0, "smarthost on 465: loads (%s)", err);
-		if (fd >= 0)
-			close(fd);
-		unlink(path);
-	}
+	if (load(&c, "smarthost relay.example:465\n", err, sizeof(err)) == 0)
+		ok(c.smarthost_tls == 1 && c.tls == TLS_VERIFY,
+		    "smarthost on 465: implicit TLS, tls verify");
+	else
+		ok(0, "smarthost on 465: loads (%s)", err);
+	conf_free(&c);
 
 	/* conf_load: a missing default file is fine, a missing -C is not. */
 	is_int(conf_load(&c, "/nonexistent/mxsend.conf", 0, err, sizeof(err)),
