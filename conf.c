@@ -5,6 +5,9 @@
  * are ignored; the value runs to the end of the line (trailing white space
  * removed).  Every key has a default, so no file is needed.  Unknown keys,
  * bad values and repeated keys are errors that name the file and the line.
+ * Each key is a row of keys[]: its field in struct conf, the setter for
+ * its kind of value, and the reason a bad value is refused.
+ * local_delivery is parsed here into a kind and a path (struct conf).
  *
  * Security: the file is read with the caller's privileges; nothing in it is
  * executed.  Values are checked for control characters before use.
@@ -13,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +70,8 @@ conf_defaults(struct conf *c)
 	strlist_init(&c->local_domains);
 	snprintf(c->queue_dir, sizeof(c->queue_dir), "/var/spool/mxsend");
 	snprintf(c->aliases, sizeof(c->aliases), "/etc/aliases");
-	snprintf(c->local_delivery, sizeof(c->local_delivery), "mbox /var/mail");
+	c->local_kind = LOCAL_MBOX;
+	snprintf(c->local_path, sizeof(c->local_path), "/var/mail");
 	c->smtp_port = 25;
 	c->smarthost_tls = -1;
 	c->tls = TLS_OPPORTUNISTIC;
@@ -93,15 +98,6 @@ void
 conf_free(struct conf *c)
 {
 	strlist_free(&c->local_domains);
-}
-
-static int
-set_str(char *dst, size_t dstlen, const char *v)
-{
-	if (strlen(v) >= dstlen)
-		return -1;
-	snprintf(dst, dstlen, "%s", v);
-	return 0;
 }
 
 /* host_ok - a host name or [literal]: letters, digits, '-', '.', ':' */
@@ -178,169 +174,281 @@ parse_size(const char *v, int allow_pct, long long *octets, int *pct)
 	return 0;
 }
 
-/* set_key - one key; returns NULL or the reason it is bad */
-static const char *
-set_key(struct conf *c, const char *k, char *v)
+/*
+ * The keys.  Each names its field in struct conf and the setter for its
+ * kind of value; a setter returns NULL, or why the value is bad: the key's
+ * own reason (why), or one of its kind.
+ */
+struct key;
+typedef const char *setter(struct conf *, const struct key *, char *v);
+
+struct key {
+	const char *name;
+	setter *set;
+	size_t off, size;		/* the field */
+	const char *why;
+	long min, max;			/* set_long, set_duration (min) */
+	const char *const *words;	/* set_word: value i is words[i] */
+};
+
+#define FIELD(f) .off = offsetof(struct conf, f), \
+	.size = sizeof(((struct conf *)0)->f)
+
+/* field - where k's value goes in c */
+static void *
+field(struct conf *c, const struct key *k)
 {
-	long n;
-	char *p, *cur = v;
+	return (char *)c + k->off;
+}
 
-	if (strcmp(k, "hostname") == 0) {
-		if (!host_ok(v) || set_str(c->hostname, sizeof(c->hostname), v))
-			return "not a host name";
-	} else if (strcmp(k, "qualify_domain") == 0) {
-		if (!host_ok(v) ||
-		    set_str(c->qualify_domain, sizeof(c->qualify_domain), v))
-			return "not a domain";
-	} else if (strcmp(k, "local_domains") == 0) {
-		strlist_free(&c->local_domains);
-		while ((p = next_word(&cur)) != NULL) {
-			if (!host_ok(p))
-				return "not a list of domains";
-			if (strlist_add(&c->local_domains, p) < 0)
-				return "out of memory";
-		}
-	} else if (strcmp(k, "queue_dir") == 0) {
-		if (v[0] != '/' || set_str(c->queue_dir, sizeof(c->queue_dir), v))
-			return "not an absolute path";
-	} else if (strcmp(k, "aliases") == 0) {
-		if (set_str(c->aliases, sizeof(c->aliases), v))
-			return "too long";
-	} else if (strcmp(k, "local_delivery") == 0) {
-		if (strncmp(v, "mbox ", 5) != 0 && strncmp(v, "maildir ", 8) != 0 &&
-		    strcmp(v, "none") != 0)
-			return "expected mbox DIR, maildir PATH or none";
-		if (set_str(c->local_delivery, sizeof(c->local_delivery), v))
-			return "too long";
-	} else if (strcmp(k, "smarthost") == 0) {
-		char *colon = strrchr(v, ':');
+_Static_assert(sizeof(enum tls_policy) == sizeof(int), "tls is an int");
 
-		c->smarthost_port = 25;
-		if (colon && strchr(v, ']') < colon) {
-			*colon = '\0';
-			if (parse_long(colon + 1, 1, 65535, &n) < 0)
-				return "bad port";
-			c->smarthost_port = (int)n;
-		}
-		if (!host_ok(v) || set_str(c->smarthost, sizeof(c->smarthost), v))
-			return "not host[:port]";
-	} else if (strcmp(k, "smarthost_tls") == 0) {
-		if (strcmp(v, "implicit") == 0)
-			c->smarthost_tls = 1;
-		else if (strcmp(v, "starttls") == 0)
-			c->smarthost_tls = 0;
-		else
-			return "expected implicit or starttls";
-	} else if (strcmp(k, "smtp_port") == 0) {
-		if (parse_long(v, 1, 65535, &n) < 0)
-			return "not a port number";
-		c->smtp_port = (int)n;
-	} else if (strcmp(k, "dns_server") == 0) {
-		if (v[strspn(v, "0123456789abcdefABCDEF.:,[]")] != '\0' ||
-		    set_str(c->dns_server, sizeof(c->dns_server), v))
-			return "expected ip[:port][,ip[:port]...]";
-	} else if (strcmp(k, "tls") == 0) {
-		if (strcmp(v, "none") == 0)
-			c->tls = TLS_NONE;
-		else if (strcmp(v, "opportunistic") == 0)
-			c->tls = TLS_OPPORTUNISTIC;
-		else if (strcmp(v, "required") == 0)
-			c->tls = TLS_REQUIRED;
-		else if (strcmp(v, "verify") == 0)
-			c->tls = TLS_VERIFY;
-		else
-			return "expected none, opportunistic, required or verify";
-		c->tls_set = 1;
-	} else if (strcmp(k, "tls_ca_file") == 0) {
-		if (set_str(c->tls_ca_file, sizeof(c->tls_ca_file), v))
-			return "too long";
-	} else if (strcmp(k, "tls_cert") == 0) {
-		if (set_str(c->tls_cert, sizeof(c->tls_cert), v))
-			return "too long";
-	} else if (strcmp(k, "tls_key") == 0) {
-		if (set_str(c->tls_key, sizeof(c->tls_key), v))
-			return "too long";
-	} else if (strcmp(k, "auth_file") == 0) {
-		if (set_str(c->auth_file, sizeof(c->auth_file), v))
-			return "too long";
-	} else if (strcmp(k, "auth_unverified") == 0) {
-		if (strcmp(v, "no") == 0)
-			c->auth_unverified = 0;
-		else if (strcmp(v, "yes") == 0)
-			c->auth_unverified = 1;
-		else
-			return "expected no or yes";
-	} else if (strcmp(k, "retry_intervals") == 0) {
-		c->nretry = 0;
-		while ((p = next_word(&cur)) != NULL) {
-			if (c->nretry == RETRY_MAX)
-				return "too many intervals";
-			if (parse_duration(p, &c->retry[c->nretry]) < 0 ||
-			    c->retry[c->nretry] == 0)
-				return "not a list of durations above zero";
-			c->nretry++;
-		}
-		if (c->nretry == 0)
-			return "empty list";
-	} else if (strcmp(k, "queue_lifetime") == 0) {
-		if (parse_duration(v, &c->queue_lifetime) < 0)
-			return "not a duration";
-	} else if (strcmp(k, "warn_after") == 0) {
-		if (parse_duration(v, &c->warn_after) < 0)
-			return "not a duration";
-	} else if (strcmp(k, "max_parallel") == 0) {
-		if (parse_long(v, 1, 1000, &c->max_parallel) < 0)
-			return "not a number from 1 to 1000";
-	} else if (strcmp(k, "queue_run_time") == 0) {
-		if (parse_duration(v, &c->queue_run_time) < 0 ||
-		    c->queue_run_time == 0)
-			return "not a duration above zero";
-	} else if (strcmp(k, "connect_timeout") == 0) {
-		if (parse_duration(v, &c->connect_timeout) < 0 ||
-		    c->connect_timeout == 0)
-			return "not a duration above zero";
-	} else if (strcmp(k, "command_timeout") == 0) {
-		if (parse_duration(v, &c->command_timeout) < 0 ||
-		    c->command_timeout == 0)
-			return "not a duration above zero";
-	} else if (strcmp(k, "data_timeout") == 0) {
-		if (parse_duration(v, &c->data_timeout) < 0 ||
-		    c->data_timeout == 0)
-			return "not a duration above zero";
-	} else if (strcmp(k, "max_message_size") == 0) {
-		int pct;
+/* store_long - n, if at least k->min, into k's field: an int (or an
+ * enum) or a long; NULL or k->why */
+static const char *
+store_long(struct conf *c, const struct key *k, long n)
+{
+	int i = (int)n;
 
-		if (parse_size(v, 0, &c->max_message_size, &pct) < 0)
-			return "not a size (octets, or a number with k, M or G)";
-	} else if (strcmp(k, "user_queue_messages") == 0) {
-		if (parse_long(v, 0, 100000000, &c->user_queue_messages) < 0)
-			return "not a number of messages (0 for no limit)";
-	} else if (strcmp(k, "user_queue_size") == 0) {
-		if (parse_size(v, 1, &c->user_queue_size,
-		    &c->user_queue_size_pct) < 0)
-			return "not a size (octets, a number with k, M or G, or "
-			    "a percentage of the file system such as 25%)";
-	} else if (strcmp(k, "queue_min_free") == 0) {
-		int pct;
-
-		if (parse_size(v, 0, &c->queue_min_free, &pct) < 0)
-			return "not a size (octets, or a number with k, M or G)";
-	} else
-		return "unknown key";
+	if (n < k->min)
+		return k->why;
+	if (k->size == sizeof(int))
+		memcpy(field(c, k), &i, sizeof(i));
+	else
+		memcpy(field(c, k), &n, sizeof(n));
 	return NULL;
 }
 
-/* The keys, to catch one given twice. */
-static const char *const keys[] = {
-	"hostname", "qualify_domain", "local_domains", "queue_dir", "aliases",
-	"local_delivery", "smarthost", "smarthost_tls", "smtp_port",
-	"dns_server", "tls",
-	"tls_ca_file", "tls_cert", "tls_key", "auth_file", "retry_intervals",
-	"queue_lifetime", "warn_after", "max_parallel", "connect_timeout",
-	"command_timeout", "data_timeout", "max_message_size",
-	"queue_run_time",
-	"user_queue_messages", "user_queue_size", "queue_min_free",
-	"auth_unverified",
+/* set_str - any string that fits the array */
+static const char *
+set_str(struct conf *c, const struct key *k, char *v)
+{
+	if (strlen(v) >= k->size)
+		return k->why;
+	memcpy(field(c, k), v, strlen(v) + 1);
+	return NULL;
+}
+
+/* set_path - an absolute path */
+static const char *
+set_path(struct conf *c, const struct key *k, char *v)
+{
+	return v[0] == '/' ? set_str(c, k, v) : k->why;
+}
+
+/* set_host - a host name or [literal] */
+static const char *
+set_host(struct conf *c, const struct key *k, char *v)
+{
+	return host_ok(v) ? set_str(c, k, v) : k->why;
+}
+
+/* set_dns - "ip[:port][,ip[:port]...]": only the characters of those */
+static const char *
+set_dns(struct conf *c, const struct key *k, char *v)
+{
+	if (v[strspn(v, "0123456789abcdefABCDEF.:,[]")] != '\0')
+		return k->why;
+	return set_str(c, k, v);
+}
+
+/* set_domains - a list of host names (a strlist) */
+static const char *
+set_domains(struct conf *c, const struct key *k, char *v)
+{
+	struct strlist *l = field(c, k);
+	char *p;
+
+	strlist_free(l);
+	while ((p = next_word(&v)) != NULL) {
+		if (!host_ok(p))
+			return k->why;
+		if (strlist_add(l, p) < 0)
+			return "out of memory";
+	}
+	return NULL;
+}
+
+/* set_long - a number from min to max */
+static const char *
+set_long(struct conf *c, const struct key *k, char *v)
+{
+	long n;
+
+	return parse_long(v, k->min, k->max, &n) < 0 ? k->why :
+	    store_long(c, k, n);
+}
+
+/* set_duration - a duration (parse_duration) of at least min seconds */
+static const char *
+set_duration(struct conf *c, const struct key *k, char *v)
+{
+	long n;
+
+	return parse_duration(v, &n) < 0 ? k->why : store_long(c, k, n);
+}
+
+/* set_size - octets (parse_size), no percentage */
+static const char *
+set_size(struct conf *c, const struct key *k, char *v)
+{
+	int pct;
+
+	return parse_size(v, 0, field(c, k), &pct) < 0 ? k->why : NULL;
+}
+
+/* set_word - one of k->words, stored as its index */
+static const char *
+set_word(struct conf *c, const struct key *k, char *v)
+{
+	long i;
+
+	for (i = 0; k->words[i] != NULL; i++)
+		if (strcmp(v, k->words[i]) == 0)
+			return store_long(c, k, i);
+	return k->why;
+}
+
+/* set_tls - the policy (a word), and that the file gave it: a smarthost
+ * makes verify the default only where it did not (conf_finish) */
+static const char *
+set_tls(struct conf *c, const struct key *k, char *v)
+{
+	const char *why = set_word(c, k, v);
+
+	if (why == NULL)
+		c->tls_set = 1;
+	return why;
+}
+
+/* set_retry - a list of up to RETRY_MAX durations above zero */
+static const char *
+set_retry(struct conf *c, const struct key *k, char *v)
+{
+	char *p;
+
+	c->nretry = 0;
+	while ((p = next_word(&v)) != NULL) {
+		if (c->nretry == RETRY_MAX)
+			return "too many intervals";
+		if (parse_duration(p, &c->retry[c->nretry]) < 0 ||
+		    c->retry[c->nretry] == 0)
+			return k->why;
+		c->nretry++;
+	}
+	return c->nretry == 0 ? "empty list" : NULL;
+}
+
+/* set_smarthost - host[:port], the port 25 when not given */
+static const char *
+set_smarthost(struct conf *c, const struct key *k, char *v)
+{
+	char *colon = strrchr(v, ':');
+	long n;
+
+	c->smarthost_port = 25;
+	if (colon && strchr(v, ']') < colon) {
+		*colon = '\0';
+		if (parse_long(colon + 1, 1, 65535, &n) < 0)
+			return "bad port";
+		c->smarthost_port = (int)n;
+	}
+	return set_host(c, k, v);
+}
+
+/* set_user_queue_size - octets, or a percentage of the file system */
+static const char *
+set_user_queue_size(struct conf *c, const struct key *k, char *v)
+{
+	if (parse_size(v, 1, &c->user_queue_size, &c->user_queue_size_pct) < 0)
+		return k->why;
+	return NULL;
+}
+
+/* set_local - "mbox DIR", "maildir PATH" or "none": the kind and the
+ * path; the whole value must fit the path's array */
+static const char *
+set_local(struct conf *c, const struct key *k, char *v)
+{
+	enum local_kind kind;
+	size_t skip;
+
+	if (strncmp(v, "mbox ", 5) == 0) {
+		kind = LOCAL_MBOX;
+		skip = 5;
+	} else if (strncmp(v, "maildir ", 8) == 0) {
+		kind = LOCAL_MAILDIR;
+		skip = 8;
+	} else if (strcmp(v, "none") == 0) {
+		kind = LOCAL_NONE;
+		skip = 4;
+	} else
+		return k->why;
+	if (strlen(v) >= k->size)
+		return "too long";
+	c->local_kind = kind;
+	memcpy(c->local_path, v + skip, strlen(v + skip) + 1);
+	return NULL;
+}
+
+static const char *const tls_words[] = {	/* enum tls_policy */
+	"none", "opportunistic", "required", "verify", NULL
+};
+static const char *const starttls_implicit[] = { "starttls", "implicit", NULL };
+static const char *const no_yes[] = { "no", "yes", NULL };
+
+#define DURATION_WHY "not a duration above zero"
+#define SIZE_WHY "not a size (octets, or a number with k, M or G)"
+#define SIZE_PCT_WHY "not a size (octets, a number with k, M or G, or " \
+	"a percentage of the file system such as 25%)"
+
+static const struct key keys[] = {
+	{ "hostname", set_host, FIELD(hostname), "not a host name" },
+	{ "qualify_domain", set_host, FIELD(qualify_domain), "not a domain" },
+	{ "local_domains", set_domains, FIELD(local_domains),
+	    "not a list of domains" },
+	{ "queue_dir", set_path, FIELD(queue_dir), "not an absolute path" },
+	{ "aliases", set_str, FIELD(aliases), "too long" },
+	{ "local_delivery", set_local, FIELD(local_path),
+	    "expected mbox DIR, maildir PATH or none" },
+	{ "smarthost", set_smarthost, FIELD(smarthost), "not host[:port]" },
+	{ "smarthost_tls", set_word, FIELD(smarthost_tls),
+	    "expected implicit or starttls", .words = starttls_implicit },
+	{ "smtp_port", set_long, FIELD(smtp_port), "not a port number",
+	    .min = 1, .max = 65535 },
+	{ "dns_server", set_dns, FIELD(dns_server),
+	    "expected ip[:port][,ip[:port]...]" },
+	{ "tls", set_tls, FIELD(tls),
+	    "expected none, opportunistic, required or verify",
+	    .words = tls_words },
+	{ "tls_ca_file", set_str, FIELD(tls_ca_file), "too long" },
+	{ "tls_cert", set_str, FIELD(tls_cert), "too long" },
+	{ "tls_key", set_str, FIELD(tls_key), "too long" },
+	{ "auth_file", set_str, FIELD(auth_file), "too long" },
+	{ "auth_unverified", set_word, FIELD(auth_unverified),
+	    "expected no or yes", .words = no_yes },
+	{ "retry_intervals", set_retry, FIELD(retry),
+	    "not a list of durations above zero" },
+	{ "queue_lifetime", set_duration, FIELD(queue_lifetime),
+	    "not a duration" },
+	{ "warn_after", set_duration, FIELD(warn_after), "not a duration" },
+	{ "max_parallel", set_long, FIELD(max_parallel),
+	    "not a number from 1 to 1000", .min = 1, .max = 1000 },
+	{ "queue_run_time", set_duration, FIELD(queue_run_time), DURATION_WHY,
+	    .min = 1 },
+	{ "connect_timeout", set_duration, FIELD(connect_timeout), DURATION_WHY,
+	    .min = 1 },
+	{ "command_timeout", set_duration, FIELD(command_timeout), DURATION_WHY,
+	    .min = 1 },
+	{ "data_timeout", set_duration, FIELD(data_timeout), DURATION_WHY,
+	    .min = 1 },
+	{ "max_message_size", set_size, FIELD(max_message_size), SIZE_WHY },
+	{ "user_queue_messages", set_long, FIELD(user_queue_messages),
+	    "not a number of messages (0 for no limit)",
+	    .min = 0, .max = 100000000 },
+	{ "user_queue_size", set_user_queue_size, FIELD(user_queue_size),
+	    SIZE_PCT_WHY },
+	{ "queue_min_free", set_size, FIELD(queue_min_free), SIZE_WHY },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -396,7 +504,7 @@ conf_parse(struct conf *c, const char *text, size_t len, const char *fname,
 			return -1;
 		}
 		for (i = 0; i < NKEYS; i++)
-			if (strcmp(keys[i], key) == 0)
+			if (strcmp(keys[i].name, key) == 0)
 				break;
 		if (i < NKEYS && seen[i]) {
 			snprintf(err, errlen, "%s:%zu: %s: given twice (first on "
@@ -405,7 +513,8 @@ conf_parse(struct conf *c, const char *text, size_t len, const char *fname,
 		}
 		if (i < NKEYS)
 			seen[i] = (unsigned)lineno;
-		if ((why = set_key(c, key, v)) != NULL) {
+		why = i < NKEYS ? keys[i].set(c, &keys[i], v) : "unknown key";
+		if (why != NULL) {
 			snprintf(err, errlen, "%s:%zu: %s: %s", fname, lineno, key,
 			    why);
 			return -1;

@@ -196,7 +196,7 @@ local_here(const struct conf *c, const char *dest)
 {
 	struct passwd *pw;
 
-	if (geteuid() == 0 || strcmp(c->local_delivery, "none") == 0)
+	if (geteuid() == 0 || c->local_kind == LOCAL_NONE)
 		return 1;
 	pw = getpwnam(dest + strlen(LOCAL_DEST));
 	return pw != NULL && pw->pw_uid == getuid();
@@ -603,15 +603,19 @@ static void
 local_one(const struct conf *c, struct inflight *m, size_t i,
     const char *user, struct result *r)
 {
-	const char *ld = c->local_delivery;
-
-	if (strcmp(ld, "none") == 0)
+	switch (c->local_kind) {
+	case LOCAL_NONE:
 		result_set(r, OUT_PERM, R_LOCAL_OFF, "%s", m->rcpts[i]);
-	else if (strncmp(ld, "mbox ", 5) == 0)
-		local_mbox(ld + 5, user, m->e.sender, m->e.arrival, m->fd,
+		break;
+	case LOCAL_MBOX:
+		local_mbox(c->local_path, user, m->e.sender, m->e.arrival, m->fd,
 		    m->e.size, r);
-	else
-		local_maildir(ld + 8, user, m->e.sender, m->fd, m->e.size, r);
+		break;
+	case LOCAL_MAILDIR:
+		local_maildir(c->local_path, user, m->e.sender, m->fd, m->e.size,
+		    r);
+		break;
+	}
 }
 
 /* job_done - record the outcomes, report, save or remove; unlock */

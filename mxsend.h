@@ -225,6 +225,12 @@ const char *step_name(enum smtp_step);
 /* conf.c */
 
 enum tls_policy { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRED, TLS_VERIFY };
+/* local_delivery: where mail for a local user goes (local_path says) */
+enum local_kind {
+	LOCAL_NONE,		/* nowhere: it fails unless an alias sends it on */
+	LOCAL_MBOX,		/* local_path/USER, mbox */
+	LOCAL_MAILDIR		/* the Maildir local_path ("~/" the user's home) */
+};
 
 #define RETRY_MAX 32
 
@@ -234,7 +240,8 @@ struct conf {
 	struct strlist local_domains;
 	char queue_dir[1024];
 	char aliases[1024];
-	char local_delivery[1024];
+	enum local_kind local_kind;	/* local_delivery, parsed */
+	char local_path[1024];		/* its DIR or PATH; "" for none */
 	char smarthost[HOST_MAX];	/* empty: deliver to MX hosts */
 	int smarthost_port;
 	int smarthost_tls;		/* -1 by port, 0 STARTTLS, 1 implicit */

@@ -46,7 +46,6 @@ struct opts {
 	const char *from;	/* -f/-r */
 	const char *fullname;	/* -F */
 	const char *config;	/* -C */
-	int body8bit;		/* -B 8BITMIME: 1, 7BIT: 0, none: -1 */
 	const char *dsn_notify, *dsn_ret, *dsn_envid;
 	struct qfilter qf;
 	long warn, crit;	/* --check-queue ages */
@@ -175,18 +174,57 @@ dsn_notify(const char *v)
 	return out;
 }
 
+/* The modes of -b and of the long options, the modes that the program's
+ * name (mailq, newaliases) stands for, and the delivery modes of -od. */
+static const struct named {
+	const char *name;
+	int val;
+} modes[] = {
+	{ "-bm", M_SUBMIT }, { "-bp", M_QUEUE_LIST }, { "-bi", M_ALIASES },
+	{ "-bs", M_SMTP }, { "--queue-json", M_QUEUE_JSON },
+	{ "--check-queue", M_CHECK_QUEUE }, { "--doctor", M_DOCTOR },
+}, prognames[] = {
+	{ "mailq", M_QUEUE_LIST }, { "newaliases", M_ALIASES },
+}, dmodes[] = {
+	{ "-odb", D_BACKGROUND }, { "-odi", D_INTERACTIVE }, { "-odq", D_QUEUE },
+};
+#define NAMED(t, name) named(t, sizeof(t) / sizeof(t[0]), name)
+
+/* named - the value of name in t, or -1 */
+static int
+named(const struct named *t, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(t[i].name, name) == 0)
+			return t[i].val;
+	return -1;
+}
+
+/* The values of -R and -B, in their canonical case. */
+static const char *const dsn_rets[] = { "FULL", "HDRS", NULL };
+static const char *const body_types[] = { "7BIT", "8BITMIME", NULL };
+
+/* word_of - the word of words that v is in any case, or NULL */
+static const char *
+word_of(const char *v, const char *const *words)
+{
+	for (; *words != NULL; words++)
+		if (strcasecmp(v, *words) == 0)
+			return *words;
+	return NULL;
+}
+
 /* long_option - the options beyond sendmail's (they cannot clash) */
 static void
 long_option(char **argv, int *i, struct opts *o)
 {
 	const char *a = argv[*i];
+	int m = NAMED(modes, a);
 
-	if (strcmp(a, "--queue-json") == 0)
-		o->mode = M_QUEUE_JSON;
-	else if (strcmp(a, "--check-queue") == 0)
-		o->mode = M_CHECK_QUEUE;
-	else if (strcmp(a, "--doctor") == 0)
-		o->mode = M_DOCTOR;
+	if (m >= 0)
+		o->mode = m;
 	else if (strcmp(a, "--warn") == 0 || strcmp(a, "--crit") == 0) {
 		const char *v = optarg_of(argv, i, "", a);
 
@@ -196,12 +234,128 @@ long_option(char **argv, int *i, struct opts *o)
 		usage("unknown option: %s", a);
 }
 
+/* Letters alone (-t), and letters with a value (-f addr or -faddr). */
+#define FLAG_LETTERS "tivGUnm"
+#define VALUE_LETTERS "frFCNRVBhLOXA"
+
+/* flag_option - -t, -i, -v; -G, -U, -n and -m are accepted and ignored */
+static void
+flag_option(const char *a, struct opts *o)
+{
+	if (a[2] != '\0')
+		usage("unknown option: %s", a);
+	if (a[1] == 't')
+		o->tflag = 1;
+	else if (a[1] == 'i')
+		o->iflag = 1;
+	else if (a[1] == 'v')
+		verbose++;
+}
+
+/* dsn_envid - -V: RFC 3461 4.4, printable US-ASCII, 100 characters */
+static const char *
+dsn_envid(const char *v)
+{
+	if (strlen(v) > 100 || v[strspn(v, "!\"#$%&'()*+,-./0123456789:;<=>?@"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrst"
+	    "uvwxyz{|}~")] != '\0')
+		usage("-V takes up to 100 printable characters: %s",
+		    "bad envelope ID");
+	return v;
+}
+
+/* value_option - a letter of VALUE_LETTERS and its value */
+static void
+value_option(char **argv, int *i, struct opts *o)
+{
+	const char *a = argv[*i], *v = optarg_of(argv, i, a + 2, a);
+
+	switch (a[1]) {
+	case 'f':
+	case 'r':
+		o->from = v;
+		break;
+	case 'F':
+		o->fullname = v;
+		break;
+	case 'C':
+		o->config = v;
+		break;
+	case 'N':
+		o->dsn_notify = dsn_notify(v);
+		break;
+	case 'R':
+		if ((o->dsn_ret = word_of(v, dsn_rets)) == NULL)
+			usage("-R takes full or hdrs, not %s", v);
+		break;
+	case 'V':
+		o->dsn_envid = dsn_envid(v);
+		break;
+	case 'B':
+		/* The body type, accepted and ignored: submission looks at
+		 * the body itself (submit.c), and delivery declares 8-bit
+		 * data or converts it, per server (smtp.c, mime.c). */
+		if (word_of(v, body_types) == NULL)
+			usage("-B takes 7BIT or 8BITMIME, not %s", v);
+		break;
+	default:
+		/* -h, -L, -O, -X, -A: accepted and ignored, as Postfix does. */
+		break;
+	}
+}
+
+/* o_option - -oi, -odb, -odi, -odq; "-o X" and any other -oX (-oem,
+ * mail back errors, the only way there is) are accepted and ignored */
+static void
+o_option(char **argv, int *i, struct opts *o)
+{
+	const char *a = argv[*i];
+	int dm = NAMED(dmodes, a);
+
+	if (strcmp(a, "-oi") == 0)
+		o->iflag = 1;
+	else if (dm >= 0)
+		o->dmode = dm;
+	else if (a[2] == '\0')
+		(void)optarg_of(argv, i, "", a);
+}
+
+/* b_mode - -bm, -bp, -bi, -bs */
+static void
+b_mode(const char *a, struct opts *o)
+{
+	int m = NAMED(modes, a);
+
+	if (m < 0)
+		usage("unsupported mode: %s", a);
+	o->mode = m;
+}
+
+/* q_option - -q, -q with an interval, -qI, -qR, -qS with a string */
+static void
+q_option(const char *a, struct opts *o)
+{
+	long secs;
+
+	o->mode = M_RUN_QUEUE;
+	if (a[2] == 'I' || a[2] == 'R' || a[2] == 'S') {
+		o->qf.kind = a[2];
+		o->qf.str = a + 3;
+		if (*o->qf.str == '\0')
+			usage("%s needs a string", a);
+	} else if (a[2] != '\0' && parse_duration(a + 2, &secs) < 0)
+		/* -q30m: an interval for a daemon; we run once, as cron
+		 * asks. */
+		usage("unknown option: %s", a);
+}
+
+/* parse_args - the options, up to "--" or the first operand; the
+ * operands are the recipients */
 static void
 parse_args(int argc, char **argv, struct opts *o)
 {
 	int i;
 
-	(void)argc;
 	for (i = 1; argv[i] != NULL && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 
@@ -209,127 +363,20 @@ parse_args(int argc, char **argv, struct opts *o)
 			i++;
 			break;
 		}
-		if (a[1] == '\0')
-			usage("unknown option: %s", a);
-		if (a[1] == '-') {
+		if (a[1] == '-')
 			long_option(argv, &i, o);
-			continue;
-		}
-		switch (a[1]) {
-		case 't':
-		case 'i':
-		case 'v':
-		case 'G':
-		case 'U':
-		case 'n':
-		case 'm':
-			if (a[2] != '\0')
-				usage("unknown option: %s", a);
-			if (a[1] == 't')
-				o->tflag = 1;
-			else if (a[1] == 'i')
-				o->iflag = 1;
-			else if (a[1] == 'v')
-				verbose++;
-			break;
-		case 'f':
-		case 'r':
-			o->from = optarg_of(argv, &i, a + 2, a);
-			break;
-		case 'F':
-			o->fullname = optarg_of(argv, &i, a + 2, a);
-			break;
-		case 'C':
-			o->config = optarg_of(argv, &i, a + 2, a);
-			break;
-		case 'N':
-			o->dsn_notify = dsn_notify(optarg_of(argv, &i, a + 2, a));
-			break;
-		case 'R':
-			o->dsn_ret = optarg_of(argv, &i, a + 2, a);
-			if (strcasecmp(o->dsn_ret, "full") == 0)
-				o->dsn_ret = "FULL";
-			else if (strcasecmp(o->dsn_ret, "hdrs") == 0)
-				o->dsn_ret = "HDRS";
-			else
-				usage("-R takes full or hdrs, not %s", o->dsn_ret);
-			break;
-		case 'V':
-			o->dsn_envid = optarg_of(argv, &i, a + 2, a);
-			/* RFC 3461 4.4: printable US-ASCII, 100 characters. */
-			if (strlen(o->dsn_envid) > 100 || o->dsn_envid[strspn(
-			    o->dsn_envid, "!\"#$%&'()*+,-./0123456789:;<=>?@"
-			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrst"
-			    "uvwxyz{|}~")] != '\0')
-				usage("-V takes up to 100 printable characters: %s",
-				    "bad envelope ID");
-			break;
-		case 'B': {
-			const char *v = optarg_of(argv, &i, a + 2, a);
-
-			if (strcasecmp(v, "8BITMIME") == 0)
-				o->body8bit = 1;
-			else if (strcasecmp(v, "7BIT") == 0)
-				o->body8bit = 0;
-			else
-				usage("-B takes 7BIT or 8BITMIME, not %s", v);
-			break;
-		}
-		case 'h':
-		case 'L':
-		case 'O':
-		case 'X':
-		case 'A':
-			/* Accepted and ignored, as Postfix does. */
-			(void)optarg_of(argv, &i, a + 2, a);
-			break;
-		case 'o':
-			if (strcmp(a, "-oi") == 0)
-				o->iflag = 1;
-			else if (strcmp(a, "-odb") == 0)
-				o->dmode = D_BACKGROUND;
-			else if (strcmp(a, "-odi") == 0)
-				o->dmode = D_INTERACTIVE;
-			else if (strcmp(a, "-odq") == 0)
-				o->dmode = D_QUEUE;
-			else if (a[2] == 'e' && a[3] != '\0' && a[4] == '\0' &&
-			    strchr("mpqew", a[3]))
-				;	/* error reporting: mail back (default) */
-			else if (a[2] == '\0')
-				(void)optarg_of(argv, &i, "", a);
-			/* Other -oX options are accepted and ignored. */
-			break;
-		case 'b':
-			if (strcmp(a, "-bm") == 0)
-				o->mode = M_SUBMIT;
-			else if (strcmp(a, "-bp") == 0)
-				o->mode = M_QUEUE_LIST;
-			else if (strcmp(a, "-bi") == 0)
-				o->mode = M_ALIASES;
-			else if (strcmp(a, "-bs") == 0)
-				o->mode = M_SMTP;
-			else
-				usage("unsupported mode: %s", a);
-			break;
-		case 'q':
-			o->mode = M_RUN_QUEUE;
-			if (a[2] == 'I' || a[2] == 'R' || a[2] == 'S') {
-				o->qf.kind = a[2];
-				o->qf.str = a + 3;
-				if (*o->qf.str == '\0')
-					usage("%s needs a string", a);
-			} else if (a[2] != '\0') {
-				long secs;
-
-				/* -q30m: an interval for a daemon; we run
-				 * once, as cron asks. */
-				if (parse_duration(a + 2, &secs) < 0)
-					usage("unknown option: %s", a);
-			}
-			break;
-		default:
+		else if (a[1] != '\0' && strchr(FLAG_LETTERS, a[1]))
+			flag_option(a, o);
+		else if (a[1] != '\0' && strchr(VALUE_LETTERS, a[1]))
+			value_option(argv, &i, o);
+		else if (a[1] == 'o')
+			o_option(argv, &i, o);
+		else if (a[1] == 'b')
+			b_mode(a, o);
+		else if (a[1] == 'q')
+			q_option(a, o);
+		else
 			usage("unknown option: %s", a);
-		}
 	}
 	o->rcpts = argv + i;
 	o->nrcpts = argc - i;
@@ -706,45 +753,110 @@ clean_environment(void)
 		setenv("TZ", keep, 1);
 }
 
+/* opts_init - the defaults, and the mode the program's name says */
+static void
+opts_init(struct opts *o, const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+	int m = NAMED(prognames, base ? base + 1 : argv0);
+
+	memset(o, 0, sizeof(*o));
+	o->mode = m >= 0 ? m : M_SUBMIT;
+	o->warn = 3600;
+	o->crit = 86400;
+}
+
+/*
+ * drop_group - setgid (the multi-user install, see sendmail.8): a config
+ * of the user's choosing (cfg) gets no privilege, nor does newaliases,
+ * which only reads the aliases file.  0, or -1 said on stderr.
+ */
+static int
+drop_group(const char *cfg, enum mode mode)
+{
+	gid_t g = getgid(), rg, eg, sg;
+
+	if ((cfg == NULL && mode != M_ALIASES) || getegid() == g)
+		return 0;
+	/* All three ids, or a saved one would bring it back. */
+	if (setresgid(g, g, g) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    rg != g || eg != g || sg != g) {
+		warnx_("cannot drop privileges: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* mode_list - -bp (mailq) or --queue-json */
+static int
+mode_list(const struct conf *c, const struct opts *o)
+{
+	struct result res;
+	struct rtext t;
+
+	if ((o->mode == M_QUEUE_LIST ? mailq_print : mailq_json)(c, stdout,
+	    &res) >= 0)
+		return 0;
+	warnx_("%s", result_str(&res, &t));
+	return exit_code(F_TEMP);
+}
+
+/* mode_check - --check-queue [--warn AGE] [--crit AGE] */
+static int
+mode_check(const struct conf *c, const struct opts *o)
+{
+	if (o->crit < o->warn) {
+		warnx_("--crit must not be shorter than --warn");
+		return exit_code(F_USAGE);
+	}
+	return exit_code(check_failure(mailq_check(c, o->warn, o->crit,
+	    stdout)));
+}
+
+/* run_mode - the mode's work; its exit code */
+static int
+run_mode(const struct conf *c, struct opts *o)
+{
+	switch (o->mode) {
+	case M_SUBMIT:
+		return mode_submit(c, o);
+	case M_QUEUE_LIST:
+	case M_QUEUE_JSON:
+		return mode_list(c, o);
+	case M_DOCTOR:
+		if (o->nrcpts > 1)
+			usage("--doctor takes one domain, not %s", o->rcpts[1]);
+		return exit_code(doctor(c, o->nrcpts ? o->rcpts[0] : NULL,
+		    stdout) == DOCTOR_FLOWS ? F_NONE : F_STUCK);
+	case M_CHECK_QUEUE:
+		return mode_check(c, o);
+	case M_RUN_QUEUE:
+		return mode_queue(c, o);
+	case M_ALIASES:
+		return mode_aliases(c);
+	case M_SMTP:
+		return mode_smtp(c, o);
+	}
+	return exit_code(F_SOFTWARE);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct opts o;
 	struct conf c;
-	struct result res;
-	struct rtext rt;
 	char err[512];
-	const char *base, *cfg;
+	const char *cfg;
 	int rc;
 
 	hygiene();
-	base = strrchr(argv[0], '/');
-	base = base ? base + 1 : argv[0];
-	memset(&o, 0, sizeof(o));
-	o.body8bit = -1;
-	o.warn = 3600;
-	o.crit = 86400;
-	if (strcmp(base, "mailq") == 0)
-		o.mode = M_QUEUE_LIST;
-	else if (strcmp(base, "newaliases") == 0)
-		o.mode = M_ALIASES;
+	opts_init(&o, argv[0]);
 	parse_args(argc, argv, &o);
-
-	/* Setgid (the multi-user install, see sendmail.8): a config of the
-	 * user's choosing gets no privilege, nor does newaliases, which
-	 * only reads the aliases file.  Whoever keeps the group runs with
-	 * an environment the user cannot have shaped. */
 	cfg = o.config ? o.config : getenv("MXSEND_CONFIG");
-	if ((cfg || o.mode == M_ALIASES) && getegid() != getgid()) {
-		gid_t g = getgid(), rg, eg, sg;
-
-		/* All three ids, or a saved one would bring it back. */
-		if (setresgid(g, g, g) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
-		    rg != g || eg != g || sg != g) {
-			warnx_("cannot drop privileges: %s", strerror(errno));
-			return exit_code(F_SOFTWARE);
-		}
-	}
+	if (drop_group(cfg, o.mode) < 0)
+		return exit_code(F_SOFTWARE);
+	/* Whoever keeps the group runs with an environment the user
+	 * cannot have shaped. */
 	if (getegid() != getgid())
 		clean_environment();
 	if (conf_load(&c, cfg ? cfg : "/etc/mxsend.conf", cfg != NULL, err,
@@ -753,44 +865,7 @@ main(int argc, char **argv)
 		return exit_code(F_CONFIG);
 	}
 	log_open();
-	switch (o.mode) {
-	case M_SUBMIT:
-		rc = mode_submit(&c, &o);
-		break;
-	case M_QUEUE_LIST:
-	case M_QUEUE_JSON:
-		rc = (o.mode == M_QUEUE_LIST ? mailq_print : mailq_json)(&c,
-		    stdout, &res) < 0 ? exit_code(F_TEMP) : 0;
-		if (rc)
-			warnx_("%s", result_str(&res, &rt));
-		break;
-	case M_DOCTOR:
-		if (o.nrcpts > 1)
-			usage("--doctor takes one domain, not %s", o.rcpts[1]);
-		rc = exit_code(doctor(&c, o.nrcpts ? o.rcpts[0] : NULL,
-		    stdout) == DOCTOR_FLOWS ? F_NONE : F_STUCK);
-		break;
-	case M_CHECK_QUEUE:
-		if (o.crit < o.warn) {
-			warnx_("--crit must not be shorter than --warn");
-			rc = exit_code(F_USAGE);
-			break;
-		}
-		rc = exit_code(check_failure(mailq_check(&c, o.warn, o.crit,
-		    stdout)));
-		break;
-	case M_RUN_QUEUE:
-		rc = mode_queue(&c, &o);
-		break;
-	case M_ALIASES:
-		rc = mode_aliases(&c);
-		break;
-	case M_SMTP:
-		rc = mode_smtp(&c, &o);
-		break;
-	default:
-		rc = exit_code(F_SOFTWARE);
-	}
+	rc = run_mode(&c, &o);
 	conf_free(&c);
 	return rc;
 }

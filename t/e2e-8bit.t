@@ -1,7 +1,7 @@
 #!/bin/bash
 # e2e-8bit.t - 8-bit bodies: BODY=8BITMIME where the server offers it,
 # converted to 7-bit MIME (quoted-printable) where it does not; 7-bit mail
-# is never touched.  Addresses 127.0.0.100-109.
+# is never touched; -B TYPE changes none of it.  Addresses 127.0.0.100-109.
 . t/lib.sh
 need_tools
 
@@ -59,5 +59,36 @@ mx -odi u@e7.test <"$T/in7" 2>"$T/3.err"
 is "$?" 0 "7-bit, no 8BITMIME: exit 0"
 rx_data "$(rx_files $E7 | tail -n 1)" | no_rcvd >"$T/got77"
 is_file "$T/got77" "$T/in7.crlf" "7-bit, no 8BITMIME: the bytes arrive unchanged (after Received:)"
+
+# --- -B TYPE: accepted, attached or not, and ignored: the body decides ------
+n8=$(grep -c ' > MAIL FROM' "$T/smtpd-$E8/trace")
+mx -odi -B 7BIT u@e8.test <"$T/in" 2>"$T/4.err"
+is "$?:$(cat "$T/4.err")" "0:" "-B 7BIT, 8-bit body: exit 0, nothing said"
+like "$(grep ' > MAIL FROM' "$T/smtpd-$E8/trace" | tail -n 1)" \
+    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+ BODY=8BITMIME\$" \
+    "-B 7BIT, 8-bit body: MAIL FROM declares BODY=8BITMIME all the same"
+rx_data "$(rx_files $E8 | tail -n 1)" | no_rcvd >"$T/got8b"
+is_file "$T/got8b" "$T/in.crlf" "-B 7BIT, 8-bit body: the bytes arrive unchanged"
+mx -odi -B 8BITMIME u@e8.test <"$T/in" 2>"$T/5.err"
+is "$?:$(cat "$T/5.err")" "0:" "-B 8BITMIME (separate): exit 0, nothing said"
+rx_data "$(rx_files $E8 | tail -n 1)" | no_rcvd >"$T/got8c"
+is_file "$T/got8c" "$T/in.crlf" "-B 8BITMIME (separate): the bytes arrive unchanged"
+is "$(grep -c ' > MAIL FROM' "$T/smtpd-$E8/trace")" $((n8 + 2)) \
+    "-B 7BIT, -B 8BITMIME: one transaction each"
+mx -odi -B8BITMIME u@e7.test <"$T/in7" 2>"$T/6.err"
+is "$?:$(cat "$T/6.err")" "0:" "-B8BITMIME (attached), 7-bit body: exit 0, nothing said"
+like "$(grep ' > MAIL FROM' "$T/smtpd-$E7/trace" | tail -n 1)" \
+    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+\$" \
+    "-B8BITMIME, 7-bit body, no 8BITMIME: no BODY parameter"
+rx_data "$(rx_files $E7 | tail -n 1)" | no_rcvd >"$T/got7b"
+is_file "$T/got7b" "$T/in7.crlf" "-B8BITMIME, 7-bit body: the bytes arrive unchanged"
+mx -odq -B8bitmime u@e8.test <"$T/in" 2>"$T/7.err"
+is "$?:$(cat "$T/7.err"):$(q_count)" "0::1" "-B8bitmime -odq: exit 0, nothing said, queued"
+mx -q 2>"$T/8.err"
+rx_data "$(rx_files $E8 | tail -n 1)" | no_rcvd >"$T/got8d"
+is_file "$T/got8d" "$T/in.crlf" "-B8bitmime -odq: delivered by the queue run, unchanged"
+printf 'Subject: x\n\nx\n' | mx -odq -B 8BIT u@e8.test 2>"$T/9.err"
+is "$?:$(cat "$T/9.err")" "64:sendmail: -B takes 7BIT or 8BITMIME, not 8BIT" \
+    "-B 8BIT: a usage error"
 is "$(q_count)" 0 "queue empty"
 done_testing
