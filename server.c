@@ -311,6 +311,7 @@ static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	char err[300], *path, *params, *k, *v;
+	enum add_status r;
 
 	if (take_path(s, &rcpt_to, arg, &path, &params) < 0)
 		return;
@@ -318,17 +319,14 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "555 5.5.4 Unsupported parameter: %.100s", k);
 		return;
 	}
-	switch (submit_rcpt(s->c, &s->e, path, "Bad recipient address", err,
-	    sizeof(err))) {
-	case 0:
+	r = submit_rcpt(s->c, &s->e, path, "Bad recipient address", err,
+	    sizeof(err));
+	if (r == ADD_OK)
 		reply(s, "250 2.1.5 Ok");
-		break;
-	case -2:
+	else if (r == ADD_FULL)
 		reply(s, "452 4.5.3 Error: too many recipients");
-		break;
-	default:
+	else
 		reply(s, "501 5.1.3 %s", err);
-	}
 }
 
 static void
@@ -511,7 +509,8 @@ smtp_server(const struct conf *c, const struct subopts *so, int in, int out,
 {
 	struct session s;
 	struct buf line;
-	int r;
+	enum rd_status r;
+	int rc;
 
 	memset(&s, 0, sizeof(s));
 	s.c = c;
@@ -535,23 +534,20 @@ smtp_server(const struct conf *c, const struct subopts *so, int in, int out,
 			break;
 		}
 		r = rd_line(s.rd, &line, SMTPD_LINE_MAX);
-		if (r == 0 || (r == -1 && errno != ETIMEDOUT))
-			break;
-		if (r == -1) {
+		if (r == RD_TOOLONG) {
+			/* The rest of the line is dropped unread. */
+			if (rd_skip_line(s.rd) != RD_ERR ||
+			    errno != ETIMEDOUT) {
+				reply(&s, "500 5.5.2 Error: line too long");
+				continue;
+			}
+			r = RD_ERR;
+		}
+		if (r == RD_ERR && errno == ETIMEDOUT)
 			reply(&s, "421 4.4.2 %s Error: timeout exceeded",
 			    c->hostname);
+		if (r != RD_OK)
 			break;
-		}
-		if (r == -2) {
-			/* The rest of the line is dropped unread. */
-			if (rd_skip_line(s.rd) < 0 && errno == ETIMEDOUT) {
-				reply(&s, "421 4.4.2 %s Error: timeout exceeded",
-				    c->hostname);
-				break;
-			}
-			reply(&s, "500 5.5.2 Error: line too long");
-			continue;
-		}
 		if (!printable_ascii(line.p, line.len)) {
 			reply(&s, "500 5.5.2 Error: bad character in command");
 			continue;
@@ -559,10 +555,10 @@ smtp_server(const struct conf *c, const struct subopts *so, int in, int out,
 		command(&s, line.p);
 	}
 	flush(&s);
-	r = s.werr ? -1 : 0;
+	rc = s.werr ? -1 : 0;
 	env_free(&s.e);
 	buf_free(&line);
 	buf_free(&s.obuf);
 	free(s.rd);
-	return r;
+	return rc;
 }
