@@ -895,6 +895,7 @@ include_read(struct aliases *ta, const struct target *t, struct tvec *v,
 {
 	char why[700], q[ERR_QUOTE_MAX + 8], rwhy[200];
 	const char *file;
+	enum file_status r;
 	struct buf b;
 	int rc;
 
@@ -911,20 +912,17 @@ include_read(struct aliases *ta, const struct target *t, struct tvec *v,
 	}
 	ta->nincludes++;
 	buf_init(&b, ALIAS_FILE_MAX);
-	switch (read_file(t->s, &b, rwhy, sizeof(rwhy))) {
-	case FILE_READ:
-		file = intern(ta, t->s);
-		rc = file == NULL ? -1 : include_targets(v, b.p ? b.p : "",
-		    b.len, file, t->depth + 1, errs);
-		break;
-	case FILE_DENIED:
-		ta->denied = 1;
-		/* FALLTHROUGH */
-	default:
+	if ((r = read_file(t->s, &b, rwhy, sizeof(rwhy))) != FILE_READ) {
+		if (r == FILE_DENIED)
+			ta->denied = 1;
 		snprintf(why, sizeof(why), "cannot read :include: file %s: %s",
 		    q, rwhy);
 		rc = bad(v, errs, t->file, t->line, t->depth, why);
-	}
+	} else if ((file = intern(ta, t->s)) == NULL)
+		rc = -1;
+	else
+		rc = include_targets(v, b.p ? b.p : "", b.len, file,
+		    t->depth + 1, errs);
 	buf_free(&b);
 	return rc;
 }
