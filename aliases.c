@@ -223,6 +223,26 @@ intern(struct aliases *ta, const char *fname)
 	return ta->files.v[ta->files.n - 1];
 }
 
+/*
+ * more - the array p of *cap elements of size octets, n of them used,
+ * with room for one more: p itself, or p grown to twice its size (first
+ * elements at first).  NULL when out of memory: p is still valid and
+ * *cap unchanged.
+ */
+static void *
+more(void *p, size_t n, size_t *cap, size_t size, size_t first)
+{
+	size_t ncap = *cap ? *cap * 2 : first;
+	void *np;
+
+	if (n < *cap)
+		return p;
+	if (ncap > SIZE_MAX / size || (np = realloc(p, ncap * size)) == NULL)
+		return NULL;
+	*cap = ncap;
+	return np;
+}
+
 static void
 tvec_free(struct tvec *v)
 {
@@ -239,17 +259,11 @@ static int
 tvec_add(struct tvec *v, enum tkind kind, const char *s, size_t len,
     const char *file, size_t line, int depth)
 {
-	struct target *t;
+	struct target *t = more(v->t, v->n, &v->cap, sizeof(*t), 4);
 
-	if (v->n == v->cap) {
-		size_t ncap = v->cap ? v->cap * 2 : 4;
-		struct target *nt = realloc(v->t, ncap * sizeof(*nt));
-
-		if (nt == NULL)
-			return -1;
-		v->t = nt;
-		v->cap = ncap;
-	}
+	if (t == NULL)
+		return -1;
+	v->t = t;
 	t = &v->t[v->n];
 	t->s = malloc(len + 1);
 	if (t->s == NULL)
@@ -307,101 +321,94 @@ bad(struct tvec *v, struct strlist *errs, const char *file, size_t line,
 }
 
 /*
- * add_target - classify one target (trimmed, non-empty) and append it.
- * Returns 0 (refusals included), -1 when out of memory.
+ * unquote - a wholly quoted target, unquoted into *out (allocated, *olen
+ * octets) when that makes it a pipe, a file or an include, as sendmail
+ * reads "|cmd arg"; otherwise the quotes are a quoted local part and
+ * stay (*out NULL).  0, or -1 when out of memory.
  */
 static int
-add_target(struct tvec *v, const char *s, size_t len, const char *file,
+unquote(const char *s, size_t len, char **out, size_t *olen)
+{
+	char *tmp;
+	size_t i, o;
+
+	*out = NULL;
+	if (len < 2 || s[0] != '"')
+		return 0;
+	for (i = 1; i < len && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	if (i != len - 1)
+		return 0;
+	if ((tmp = malloc(len)) == NULL)
+		return -1;
+	for (i = 1, o = 0; i < len - 1; i++) {
+		if (s[i] == '\\' && i + 1 < len - 1)
+			i++;
+		tmp[o++] = s[i];
+	}
+	tmp[o] = '\0';
+	if (tmp[0] == '|' || tmp[0] == '/' ||
+	    strncasecmp(tmp, ":include:", 9) == 0) {
+		*out = tmp;
+		*olen = o;
+	} else
+		free(tmp);
+	return 0;
+}
+
+/* add_include - the path after ":include:" (blanks before it skipped):
+ * absolute, of bounded length, without control characters */
+static int
+add_include(struct tvec *v, const char *p, size_t plen, const char *file,
     size_t line, int depth, struct strlist *errs)
 {
-	char why[512], q[ERR_QUOTE_MAX + 8], *tmp = NULL, *lower;
-	const char *inner = s;
-	size_t ilen = len, i, o;
-	int rc = -1;
+	char why[512], q[ERR_QUOTE_MAX + 8];
+	size_t i;
 
-	/* A wholly quoted target is unquoted when that makes it a pipe, a
-	 * file or an include (sendmail's "|cmd arg"); otherwise the quotes
-	 * are a quoted local part and stay. */
-	if (len >= 2 && s[0] == '"') {
-		for (i = 1; i < len && s[i] != '"'; i++)
-			if (s[i] == '\\')
-				i++;
-		if (i == len - 1) {
-			tmp = malloc(len);
-			if (tmp == NULL)
-				goto out;
-			for (i = 1, o = 0; i < len - 1; i++) {
-				if (s[i] == '\\' && i + 1 < len - 1)
-					i++;
-				tmp[o++] = s[i];
-			}
-			tmp[o] = '\0';
-			if (tmp[0] == '|' || tmp[0] == '/' ||
-			    strncasecmp(tmp, ":include:", 9) == 0) {
-				inner = tmp;
-				ilen = o;
-			}
-		}
+	while (plen > 0 && (*p == ' ' || *p == '\t'))
+		p++, plen--;
+	quote(q, sizeof(q), p, plen);
+	if (plen == 0)
+		return bad(v, errs, file, line, depth,
+		    ":include: without a path");
+	if (p[0] != '/')
+		snprintf(why, sizeof(why), "relative :include: path refused: "
+		    "%s", q);
+	else if (plen >= ALIAS_PATH_MAX)
+		snprintf(why, sizeof(why), ":include: path too long (limit "
+		    "%d): %s", ALIAS_PATH_MAX - 1, q);
+	else {
+		for (i = 0; i < plen && (unsigned char)p[i] >= 0x20 &&
+		    p[i] != 0x7f; i++)
+			;
+		if (i == plen)
+			return tvec_add(v, T_INCLUDE, p, plen, file, line,
+			    depth);
+		snprintf(why, sizeof(why), "control character in :include: "
+		    "path: %s", q);
 	}
-	if (memchr(inner, '\0', ilen) != NULL) {
-		rc = bad(v, errs, file, line, depth, "NUL octet in a target");
-		goto out;
-	}
-	if (inner[0] == '|') {
-		rc = bad(v, errs, file, line, depth,
-		    "pipe targets are not supported");
-		goto out;
-	}
-	if (inner[0] == '/') {
-		rc = bad(v, errs, file, line, depth,
-		    "file targets are not supported");
-		goto out;
-	}
-	if (ilen >= 9 && strncasecmp(inner, ":include:", 9) == 0) {
-		const char *p = inner + 9;
-		size_t plen = ilen - 9;
+	return bad(v, errs, file, line, depth, why);
+}
 
-		while (plen > 0 && (*p == ' ' || *p == '\t'))
-			p++, plen--;
-		quote(q, sizeof(q), p, plen);
-		if (plen == 0)
-			rc = bad(v, errs, file, line, depth,
-			    ":include: without a path");
-		else if (p[0] != '/') {
-			snprintf(why, sizeof(why), "relative :include: path "
-			    "refused: %s", q);
-			rc = bad(v, errs, file, line, depth, why);
-		} else if (plen >= ALIAS_PATH_MAX) {
-			snprintf(why, sizeof(why), ":include: path too long "
-			    "(limit %d): %s", ALIAS_PATH_MAX - 1, q);
-			rc = bad(v, errs, file, line, depth, why);
-		} else {
-			for (i = 0; i < plen; i++)
-				if ((unsigned char)p[i] < 0x20 ||
-				    p[i] == 0x7f)
-					break;
-			if (i < plen) {
-				snprintf(why, sizeof(why), "control character "
-				    "in :include: path: %s", q);
-				rc = bad(v, errs, file, line, depth, why);
-			} else
-				rc = tvec_add(v, T_INCLUDE, p, plen, file,
-				    line, depth);
-		}
-		goto out;
-	}
-	lower = malloc(len + 1);
+/* add_address - a target that is an address: a remote one as written,
+ * a local name ("\name" too) in lower case */
+static int
+add_address(struct tvec *v, const char *s, size_t len, const char *file,
+    size_t line, int depth, struct strlist *errs)
+{
+	char why[512], *lower = malloc(len + 1);
+	size_t i, o;
+	int rc;
+
 	if (lower == NULL)
-		goto out;
+		return -1;
 	memcpy(lower, s, len);
 	lower[len] = '\0';
 	i = lower[0] == '\\' ? 1 : 0;
-	if (addr_check(lower + i, 0, why, sizeof(why)) < 0) {
+	if (addr_check(lower + i, 0, why, sizeof(why)) < 0)
 		rc = bad(v, errs, file, line, depth, why);
-		free(lower);
-		goto out;
-	}
-	if (addr_domain(lower + i) != NULL)
+	else if (addr_domain(lower + i) != NULL)
 		rc = tvec_add(v, T_REMOTE, lower, len, file, line, depth);
 	else {
 		for (o = i; o < len; o++)
@@ -410,7 +417,39 @@ add_target(struct tvec *v, const char *s, size_t len, const char *file,
 		    file, line, depth);
 	}
 	free(lower);
-out:
+	return rc;
+}
+
+/*
+ * add_target - classify one target (trimmed, non-empty) and append it.
+ * Returns 0 (refusals included), -1 when out of memory.
+ */
+static int
+add_target(struct tvec *v, const char *s, size_t len, const char *file,
+    size_t line, int depth, struct strlist *errs)
+{
+	const char *inner = s;
+	size_t ilen = len;
+	char *tmp;
+	int rc;
+
+	if (unquote(s, len, &tmp, &ilen) < 0)
+		return -1;
+	if (tmp != NULL)
+		inner = tmp;
+	if (memchr(inner, '\0', ilen) != NULL)
+		rc = bad(v, errs, file, line, depth, "NUL octet in a target");
+	else if (inner[0] == '|')
+		rc = bad(v, errs, file, line, depth,
+		    "pipe targets are not supported");
+	else if (inner[0] == '/')
+		rc = bad(v, errs, file, line, depth,
+		    "file targets are not supported");
+	else if (ilen >= 9 && strncasecmp(inner, ":include:", 9) == 0)
+		rc = add_include(v, inner + 9, ilen - 9, file, line, depth,
+		    errs);
+	else
+		rc = add_address(v, s, len, file, line, depth, errs);
 	free(tmp);
 	return rc;
 }
@@ -472,6 +511,98 @@ name_char_ok(unsigned char c)
 }
 
 /*
+ * name_len - the length of the alias name that starts an entry (up to
+ * its ':', blanks before the colon dropped), *rest the offset of what
+ * follows the colon; 0 with why set when there is no valid name.
+ */
+static size_t
+name_len(const char *text, size_t len, size_t *rest, char *why,
+    size_t whylen)
+{
+	const char *colon = memchr(text, ':', len);
+	char q[ERR_QUOTE_MAX + 8];
+	size_t n, i;
+
+	quote(q, sizeof(q), text, colon ? (size_t)(colon - text) : len);
+	if (colon == NULL) {
+		snprintf(why, whylen, "missing ':' after the alias name: %s",
+		    q);
+		return 0;
+	}
+	*rest = (size_t)(colon - text) + 1;
+	n = (size_t)(colon - text);
+	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+		n--;
+	if (n == 0) {
+		snprintf(why, whylen, "empty alias name");
+		return 0;
+	}
+	if (n > ALIAS_NAME_MAX) {
+		snprintf(why, whylen, "alias name too long (limit %d): %s",
+		    ALIAS_NAME_MAX, q);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (!name_char_ok((unsigned char)text[i])) {
+			snprintf(why, whylen, "invalid alias name: %s", q);
+			return 0;
+		}
+	return n;
+}
+
+/* too_many - the targets of v become the one failure of an alias over
+ * ALIAS_TARGETS_MAX.  Returns 0, or -1 when out of memory. */
+static int
+too_many(struct tvec *v, const char *name, const char *file, size_t line,
+    struct strlist *errs)
+{
+	char why[128];
+
+	tvec_free(v);
+	snprintf(why, sizeof(why), "alias \"%s\" has too many targets (limit "
+	    "%d)", name, ALIAS_TARGETS_MAX);
+	return bad(v, errs, file, line, 0, why);
+}
+
+/* take_targets - a's targets are those of v, taken (v left empty); what
+ * a held is not freed */
+static void
+take_targets(struct alias *a, struct tvec *v)
+{
+	a->t = v->t;
+	a->nt = v->n;
+	a->capt = v->cap;
+	v->t = NULL;
+	v->n = v->cap = 0;
+}
+
+/* table_add - alias name with the targets of v into ta, both taken
+ * (v left empty); -1 when out of memory, nothing taken */
+static int
+table_add(struct aliases *ta, char *name, const char *file, size_t line,
+    struct tvec *v)
+{
+	struct alias *a = more(ta->a, ta->n, &ta->cap, sizeof(*a), 16);
+	size_t i;
+
+	if (a == NULL)
+		return -1;
+	ta->a = a;
+	if (2 * (ta->n + 1) >= ta->nidx && reindex(ta) < 0)
+		return -1;
+	a = &ta->a[ta->n++];
+	a->name = name;
+	a->file = file;
+	a->line = line;
+	take_targets(a, v);
+	for (i = hash(a->name) & (ta->nidx - 1); ta->idx[i];
+	    i = (i + 1) & (ta->nidx - 1))
+		;
+	ta->idx[i] = ta->n;
+	return 0;
+}
+
+/*
  * entry - one logical line (continuations joined by a space).  Returns 0
  * (errors go to errs), -1 when out of memory.
  */
@@ -481,36 +612,15 @@ entry(struct aliases *ta, const char *text, size_t len, const size_t *off,
     struct strlist *errs)
 {
 	struct tvec v = { NULL, 0, 0 };
-	struct alias *a, *dup;
-	const char *colon;
-	char q[ERR_QUOTE_MAX + 8], *name = NULL;
-	size_t nlen, i, line = lines[0];
+	struct alias *dup;
+	char why[200], *name = NULL;
+	size_t nlen, i, rest = 0, line = lines[0];
 	int rc = -1;
 
-	colon = memchr(text, ':', len);
-	quote(q, sizeof(q), text, colon ? (size_t)(colon - text) : len);
-	if (colon == NULL) {
-		rc = errf(errs, file, line, "missing ':' after the alias "
-		    "name: %s", q);
+	if ((nlen = name_len(text, len, &rest, why, sizeof(why))) == 0) {
+		rc = errf(errs, file, line, "%s", why);
 		goto out;
 	}
-	nlen = (size_t)(colon - text);
-	while (nlen > 0 && (text[nlen - 1] == ' ' || text[nlen - 1] == '\t'))
-		nlen--;
-	if (nlen == 0) {
-		rc = errf(errs, file, line, "empty alias name");
-		goto out;
-	}
-	if (nlen > ALIAS_NAME_MAX) {
-		rc = errf(errs, file, line, "alias name too long (limit %d): "
-		    "%s", ALIAS_NAME_MAX, q);
-		goto out;
-	}
-	for (i = 0; i < nlen; i++)
-		if (!name_char_ok((unsigned char)text[i])) {
-			rc = errf(errs, file, line, "invalid alias name: %s", q);
-			goto out;
-		}
 	if ((name = malloc(nlen + 1)) == NULL)
 		goto out;
 	for (i = 0; i < nlen; i++)
@@ -521,56 +631,60 @@ entry(struct aliases *ta, const char *text, size_t len, const size_t *off,
 		    "defined at %s:%zu), ignored", name, dup->file, dup->line);
 		goto out;
 	}
-	i = (size_t)(colon - text) + 1;
-	if (split_targets(&v, text + i, len - i, i, off, lines, nlines, file,
-	    0, errs) < 0)
+	if (split_targets(&v, text + rest, len - rest, rest, off, lines,
+	    nlines, file, 0, errs) < 0)
 		goto out;
 	if (v.n == 0) {
-		char why[128];
-
 		snprintf(why, sizeof(why), "alias \"%s\" has no targets", name);
 		if (bad(&v, errs, file, line, 0, why) < 0)
 			goto out;
 	}
-	if (v.n > ALIAS_TARGETS_MAX) {
-		char why[128];
-
-		tvec_free(&v);
-		snprintf(why, sizeof(why), "alias \"%s\" has too many targets "
-		    "(limit %d)", name, ALIAS_TARGETS_MAX);
-		if (bad(&v, errs, file, line, 0, why) < 0)
-			goto out;
-	}
-	if (ta->n == ta->cap) {
-		size_t ncap = ta->cap ? ta->cap * 2 : 16;
-		struct alias *na = realloc(ta->a, ncap * sizeof(*na));
-
-		if (na == NULL)
-			goto out;
-		ta->a = na;
-		ta->cap = ncap;
-	}
-	if (2 * (ta->n + 1) >= ta->nidx && reindex(ta) < 0)
+	if (v.n > ALIAS_TARGETS_MAX && too_many(&v, name, file, line, errs) < 0)
 		goto out;
-	a = &ta->a[ta->n++];
-	a->name = name;
-	a->file = file;
-	a->line = line;
-	a->t = v.t;
-	a->nt = v.n;
-	a->capt = v.cap;
+	if (table_add(ta, name, file, line, &v) < 0)
+		goto out;
 	name = NULL;
-	v.t = NULL;
-	v.n = 0;
-	for (i = hash(a->name) & (ta->nidx - 1); ta->idx[i];
-	    i = (i + 1) & (ta->nidx - 1))
-		;
-	ta->idx[i] = ta->n;
 	rc = 0;
 out:
 	free(name);
 	tvec_free(&v);
 	return rc;
+}
+
+/* One physical line of a file's text. */
+struct pline {
+	const char *p;
+	size_t len;		/* without its LF or CRLF */
+	size_t indent;		/* blanks it starts with */
+};
+
+/* next_line - the line of text at *off into l, *off moved past it;
+ * 0 at the end of text */
+static int
+next_line(const char *text, size_t len, size_t *off, struct pline *l)
+{
+	const char *nl;
+
+	if (*off >= len)
+		return 0;
+	l->p = text + *off;
+	nl = memchr(l->p, '\n', len - *off);
+	l->len = nl ? (size_t)(nl - l->p) : len - *off;
+	*off += l->len + 1;
+	if (l->len > 0 && l->p[l->len - 1] == '\r')
+		l->len--;
+	for (l->indent = 0; l->indent < l->len && (l->p[l->indent] == ' ' ||
+	    l->p[l->indent] == '\t'); l->indent++)
+		;
+	return 1;
+}
+
+/* ignored - a blank line or a '#' comment: it neither ends nor
+ * continues an entry */
+static int
+ignored(const struct pline *l)
+{
+	return l->indent == l->len || l->p[l->indent] == '#';
 }
 
 /* Physical-line bookkeeping of one logical line. */
@@ -581,7 +695,14 @@ struct logical {
 	int skip;		/* too long: drop until the next entry */
 };
 
-static int
+/* What logical_add did with a line. */
+enum lg_status {
+	LG_OK,
+	LG_NOMEM,
+	LG_TOOLONG	/* the entry is over ALIAS_LINE_MAX */
+};
+
+static enum lg_status
 logical_add(struct logical *lg, const char *s, size_t n, size_t lineno)
 {
 	if (lg->n == lg->cap) {
@@ -589,20 +710,20 @@ logical_add(struct logical *lg, const char *s, size_t n, size_t lineno)
 		size_t *no = realloc(lg->off, ncap * sizeof(*no));
 
 		if (no == NULL)
-			return -1;
+			return LG_NOMEM;
 		lg->off = no;
 		no = realloc(lg->lines, ncap * sizeof(*no));
 		if (no == NULL)
-			return -1;
+			return LG_NOMEM;
 		lg->lines = no;
 		lg->cap = ncap;
 	}
 	if (lg->n > 0 && buf_addc(&lg->text, ' ') < 0)
-		return 1;
+		return LG_TOOLONG;
 	lg->off[lg->n] = lg->text.len;
 	lg->lines[lg->n] = lineno;
 	lg->n++;
-	return buf_add(&lg->text, s, n) < 0 ? 1 : 0;
+	return buf_add(&lg->text, s, n) < 0 ? LG_TOOLONG : LG_OK;
 }
 
 static int
@@ -625,33 +746,26 @@ aliases_parse(struct aliases *ta, const char *text, size_t len,
     const char *fname, struct strlist *errs)
 {
 	struct logical lg = { { NULL, 0, 0, 0 }, NULL, NULL, 0, 0, 0 };
+	struct pline l;
 	const char *file;
-	size_t s, e, n, lineno = 0, i;
-	int rc = -1, r;
+	size_t off = 0, lineno = 0;
+	enum lg_status r;
+	int rc = -1;
 
 	buf_init(&lg.text, ALIAS_LINE_MAX);
 	if ((file = intern(ta, fname)) == NULL)
 		goto out;
-	for (s = 0; s < len; s = e + 1) {
-		const char *nl = memchr(text + s, '\n', len - s);
-		const char *l = text + s;
-
-		e = nl ? (size_t)(nl - text) : len;
-		n = e - s;
+	while (next_line(text, len, &off, &l)) {
 		lineno++;
-		if (n > 0 && l[n - 1] == '\r')
-			n--;
-		for (i = 0; i < n && (l[i] == ' ' || l[i] == '\t'); i++)
-			;
-		if (i == n || l[i] == '#')
+		if (ignored(&l))
 			continue;
-		if (memchr(l, '\0', n) != NULL) {
+		if (memchr(l.p, '\0', l.len) != NULL) {
 			if (errf(errs, file, lineno, "NUL octet in the line") < 0)
 				goto out;
 			lg.skip = 1;
 			continue;
 		}
-		if (i == 0) {
+		if (l.indent == 0) {
 			if (logical_flush(ta, &lg, file, errs) < 0)
 				goto out;
 		} else if (lg.n == 0 && !lg.skip) {
@@ -662,10 +776,10 @@ aliases_parse(struct aliases *ta, const char *text, size_t len,
 		}
 		if (lg.skip)
 			continue;
-		r = logical_add(&lg, l + i, n - i, lineno);
-		if (r < 0)
+		r = logical_add(&lg, l.p + l.indent, l.len - l.indent, lineno);
+		if (r == LG_NOMEM)
 			goto out;
-		if (r > 0) {
+		if (r == LG_TOOLONG) {
 			if (errf(errs, file, lg.lines[0], "entry too long "
 			    "(limit %d octets with its continuation lines)",
 			    ALIAS_LINE_MAX) < 0)
@@ -683,18 +797,26 @@ out:
 	return rc;
 }
 
+/* What read_file found. */
+enum file_status {
+	FILE_READ,	/* the file is in the buffer */
+	FILE_MISSING,	/* it does not exist */
+	FILE_DENIED,	/* it may not be opened (EACCES, EPERM) */
+	FILE_BAD	/* any other failure */
+};
+
 /*
  * read_file - a whole regular file with one link into b, the last
- * component not a symbolic link (see the head of this file).  0, 1 when
- * it does not exist, -2 when it may not be opened (EACCES, EPERM), -1;
- * why set on < 0.
+ * component not a symbolic link (see the head of this file); why set
+ * unless FILE_READ.
  */
-static int
+static enum file_status
 read_file(const char *path, struct buf *b, char *why, size_t whylen)
 {
 	struct stat st;
 	ssize_t r;
-	int fd, rc = -1;
+	int fd;
+	enum file_status rc = FILE_BAD;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
 	    O_NOFOLLOW);
@@ -705,7 +827,8 @@ read_file(const char *path, struct buf *b, char *why, size_t whylen)
 			snprintf(why, whylen, "a symbolic link");
 		else
 			snprintf(why, whylen, "%s", strerror(e));
-		return e == ENOENT ? 1 : e == EACCES || e == EPERM ? -2 : -1;
+		return e == ENOENT ? FILE_MISSING : e == EACCES || e == EPERM ?
+		    FILE_DENIED : FILE_BAD;
 	}
 	if (fstat(fd, &st) < 0) {
 		snprintf(why, whylen, "%s", strerror(errno));
@@ -728,7 +851,7 @@ read_file(const char *path, struct buf *b, char *why, size_t whylen)
 			snprintf(why, whylen, "%s", strerror((int)-r));
 		goto out;
 	}
-	rc = 0;
+	rc = FILE_READ;
 out:
 	close(fd);
 	return rc;
@@ -742,32 +865,103 @@ static int
 include_targets(struct tvec *v, const char *text, size_t len,
     const char *file, int depth, struct strlist *errs)
 {
-	size_t s, e, n, lineno = 0, zero = 0;
+	struct pline l;
+	size_t off = 0, lineno = 0, zero = 0;
 
-	for (s = 0; s < len; s = e + 1) {
-		const char *nl = memchr(text + s, '\n', len - s);
-		const char *l = text + s;
-		size_t i;
-
-		e = nl ? (size_t)(nl - text) : len;
-		n = e - s;
+	while (next_line(text, len, &off, &l)) {
 		lineno++;
-		if (n > 0 && l[n - 1] == '\r')
-			n--;
-		for (i = 0; i < n && (l[i] == ' ' || l[i] == '\t'); i++)
-			;
-		if (i == n || l[i] == '#')
+		if (ignored(&l))
 			continue;
-		if (n > ALIAS_LINE_MAX) {
+		if (l.len > ALIAS_LINE_MAX) {
 			if (bad(v, errs, file, lineno, depth, "line too long") < 0)
 				return -1;
 			continue;
 		}
-		if (split_targets(v, l, n, 0, &zero, &lineno, 1, file, depth,
-		    errs) < 0)
+		if (split_targets(v, l.p, l.len, 0, &zero, &lineno, 1, file,
+		    depth, errs) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * include_read - the targets of t's :include: file into v; a file that
+ * may not be read, or one too many, or nested too deep, becomes a
+ * failure in v.  -1: out of memory.
+ */
+static int
+include_read(struct aliases *ta, const struct target *t, struct tvec *v,
+    struct strlist *errs)
+{
+	char why[700], q[ERR_QUOTE_MAX + 8], rwhy[200];
+	const char *file;
+	enum file_status r;
+	struct buf b;
+	int rc;
+
+	quote(q, sizeof(q), t->s, strlen(t->s));
+	if (t->depth >= ALIAS_INCLUDE_DEPTH_MAX) {
+		snprintf(why, sizeof(why), ":include: files nested too deeply "
+		    "(limit %d): %s", ALIAS_INCLUDE_DEPTH_MAX, q);
+		return bad(v, errs, t->file, t->line, t->depth, why);
+	}
+	if (ta->nincludes >= ALIAS_INCLUDES_MAX) {
+		snprintf(why, sizeof(why), "too many :include: files (limit "
+		    "%d): %s", ALIAS_INCLUDES_MAX, q);
+		return bad(v, errs, t->file, t->line, t->depth, why);
+	}
+	ta->nincludes++;
+	buf_init(&b, ALIAS_FILE_MAX);
+	if ((r = read_file(t->s, &b, rwhy, sizeof(rwhy))) != FILE_READ) {
+		if (r == FILE_DENIED)
+			ta->denied = 1;
+		snprintf(why, sizeof(why), "cannot read :include: file %s: %s",
+		    q, rwhy);
+		rc = bad(v, errs, t->file, t->line, t->depth, why);
+	} else if ((file = intern(ta, t->s)) == NULL)
+		rc = -1;
+	else
+		rc = include_targets(v, b.p ? b.p : "", b.len, file,
+		    t->depth + 1, errs);
+	buf_free(&b);
+	return rc;
+}
+
+/* splice_targets - the targets of v (taken, v left empty) in place of a's
+ * target i; -1 when out of memory */
+static int
+splice_targets(struct alias *a, size_t i, struct tvec *v)
+{
+	size_t n = a->nt - 1 + v->n;
+
+	if (n > a->capt) {
+		struct target *nt = realloc(a->t, n * sizeof(*nt));
+
+		if (nt == NULL)
+			return -1;
+		a->t = nt;
+		a->capt = n;
+	}
+	free(a->t[i].s);
+	memmove(&a->t[i + v->n], &a->t[i + 1],
+	    (a->nt - i - 1) * sizeof(*a->t));
+	if (v->n)
+		memcpy(&a->t[i], v->t, v->n * sizeof(*v->t));
+	a->nt = n;
+	free(v->t);
+	v->t = NULL;
+	v->n = v->cap = 0;
+	return 0;
+}
+
+/* replace_targets - a's targets become those of v (taken, v left empty) */
+static void
+replace_targets(struct alias *a, struct tvec *v)
+{
+	struct tvec old = { a->t, a->nt, a->capt };
+
+	tvec_free(&old);
+	take_targets(a, v);
 }
 
 /*
@@ -777,92 +971,25 @@ include_targets(struct tvec *v, const char *text, size_t len,
 static int
 resolve(struct aliases *ta, struct alias *a, struct strlist *errs)
 {
-	struct tvec v;
-	struct buf b;
-	char why[700], q[ERR_QUOTE_MAX + 8];
-	size_t i = 0, j;
-	int rc = -1, r;
+	struct tvec v = { NULL, 0, 0 };
+	size_t i = 0;
+	int rc = 0;
 
-	buf_init(&b, ALIAS_FILE_MAX);
-	while (i < a->nt) {
-		struct target *t = &a->t[i];
-		const char *file;
-
-		if (t->kind != T_INCLUDE) {
+	while (rc == 0 && i < a->nt) {
+		if (a->t[i].kind != T_INCLUDE)
 			i++;
-			continue;
-		}
-		v.t = NULL;
-		v.n = v.cap = 0;
-		quote(q, sizeof(q), t->s, strlen(t->s));
-		buf_reset(&b);
-		if (t->depth >= ALIAS_INCLUDE_DEPTH_MAX) {
-			snprintf(why, sizeof(why), ":include: files nested too "
-			    "deeply (limit %d): %s", ALIAS_INCLUDE_DEPTH_MAX, q);
-			r = bad(&v, errs, t->file, t->line, t->depth, why);
-		} else if (ta->nincludes >= ALIAS_INCLUDES_MAX) {
-			snprintf(why, sizeof(why), "too many :include: files "
-			    "(limit %d): %s", ALIAS_INCLUDES_MAX, q);
-			r = bad(&v, errs, t->file, t->line, t->depth, why);
-		} else {
-			char rwhy[200];
-
-			ta->nincludes++;
-			if ((r = read_file(t->s, &b, rwhy, sizeof(rwhy))) != 0) {
-				if (r == -2)
-					ta->denied = 1;
-				snprintf(why, sizeof(why), "cannot read "
-				    ":include: file %s: %s", q, rwhy);
-				r = bad(&v, errs, t->file, t->line, t->depth,
-				    why);
-			} else if ((file = intern(ta, t->s)) == NULL)
-				r = -1;
-			else
-				r = include_targets(&v, b.p ? b.p : "", b.len,
-				    file, t->depth + 1, errs);
-		}
-		if (r < 0) {
-			tvec_free(&v);
-			goto out;
-		}
-		/* splice v in place of t; its own includes come next */
-		if (a->nt - 1 + v.n > ALIAS_TARGETS_MAX) {
-			snprintf(why, sizeof(why), "alias \"%s\" has too many "
-			    "targets (limit %d)", a->name, ALIAS_TARGETS_MAX);
-			tvec_free(&v);
-			if (bad(&v, errs, a->file, a->line, 0, why) < 0)
-				goto out;
-			for (j = 0; j < a->nt; j++)
-				free(a->t[j].s);
-			free(a->t);
-			a->t = v.t;
-			a->nt = v.n;
-			a->capt = v.cap;
+		else if ((rc = include_read(ta, &a->t[i], &v, errs)) < 0)
 			break;
-		}
-		if (a->nt - 1 + v.n > a->capt) {
-			size_t ncap = a->nt - 1 + v.n;
-			struct target *nt = realloc(a->t, ncap * sizeof(*nt));
-
-			if (nt == NULL) {
-				tvec_free(&v);
-				goto out;
-			}
-			a->t = nt;
-			a->capt = ncap;
-			t = &a->t[i];
-		}
-		free(t->s);
-		memmove(&a->t[i + v.n], &a->t[i + 1],
-		    (a->nt - i - 1) * sizeof(*a->t));
-		if (v.n)
-			memcpy(&a->t[i], v.t, v.n * sizeof(*v.t));
-		a->nt = a->nt - 1 + v.n;
-		free(v.t);
+		else if (a->nt - 1 + v.n > ALIAS_TARGETS_MAX) {
+			/* The whole alias becomes one failure. */
+			if ((rc = too_many(&v, a->name, a->file, a->line,
+			    errs)) == 0)
+				replace_targets(a, &v);
+			break;
+		} else	/* v in place of the include; its own come next */
+			rc = splice_targets(a, i, &v);
 	}
-	rc = 0;
-out:
-	buf_free(&b);
+	tvec_free(&v);
 	return rc;
 }
 
@@ -881,21 +1008,22 @@ aliases_load_denied(const char *path, struct strlist *errs, int *denied)
 	struct buf b;
 	char why[200];
 	size_t i;
-	int r = 0, ok = 0;
+	enum file_status r = FILE_READ;
+	int ok = 0;
 
 	*denied = 0;
 	buf_init(&b, ALIAS_FILE_MAX);
 	if ((ta = aliases_new()) == NULL)
 		goto out;
 	/* "aliases /dev/null" turns aliases off (read_file opens no device) */
-	r = strcmp(path, "/dev/null") == 0 ? 1 : read_file(path, &b, why,
-	    sizeof(why));
-	if (r == 1) {
+	r = strcmp(path, "/dev/null") == 0 ? FILE_MISSING : read_file(path,
+	    &b, why, sizeof(why));
+	if (r == FILE_MISSING) {
 		ok = 1;
 		goto out;
 	}
-	if (r < 0) {
-		*denied = r == -2;
+	if (r != FILE_READ) {
+		*denied = r == FILE_DENIED;
 		errf(errs, path, 0, "cannot read aliases file: %s", why);
 		goto out;
 	}
@@ -909,7 +1037,7 @@ aliases_load_denied(const char *path, struct strlist *errs, int *denied)
 out:
 	buf_free(&b);
 	if (!ok) {
-		if (r >= 0)
+		if (r == FILE_READ)
 			errf(errs, path, 0, "out of memory");
 		aliases_free(ta);
 		return NULL;

@@ -54,19 +54,22 @@
  * rather than built. */
 #define FIXUP_MAX (2 * HEADER_MAX)
 
-static void seterr(char *, size_t, const char *, ...)
+static int seterr(char *, size_t, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void
+/* seterr - the reason into err (when there is room); -1, for the caller
+ * to return */
+static int
 seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (err == NULL || errlen == 0)
-		return;
+		return -1;
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	return -1;
 }
 
 /* name_eq - field names match case-insensitively (RFC 5322 1.2.2), in ASCII */
@@ -139,15 +142,20 @@ header_init(struct header *h)
 	h->bytes = 0;
 }
 
+static void
+field_free(struct hfield *f)
+{
+	free(f->name);
+	free(f->body);
+}
+
 void
 header_free(struct header *h)
 {
 	size_t i;
 
-	for (i = 0; i < h->n; i++) {
-		free(h->f[i].name);
-		free(h->f[i].body);
-	}
+	for (i = 0; i < h->n; i++)
+		field_free(&h->f[i]);
 	free(h->f);
 	header_init(h);
 }
@@ -359,8 +367,7 @@ header_remove(struct header *h, const char *name)
 
 	for (i = 0; i < h->n; i++) {
 		if (name_eq(h->f[i].name, name)) {
-			free(h->f[i].name);
-			free(h->f[i].body);
+			field_free(&h->f[i]);
 			continue;
 		}
 		h->f[j++] = h->f[i];
@@ -483,22 +490,59 @@ fws_nl(const struct lex *lx, size_t i)
 	return i + 1 < lx->len && (lx->s[i + 1] == ' ' || lx->s[i + 1] == '\t');
 }
 
+/* lex_err - the input is bad for why; -1 */
+static int
+lex_err(struct lex *lx, const char *why)
+{
+	lx->why = why;
+	return -1;
+}
+
+/* bad_ctl - c, at lx->pos, is a control character: a "\n" that is not
+ * folding, or any other but HTAB */
+static int
+bad_ctl(const struct lex *lx, unsigned char c)
+{
+	return c == '\n' ? !fws_nl(lx, lx->pos) : is_ctl(c);
+}
+
 /* quoted_pair - RFC 5322 3.2.1: "\" then VCHAR or WSP (or UTF-8) */
 static int
 quoted_pair(struct lex *lx, const char *at_end)
 {
+	if (lx->pos + 1 >= lx->len)
+		return lex_err(lx, at_end);
+	if (is_ctl((unsigned char)lx->s[lx->pos + 1]))
+		return lex_err(lx, "control character");
+	lx->pos += 2;
+	return 0;
+}
+
+/* skip_comment - RFC 5322 3.2.2 comment, nested, from its "(" */
+static int
+skip_comment(struct lex *lx)
+{
+	size_t depth = 0;
 	unsigned char c;
 
-	if (lx->pos + 1 >= lx->len) {
-		lx->why = at_end;
-		return -1;
-	}
-	c = (unsigned char)lx->s[lx->pos + 1];
-	if (is_ctl(c)) {
-		lx->why = "control character";
-		return -1;
-	}
-	lx->pos += 2;
+	do {
+		if (lx->pos == lx->len)
+			return lex_err(lx, "unbalanced '('");
+		c = (unsigned char)lx->s[lx->pos];
+		if (c == '(') {
+			if (++depth > COMMENT_DEPTH_MAX)
+				return lex_err(lx,
+				    "comments nested too deeply");
+		} else if (c == ')')
+			depth--;
+		else if (c == '\\') {
+			if (quoted_pair(lx, "unbalanced '('") < 0)
+				return -1;
+			continue;
+		} else if (bad_ctl(lx, c))
+			return lex_err(lx, "control character");
+		lx->pos++;
+	} while (depth > 0);
 	return 0;
 }
 
@@ -506,106 +550,50 @@ quoted_pair(struct lex *lx, const char *at_end)
 static int
 skip_cfws(struct lex *lx)
 {
-	size_t depth;
 	unsigned char c;
 
 	while (lx->pos < lx->len) {
 		c = (unsigned char)lx->s[lx->pos];
 		if (c == ' ' || c == '\t' ||
-		    (c == '\n' && fws_nl(lx, lx->pos))) {
+		    (c == '\n' && fws_nl(lx, lx->pos)))
 			lx->pos++;
-			continue;
-		}
-		if (c != '(')
+		else if (c != '(')
 			return 0;
-		depth = 0;
-		do {
-			if (lx->pos == lx->len) {
-				lx->why = "unbalanced '('";
-				return -1;
-			}
-			c = (unsigned char)lx->s[lx->pos];
-			if (c == '(') {
-				if (++depth > COMMENT_DEPTH_MAX) {
-					lx->why = "comments nested too deeply";
-					return -1;
-				}
-			} else if (c == ')')
-				depth--;
-			else if (c == '\\') {
-				if (quoted_pair(lx, "unbalanced '('") < 0)
-					return -1;
-				continue;
-			} else if ((c == '\n' && !fws_nl(lx, lx->pos)) ||
-			    (c != '\n' && is_ctl(c))) {
-				lx->why = "control character";
-				return -1;
-			}
-			lx->pos++;
-		} while (depth > 0);
+		else if (skip_comment(lx) < 0)
+			return -1;
 	}
 	return 0;
 }
 
-/* scan_qstring - RFC 5322 3.2.4 quoted-string, from the opening quote */
+/*
+ * scan_enclosed - from an opening '"' to its close, RFC 5322 3.2.4
+ * quoted-string (qtext, quoted pairs, FWS), or from '[' to ']' (close),
+ * 3.4.1 domain-literal (dtext and FWS, ASCII only, no quoted pairs);
+ * unbalanced is the reason when the input ends first
+ */
 static int
-scan_qstring(struct lex *lx)
+scan_enclosed(struct lex *lx, unsigned char close, const char *unbalanced)
 {
 	unsigned char c;
 
-	lx->pos++;
-	for (;;) {
-		if (lx->pos == lx->len) {
-			lx->why = "unbalanced '\"'";
-			return -1;
-		}
+	for (lx->pos++; lx->pos < lx->len; ) {
 		c = (unsigned char)lx->s[lx->pos];
-		if (c == '"')
-			break;
-		if (c == '\\') {
-			if (quoted_pair(lx, "unbalanced '\"'") < 0)
+		if (c == close) {
+			lx->pos++;
+			return 0;
+		}
+		if (c == '\\' && close == '"') {
+			if (quoted_pair(lx, unbalanced) < 0)
 				return -1;
 			continue;
 		}
-		if ((c == '\n' && !fws_nl(lx, lx->pos)) ||
-		    (c != '\n' && is_ctl(c))) {
-			lx->why = "control character";
-			return -1;
-		}
+		if (bad_ctl(lx, c))
+			return lex_err(lx, "control character");
+		if (close == ']' && (c == '[' || c == '\\' || c >= 0x80))
+			return lex_err(lx, "bad domain literal");
 		lx->pos++;
 	}
-	lx->pos++;
-	return 0;
-}
-
-/* scan_dliteral - RFC 5322 3.4.1 domain-literal: dtext and FWS in [] */
-static int
-scan_dliteral(struct lex *lx)
-{
-	unsigned char c;
-
-	lx->pos++;
-	for (;;) {
-		if (lx->pos == lx->len) {
-			lx->why = "unbalanced '['";
-			return -1;
-		}
-		c = (unsigned char)lx->s[lx->pos];
-		if (c == ']')
-			break;
-		if ((c == '\n' && !fws_nl(lx, lx->pos)) ||
-		    (c != '\n' && is_ctl(c))) {
-			lx->why = "control character";
-			return -1;
-		}
-		if (c == '[' || c == '\\' || c >= 0x80) {
-			lx->why = "bad domain literal";
-			return -1;
-		}
-		lx->pos++;
-	}
-	lx->pos++;
-	return 0;
+	return lex_err(lx, unbalanced);
 }
 
 /* lex_next - the next token; T_ERR sticks */
@@ -633,9 +621,11 @@ lex_next(struct lex *lx)
 			lx->pos++;
 		lx->t = T_ATOM;
 	} else if (c == '"') {
-		lx->t = scan_qstring(lx) < 0 ? T_ERR : T_QSTR;
+		lx->t = scan_enclosed(lx, '"', "unbalanced '\"'") < 0 ? T_ERR :
+		    T_QSTR;
 	} else if (c == '[') {
-		lx->t = scan_dliteral(lx) < 0 ? T_ERR : T_DLIT;
+		lx->t = scan_enclosed(lx, ']', "unbalanced '['") < 0 ? T_ERR :
+		    T_DLIT;
 	} else if (strchr("<>:;@,.", c) != NULL) {
 		lx->pos++;
 		lx->t = T_SPECIAL;
@@ -669,34 +659,22 @@ is_sp(const struct parser *p, int c)
 	return p->lx.t == T_SPECIAL && p->lx.s[p->lx.ts] == c;
 }
 
-/* unexpected - the reason for a token where an address should start */
+/* misplaced - the reason for the current token where an address should
+ * start (start), or after a complete address */
 static const char *
-unexpected(const struct parser *p)
+misplaced(const struct parser *p, int start)
 {
-	if (p->lx.t == T_DLIT)
+	if (is_sp(p, '>'))
+		return "unbalanced '>'";
+	if (is_sp(p, ';'))
+		return "unexpected ';'";
+	if (is_sp(p, '@'))
+		return start ? "missing local part" : "more than one '@'";
+	if (start && p->lx.t == T_DLIT)
 		return "domain literal without local part";
-	if (is_sp(p, '@'))
-		return "missing local part";
-	if (is_sp(p, '>'))
-		return "unbalanced '>'";
-	if (is_sp(p, '<'))
+	if (start && is_sp(p, '<'))
 		return "unexpected '<'";
-	if (is_sp(p, ';'))
-		return "unexpected ';'";
-	return "address expected";
-}
-
-/* junk - the reason for a token after a complete address */
-static const char *
-junk(const struct parser *p)
-{
-	if (is_sp(p, '>'))
-		return "unbalanced '>'";
-	if (is_sp(p, ';'))
-		return "unexpected ';'";
-	if (is_sp(p, '@'))
-		return "more than one '@'";
-	return "junk after address";
+	return start ? "address expected" : "junk after address";
 }
 
 /* add_token - the current token's text to the address, without FWS line
@@ -870,7 +848,7 @@ angle_addr(struct parser *p)
 		if (is_sp(p, '>'))
 			return fail(p, "empty address <>");
 		return fail(p, p->lx.t == T_END ? "unbalanced '<'" :
-		    unexpected(p));
+		    misplaced(p, 1));
 	}
 	if (!ph.local_ok)
 		return fail(p, "bad local part");
@@ -887,41 +865,13 @@ angle_addr(struct parser *p)
 	return adv(p);
 }
 
-static int address(struct parser *, int);
-
-/* group - RFC 5322 3.4 group: display-name ":" [group-list] ";"; at ":" */
-static int
-group(struct parser *p)
-{
-	if (adv(p) < 0)
-		return -1;
-	for (;;) {
-		if (is_sp(p, ';'))
-			return adv(p);
-		if (p->lx.t == T_END)
-			return fail(p, "group not terminated by ';'");
-		if (is_sp(p, ',')) {
-			if (list_comma(p) < 0)
-				return -1;
-			continue;
-		}
-		if (address(p, 1) < 0)
-			return -1;
-		if (is_sp(p, ',')) {
-			if (list_comma(p) < 0)
-				return -1;
-		} else if (p->lx.t == T_END)
-			return fail(p, "group not terminated by ';'");
-		else if (!is_sp(p, ';'))
-			return fail(p, junk(p));
-	}
-}
+static int address_list(struct parser *, int);
 
 /*
  * address - RFC 5322 3.4 address.  A phrase comes first; what follows it
  * says what it was: "<" a display name, ":" a group name, "@" a local
  * part, anything else a bare local part.  Groups do not nest, so the
- * call in group() is the only re-entry.
+ * call of a group's list is the only re-entry.
  */
 static int
 address(struct parser *p, int in_group)
@@ -942,10 +892,10 @@ address(struct parser *p, int in_group)
 			return fail(p, "group without a name");
 		if (!ph.display_ok)
 			return fail(p, "bad group name");
-		return group(p);
+		return address_list(p, 1);
 	}
 	if (ph.ntok == 0)
-		return fail(p, unexpected(p));
+		return fail(p, misplaced(p, 1));
 	if (!ph.local_ok) {
 		if (is_sp(p, '@') || !ph.display_ok)
 			return fail(p, "bad local part");
@@ -954,13 +904,22 @@ address(struct parser *p, int in_group)
 	return addr_tail(p, &ph);
 }
 
-/* address_list - RFC 5322 3.4 address-list and 4.4 obs-addr-list */
+/*
+ * address_list - RFC 5322 3.4 address-list and 4.4 obs-addr-list, up to
+ * the end of the text; or in_group, at the ":" of a group
+ * (display-name ":" [group-list] ";"), the group's mailboxes up to its
+ * ";".  Empty elements are skipped (4.4).
+ */
 static int
-address_list(struct parser *p)
+address_list(struct parser *p, int in_group)
 {
 	if (adv(p) < 0)
 		return -1;
 	for (;;) {
+		if (in_group && is_sp(p, ';'))
+			return adv(p);
+		if (p->lx.t == T_END && in_group)
+			return fail(p, "group not terminated by ';'");
 		if (p->lx.t == T_END)
 			return 0;
 		if (is_sp(p, ',')) {
@@ -968,14 +927,11 @@ address_list(struct parser *p)
 				return -1;
 			continue;
 		}
-		if (address(p, 0) < 0)
+		if (address(p, in_group) < 0)
 			return -1;
-		if (p->lx.t == T_END)
-			return 0;
-		if (!is_sp(p, ','))
-			return fail(p, junk(p));
-		if (list_comma(p) < 0)
-			return -1;
+		if (!is_sp(p, ',') && p->lx.t != T_END &&
+		    !(in_group && is_sp(p, ';')))
+			return fail(p, misplaced(p, 0));
 	}
 }
 
@@ -1002,7 +958,7 @@ addrlist_parse(const char *text, struct strlist *out, char *err,
 	int rc;
 
 	parser_init(&p, text, out, NULL, NULL);
-	rc = address_list(&p);
+	rc = address_list(&p, 0);
 	if (rc < 0) {
 		seterr(err, errlen, "%s", p.lx.why);
 		while (out->n > n0)
@@ -1139,45 +1095,54 @@ longest_line(const struct buf *b, size_t first)
 	return line > max ? line : max;
 }
 
+/* What qualify made of an address list. */
+enum qualify_status {
+	QUAL_OK,	/* appended to out */
+	QUAL_BAD,	/* a bad list or domain, or a line that cannot be
+			 * folded */
+	QUAL_FULL	/* out is full (its cap, or no memory) */
+};
+
 /*
  * qualify - text with "@domain" after each bare addr-spec, appended to
- * out.  With fold, a result with a line over LINE_MAX_OCTETS (the first
- * line carrying `first` more octets, for "Name:") is folded after each
- * list comma, and given up if that is not enough.  Returns the number of
- * addresses qualified; -1 for a bad list or domain or a line that cannot
- * be folded; -2 when out is full (its cap, or no memory).
+ * out; *n is the number of addresses qualified.  With fold, a result
+ * with a line over LINE_MAX_OCTETS (the first line carrying `first` more
+ * octets, for "Name:") is folded after each list comma, and given up if
+ * that is not enough.  Unless QUAL_OK, out is left as it was.
  */
-static long
+static enum qualify_status
 qualify(const char *text, const char *dom, size_t first, int fold,
-    struct buf *out)
+    struct buf *out, size_t *n)
 {
 	struct parser p;
 	struct buf ins, commas;
 	char tmp[64];
 	size_t len = strlen(text), out0 = out->len;
-	long rc = -1;
+	enum qualify_status rc = QUAL_BAD;
 
+	*n = 0;
 	buf_init(&ins, 0);
 	buf_init(&commas, 0);
 	if (dom == NULL || domain_why(dom, strlen(dom), tmp, sizeof(tmp)))
-		return -1;
+		return QUAL_BAD;
 	parser_init(&p, text, NULL, &ins, &commas);
-	if (address_list(&p) < 0)
+	if (address_list(&p, 0) < 0)
 		goto out;
-	rc = -2;
+	rc = QUAL_FULL;
 	if (build(text, len, dom, &ins, NULL, out) < 0)
 		goto out;
 	if (fold && longest_line(out, first) > LINE_MAX_OCTETS) {
 		out->len = out0;
 		if (build(text, len, dom, &ins, &commas, out) < 0)
 			goto out;
-		rc = -1;
+		rc = QUAL_BAD;
 		if (longest_line(out, first) > LINE_MAX_OCTETS)
 			goto out;
 	}
-	rc = (long)(ins.len / sizeof(size_t));
+	rc = QUAL_OK;
+	*n = ins.len / sizeof(size_t);
 out:
-	if (rc < 0 && out->p != NULL) {
+	if (rc != QUAL_OK && out->p != NULL) {
 		out->len = out0;
 		out->p[out0] = '\0';
 	}
@@ -1190,7 +1155,9 @@ out:
 int
 addrlist_qualify(const char *text, const char *domain, struct buf *out)
 {
-	if (qualify(text, domain, 0, 0, out) >= 0)
+	size_t n;
+
+	if (qualify(text, domain, 0, 0, out, &n) == QUAL_OK)
 		return 0;
 	buf_adds(out, text);
 	return -1;
@@ -1439,39 +1406,105 @@ make_from(struct header *h, const struct fixup *fx, char *err,
 	char addr[ADDR_MAX], why[ERRTEXT_MAX];
 	const char *a = fx->sender != NULL && fx->sender[0] != '\0' ?
 	    fx->sender : fx->user;
+	const char *bad = NULL;
 	struct buf b;
-	int rc = -1;
 
 	buf_init(&b, 0);
-	if (a == NULL || a[0] == '\0') {
-		seterr(err, errlen, "cannot make From: no sender or user");
-		goto out;
+	if (a == NULL || a[0] == '\0')
+		bad = "no sender or user";
+	else if (addr_qualify(a, fx->qualify_domain, addr, sizeof(addr)) < 0)
+		bad = "cannot qualify address";
+	else if (addr_check(addr, 0, why, sizeof(why)) < 0)
+		bad = why;
+	else if (buf_addc(&b, ' ') < 0 || (fx->fullname != NULL &&
+	    display_name(fx->fullname, &b) < 0) || (b.len > 1 ?
+	    buf_printf(&b, " <%s>", addr) : buf_adds(&b, addr)) < 0)
+		bad = "out of memory";
+	else if (b.len + sizeof("From:") - 1 > LINE_MAX_OCTETS)
+		bad = "full name too long";
+	else if (header_append(h, "From", b.p) < 0)
+		bad = "out of memory";
+	if (bad != NULL)
+		seterr(err, errlen, "cannot make From: %s", bad);
+	buf_free(&b);
+	return bad != NULL ? -1 : 0;
+}
+
+/* make_date - RFC 5322 3.6.1 Date: for a message without one */
+static int
+make_date(struct header *h, time_t now, char *err, size_t errlen)
+{
+	char line[LINE_MAX_OCTETS + 1];
+
+	if (date_body(now, line, sizeof(line)) < 0)
+		return seterr(err, errlen, "cannot make Date: bad time");
+	if (header_append(h, "Date", line) < 0)
+		return seterr(err, errlen, "out of memory");
+	return 0;
+}
+
+/* make_msgid - RFC 5322 3.6.4 Message-ID: for a message without one */
+static int
+make_msgid(struct header *h, const struct fixup *fx, char *err,
+    size_t errlen)
+{
+	char line[LINE_MAX_OCTETS + 1];
+	int n;
+
+	if (!dot_atom_ok(fx->msgid) || !dot_atom_ok(fx->hostname))
+		return seterr(err, errlen, "cannot make Message-ID: bad id or "
+		    "host name");
+	n = snprintf(line, sizeof(line), " <%s@%s>", fx->msgid, fx->hostname);
+	if (n < 0 || (size_t)n + sizeof("Message-ID:") - 1 > LINE_MAX_OCTETS)
+		return seterr(err, errlen, "cannot make Message-ID: too long");
+	if (header_append(h, "Message-ID", line) < 0)
+		return seterr(err, errlen, "out of memory");
+	return 0;
+}
+
+/*
+ * qualify_fields - bare local parts in the originator and destination
+ * fields get dom, as msg_fixup says; a header that would grow past
+ * FIXUP_MAX is an error (err set, -1).
+ */
+static int
+qualify_fields(struct header *h, const char *dom, char *err, size_t errlen)
+{
+	static const char *const addrfields[] = {
+		"From", "To", "Cc", "Reply-To", "Sender", "Resent-From",
+		"Resent-To", "Resent-Cc", "Resent-Reply-To", "Resent-Sender",
+		NULL
+	};
+	enum qualify_status q;
+	struct buf b;
+	size_t i, k, n, old, total = 0;
+	int rc = 0;
+
+	buf_init(&b, FIXUP_MAX);
+	for (i = 0; i < h->n; i++)
+		total += strlen(h->f[i].name) + strlen(h->f[i].body) + 3;
+	for (i = 0; rc == 0 && dom != NULL && i < h->n; i++) {
+		for (k = 0; addrfields[k] != NULL &&
+		    !name_eq(h->f[i].name, addrfields[k]); k++)
+			;
+		if (addrfields[k] == NULL)
+			continue;
+		buf_reset(&b);
+		q = qualify(h->f[i].body, dom, strlen(h->f[i].name) + 1, 1, &b,
+		    &n);
+		if (q == QUAL_BAD || (q == QUAL_OK && n == 0))
+			continue;
+		old = strlen(h->f[i].body);
+		if (q == QUAL_FULL || total - old + b.len > FIXUP_MAX) {
+			seterr(err, errlen, "header too big after qualifying "
+			    "addresses (limit %d octets)", FIXUP_MAX);
+			rc = -1;
+		} else if (set_body(h, i, b.p, b.len) < 0) {
+			seterr(err, errlen, "out of memory");
+			rc = -1;
+		} else
+			total = total - old + b.len;
 	}
-	if (addr_qualify(a, fx->qualify_domain, addr, sizeof(addr)) < 0) {
-		seterr(err, errlen, "cannot make From: cannot qualify address");
-		goto out;
-	}
-	if (addr_check(addr, 0, why, sizeof(why)) < 0) {
-		seterr(err, errlen, "cannot make From: %s", why);
-		goto out;
-	}
-	if (buf_addc(&b, ' ') < 0 ||
-	    (fx->fullname != NULL && display_name(fx->fullname, &b) < 0))
-		goto nomem;
-	if ((b.len > 1 ? buf_printf(&b, " <%s>", addr) :
-	    buf_adds(&b, addr)) < 0)
-		goto nomem;
-	if (b.len + sizeof("From:") - 1 > LINE_MAX_OCTETS) {
-		seterr(err, errlen, "cannot make From: full name too long");
-		goto out;
-	}
-	if (header_append(h, "From", b.p) < 0)
-		goto nomem;
-	rc = 0;
-	goto out;
-nomem:
-	seterr(err, errlen, "cannot make From: out of memory");
-out:
 	buf_free(&b);
 	return rc;
 }
@@ -1490,75 +1523,15 @@ int
 msg_fixup(struct header *h, const struct fixup *fx, char *err,
     size_t errlen)
 {
-	static const char *const addrfields[] = {
-		"From", "To", "Cc", "Reply-To", "Sender", "Resent-From",
-		"Resent-To", "Resent-Cc", "Resent-Reply-To", "Resent-Sender",
-		NULL
-	};
-	char line[LINE_MAX_OCTETS + 1];
-	struct buf b;
-	size_t i, k, total = 0, old;
-	long q;
-	int n, rc = -1;
-
-	buf_init(&b, FIXUP_MAX);
 	header_remove(h, "Bcc");
 	header_remove(h, "Resent-Bcc");
 	header_remove(h, "Return-Path");
-	for (i = 0; i < h->n; i++)
-		total += strlen(h->f[i].name) + strlen(h->f[i].body) + 3;
-	for (i = 0; fx->qualify_domain != NULL && i < h->n; i++) {
-		for (k = 0; addrfields[k] != NULL; k++)
-			if (name_eq(h->f[i].name, addrfields[k]))
-				break;
-		if (addrfields[k] == NULL)
-			continue;
-		buf_reset(&b);
-		q = qualify(h->f[i].body, fx->qualify_domain,
-		    strlen(h->f[i].name) + 1, 1, &b);
-		if (q == 0 || q == -1)
-			continue;
-		old = strlen(h->f[i].body);
-		if (q == -2 || total - old + b.len > FIXUP_MAX) {
-			seterr(err, errlen, "header too big after qualifying "
-			    "addresses (limit %d octets)", FIXUP_MAX);
-			goto out;
-		}
-		total = total - old + b.len;
-		if (set_body(h, i, b.p, b.len) < 0)
-			goto nomem;
-	}
-	if (header_count(h, "Date") == 0) {
-		if (date_body(fx->now, line, sizeof(line)) < 0) {
-			seterr(err, errlen, "cannot make Date: bad time");
-			goto out;
-		}
-		if (header_append(h, "Date", line) < 0)
-			goto nomem;
-	}
-	if (header_count(h, "Message-ID") == 0) {
-		if (!dot_atom_ok(fx->msgid) || !dot_atom_ok(fx->hostname)) {
-			seterr(err, errlen, "cannot make Message-ID: bad id "
-			    "or host name");
-			goto out;
-		}
-		n = snprintf(line, sizeof(line), " <%s@%s>", fx->msgid,
-		    fx->hostname);
-		if (n < 0 || (size_t)n + sizeof("Message-ID:") - 1 >
-		    LINE_MAX_OCTETS) {
-			seterr(err, errlen, "cannot make Message-ID: too long");
-			goto out;
-		}
-		if (header_append(h, "Message-ID", line) < 0)
-			goto nomem;
-	}
-	if (header_count(h, "From") == 0 && make_from(h, fx, err, errlen) < 0)
-		goto out;
-	rc = 0;
-	goto out;
-nomem:
-	seterr(err, errlen, "out of memory");
-out:
-	buf_free(&b);
-	return rc;
+	if (qualify_fields(h, fx->qualify_domain, err, errlen) < 0 ||
+	    (header_count(h, "Date") == 0 &&
+	    make_date(h, fx->now, err, errlen) < 0) ||
+	    (header_count(h, "Message-ID") == 0 &&
+	    make_msgid(h, fx, err, errlen) < 0) ||
+	    (header_count(h, "From") == 0 && make_from(h, fx, err, errlen) < 0))
+		return -1;
+	return 0;
 }

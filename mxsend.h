@@ -498,10 +498,20 @@ struct reader {
 	int crlf;			/* rd_line: the line ended in CRLF */
 };
 
+/* What a step of the reader got. */
+enum rd_status {
+	RD_OK,		/* more input (rd_fill), a line (rd_line), past one
+			 * (rd_skip_line) */
+	RD_EOF,		/* the end of input */
+	RD_ERR,		/* a read error, errno set (ETIMEDOUT: no input came
+			 * within the reader's timeout) */
+	RD_TOOLONG	/* rd_line: the line is longer than asked */
+};
+
 void rd_init(struct reader *, int fd, long timeout);
-int rd_fill(struct reader *);
-int rd_line(struct reader *, struct buf *line, size_t max);
-int rd_skip_line(struct reader *);
+enum rd_status rd_fill(struct reader *);
+enum rd_status rd_line(struct reader *, struct buf *line, size_t max);
+enum rd_status rd_skip_line(struct reader *);
 
 struct subopts {
 	const char *user;	/* login name, for a generated From: */
@@ -532,8 +542,15 @@ struct subres {
 
 int submit_sender(const struct conf *, const char *text, struct envelope *,
     char *err, size_t errlen);
-int submit_rcpt(const struct conf *, struct envelope *, const char *addr,
-    const char *what, char *err, size_t errlen);
+/* What became of a recipient offered to an envelope. */
+enum add_status {
+	ADD_OK,		/* added, or there already */
+	ADD_BAD,	/* a bad address: refused */
+	ADD_FULL	/* the envelope holds RCPT_MAX recipients */
+};
+
+enum add_status submit_rcpt(const struct conf *, struct envelope *,
+    const char *addr, const char *what, char *err, size_t errlen);
 int submit_rcpt_list(const struct conf *, struct envelope *, const char *text,
     const char *what, char *err, size_t errlen);
 enum submit_status submit_message(const struct conf *, struct reader *,

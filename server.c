@@ -127,15 +127,21 @@ reset(struct session *s)
 	s->in_mail = 0;
 }
 
+/* What path_split found. */
+enum path_status {
+	PATH_OK,
+	PATH_SYNTAX,	/* a syntax error: a bad command */
+	PATH_UNCLOSED	/* the brackets do not close: a bad address */
+};
+
 /*
  * path_split - the argument of MAIL or RCPT: word ("FROM:" or "TO:",
  * any case), then "<path> params" or "path params" (RFC 5321 4.1.2; a
  * space after the colon is tolerated): the path with its brackets, and
  * the parameters after it.  A '>' inside a quoted local part does not end
- * the path.  Returns 0, -1 for a syntax error, -2 when the brackets do
- * not close (a bad address rather than a bad command).
+ * the path.
  */
-static int
+static enum path_status
 path_split(char *arg, const char *word, char **path, char **params)
 {
 	size_t n = strlen(word);
@@ -143,7 +149,7 @@ path_split(char *arg, const char *word, char **path, char **params)
 	int quoted = 0;
 
 	if (arg == NULL || strncasecmp(arg, word, n) != 0)
-		return -1;
+		return PATH_SYNTAX;
 	p = arg + n;
 	while (*p == ' ')
 		p++;
@@ -156,12 +162,12 @@ path_split(char *arg, const char *word, char **path, char **params)
 				quoted = !quoted;
 		}
 		if (*p != '>')
-			return -2;
+			return PATH_UNCLOSED;
 		p++;
 	} else
 		p += strcspn(p, " ");
 	if ((*p != '\0' && *p != ' ') || p == *path)
-		return -1;
+		return PATH_SYNTAX;
 	if (*p)
 		*p++ = '\0';
 	*params = p;
@@ -171,7 +177,50 @@ path_split(char *arg, const char *word, char **path, char **params)
 		*p = '<';
 		*path = p;
 	}
-	return 0;
+	return PATH_OK;
+}
+
+/* The commands that carry a path, "VERB WORD<path> params". */
+struct pathcmd {
+	const char *verb, *word;
+	int in_mail;		/* the transaction it needs: open or not */
+	const char *state;	/* the 503 reply's text when it is not so */
+	const char *bad;	/* the code and what the address is, for a 501
+				 * reply about it */
+};
+
+static const struct pathcmd mail_from = {
+	"MAIL", "FROM:", 0, "nested MAIL command", "5.1.7 Bad sender address"
+};
+static const struct pathcmd rcpt_to = {
+	"RCPT", "TO:", 1, "need MAIL command", "5.1.3 Bad recipient address"
+};
+
+/*
+ * take_path - the path and parameters of command pc, or the reply that
+ * refuses it: 503 in the wrong state of the transaction, 501 for its
+ * syntax or a path that does not close.  0, or -1 when refused.
+ */
+static int
+take_path(struct session *s, const struct pathcmd *pc, char *arg,
+    char **path, char **params)
+{
+	if (s->in_mail != pc->in_mail) {
+		reply(s, "503 5.5.1 Error: %s", pc->state);
+		return -1;
+	}
+	switch (path_split(arg, pc->word, path, params)) {
+	case PATH_OK:
+		return 0;
+	case PATH_SYNTAX:
+		reply(s, "501 5.5.4 Syntax: %s %s<address>", pc->verb,
+		    pc->word);
+		break;
+	case PATH_UNCLOSED:
+		reply(s, "501 %s: no closing '>'", pc->bad);
+		break;
+	}
+	return -1;
 }
 
 /*
@@ -205,18 +254,8 @@ cmd_mail(struct session *s, char *arg)
 	unsigned long long size = 0;
 	struct subres sr;
 
-	if (s->in_mail) {
-		reply(s, "503 5.5.1 Error: nested MAIL command");
+	if (take_path(s, &mail_from, arg, &path, &params) < 0)
 		return;
-	}
-	switch (path_split(arg, "FROM:", &path, &params)) {
-	case -1:
-		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
-		return;
-	case -2:
-		reply(s, "501 5.1.7 Bad sender address: no closing '>'");
-		return;
-	}
 	while ((k = next_param(&params, &v)) != NULL) {
 		if (strcasecmp(k, "SIZE") == 0 && v && *v &&
 		    strlen(v) <= 20 && v[strspn(v, "0123456789")] == '\0') {
@@ -272,34 +311,22 @@ static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	char err[300], *path, *params, *k, *v;
+	enum add_status r;
 
-	if (!s->in_mail) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
+	if (take_path(s, &rcpt_to, arg, &path, &params) < 0)
 		return;
-	}
-	switch (path_split(arg, "TO:", &path, &params)) {
-	case -1:
-		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
-		return;
-	case -2:
-		reply(s, "501 5.1.3 Bad recipient address: no closing '>'");
-		return;
-	}
 	if ((k = next_param(&params, &v)) != NULL) {
 		reply(s, "555 5.5.4 Unsupported parameter: %.100s", k);
 		return;
 	}
-	switch (submit_rcpt(s->c, &s->e, path, "Bad recipient address", err,
-	    sizeof(err))) {
-	case 0:
+	r = submit_rcpt(s->c, &s->e, path, "Bad recipient address", err,
+	    sizeof(err));
+	if (r == ADD_OK)
 		reply(s, "250 2.1.5 Ok");
-		break;
-	case -2:
+	else if (r == ADD_FULL)
 		reply(s, "452 4.5.3 Error: too many recipients");
-		break;
-	default:
+	else
 		reply(s, "501 5.1.3 %s", err);
-	}
 }
 
 static void
@@ -482,7 +509,8 @@ smtp_server(const struct conf *c, const struct subopts *so, int in, int out,
 {
 	struct session s;
 	struct buf line;
-	int r;
+	enum rd_status r;
+	int rc;
 
 	memset(&s, 0, sizeof(s));
 	s.c = c;
@@ -506,23 +534,20 @@ smtp_server(const struct conf *c, const struct subopts *so, int in, int out,
 			break;
 		}
 		r = rd_line(s.rd, &line, SMTPD_LINE_MAX);
-		if (r == 0 || (r == -1 && errno != ETIMEDOUT))
-			break;
-		if (r == -1) {
+		if (r == RD_TOOLONG) {
+			/* The rest of the line is dropped unread. */
+			if (rd_skip_line(s.rd) != RD_ERR ||
+			    errno != ETIMEDOUT) {
+				reply(&s, "500 5.5.2 Error: line too long");
+				continue;
+			}
+			r = RD_ERR;
+		}
+		if (r == RD_ERR && errno == ETIMEDOUT)
 			reply(&s, "421 4.4.2 %s Error: timeout exceeded",
 			    c->hostname);
+		if (r != RD_OK)
 			break;
-		}
-		if (r == -2) {
-			/* The rest of the line is dropped unread. */
-			if (rd_skip_line(s.rd) < 0 && errno == ETIMEDOUT) {
-				reply(&s, "421 4.4.2 %s Error: timeout exceeded",
-				    c->hostname);
-				break;
-			}
-			reply(&s, "500 5.5.2 Error: line too long");
-			continue;
-		}
 		if (!printable_ascii(line.p, line.len)) {
 			reply(&s, "500 5.5.2 Error: bad character in command");
 			continue;
@@ -530,10 +555,10 @@ smtp_server(const struct conf *c, const struct subopts *so, int in, int out,
 		command(&s, line.p);
 	}
 	flush(&s);
-	r = s.werr ? -1 : 0;
+	rc = s.werr ? -1 : 0;
 	env_free(&s.e);
 	buf_free(&line);
 	buf_free(&s.obuf);
 	free(s.rd);
-	return r;
+	return rc;
 }

@@ -67,6 +67,11 @@
  * line starts with a dot that SMTP will double. */
 #define BODY_LINE_MAX LINE_MAX_OCTETS
 
+/* fail - set the status and the one-line reason */
+static enum submit_status
+fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* rd_init - a reader of fd; timeout seconds per read (0: none) */
 void
 rd_init(struct reader *r, int fd, long timeout)
@@ -76,15 +81,15 @@ rd_init(struct reader *r, int fd, long timeout)
 	r->timeout = timeout;
 }
 
-/* rd_fill - replace the buffer with the next read: 1, 0 at end of input,
- * -1 on error (errno; ETIMEDOUT when no input came within the timeout) */
-int
+/* rd_fill - replace the buffer with the next read: RD_OK, RD_EOF, or
+ * RD_ERR (errno; ETIMEDOUT when no input came within the timeout) */
+enum rd_status
 rd_fill(struct reader *r)
 {
 	ssize_t n;
 
 	if (r->eof)
-		return 0;
+		return RD_EOF;
 	if (r->before_wait)
 		r->before_wait(r->arg);
 	for (;;) {
@@ -92,35 +97,36 @@ rd_fill(struct reader *r)
 			int k = wait_fd(r->fd, POLLIN, deadline_in(r->timeout));
 
 			if (k < 0)
-				return -1;
+				return RD_ERR;
 			if (k == 0) {
 				errno = ETIMEDOUT;
-				return -1;
+				return RD_ERR;
 			}
 		}
 		n = read(r->fd, r->buf, sizeof(r->buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return -1;
+			return RD_ERR;
 		if (n == 0)
 			r->eof = 1;
 		r->off = 0;
 		r->len = (size_t)n;
-		return n > 0;
+		return n > 0 ? RD_OK : RD_EOF;
 	}
 }
 
 /*
- * rd_line - the next line without its LF or CRLF into line.  Returns 1,
- * 0 at end of input, -1 on a read error, -2 when the line is longer than
- * max: line then holds its first max + 1 octets, and the rest of it, with
- * its line end, is left unread.  A last line without a line end is
- * returned as a line.  r->crlf says whether the line ended in CRLF.
+ * rd_line - the next line without its LF or CRLF into line.  RD_OK,
+ * RD_EOF, RD_ERR, or RD_TOOLONG when the line is longer than max: line
+ * then holds its first max + 1 octets, and the rest of it, with its line
+ * end, is left unread.  A last line without a line end is returned as a
+ * line.  r->crlf says whether the line ended in CRLF.
  */
-int
+enum rd_status
 rd_line(struct reader *r, struct buf *line, size_t max)
 {
+	enum rd_status f;
 	int got = 0;
 
 	buf_reset(line);
@@ -129,14 +135,8 @@ rd_line(struct reader *r, struct buf *line, size_t max)
 		char *nl;
 		size_t n;
 
-		if (r->off == r->len) {
-			int f = rd_fill(r);
-
-			if (f < 0)
-				return -1;
-			if (f == 0)
-				return got;
-		}
+		if (r->off == r->len && (f = rd_fill(r)) != RD_OK)
+			return f == RD_EOF && got ? RD_OK : f;
 		got = 1;
 		nl = memchr(r->buf + r->off, '\n', r->len - r->off);
 		n = nl ? (size_t)(nl - (r->buf + r->off)) : r->len - r->off;
@@ -144,7 +144,7 @@ rd_line(struct reader *r, struct buf *line, size_t max)
 			n = max + 1 - line->len;
 			buf_add(line, r->buf + r->off, n);
 			r->off += n;
-			return -2;
+			return RD_TOOLONG;
 		}
 		buf_add(line, r->buf + r->off, n);
 		r->off += n;
@@ -155,37 +155,59 @@ rd_line(struct reader *r, struct buf *line, size_t max)
 				line->p[--line->len] = '\0';
 			if (line->len > max) {
 				r->off--;	/* the line end stays unread */
-				return -2;
+				return RD_TOOLONG;
 			}
-			return 1;
+			return RD_OK;
 		}
 	}
 }
 
-/*
- * rd_skip_line - read past the end of the current line.  Returns 1, 0 at
- * end of input, -1 on a read error.
- */
-int
+/* rd_skip_line - read past the end of the current line: RD_OK, RD_EOF
+ * or RD_ERR */
+enum rd_status
 rd_skip_line(struct reader *r)
 {
+	enum rd_status f;
+
 	for (;;) {
 		char *nl;
 
-		if (r->off == r->len) {
-			int f = rd_fill(r);
-
-			if (f <= 0)
-				return f;
-		}
+		if (r->off == r->len && (f = rd_fill(r)) != RD_OK)
+			return f;
 		nl = memchr(r->buf + r->off, '\n', r->len - r->off);
 		if (nl) {
 			r->off = (size_t)(nl - r->buf) + 1;
-			return 1;
+			return RD_OK;
 		}
 		r->off = r->len;
 	}
 }
+
+/*
+ * Where the body is in its line, as it streams into the queue file.  A
+ * line starts at B_BOL; a leading "." without -i is held (B_DOT) until
+ * the next octet says whether the line is the end of the message, a
+ * stuffed dot (SMTP) or text.  A CR ends a line, and an LF right after
+ * it belongs to that line end (B_CR).  In SMTP a "." line ended by CR
+ * waits for its LF (B_DOT_CR): only CRLF "." CRLF ends the data.
+ */
+enum bstate {
+	B_BOL,		/* at the start of a line */
+	B_MID,		/* inside a line */
+	B_DOT,		/* the line so far is a "." held back */
+	B_DOT_CR,	/* SMTP: the line "." and a CR */
+	B_CR,		/* a CR ended the line: an LF next is part of it */
+	B_DONE		/* the final "." line was read */
+};
+
+/* Why the body was refused. */
+enum berr {
+	BE_NONE,
+	BE_NUL,		/* a NUL octet */
+	BE_TOOBIG,	/* over max_message_size */
+	BE_QUEUE	/* the queue file could not be written (the result
+			 * says why) */
+};
 
 /* The body as it streams into the queue file. */
 struct body {
@@ -193,166 +215,201 @@ struct body {
 	long long max;		/* max_message_size, 0: none */
 	int iflag;		/* a "." line is data */
 	int smtp;		/* SMTP: "." ends, other leading dots go */
-	int bol, dot, dot_cr, skip_lf, done, first_dot;
-	int crlf_bol;		/* SMTP: this line began after a CRLF */
-	size_t linelen;
-	int eight;
-	int nul, toobig;
+	enum bstate st;
+	int after_crlf;		/* SMTP: this line began after a CRLF (or
+				 * at the start), so "." CRLF may end it */
+	size_t linelen;		/* octets of the line as written */
+	size_t linemax;		/* what the line may hold before it is
+				 * broken: one less when it starts with a
+				 * dot that SMTP will double */
+	/* Input octets copied as they are and not written yet: a run
+	 * within the block body_feed was given. */
+	const char *run;
+	size_t runlen;
+	int eight;		/* an octet with the high bit set */
+	enum berr err;
 };
 
+/* body_write - n octets into the queue file, within max_message_size */
 static int
-body_out(struct body *b, const char *p, size_t n, struct result *res)
+body_write(struct body *b, const char *p, size_t n, struct result *res)
 {
 	if (b->max > 0 && (long long)b->q->size + (long long)n > b->max) {
-		b->toobig = 1;
+		b->err = BE_TOOBIG;
 		return -1;
 	}
-	return queue_write(b->q, p, n, res) < 0 ? -1 : 0;
+	if (queue_write(b->q, p, n, res) < 0) {
+		b->err = BE_QUEUE;
+		return -1;
+	}
+	return 0;
+}
+
+/* body_flush - write the run of input octets taken as they are.  The
+ * run is flushed before every line end and line break; the other output
+ * (a dot held back) only ever follows a line end, when it is empty. */
+static int
+body_flush(struct body *b, struct result *res)
+{
+	size_t n = b->runlen;
+
+	b->runlen = 0;
+	return n > 0 ? body_write(b, b->run, n, res) : 0;
 }
 
 /* body_eol - end the current line */
 static int
 body_eol(struct body *b, struct result *res)
 {
-	if (b->dot) {
-		b->dot = 0;
-		if (!b->iflag) {
-			/* A line with a single dot ends the message. */
-			b->done = 1;
+	if (b->st == B_DOT) {
+		/* A line with a single dot ends the message (no -i). */
+		b->st = B_DONE;
+		return 0;
+	}
+	b->st = B_BOL;
+	b->linelen = 0;
+	return body_write(b, "\r\n", 2, res);
+}
+
+/* body_line_end - a CR or LF ends the line; it is written CRLF */
+static int
+body_line_end(struct body *b, unsigned char c, struct result *res)
+{
+	if (body_flush(b, res) < 0)
+		return -1;
+	if (b->smtp && b->st == B_DOT) {
+		if (c == '\r') {
+			b->st = B_DOT_CR;
 			return 0;
 		}
-		if (body_out(b, ".", 1, res) < 0)
+		/* "." and a bare LF: a line holding a dot. */
+		if (body_write(b, ".", 1, res) < 0)
+			return -1;
+		b->st = B_MID;
+	}
+	if (body_eol(b, res) < 0)
+		return -1;
+	if (b->st != B_DONE && c == '\r')
+		b->st = B_CR;
+	b->after_crlf = 0;
+	return 0;
+}
+
+/*
+ * body_after_cr - the octet after the CR of a line end (B_CR) or after
+ * "." CR (B_DOT_CR): an LF is taken as part of it, any other octet is
+ * left to start the next line.  "." CRLF ends SMTP data only on a line
+ * begun after a CRLF; otherwise it is a line holding a dot.
+ */
+static int
+body_after_cr(struct body *b, unsigned char c, struct result *res)
+{
+	if (b->st == B_DOT_CR) {
+		if (c == '\n' && b->after_crlf) {
+			b->st = B_DONE;
+			return 0;
+		}
+		if (body_write(b, ".\r\n", 3, res) < 0)
+			return -1;
+		b->linelen = 0;
+	}
+	b->st = B_BOL;
+	b->after_crlf = c == '\n';
+	return 0;
+}
+
+/* body_octet - an octet of a line's text at p, other than CR and LF: a
+ * leading dot held back, a line over BODY_LINE_MAX broken, the rest
+ * taken into the run */
+static int
+body_octet(struct body *b, const char *p, struct result *res)
+{
+	unsigned char c = (unsigned char)*p;
+
+	if (c == 0) {
+		b->err = BE_NUL;
+		return -1;
+	}
+	if (c & 0x80)
+		b->eight = 1;
+	if (b->st == B_BOL) {
+		b->st = B_MID;
+		b->linemax = BODY_LINE_MAX - (c == '.');
+		if (c == '.' && !b->iflag) {
+			b->st = B_DOT;
+			return 0;
+		}
+	} else if (b->st == B_DOT) {
+		/* SMTP drops the leading dot (unstuffing); the command line
+		 * keeps it. */
+		b->st = B_MID;
+		b->linelen = b->smtp ? 0 : 1;
+		b->linemax = BODY_LINE_MAX - (b->smtp ? c == '.' : 1);
+		if (!b->smtp && body_write(b, ".", 1, res) < 0)
 			return -1;
 	}
-	b->bol = 1;
-	b->linelen = 0;
-	return body_out(b, "\r\n", 2, res);
+	if (++b->linelen > b->linemax) {
+		/* Break the line as Postfix does: CRLF SPACE. */
+		if (body_flush(b, res) < 0 ||
+		    body_write(b, "\r\n ", 3, res) < 0)
+			return -1;
+		b->linelen = 2;
+		b->linemax = BODY_LINE_MAX;
+	}
+	if (b->runlen == 0)
+		b->run = p;
+	b->runlen++;
+	return 0;
 }
 
 /*
  * body_feed - a block of body input: CRLF or LF (or a lone CR) line ends
- * become CRLF; dot lines and long lines are handled.  Returns the octets
- * taken (all of them, or up to the end of the final "." line), or -1 on
- * error: then *used is where the error was found.
+ * become CRLF; dot lines and long lines are handled.  Returns 0, or -1
+ * on error; *used is the octets taken (all of them, or up to the end of
+ * the final "." line), or where the error was found.
  *
  * SMTP data ends only at CRLF "." CRLF (RFC 5321 4.1.1.4): a "." line
  * after a bare LF or CR, or ended by one, is a line holding a dot.  So
  * what ends the data here is what ends it for a strict server, and no
  * second message can be smuggled inside the first (SMTP smuggling).
  */
-static long
+static int
 body_feed(struct body *b, const char *p, size_t n, size_t *used,
     struct result *res)
 {
-	size_t i, start = 0;
+	size_t i;
+	int rc = 0;
 
-#define FLUSH_RUN() do { if (i > start && body_out(b, p + start, \
-	i - start, res) < 0) goto fail; } while (0)
-	for (i = 0; i < n && !b->done; i++) {
+	for (i = 0; i < n && b->st != B_DONE; i++) {
 		unsigned char c = (unsigned char)p[i];
 
-		if (b->dot_cr) {
-			/* SMTP: a line "." and a CR. */
-			if (c == '\n' && b->crlf_bol) {
-				b->dot_cr = 0;
-				b->done = 1;
-				i++;
+		if (b->st == B_CR || b->st == B_DOT_CR) {
+			if ((rc = body_after_cr(b, c, res)) < 0)
 				break;
-			}
-			if (body_out(b, ".\r\n", 3, res) < 0)
-				goto fail;
-			b->dot_cr = 0;
-			b->bol = 1;
-			b->linelen = 0;
-			b->crlf_bol = c == '\n';
-			start = i + (c == '\n');
 			if (c == '\n')
 				continue;
 		}
-		if (b->skip_lf) {
-			b->skip_lf = 0;
-			if (c == '\n') {
-				b->crlf_bol = 1;
-				start = i + 1;
-				continue;
-			}
-		}
-		if (c == '\r' || c == '\n') {
-			FLUSH_RUN();
-			if (b->smtp && b->dot) {
-				if (c == '\r') {
-					b->dot = 0;
-					b->dot_cr = 1;
-					start = i + 1;
-					continue;
-				}
-				/* "." and a bare LF: a line holding a dot. */
-				if (body_out(b, ".", 1, res) < 0)
-					goto fail;
-				b->dot = 0;
-			}
-			if (body_eol(b, res) < 0)
-				goto fail;
-			b->skip_lf = c == '\r';
-			b->crlf_bol = 0;
-			start = i + 1;
-			continue;
-		}
-		if (c == 0) {
-			b->nul = 1;
-			goto fail;
-		}
-		if (c & 0x80)
-			b->eight = 1;
-		if (b->bol) {
-			b->bol = 0;
-			b->first_dot = c == '.';
-			if (c == '.' && !b->iflag) {
-				b->dot = 1;
-				start = i + 1;
-				continue;
-			}
-		}
-		if (b->dot) {
-			/* SMTP drops the leading dot (unstuffing); the
-			 * command line keeps it. */
-			b->dot = 0;
-			b->linelen = b->smtp ? 0 : 1;
-			b->first_dot = b->smtp ? c == '.' : 1;
-			if (!b->smtp && body_out(b, ".", 1, res) < 0)
-				goto fail;
-		}
-		if (++b->linelen > (size_t)(BODY_LINE_MAX - b->first_dot)) {
-			/* Break the line as Postfix does: CRLF SPACE. */
-			FLUSH_RUN();
-			if (body_out(b, "\r\n ", 3, res) < 0)
-				goto fail;
-			start = i;
-			b->linelen = 2;
-			b->first_dot = 0;
-		}
+		if (c == '\r' || c == '\n')
+			rc = body_line_end(b, c, res);
+		else
+			rc = body_octet(b, p + i, res);
+		if (rc < 0)
+			break;
 	}
-	if (!b->done)
-		FLUSH_RUN();
-#undef FLUSH_RUN
+	if (rc == 0 && b->st != B_DONE)
+		rc = body_flush(b, res);
+	b->runlen = 0;
 	*used = i;
-	return (long)i;
-fail:
-	*used = i;
-	return -1;
+	return rc;
 }
 
-/* body_end - end of input: finish the last line */
+/* body_end - end of input: finish the last line.  A "." at the very end,
+ * without a line end, ends the message; SMTP data gets here only past
+ * its final "." line. */
 static int
 body_end(struct body *b, struct result *res)
 {
-	if (b->done)
-		return 0;
-	if (b->dot && !b->iflag)
-		return 0;	/* "." at the very end, no newline */
-	if (!b->bol || b->dot)
-		return body_eol(b, res);
-	return 0;
+	return b->st == B_MID ? body_eol(b, res) : 0;
 }
 
 /* Where the reader is in the data, for drain. */
@@ -368,35 +425,37 @@ enum dstate {
 static enum dstate
 body_state(const struct body *b)
 {
-	if (b->dot_cr)
-		return b->crlf_bol ? DR_DOTCR : DR_CR;
-	if (b->skip_lf)
+	switch (b->st) {
+	case B_DOT_CR:
+		return b->after_crlf ? DR_DOTCR : DR_CR;
+	case B_CR:
 		return DR_CR;
-	if (b->dot)
-		return b->crlf_bol ? DR_DOT : DR_MID;
-	return b->bol && b->crlf_bol ? DR_BOL : DR_MID;
+	case B_DOT:
+		return b->after_crlf ? DR_DOT : DR_MID;
+	case B_BOL:
+		return b->after_crlf ? DR_BOL : DR_MID;
+	default:
+		return DR_MID;
+	}
 }
 
 /*
- * drain - SMTP: read and drop the rest of the data up to and including
- * the CRLF "." CRLF that ends it.  Returns 1, 0 at end of input, -1 on a
- * read error.
+ * skip_data - SMTP: read and drop the rest of the data up to and
+ * including the CRLF "." CRLF that ends it: RD_OK, RD_EOF or RD_ERR.
  */
-static int
-drain(struct reader *r, enum dstate st)
+static enum rd_status
+skip_data(struct reader *r, enum dstate st)
 {
-	for (;;) {
-		if (r->off == r->len) {
-			int f = rd_fill(r);
+	enum rd_status f;
 
-			if (f <= 0)
-				return f;
-		}
+	for (;;) {
+		if (r->off == r->len && (f = rd_fill(r)) != RD_OK)
+			return f;
 		while (r->off < r->len) {
 			char c = r->buf[r->off++];
 
 			if (c == '\n' && st == DR_DOTCR)
-				return 1;
+				return RD_OK;
 			if (c == '\r')
 				st = st == DR_DOT ? DR_DOTCR : DR_CR;
 			else if (c == '\n')
@@ -488,6 +547,33 @@ strip_angle(char *s)
 }
 
 /*
+ * check_qualify - "<addr>" or "addr" checked and qualified into q; a
+ * reason starts with what and ": " when what is not NULL.  0, or -1 with
+ * err set.
+ */
+static int
+check_qualify(const struct conf *c, const char *text, int null_ok,
+    const char *what, char *q, size_t qlen, char *err, size_t errlen)
+{
+	char why[200];
+	char *copy = xstrdup(text), *a = strip_angle(copy);
+	const char *sep = what ? ": " : "";
+	int rc = -1;
+
+	if (what == NULL)
+		what = "";
+	if (addr_check(a, null_ok, why, sizeof(why)) < 0)
+		snprintf(err, errlen, "%s%s%s", what, sep, why);
+	else if (addr_qualify(a, c->qualify_domain, q, qlen) < 0 ||
+	    strlen(q) >= ADDR_MAX)
+		snprintf(err, errlen, "%s%saddress too long", what, sep);
+	else
+		rc = 0;
+	free(copy);
+	return rc;
+}
+
+/*
  * submit_sender - the envelope sender from -f or MAIL FROM: "<>" or ""
  * is the null sender, "<addr>" or "addr" is checked and qualified.
  * Sets e->sender; returns 0 or -1 with err set.
@@ -496,62 +582,35 @@ int
 submit_sender(const struct conf *c, const char *text, struct envelope *e,
     char *err, size_t errlen)
 {
-	char q[ADDR_MAX + HOST_MAX + 2], why[200];
-	char *copy = xstrdup(text), *a;
-	int rc = -1;
+	char q[ADDR_MAX + HOST_MAX + 2];
 
-	a = strip_angle(copy);
-	if (addr_check(a, 1, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s", why);
-		goto out;
-	}
-	if (addr_qualify(a, c->qualify_domain, q, sizeof(q)) < 0 ||
-	    strlen(q) >= ADDR_MAX) {
-		snprintf(err, errlen, "address too long");
-		goto out;
-	}
+	if (check_qualify(c, text, 1, NULL, q, sizeof(q), err, errlen) < 0)
+		return -1;
 	free(e->sender);
 	e->sender = xstrdup(q);
-	rc = 0;
-out:
-	free(copy);
-	return rc;
+	return 0;
 }
+
+static int add_unique(struct envelope *, const char *, const char *);
 
 /*
  * submit_rcpt - check, qualify and add one recipient ("<addr>" or
- * "addr"), skipping duplicates.  Returns 0, -1 (err: "what: reason") for a bad address,
- * -2 when the envelope is full.
+ * "addr"), skipping duplicates.  ADD_OK, ADD_BAD (err: "what: reason"),
+ * or ADD_FULL (err set).
  */
-int
+enum add_status
 submit_rcpt(const struct conf *c, struct envelope *e, const char *addr,
     const char *what, char *err, size_t errlen)
 {
-	char q[ADDR_MAX + HOST_MAX + 2], why[200];
-	char *copy = xstrdup(addr), *a = strip_angle(copy);
-	size_t i;
-	int rc = -1;
+	char q[ADDR_MAX + HOST_MAX + 2];
 
-	if (addr_check(a, 0, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: %s", what, why);
-		goto out;
-	}
-	if (addr_qualify(a, c->qualify_domain, q, sizeof(q)) < 0 ||
-	    strlen(q) >= ADDR_MAX) {
-		snprintf(err, errlen, "%s: address too long", what);
-		goto out;
-	}
-	rc = 0;
-	for (i = 0; i < e->nr; i++)
-		if (strcasecmp(e->r[i].addr, q) == 0)
-			goto out;
-	if (env_add_rcpt(e, q) < 0) {
+	if (check_qualify(c, addr, 0, what, q, sizeof(q), err, errlen) < 0)
+		return ADD_BAD;
+	if (add_unique(e, q, NULL) < 0) {
 		snprintf(err, errlen, "too many recipients (limit %d)", RCPT_MAX);
-		rc = -2;
+		return ADD_FULL;
 	}
-out:
-	free(copy);
-	return rc;
+	return ADD_OK;
 }
 
 /*
@@ -577,7 +636,8 @@ submit_rcpt_list(const struct conf *c, struct envelope *e, const char *text,
 		rc = -1;
 	}
 	for (i = 0; rc == 0 && i < l.n; i++)
-		rc = submit_rcpt(c, e, l.v[i], what, err, errlen) < 0 ? -1 : 0;
+		if (submit_rcpt(c, e, l.v[i], what, err, errlen) != ADD_OK)
+			rc = -1;
 	strlist_free(&l);
 	return rc;
 }
@@ -763,24 +823,24 @@ take_rcpts(struct envelope *e, struct envelope *from)
  * local recipients queued as they are, marked unexpanded: a queue run
  * as root expands them (submit_expand_queued).
  *
- * Returns 0, -1 (err set) when the aliases file cannot be read (the
- * caller keeps the message), -2 (err set) when the expansion has more
- * than RCPT_MAX recipients.
+ * SUB_OK; SUB_TEMP when the aliases file cannot be read (the message is
+ * not queued: the submitter keeps it), SUB_DATA when the expansion has
+ * more than RCPT_MAX recipients; sr says why.
  */
-static int
-expand_local(struct envelope *e, const struct conf *c, char *err,
-    size_t errlen)
+static enum submit_status
+expand_local(struct envelope *e, const struct conf *c, struct subres *sr)
 {
 	struct envelope out;
 	struct aliases *ta;
 	struct strlist errs;
+	enum submit_status st = SUB_OK;
 	size_t i;
-	int full = 0, denied, rc = 0;
+	int full = 0, denied;
 
 	for (i = 0; i < e->nr && !conf_local(c, e->r[i].addr); i++)
 		;
 	if (i == e->nr)
-		return 0;
+		return SUB_OK;
 	strlist_init(&errs);
 	env_init(&out);
 	ta = load_aliases(c, &errs, &denied);
@@ -793,18 +853,16 @@ expand_local(struct envelope *e, const struct conf *c, char *err,
 		goto out;
 	}
 	if (ta == NULL) {
-		snprintf(err, errlen, "cannot use the aliases file: %.300s",
-		    errs.n ? errs.v[errs.n - 1] : c->aliases);
-		rc = -1;
+		st = fail(sr, SUB_TEMP, 0, "cannot use the aliases file: "
+		    "%.300s", errs.n ? errs.v[errs.n - 1] : c->aliases);
 		goto out;
 	}
 	for (i = 0; i < e->nr && full == 0; i++)
 		full = conf_local(c, e->r[i].addr) ? expand_one(&out, ta, c,
 		    e->r[i].addr, NULL) : add_unique(&out, e->r[i].addr, NULL);
 	if (full) {
-		snprintf(err, errlen, "too many recipients after alias "
+		st = fail(sr, SUB_DATA, 0, "too many recipients after alias "
 		    "expansion (limit %d)", RCPT_MAX);
-		rc = -2;
 		goto out;
 	}
 	/* The expanded list replaces the recipients. */
@@ -813,7 +871,7 @@ out:
 	env_free(&out);
 	aliases_free(ta);
 	strlist_free(&errs);
-	return rc;
+	return st;
 }
 
 /* drop_unexpanded - the recipients marked unexpanded leave e (in
@@ -995,11 +1053,6 @@ out:
 	strlist_free(&errs);
 }
 
-/* fail - set the status and the one-line reason */
-static enum submit_status
-fail(struct subres *sr, enum submit_status st, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /*
  * submit_admit - the limits of what a user other than root may queue
  * (see the head of this file): size is the octets of the message about
@@ -1088,6 +1141,338 @@ trace_field(struct buf *b, const struct conf *c, const char *id, time_t now)
 	    "\tid %s; %s\r\n", c->hostname, (long)getuid(), id, date);
 }
 
+/* How far the header block reached into the body. */
+enum first_line {
+	FL_HEADER,	/* not yet: the line was taken into the header */
+	FL_NONE,	/* no body line was read: the header ended at an
+			 * empty line, the end of input or the final "." */
+	FL_WHOLE,	/* a body line was read whole into line, its line
+			 * end as rd->crlf says */
+	FL_PART		/* a body line too long for the header: its first
+			 * octets are in line, the rest unread */
+};
+
+/* One submission, from phase to phase of submit_message. */
+struct intake {
+	const struct conf *c;
+	struct reader *rd;
+	struct envelope *e;
+	const struct subopts *so;
+	struct subres *sr;
+	struct header h;
+	struct buf line;	/* the last line the header phase read */
+	enum first_line first;
+	struct buf hb;		/* the header block as queued */
+	struct qfile q;
+	int have_q;		/* q is open, to be aborted unless committed */
+	struct body b;
+	enum dstate dst;	/* SMTP: where the reader is, should the rest
+				 * need to be skipped */
+	struct result res;
+	char err[512];
+};
+
+/* read_fail - the input could not be read (errno) */
+static enum submit_status
+read_fail(struct intake *in)
+{
+	int e = errno;
+
+	return fail(in->sr, e == ETIMEDOUT ? SUB_TIMEOUT : SUB_IOERR, e,
+	    "cannot read the message: %s", strerror(e));
+}
+
+/* open_message - the temporary queue file; without -bs, once the user's
+ * limits allow another message */
+static enum submit_status
+open_message(struct intake *in)
+{
+	int r;
+
+	if ((r = queue_open(in->c, &in->res)) < 0)
+		return fail(in->sr, SUB_QUEUE, -r, "cannot create queue file: "
+		    "%s", in->res.text);
+	/* (-bs checked this at MAIL already, with the announced SIZE) */
+	if (!in->so->smtp && submit_admit(in->c, 0, NULL, in->sr) != SUB_OK)
+		return in->sr->st;
+	if ((r = queue_create(in->c, &in->q, &in->res)) < 0)
+		return fail(in->sr, SUB_QUEUE, -r, "cannot create queue file: "
+		    "%s", in->res.text);
+	in->have_q = 1;
+	return SUB_OK;
+}
+
+/* header_line - one line of the header block (not the mbox "From "
+ * line), into the header unless it starts the body (in->first) */
+static enum submit_status
+header_line(struct intake *in)
+{
+	const char *hl = in->line.p;
+	size_t hlen = in->line.len;
+	int r;
+
+	/* SMTP: the line without its stuffed dot; body_feed, which may
+	 * get the line, unstuffs on its own. */
+	if (in->so->smtp && hlen > 1 && hl[0] == '.') {
+		hl++;
+		hlen--;
+	}
+	if (hlen <= LINE_MAX_OCTETS)
+		r = header_add_line(&in->h, hl, hlen, in->err, sizeof(in->err));
+	else if (header_like(&in->h, hl, hlen))
+		r = add_folded(&in->h, hl, hlen, in->err, sizeof(in->err));
+	else
+		r = 1;		/* a long first body line */
+	if (r < 0)
+		return fail(in->sr, SUB_DATA, 0, "%s", in->err);
+	if (r == 1)
+		in->first = in->line.len > 0 ? FL_WHOLE : FL_NONE;
+	return SUB_OK;
+}
+
+/*
+ * read_header - the header block into in->h, up to the line that starts
+ * the body (in->first says what of it is in in->line) or the end of the
+ * message.
+ */
+static enum submit_status
+read_header(struct intake *in)
+{
+	struct reader *rd = in->rd;
+	struct buf *line = &in->line;
+	enum rd_status r;
+	size_t k;
+	int prev_crlf = 1;
+
+	for (k = 0; in->first == FL_HEADER; k++) {
+		r = rd_line(rd, line, HEADER_MAX);
+		in->dst = r == RD_OK && rd->crlf ? DR_BOL : DR_MID;
+		if (r == RD_ERR)
+			return read_fail(in);
+		if (r == RD_TOOLONG) {
+			if (header_like(&in->h, line->p, line->len))
+				return fail(in->sr, SUB_DATA, 0, "header line "
+				    "too long (over %d octets)", HEADER_MAX);
+			/* A long first body line (input without a header):
+			 * its rest is still unread. */
+			in->first = FL_PART;
+			break;
+		}
+		if (r == RD_EOF) {
+			if (in->so->smtp)
+				return fail(in->sr, SUB_EOF, 0,
+				    "end of input in the data");
+			in->first = FL_NONE;
+			break;
+		}
+		/* The end: without -i a "." line; in SMTP only CRLF "."
+		 * CRLF (see body_feed). */
+		if (!in->b.iflag && line->len == 1 && line->p[0] == '.' &&
+		    (!in->so->smtp || (prev_crlf && rd->crlf))) {
+			in->b.st = B_DONE;
+			in->first = FL_NONE;
+			break;
+		}
+		in->b.after_crlf = prev_crlf;
+		prev_crlf = rd->crlf;
+		if (memchr(line->p, '\0', line->len))
+			return fail(in->sr, SUB_DATA, 0,
+			    "message contains a NUL byte");
+		/* A leading mbox "From " line is not part of the message. */
+		if (!in->so->smtp && k == 0 && line->len >= 5 &&
+		    memcmp(line->p, "From ", 5) == 0)
+			continue;
+		if (header_line(in) != SUB_OK)
+			return in->sr->st;
+	}
+	/* Where the first body line begins, unless it is the one read. */
+	if (in->first != FL_WHOLE)
+		in->b.after_crlf = prev_crlf;
+	return SUB_OK;
+}
+
+/* take_header_rcpts - with -t, the recipients of the header join the
+ * envelope's; a message left without any is refused */
+static enum submit_status
+take_header_rcpts(struct intake *in)
+{
+	struct strlist l;
+	enum add_status r = ADD_OK;
+	size_t k;
+
+	if (in->so->tflag && !in->so->smtp) {
+		strlist_init(&l);
+		if (msg_rcpts(&in->h, &l, in->err, sizeof(in->err)) < 0)
+			r = ADD_BAD;
+		for (k = 0; r == ADD_OK && k < l.n; k++)
+			r = submit_rcpt(in->c, in->e, l.v[k],
+			    "invalid recipient in header", in->err,
+			    sizeof(in->err));
+		strlist_free(&l);
+		if (r != ADD_OK)
+			return fail(in->sr, SUB_DATA, 0, "%s", in->err);
+	}
+	if (in->e->nr == 0)
+		return fail(in->sr, SUB_DATA, 0, "no recipients");
+	return SUB_OK;
+}
+
+/* fix_header - msg.c's fix-ups of the header, then the header block as
+ * it is queued, after the trace field, into the queue file */
+static enum submit_status
+fix_header(struct intake *in)
+{
+	const struct conf *c = in->c;
+	struct fixup fx;
+
+	memset(&fx, 0, sizeof(fx));
+	fx.sender = in->e->sender;
+	fx.fullname = in->so->fullname;
+	fx.user = in->so->user;
+	fx.qualify_domain = c->qualify_domain;
+	fx.hostname = c->hostname;
+	fx.msgid = in->q.id;
+	fx.now = time(NULL);
+	if (msg_fixup(&in->h, &fx, in->err, sizeof(in->err)) < 0)
+		return fail(in->sr, SUB_DATA, 0, "%s", in->err);
+	if (trace_field(&in->hb, c, in->q.id, fx.now) < 0 ||
+	    header_write(&in->h, &in->hb) < 0 ||
+	    buf_add(&in->hb, "\r\n", 2) < 0)
+		return fail(in->sr, SUB_TEMP, 0, "out of memory");
+	if (queue_write(&in->q, in->hb.p, in->hb.len, &in->res) < 0)
+		return fail(in->sr, SUB_TEMP, 0, "%s", in->res.text);
+	if (in->b.max > 0 && (long long)in->q.size > in->b.max)
+		return fail(in->sr, SUB_TOOBIG, 0, "message is larger than "
+		    "max_message_size (%lld octets)", c->max_message_size);
+	return SUB_OK;
+}
+
+/* body_fail - the body was refused (in->b.err says why); the rest of
+ * the data is in the reader from where it was refused */
+static enum submit_status
+body_fail(struct intake *in)
+{
+	in->dst = body_state(&in->b);
+	switch (in->b.err) {
+	case BE_NUL:
+		return fail(in->sr, SUB_DATA, 0, "message contains a NUL byte");
+	case BE_TOOBIG:
+		return fail(in->sr, SUB_TOOBIG, 0, "message is larger than "
+		    "max_message_size (%lld octets)", in->c->max_message_size);
+	default:	/* queue_write's text says what it could not do */
+		return fail(in->sr, SUB_TEMP, 0, "%s", in->res.text);
+	}
+}
+
+/* feed_first_line - the body line the header phase read, with its line
+ * end as it was (none when the rest of it is unread) */
+static int
+feed_first_line(struct intake *in)
+{
+	struct body *b = &in->b;
+	const char *eol = in->rd->crlf ? "\r\n" : "\n";
+	size_t used;
+
+	if (in->first != FL_WHOLE && in->first != FL_PART)
+		return 0;
+	if (body_feed(b, in->line.p, in->line.len, &used, &in->res) == 0 &&
+	    (in->first == FL_PART || b->st == B_DONE ||
+	    body_feed(b, eol, strlen(eol), &used, &in->res) == 0))
+		return 0;
+	/* The reader is past that line, or inside it (long line). */
+	b->after_crlf = in->first == FL_WHOLE && in->rd->crlf;
+	b->st = b->after_crlf ? B_BOL : B_MID;
+	return -1;
+}
+
+/* stream_body - the body into the queue file as it is read, up to the
+ * end of input or the final "." */
+static enum submit_status
+stream_body(struct intake *in)
+{
+	struct reader *rd = in->rd;
+	struct body *b = &in->b;
+	size_t used;
+	int r;
+
+	if (feed_first_line(in) < 0)
+		return body_fail(in);
+	while (b->st != B_DONE) {
+		if (rd->off == rd->len) {
+			enum rd_status f = rd_fill(rd);
+
+			if (f == RD_ERR)
+				return read_fail(in);
+			if (f == RD_EOF)
+				break;
+		}
+		r = body_feed(b, rd->buf + rd->off, rd->len - rd->off, &used,
+		    &in->res);
+		rd->off += used;
+		if (r < 0)
+			return body_fail(in);
+	}
+	if (b->st != B_DONE && in->so->smtp)
+		return fail(in->sr, SUB_EOF, 0, "end of input in the data");
+	if (body_end(b, &in->res) < 0)
+		return body_fail(in);
+	return SUB_OK;
+}
+
+/* commit - the message on disk for good, once its own size is within
+ * the user's limits */
+static enum submit_status
+commit(struct intake *in)
+{
+	struct envelope *e = in->e;
+	size_t k;
+	int r;
+
+	e->arrival = time(NULL);
+	/* 8-bit octets in the header (a raw UTF-8 Subject) need 8BITMIME
+	 * as much as those of the body. */
+	for (k = 0; k < in->hb.len && !(in->hb.p[k] & 0x80); k++)
+		;
+	e->body8 = in->b.eight || k < in->hb.len ? 1 : 0;
+	/* With its own size: a message must not take its user past a
+	 * limit, nor the disk below the reserve. */
+	if (submit_admit(in->c, (long long)in->q.size, in->q.id, in->sr) !=
+	    SUB_OK)
+		return in->sr->st;
+	if ((r = queue_commit(in->c, &in->q, e, &in->res)) < 0)
+		return fail(in->sr, SUB_QUEUE, -r, "cannot queue the message: "
+		    "%s", in->res.text);
+	in->have_q = 0;
+	close(in->q.fd);
+	logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu, uid=%ld%s",
+	    e->id, e->sender, (long long)e->size, e->nr, (long)getuid(),
+	    in->so->smtp ? ", via -bs" : "");
+	vlog("queued as %s", e->id);
+	return SUB_OK;
+}
+
+/*
+ * drain - SMTP: the session goes on after the final "." of a refused
+ * message, so the rest of its data is read and dropped (the reply to
+ * DATA comes once it is read); not when the input itself failed.
+ */
+static void
+drain(struct intake *in)
+{
+	enum submit_status st = in->sr->st;
+	enum rd_status r;
+
+	if (!in->so->smtp || in->b.st == B_DONE || st == SUB_IOERR ||
+	    st == SUB_TIMEOUT || st == SUB_EOF)
+		return;
+	r = skip_data(in->rd, in->dst);
+	if (r == RD_ERR)
+		fail(in->sr, errno == ETIMEDOUT ? SUB_TIMEOUT : SUB_IOERR, 0,
+		    "%s", strerror(errno));
+	else if (r == RD_EOF)
+		fail(in->sr, SUB_EOF, 0, "end of input in the data");
+}
+
 /*
  * submit_message - read one message from rd and queue it for e's sender
  * and recipients (with -t, plus those of the header).  On success e->id
@@ -1098,257 +1483,36 @@ enum submit_status
 submit_message(const struct conf *c, struct reader *rd, struct envelope *e,
     const struct subopts *so, struct subres *sr)
 {
-	struct header h;
-	struct buf line, hb;
-	struct qfile q;
-	struct body b;
-	struct result res;
-	struct fixup fx;
-	char err[512];
-	const char *hl;
-	size_t k, hlen, used;
-	int r, have_q = 0, body_started = 0, prev_crlf = 1;
-	/* SMTP: where the reader is, should the rest need draining */
-	enum dstate dst = DR_BOL;
+	struct intake in;
 
-	header_init(&h);
-	buf_init(&line, 0);
-	buf_init(&hb, 0);
-	memset(&b, 0, sizeof(b));
+	memset(&in, 0, sizeof(in));
 	memset(sr, 0, sizeof(*sr));
+	in.c = c;
+	in.rd = rd;
+	in.e = e;
+	in.so = so;
+	in.sr = sr;
+	header_init(&in.h);
+	buf_init(&in.line, 0);
+	buf_init(&in.hb, 0);
+	in.first = FL_HEADER;
+	in.dst = DR_BOL;
+	in.b.q = &in.q;
+	in.b.max = c->max_message_size;
+	in.b.iflag = so->iflag && !so->smtp;
+	in.b.smtp = so->smtp;
+	in.b.st = B_BOL;
+	in.b.after_crlf = 1;
 
-	if ((r = queue_open(c, &res)) < 0) {
-		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
-		goto refuse;
-	}
-	/* (-bs checked this at MAIL already, with the announced SIZE) */
-	if (!so->smtp && submit_admit(c, 0, NULL, sr) != SUB_OK)
-		goto refuse;
-	if ((r = queue_create(c, &q, &res)) < 0) {
-		fail(sr, SUB_QUEUE, -r, "cannot create queue file: %s", res.text);
-		goto refuse;
-	}
-	have_q = 1;
-	b.q = &q;
-	b.max = c->max_message_size;
-	b.iflag = so->iflag && !so->smtp;
-	b.smtp = so->smtp;
-	b.bol = 1;
-	b.crlf_bol = 1;
-
-	/* The header block. */
-	for (k = 0;; k++) {
-		r = rd_line(rd, &line, HEADER_MAX);
-		dst = r == 1 && rd->crlf ? DR_BOL : DR_MID;
-		if (r == -1) {
-			fail(sr, errno == ETIMEDOUT ? SUB_TIMEOUT : SUB_IOERR,
-			    errno, "cannot read the message: %s",
-			    strerror(errno));
-			goto out;
-		}
-		if (r == -2) {
-			if (header_like(&h, line.p, line.len)) {
-				fail(sr, SUB_DATA, 0, "header line too long "
-				    "(over %d octets)", HEADER_MAX);
-				goto refuse;
-			}
-			/* A long first body line (input without a header):
-			 * its rest is still unread. */
-			body_started = 2;
-			break;
-		}
-		if (r == 0) {
-			if (so->smtp) {
-				fail(sr, SUB_EOF, 0, "end of input in the data");
-				goto out;
-			}
-			break;
-		}
-		/* The end: without -i a "." line; in SMTP only CRLF "."
-		 * CRLF (see body_feed). */
-		if (!b.iflag && line.len == 1 && line.p[0] == '.' &&
-		    (!so->smtp || (prev_crlf && rd->crlf))) {
-			b.done = 1;
-			break;
-		}
-		b.crlf_bol = prev_crlf;
-		prev_crlf = rd->crlf;
-		if (memchr(line.p, '\0', line.len)) {
-			fail(sr, SUB_DATA, 0, "message contains a NUL byte");
-			goto refuse;
-		}
-		/* A leading mbox "From " line is not part of the message. */
-		if (!so->smtp && k == 0 && line.len >= 5 &&
-		    memcmp(line.p, "From ", 5) == 0)
-			continue;
-		/* SMTP: the line without its stuffed dot; body_feed, which
-		 * may get the line, unstuffs on its own. */
-		hl = line.p;
-		hlen = line.len;
-		if (so->smtp && hlen > 1 && hl[0] == '.') {
-			hl++;
-			hlen--;
-		}
-		if (hlen <= LINE_MAX_OCTETS)
-			r = header_add_line(&h, hl, hlen, err, sizeof(err));
-		else if (header_like(&h, hl, hlen))
-			r = add_folded(&h, hl, hlen, err, sizeof(err));
-		else
-			r = 1;		/* a long first body line */
-		if (r < 0) {
-			fail(sr, SUB_DATA, 0, "%s", err);
-			goto refuse;
-		}
-		if (r == 1) {
-			body_started = line.len > 0;
-			break;
-		}
-	}
-
-	/* Where the first body line begins, unless it is the one read. */
-	if (body_started != 1)
-		b.crlf_bol = prev_crlf;
-
-	if (so->tflag && !so->smtp) {
-		struct strlist l;
-
-		strlist_init(&l);
-		if (msg_rcpts(&h, &l, err, sizeof(err)) < 0) {
-			strlist_free(&l);
-			fail(sr, SUB_DATA, 0, "%s", err);
-			goto refuse;
-		}
-		for (r = 0, k = 0; r == 0 && k < l.n; k++)
-			r = submit_rcpt(c, e, l.v[k], "invalid recipient in header",
-			    err, sizeof(err));
-		strlist_free(&l);
-		if (r < 0) {
-			fail(sr, SUB_DATA, 0, "%s", err);
-			goto refuse;
-		}
-	}
-
-	if (e->nr == 0) {
-		fail(sr, SUB_DATA, 0, "no recipients");
-		goto refuse;
-	}
-
-	memset(&fx, 0, sizeof(fx));
-	fx.sender = e->sender;
-	fx.fullname = so->fullname;
-	fx.user = so->user;
-	fx.qualify_domain = c->qualify_domain;
-	fx.hostname = c->hostname;
-	fx.msgid = q.id;
-	fx.now = time(NULL);
-	if (msg_fixup(&h, &fx, err, sizeof(err)) < 0) {
-		fail(sr, SUB_DATA, 0, "%s", err);
-		goto refuse;
-	}
-	if (trace_field(&hb, c, q.id, fx.now) < 0 ||
-	    header_write(&h, &hb) < 0 || buf_add(&hb, "\r\n", 2) < 0) {
-		fail(sr, SUB_TEMP, 0, "out of memory");
-		goto refuse;
-	}
-	if (queue_write(&q, hb.p, hb.len, &res) < 0) {
-		fail(sr, SUB_TEMP, 0, "%s", res.text);
-		goto refuse;
-	}
-	if (b.max > 0 && (long long)q.size > b.max) {
-		fail(sr, SUB_TOOBIG, 0, "message is larger than "
-		    "max_message_size (%lld octets)", c->max_message_size);
-		goto refuse;
-	}
-
-	/* The body, streamed: first the line the header loop read, with
-	 * its line end as it was. */
-	if (body_started && (body_feed(&b, line.p, line.len, &used, &res) < 0 ||
-	    (body_started == 1 && !b.done && body_feed(&b, rd->crlf ? "\r\n" :
-	    "\n", rd->crlf ? 2 : 1, &used, &res) < 0))) {
-		/* The reader is past that line, or inside it (long line). */
-		used = 0;
-		b.dot = b.dot_cr = b.skip_lf = 0;
-		b.bol = b.crlf_bol = body_started == 1 && rd->crlf;
-		goto bodyerr;
-	}
-	while (!b.done) {
-		if (rd->off == rd->len) {
-			r = rd_fill(rd);
-			if (r < 0) {
-				fail(sr, errno == ETIMEDOUT ? SUB_TIMEOUT :
-				    SUB_IOERR, errno, "cannot read the message: %s",
-				    strerror(errno));
-				goto out;
-			}
-			if (r == 0)
-				break;
-		}
-		r = (int)(body_feed(&b, rd->buf + rd->off, rd->len - rd->off,
-		    &used, &res) < 0);
-		rd->off += used;
-		if (r)
-			goto bodyerr;
-	}
-	if (!b.done && so->smtp) {
-		fail(sr, SUB_EOF, 0, "end of input in the data");
-		goto out;
-	}
-	if (body_end(&b, &res) < 0)
-		goto bodyerr;
-
-	if ((r = expand_local(e, c, err, sizeof(err))) < 0) {
-		fail(sr, r == -2 ? SUB_DATA : SUB_TEMP, 0, "%s", err);
-		goto out;
-	}
-	e->arrival = time(NULL);
-	/* 8-bit octets in the header (a raw UTF-8 Subject) need 8BITMIME
-	 * as much as those of the body. */
-	for (k = 0; k < hb.len && !(hb.p[k] & 0x80); k++)
-		;
-	e->body8 = b.eight || k < hb.len ? 1 : 0;
-	/* With its own size: a message must not take its user past a
-	 * limit, nor the disk below the reserve. */
-	if (submit_admit(c, (long long)q.size, q.id, sr) != SUB_OK)
-		goto out;
-	if ((r = queue_commit(c, &q, e, &res)) < 0) {
-		fail(sr, SUB_QUEUE, -r, "cannot queue the message: %s", res.text);
-		goto out;
-	}
-	have_q = 0;
-	close(q.fd);
-	logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu, uid=%ld%s",
-	    e->id, e->sender, (long long)e->size, e->nr, (long)getuid(),
-	    so->smtp ? ", via -bs" : "");
-	vlog("queued as %s", e->id);
-	sr->st = SUB_OK;
-	goto out;
-bodyerr:
-	if (b.nul)
-		fail(sr, SUB_DATA, 0, "message contains a NUL byte");
-	else if (b.toobig)
-		fail(sr, SUB_TOOBIG, 0, "message is larger than "
-		    "max_message_size (%lld octets)", c->max_message_size);
-	else	/* queue_write's text says what it could not do */
-		fail(sr, SUB_TEMP, 0, "%s", res.text);
-	/* The rest of the data is in the reader from the error on. */
-	dst = body_state(&b);
-	if (b.done)
-		goto out;
-refuse:
-	/* SMTP: the session goes on after the final "."; the reply to
-	 * DATA comes once it is read. */
-	if (so->smtp && !b.done) {
-		r = drain(rd, dst);
-		if (r <= 0)
-			fail(sr, r < 0 && errno == ETIMEDOUT ? SUB_TIMEOUT :
-			    r < 0 ? SUB_IOERR : SUB_EOF, 0, "%s", r < 0 ?
-			    strerror(errno) : "end of input in the data");
-	}
-out:
-	if (have_q)
-		queue_abort(&q);
-	buf_free(&line);
-	buf_free(&hb);
-	header_free(&h);
+	if (open_message(&in) != SUB_OK || read_header(&in) != SUB_OK ||
+	    take_header_rcpts(&in) != SUB_OK || fix_header(&in) != SUB_OK ||
+	    stream_body(&in) != SUB_OK || expand_local(e, c, sr) != SUB_OK ||
+	    commit(&in) != SUB_OK)
+		drain(&in);
+	if (in.have_q)
+		queue_abort(&in.q);
+	buf_free(&in.line);
+	buf_free(&in.hb);
+	header_free(&in.h);
 	return sr->st;
 }
