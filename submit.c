@@ -1058,14 +1058,16 @@ out:
  * (see the head of this file): size is the octets of the message about
  * to be committed, 0 before it is read (then what is queued must be
  * below the limits), never negative; self is the ID of its file in tmp/
- * (NULL before it is created), left out of the count.  SUB_OK, or SUB_QUOTA, SUB_RESERVE, SUB_TEMP (the
- * queue could not be looked at) with sr saying why, naming the key.
+ * (NULL before it is created), left out of the count.  SUB_OK, or
+ * SUB_QUOTA, SUB_RESERVE, SUB_TEMP (the queue could not be looked at)
+ * with sr saying why, naming the key.
  */
 enum submit_status
 submit_admit(const struct conf *c, long long size, const char *self,
     struct subres *sr)
 {
 	struct result res;
+	struct rtext t;
 	long long bytes, total, avail, limit;
 	long count;
 	uid_t uid = getuid();
@@ -1075,7 +1077,7 @@ submit_admit(const struct conf *c, long long size, const char *self,
 		return SUB_OK;
 	if (queue_space(c, &total, &avail, &res) < 0 ||
 	    queue_usage(c, uid, self, &count, &bytes, &res) < 0)
-		return fail(sr, SUB_TEMP, 0, "%s", res.text);
+		return fail(sr, SUB_TEMP, 0, "%s", result_str(&res, &t));
 	/* This message, read or not, would be one more. */
 	if (c->user_queue_messages > 0 && count >= c->user_queue_messages)
 		return fail(sr, SUB_QUOTA, 0, "queue quota of uid %ld reached: "
@@ -1169,6 +1171,7 @@ struct intake {
 	enum dstate dst;	/* SMTP: where the reader is, should the rest
 				 * need to be skipped */
 	struct result res;
+	struct rtext rt;	/* res in words */
 	char err[512];
 };
 
@@ -1191,13 +1194,13 @@ open_message(struct intake *in)
 
 	if ((r = queue_open(in->c, &in->res)) < 0)
 		return fail(in->sr, SUB_QUEUE, -r, "cannot create queue file: "
-		    "%s", in->res.text);
+		    "%s", result_str(&in->res, &in->rt));
 	/* (-bs checked this at MAIL already, with the announced SIZE) */
 	if (!in->so->smtp && submit_admit(in->c, 0, NULL, in->sr) != SUB_OK)
 		return in->sr->st;
 	if ((r = queue_create(in->c, &in->q, &in->res)) < 0)
 		return fail(in->sr, SUB_QUEUE, -r, "cannot create queue file: "
-		    "%s", in->res.text);
+		    "%s", result_str(&in->res, &in->rt));
 	in->have_q = 1;
 	return SUB_OK;
 }
@@ -1340,7 +1343,7 @@ fix_header(struct intake *in)
 	    buf_add(&in->hb, "\r\n", 2) < 0)
 		return fail(in->sr, SUB_TEMP, 0, "out of memory");
 	if (queue_write(&in->q, in->hb.p, in->hb.len, &in->res) < 0)
-		return fail(in->sr, SUB_TEMP, 0, "%s", in->res.text);
+		return fail(in->sr, SUB_TEMP, 0, "%s", result_str(&in->res, &in->rt));
 	if (in->b.max > 0 && (long long)in->q.size > in->b.max)
 		return fail(in->sr, SUB_TOOBIG, 0, "message is larger than "
 		    "max_message_size (%lld octets)", c->max_message_size);
@@ -1360,7 +1363,7 @@ body_fail(struct intake *in)
 		return fail(in->sr, SUB_TOOBIG, 0, "message is larger than "
 		    "max_message_size (%lld octets)", in->c->max_message_size);
 	default:	/* queue_write's text says what it could not do */
-		return fail(in->sr, SUB_TEMP, 0, "%s", in->res.text);
+		return fail(in->sr, SUB_TEMP, 0, "%s", result_str(&in->res, &in->rt));
 	}
 }
 
@@ -1441,7 +1444,7 @@ commit(struct intake *in)
 		return in->sr->st;
 	if ((r = queue_commit(in->c, &in->q, e, &in->res)) < 0)
 		return fail(in->sr, SUB_QUEUE, -r, "cannot queue the message: "
-		    "%s", in->res.text);
+		    "%s", result_str(&in->res, &in->rt));
 	in->have_q = 0;
 	close(in->q.fd);
 	logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu, uid=%ld%s",
