@@ -12,7 +12,8 @@
 #            start_smtpd ADDR [t/smtpd.py options], stop_server NAME
 #   mxsend   write_conf [extra "key value" lines], mx ARGS... (./sendmail
 #            -C $T/conf), q_* helpers to look into the queue, rx_* helpers
-#            to look at what a t/smtpd.py server received
+#            to look at what a t/smtpd.py server received, bs (a -bs
+#            session through t/bsclient.py)
 #
 # Addresses: a test's SMTP servers listen on 127.0.0.x:$SMTP_PORT (all MX of
 # one test share the port: mxsend has one smtp_port).  Each test file uses its
@@ -513,6 +514,30 @@ need_tools() {
 	"$PY" -c 'import aiosmtpd' 2>/dev/null || what="$what python3-aiosmtpd"
 	[ -z "$what" ] || { echo "Bail out! missing$what: run make deps"; exit 255; }
 	[ -x "$SENDMAIL" ] || { echo "Bail out! no $SENDMAIL: run make"; exit 255; }
+}
+
+# ---- sendmail -bs sessions (t/bsclient.py) ---------------------------------
+
+# bs [DRIVER-OPTS] [-- SENDMAIL-OPTS] <SCRIPT - one session of
+# "sendmail -C $CONF -bs SENDMAIL-OPTS" through t/bsclient.py (see there for
+# the script and the transcript).  Prints the transcript with queue IDs as
+# "ID" and the free text after the fixed start of some replies as "...";
+# keeps the raw transcript in $T/TAG.tr, the IDs of "queued as" replies, in
+# order, in $T/TAG.ids, and sendmail's stderr in $T/TAG.err (TAG is $BSTAG,
+# default bs: sessions run at the same time need their own).
+bs() {
+	local d=() tag=${BSTAG:-bs}
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		d+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	"$PY" -S "$TOP/t/bsclient.py" "${d[@]}" -- \
+	    "$SENDMAIL" -C "${CONF:-$T/conf}" -bs "$@" >"$T/$tag.tr" 2>>"$T/$tag.err"
+	sed -n 's/^250 2\.0\.0 Ok: queued as \([^ ]*\)$/\1/p' "$T/$tag.tr" >"$T/$tag.ids"
+	sed -E -e 's/^(250 2\.0\.0 Ok: queued as )[^ ]+$/\1ID/' \
+	    -e 's/^(501 5\.1\.7 Bad sender address|501 5\.1\.3 Bad recipient address|555 5\.5\.4 Unsupported parameter).*/\1.../' \
+	    "$T/$tag.tr"
 }
 
 # ---- TLS: a test PKI and a TLS/AUTH receiver (t/tlsd.py) ---------------------
