@@ -26,7 +26,7 @@ endif
 OBJS  = util.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o deliver.o mailq.o doctor.o \
         aliases.o local.o submit.o server.o
 TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay \
-         t/mime8test t/aliastest t/localtest
+         t/mime8test t/aliastest t/localtest t/tlstest
 
 all: sendmail
 
