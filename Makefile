@@ -1,6 +1,7 @@
 # mxsend - build, test, demo, install.
 #   make            build ./sendmail
 #   make check      all tests (prove t/*.t); SAN=1 for ASan + UBSan
+#   make programs   ./sendmail and the test drivers make check runs
 #   make demo       deliver one message end to end to a local test MX
 #   make bench      benchmarks (not tests)
 #   make deps       install build and test dependencies (Debian, as root)
@@ -91,8 +92,11 @@ fuzz-msg: t/fuzz_msg.c msg.c util.c mxsend.h
 	t/fuzz_msg -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/msg
 
 check: deps
-	$(MAKE) sendmail $(TPROGS)
+	$(MAKE) programs
 	prove -j2 t/*.t
+
+# what make check runs: the binary and the test drivers
+programs: sendmail $(TPROGS)
 
 demo: deps
 	$(MAKE) sendmail
@@ -130,5 +134,5 @@ clean:
 	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz-alias t/fuzz-bs \
 	  t/fuzz-smtp t/fuzz-auth t/fuzz-dns t/fuzz-mailq t/fuzz-mbox t/fuzz-submit t/fuzz-bounce t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
 
-.PHONY: all check demo bench deps install clean FORCE
+.PHONY: all check programs demo bench deps install clean FORCE
 .SECONDARY:
