@@ -45,7 +45,7 @@ sendmail: sendmail.o $(OBJS)
 
 t/%: t/%.o $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $< $(OBJS) $(LIBS)
-t/%.o: t/%.c mxsend.h .flags
+t/%.o: t/%.c mxsend.h t/tap.h t/testlib.h .flags
 	$(CC) $(ALL_CFLAGS) -I. -c -o $@ $<
 
 # deps first, then the build: on a fresh machine the compiler and the
@@ -78,13 +78,13 @@ fuzz-%: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(FUZZ_SRCS) mxsend.h
 # replay t/corpus/msg in make check.
 t/msgtest.o: t/fuzz_msg.c
 t/mime8test.o: t/fuzz_mime8.c
-fuzz-mime8: t/fuzz_mime8.c mime.c util.c mxsend.h
+fuzz-mime8: t/fuzz_mime8.c t/testlib.h mime.c util.c mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. -DMIME8_HOLD_MAX=512 \
 	  -DMIME8_HEADER_MAX=2048 $(FUZZ_SAN) \
 	  -o t/fuzz_mime8 t/fuzz_mime8.c mime.c util.c
 	mkdir -p t/corpus/mime8
 	t/fuzz_mime8 -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/mime8
-fuzz-msg: t/fuzz_msg.c msg.c util.c mxsend.h
+fuzz-msg: t/fuzz_msg.c t/testlib.h msg.c util.c mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. \
 	  $(FUZZ_SAN) -o t/fuzz_msg t/fuzz_msg.c \
 	  msg.c util.c $(shell pkg-config --cflags --libs $(PKGS))

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mxsend.h"
+#include "t/testlib.h"
 
 static void
 escs(const char *s)
@@ -100,16 +101,6 @@ do_expand(const char *path, int argc, char **argv)
 	aliases_free(ta);
 	strlist_free(&errs);
 	return 0;
-}
-
-static int unit_failed;
-
-static void
-unit_ok(int cond, const char *name)
-{
-	printf("%sok - %s\n", cond ? "" : "not ", name);
-	if (!cond)
-		unit_failed = 1;
 }
 
 /* parse - text into a fresh table; errs holds the errors */
