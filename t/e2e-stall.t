@@ -56,7 +56,7 @@ error_of() {	# ADDR - the error kept for ADDR
 		    $1 == "error" && r { sub(/^error /, ""); print }'
 	done
 }
-trap 'pkill -KILL -u nobody -f "^$SM " 2>/dev/null' EXIT
+at_exit 'pkill -KILL -u nobody -f "^$SM " 2>/dev/null'
 
 # --- 1. nobody stops its local delivery child in root's run -------------------------
 install -o daemon -g mail -m 660 /dev/null /var/mail/daemon

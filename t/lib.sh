@@ -7,7 +7,8 @@
 #            like GOT ERE NAME, is_file GOTFILE EXPFILE NAME, skip_all WHY,
 #            diag TEXT..., diag_file FILE, done_testing
 #   scratch  $T, a fresh directory, removed at exit unless KEEP=1; every
-#            server started here is killed at exit
+#            server started here is killed at exit; at_exit CODE runs
+#            CODE first
 #   servers  start_dns ARGS..., start_sink ADDR [smtp-sink options],
 #            start_smtpd ADDR [t/smtpd.py options], stop_server NAME
 #   mxsend   write_conf [extra "key value" lines], mx ARGS... (./sendmail
@@ -143,10 +144,17 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/mxsend-t.XXXXXX")
 chmod 755 "$T"		# smtp-sink runs as nobody; the setpriv tests too
 _pids=
 _names=
+_at_exit=
+
+# at_exit SHELL-CODE - run it at exit, before the servers are stopped (a
+# test must not set its own EXIT trap: this one stops them)
+at_exit() { _at_exit="$_at_exit$1
+"; }
 
 _cleanup() {
 	local st=$? p
 	trap - EXIT
+	eval "$_at_exit"
 	for p in $_pids; do
 		kill "$p" 2>/dev/null
 	done
