@@ -81,28 +81,24 @@ ok() {
 	return $st
 }
 
+# _tap_check STATUS NAME GOT WANT - a test that passes when STATUS is 0;
+# when it fails, GOT and the line WANT (what was expected) as diagnostics
+_tap_check() {
+	_tap_result "$1" "$2" && return 0
+	printf '%s\n' "got:      '$3'" "$4" | cat -v | sed 's/^/#   /' >&2
+	return 1
+}
+
 # is GOT EXPECTED NAME
 is() {
-	if [ "$1" = "$2" ]; then
-		_tap_result 0 "$3"
-	else
-		_tap_result 1 "$3"
-		printf '%s\n' "got:      '$1'" "expected: '$2'" | cat -v |
-		    sed 's/^/#   /' >&2
-		return 1
-	fi
+	[ "$1" = "$2" ]
+	_tap_check $? "$3" "$1" "expected: '$2'"
 }
 
 # like GOT ERE NAME
 like() {
-	if printf '%s' "$1" | grep -Eq -- "$2"; then
-		_tap_result 0 "$3"
-	else
-		_tap_result 1 "$3"
-		printf '%s\n' "got:      '$1'" "expected match: /$2/" | cat -v |
-		    sed 's/^/#   /' >&2
-		return 1
-	fi
+	printf '%s' "$1" | grep -Eq -- "$2"
+	_tap_check $? "$3" "$1" "expected match: /$2/"
 }
 
 # is_file GOTFILE EXPFILE NAME - byte for byte
@@ -328,13 +324,15 @@ sink_message() {
 # returns at once: call wait_smtpd after starting several (they start in
 # parallel then).
 _smtpd_waiting=
-start_smtpd() {
-	local addr=$1 d
-	shift
-	d=$T/smtpd-$addr
+start_smtpd() { _start_receiver smtpd.py "$1" "$SMTP_PORT" "${@:2}"; }
+
+# _start_receiver SCRIPT ADDR PORT [options] - t/SCRIPT (t/sinklib.py's
+# recorder) on ADDR:PORT, recording into $T/smtpd-ADDR/
+_start_receiver() {
+	local addr=$2 d=$T/smtpd-$2
 	rm -f "$d/ready"
 	mkdir -p "$d"
-	"$PY" "$TOP/t/smtpd.py" --listen "$addr:$SMTP_PORT" --dir "$d" "$@" \
+	"$PY" "$TOP/t/$1" --listen "$addr:$3" --dir "$d" "${@:4}" \
 	    >>"$d/out" 2>&1 &
 	_track "smtpd-$addr" $!
 	_smtpd_waiting="$_smtpd_waiting $addr"
@@ -566,6 +564,8 @@ bs() {
 #   rx_meta FILE KEY     the value of a tlsd header line (tls, auth, sni,
 #                        client-cert, ehlo-after-tls)
 #   rx_trace ADDR        the tlsd dialogue trace of ADDR
+#   send NAME RCPT...    one message through mx -odi -v (exit status in $rc)
+#   mails ADDR, reset_q  MAIL commands a receiver saw; an empty queue
 
 PKI=$T/pki
 
@@ -611,19 +611,14 @@ CNF
 }
 
 pki_cert() {	# NAME CN [SAN [expired]]
-	local n=$1 cn=$2 san=${3:-} exp=${4:-}
+	local n=$1 cn=$2 san=${3:-} exp=${4:-} ext=()
 	set -- -days 365
 	[ "$exp" = expired ] &&
 	    set -- -startdate 20200101000000Z -enddate 20210101000000Z
-	if [ -n "$san" ]; then
-		_pki_q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-		    -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" \
-		    -subj "/CN=$cn" -addext "subjectAltName=$san" || return 1
-	else
-		_pki_q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-		    -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" \
-		    -subj "/CN=$cn" || return 1
-	fi
+	[ -n "$san" ] && ext=(-addext "subjectAltName=$san")
+	_pki_q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+	    -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" \
+	    -subj "/CN=$cn" "${ext[@]}" || return 1
 	_pki_q openssl ca -batch -config "$PKI/ca.cnf" -extensions leaf \
 	    -in "$PKI/$n.csr" -out "$PKI/$n.pem" -notext "$@"
 }
@@ -635,17 +630,22 @@ pki_self() {	# NAME CN
 }
 
 start_tlsd() {
-	local addr=$1 d
-	shift
-	d=$T/smtpd-$addr
-	rm -f "$d/ready"
-	mkdir -p "$d"
-	"$PY" "$TOP/t/tlsd.py" --listen "$addr:${TLSD_PORT:-$SMTP_PORT}" \
-	    --dir "$d" "$@" >>"$d/out" 2>&1 &
-	_track "smtpd-$addr" $!
-	_smtpd_waiting="$_smtpd_waiting $addr"
-	[ "${SMTPD_NOWAIT:-0}" = 1 ] || wait_smtpd
+	_start_receiver tlsd.py "$1" "${TLSD_PORT:-$SMTP_PORT}" "${@:2}"
 }
+
+# send NAME RCPT... - one message, "Subject: NAME", from sender@origin.test,
+# -odi -v: its stderr in $T/NAME.err, its exit status in $rc
+send() {
+	local name=$1
+	shift
+	printf 'Subject: %s\n\nbody\n' "$name" |
+	    mx -odi -v -f sender@origin.test "$@" 2>"$T/$name.err"
+	rc=$?
+}
+# mails ADDR - how many MAIL commands a receiver has seen so far
+mails() { rx_trace "$1" | grep -c '> MAIL'; }
+# reset_q - an empty queue
+reset_q() { rm -rf "$T/q"; }
 
 rx_meta() {	# FILE KEY
 	rx_env "$1" | sed -n "s/^$2 //p" | head -n 1
