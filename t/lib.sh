@@ -9,7 +9,8 @@
 #   scratch  $T, a fresh directory, removed at exit unless KEEP=1; every
 #            server started here is killed at exit; at_exit CODE runs
 #            CODE first
-#   servers  start_dns ARGS..., start_sink ADDR [smtp-sink options],
+#   servers  start_dns ARGS..., start_dns_mx DOMAIN=ADDR... [-- ARGS...],
+#            start_sink ADDR [smtp-sink options],
 #            start_smtpd ADDR [t/smtpd.py options], stop_server NAME
 #   mxsend   write_conf [extra "key value" lines], mx ARGS... (./sendmail
 #            -C $T/conf), q_* helpers to look into the queue, rx_* helpers
@@ -284,6 +285,19 @@ start_dns() {
 	return 1
 }
 
+# start_dns_mx DOMAIN=ADDR... [-- ARGS...] - start_dns, each DOMAIN's MX
+# mx.DOMAIN (preference 10) at ADDR, and ARGS for dnsmasq as they are
+start_dns_mx() {
+	local args=() d
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		d=${1%%=*}
+		args+=("--mx-host=$d,mx.$d,10" "--host-record=mx.$d,${1#*=}")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	start_dns "${args[@]}" "$@"
+}
+
 # ---- SMTP servers ------------------------------------------------------------
 
 # start_sink ADDR [smtp-sink options] - Postfix's smtp-sink on ADDR:$SMTP_PORT;
@@ -382,6 +396,13 @@ rx_head() { rx_data "$1" | sed '/^\r$/q' | sed '$d' | tr -d '\r'; }
 rx_body() { rx_data "$1" | sed '1,/^\r$/d'; }
 hdr() { rx_head "$1" | grep -i "^$2:"; }
 rx_last() { rx_files "$1" | tail -n 1; }
+# rx_rcpts ADDR... - every recipient these servers accepted, sorted
+rx_rcpts() {
+	local a
+	for a in "$@"; do
+		cat "$T/smtpd-$a"/msgs/* 2>/dev/null
+	done | sed -n 's/^RCPT TO:<\(.*\)>$/\1/p' | LC_ALL=C sort
+}
 # rx_rcpt_copies ADDR RCPT - in how many transactions RCPT was accepted
 rx_rcpt_copies() {
 	local f n=0
