@@ -146,6 +146,19 @@ py(const char *script, const char *a1, const char *a2, char *out,
 	pclose(f);
 }
 
+/* big_message - msgfile "big": "Subject: big", then n lines "line I of
+ * TEXT" (CRLF ends); the message is also appended to big */
+static int
+big_message(struct buf *big, size_t n, const char *text)
+{
+	size_t i;
+
+	buf_adds(big, "Subject: big\r\n\r\n");
+	for (i = 0; i < n; i++)
+		buf_printf(big, "line %zu of %s\r\n", i, text);
+	return msgfile("big", big->p, big->len);
+}
+
 static void
 test_mbox(void)
 {
@@ -233,15 +246,10 @@ test_mbox(void)
 	 * reached the file before the read fails. */
 	{
 		struct buf big, before;
-		size_t i;
 
 		buf_init(&big, 0);
 		buf_init(&before, 0);
-		buf_adds(&big, "Subject: big\r\n\r\n");
-		for (i = 0; i < 4000; i++)
-			buf_printf(&big, "line %zu of a long message, From "
-			    "the queue\r\n", i);
-		fd = msgfile("big", big.p, big.len);
+		fd = big_message(&big, 4000, "a long message, From the queue");
 		slurp(mbox, &before);
 		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
 		    (off_t)big.len + 100000, &res), OUT_TEMP,
@@ -260,6 +268,22 @@ test_mbox(void)
 	buf_free(&want);
 }
 
+/* mbox_timed - the message in fd (msg1) into user's mailbox in the spool:
+ * the outcome, and in *secs how long it took */
+static enum outcome
+mbox_timed(int fd, double *secs, struct result *res)
+{
+	struct timespec t0, t1;
+	enum outcome o;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	o = local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+	    sizeof(msg1) - 1, res);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*secs = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return o;
+}
+
 /* test_locks - a stale dotlock is broken; a live dotlock and a live
  * fcntl lock are waited for */
 static void
@@ -269,7 +293,7 @@ test_locks(void)
 	    { time(NULL) - 600, 0 }};
 	struct result res;
 	char mbox[512], lock[600];
-	struct timespec t0, t1;
+	double secs;
 	int fd, lfd, p[2];
 	pid_t pid;
 	char c;
@@ -295,14 +319,10 @@ test_locks(void)
 		unlink(lock);
 		_exit(0);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-	    sizeof(msg1) - 1, &res), OUT_OK, "waits for a dotlock: %s",
+	is_int(mbox_timed(fd, &secs, &res), OUT_OK, "waits for a dotlock: %s",
 	    res.text);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	waitpid(pid, NULL, 0);
-	ok(t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9 > 0.4,
-	    "delivery waited for the dotlock");
+	ok(secs > 0.4, "delivery waited for the dotlock");
 
 	/* A live fcntl lock held by another process for half a second. */
 	if (pipe(p) < 0)
@@ -323,14 +343,10 @@ test_locks(void)
 	if (read(p[0], &c, 1) != 1)
 		exit(2);
 	close(p[0]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-	    sizeof(msg1) - 1, &res), OUT_OK, "waits for an fcntl lock: %s",
-	    res.text);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	is_int(mbox_timed(fd, &secs, &res), OUT_OK,
+	    "waits for an fcntl lock: %s", res.text);
 	waitpid(pid, NULL, 0);
-	ok(t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9 > 0.4,
-	    "delivery waited for the fcntl lock");
+	ok(secs > 0.4, "delivery waited for the fcntl lock");
 	close(fd);
 }
 
@@ -433,7 +449,6 @@ test_lock_rules(void)
 	struct buf before, after, big;
 	char mbox[512], lock[600];
 	struct stat st;
-	size_t i;
 	int fd, hold;
 
 	buf_init(&before, 0);
@@ -489,11 +504,7 @@ test_lock_rules(void)
 
 	/* A file size limit half-way through: EFBIG, not SIGXFSZ, and the
 	 * mailbox exactly as before. */
-	buf_adds(&big, "Subject: big\r\n\r\n");
-	for (i = 0; i < 6000; i++)
-		buf_printf(&big, "line %zu of a message larger than the "
-		    "limit\r\n", i);
-	fd = msgfile("big", big.p, big.len);
+	fd = big_message(&big, 6000, "a message larger than the limit");
 	slurp(mbox, &before);
 	limited(path("rules"), fd, (off_t)big.len,
 	    (rlim_t)before.len + 100000, -1, NULL, lock, &res);
