@@ -11,7 +11,8 @@
 #            CODE first
 #   servers  start_dns ARGS..., start_dns_mx DOMAIN=ADDR... [-- ARGS...],
 #            start_sink ADDR [smtp-sink options],
-#            start_smtpd ADDR [t/smtpd.py options], stop_server NAME
+#            start_smtpd ADDR [t/smtpd.py options], start_smtpds ADDR...,
+#            stop_server NAME
 #   mxsend   write_conf [extra "key value" lines], mx ARGS... (./sendmail
 #            -C $T/conf), q_* helpers to look into the queue, rx_* helpers
 #            to look at what a t/smtpd.py server received, bs (a -bs
@@ -353,6 +354,16 @@ _start_receiver() {
 	[ "${SMTPD_NOWAIT:-0}" = 1 ] || wait_smtpd
 }
 
+# start_smtpds ADDR... - a plain t/smtpd.py on each ADDR, started in
+# parallel; returns when all are ready
+start_smtpds() {
+	local a
+	for a in "$@"; do
+		SMTPD_NOWAIT=1 start_smtpd "$a"
+	done
+	wait_smtpd
+}
+
 # wait_smtpd - until every started t/smtpd.py is ready (5 s)
 wait_smtpd() {
 	local addr v i
@@ -530,6 +541,14 @@ no_rcvd() {
 	sed -E "1{N;/^Received: by test\.example \(mxsend, from userid ${1:-$(id -u)}\)\r?\n\tid [0-9A-F]+; [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}\r?\$/d}"
 }
 
+# from_line ADDR - the From: field mxsend writes for the invoking user at
+# ADDR (the display name is the GECOS field up to its first comma)
+from_line() {
+	local gecos
+	gecos=$(getent passwd "$(id -un)" | cut -d: -f5 | cut -d, -f1)
+	if [ -n "$gecos" ]; then echo "From: $gecos <$1>"; else echo "From: $1"; fi
+}
+
 # to_crlf - LF line ends to CRLF (input must be LF only)
 to_crlf() { sed 's/$/\r/'; }
 
@@ -694,6 +713,15 @@ in_ns() {
 		ln -sfn "$1" /usr/sbin/sendmail
 		shift
 		exec "$@"' "$T" "$SENDMAIL" "$@"
+}
+
+# sbin_state - what the host shows of /usr/sbin/sendmail and of the
+# mounts in_ns makes (compared before and after: nothing may leak)
+sbin_state() {
+	ls -ld /usr/sbin/sendmail 2>&1
+	findmnt -n --mountpoint /usr/sbin
+	findmnt -n --mountpoint "$T/realsbin"
+	ls -A "$T/realsbin"
 }
 
 # ns_why - why in_ns cannot work here; empty when it can
