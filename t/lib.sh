@@ -15,8 +15,10 @@
 #            stop_server NAME
 #   mxsend   write_conf [extra "key value" lines], mx ARGS... (./sendmail
 #            -C $T/conf), q_* helpers to look into the queue, rx_* helpers
-#            to look at what a t/smtpd.py server received, bs (a -bs
-#            session through t/bsclient.py)
+#            to look at what a t/smtpd.py server received, from_line ADDR
+#            (the From: mxsend makes), bs (a -bs session through
+#            t/bsclient.py), in_ns CMD... (a private /usr/sbin/sendmail)
+#   TLS      pki_*, start_tlsd, send, mails, reset_q (see that section)
 #
 # Addresses: a test's SMTP servers listen on 127.0.0.x:$SMTP_PORT (all MX of
 # one test share the port: mxsend has one smtp_port).  Each test file uses its

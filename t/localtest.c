@@ -216,56 +216,63 @@ test_mbox(void)
 	is_str(out, "2 True alice@example.org Fri Nov 28 08:22:42 2025 | "
 	    "MAILER-DAEMON Fri Nov 28 08:22:42 2025",
 	    "python mailbox.mbox: 2 messages, first byte-exact, From lines");
+	buf_free(&b);
+	buf_free(&want);
+}
+
+/* test_mbox_damage - the mailbox test_mbox left: a damaged tail, a
+ * message file that ends early */
+static void
+test_mbox_damage(void)
+{
+	struct result res;
+	struct buf b, dmg, big, before;
+	char mbox[512];
+	int fd, dfd;
+
+	buf_init(&b, 0);
+	buf_init(&dmg, 0);
+	buf_init(&big, 0);
+	buf_init(&before, 0);
+	snprintf(mbox, sizeof(mbox), "%s/%s", path("spool"), user);
 
 	/* A damaged mailbox without a final LF: our From line still starts
 	 * a line of its own. */
-	{
-		struct buf dmg;
-		int dfd = open(mbox, O_WRONLY | O_APPEND);
-
-		buf_init(&dmg, 0);
-		write_all(dfd, "damaged tail", 12);
-		close(dfd);
-		slurp(mbox, &dmg);
-		fd = msgfile("m1", msg1, sizeof(msg1) - 1);
-		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-		    sizeof(msg1) - 1, &res), OUT_OK, "delivery after a damaged "
-		    "tail: %s", res.text);
-		close(fd);
-		slurp(mbox, &b);
-		ok(b.len > dmg.len + 20 && memcmp(b.p, dmg.p, dmg.len) == 0 &&
-		    memcmp(b.p + dmg.len, "\nFrom a@b ", 10) == 0,
-		    "a LF is added before the From line");
-		if (truncate(mbox, (off_t)dmg.len - 12) < 0)
-			perror("truncate");
-		buf_free(&dmg);
-	}
+	dfd = open(mbox, O_WRONLY | O_APPEND);
+	write_all(dfd, "damaged tail", 12);
+	close(dfd);
+	slurp(mbox, &dmg);
+	fd = msgfile("m1", msg1, sizeof(msg1) - 1);
+	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+	    sizeof(msg1) - 1, &res), OUT_OK, "delivery after a damaged "
+	    "tail: %s", res.text);
+	close(fd);
+	slurp(mbox, &b);
+	ok(b.len > dmg.len + 20 && memcmp(b.p, dmg.p, dmg.len) == 0 &&
+	    memcmp(b.p + dmg.len, "\nFrom a@b ", 10) == 0,
+	    "a LF is added before the From line");
+	if (truncate(mbox, (off_t)dmg.len - 12) < 0)
+		perror("truncate");
 
 	/* A failed read mid-message: the mailbox is back to its old size.
 	 * The message is larger than one write block, so part of it has
 	 * reached the file before the read fails. */
-	{
-		struct buf big, before;
-
-		buf_init(&big, 0);
-		buf_init(&before, 0);
-		fd = big_message(&big, 4000, "a long message, From the queue");
-		slurp(mbox, &before);
-		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-		    (off_t)big.len + 100000, &res), OUT_TEMP,
-		    "message file shorter than its size: TEMP (%s)", res.text);
-		slurp(mbox, &b);
-		ok(b.len == before.len && memcmp(b.p, before.p, b.len) == 0,
-		    "mailbox unchanged after the failure (%zu octets)", b.len);
-		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-		    (off_t)big.len, &res), OUT_OK, "big message delivers: %s",
-		    res.text);
-		close(fd);
-		buf_free(&big);
-		buf_free(&before);
-	}
+	fd = big_message(&big, 4000, "a long message, From the queue");
+	slurp(mbox, &before);
+	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+	    (off_t)big.len + 100000, &res), OUT_TEMP,
+	    "message file shorter than its size: TEMP (%s)", res.text);
+	slurp(mbox, &b);
+	ok(b.len == before.len && memcmp(b.p, before.p, b.len) == 0,
+	    "mailbox unchanged after the failure (%zu octets)", b.len);
+	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+	    (off_t)big.len, &res), OUT_OK, "big message delivers: %s",
+	    res.text);
+	close(fd);
+	buf_free(&big);
+	buf_free(&before);
+	buf_free(&dmg);
 	buf_free(&b);
-	buf_free(&want);
 }
 
 /* mbox_timed - the message in fd (msg1) into user's mailbox in the spool:
@@ -439,21 +446,15 @@ replace_lock(const char *lock)
 	other_ino = st.st_ino;
 }
 
-/* test_lock_rules - a dotlock dated ahead, or owned by someone else, is
- * taken over; a file size limit rolls the append back; a dotlock taken
- * over during the append stops the roll-back and the unlink */
+/* test_lock_rules - a dotlock dated far ahead, or owned by someone else,
+ * is taken over; one a little ahead (clock skew) is waited for */
 static void
 test_lock_rules(void)
 {
 	struct result res;
-	struct buf before, after, big;
 	char mbox[512], lock[600];
-	struct stat st;
-	int fd, hold;
+	int fd;
 
-	buf_init(&before, 0);
-	buf_init(&after, 0);
-	buf_init(&big, 0);
 	spool("rules");
 	snprintf(mbox, sizeof(mbox), "%s/%s", path("rules"), user);
 	snprintf(lock, sizeof(lock), "%s.lock", mbox);
@@ -501,6 +502,25 @@ test_lock_rules(void)
 		ok(1, "# SKIP a foreign-owned lock needs root to chown");
 	}
 	close(fd);
+}
+
+/* test_size_limit - in the mailbox test_lock_rules used: a file size
+ * limit rolls the append back; a dotlock taken over during the append
+ * stops the roll-back and the unlink */
+static void
+test_size_limit(void)
+{
+	struct result res;
+	struct buf before, after, big;
+	char mbox[512], lock[600];
+	struct stat st;
+	int fd, hold;
+
+	buf_init(&before, 0);
+	buf_init(&after, 0);
+	buf_init(&big, 0);
+	snprintf(mbox, sizeof(mbox), "%s/%s", path("rules"), user);
+	snprintf(lock, sizeof(lock), "%s.lock", mbox);
 
 	/* A file size limit half-way through: EFBIG, not SIGXFSZ, and the
 	 * mailbox exactly as before. */
@@ -756,8 +776,10 @@ main(void)
 	    asroot ? ", as root" : "");
 	test_expand();
 	test_mbox();
+	test_mbox_damage();
 	test_locks();
 	test_lock_rules();
+	test_size_limit();
 	test_concurrent();
 	test_maildir();
 	test_refusals();
