@@ -27,7 +27,7 @@ endif
 OBJS  = util.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o deliver.o mailq.o doctor.o \
         aliases.o local.o submit.o server.o
 TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay \
-         t/mime8test t/aliastest t/localtest t/tlstest
+         t/mime8test t/aliastest t/localtest
 
 all: sendmail
 
@@ -96,6 +96,7 @@ check: deps
 	prove -j2 t/*.t
 
 # what make check runs: the binary and the test drivers
+TPROGS += t/tlstest
 programs: sendmail $(TPROGS)
 
 demo: deps

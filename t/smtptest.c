@@ -233,181 +233,185 @@ run(const struct step *steps, const char *msg, const char **rcpts,
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
 }
 
-/* Pieces the scripts share: the greeting and EHLO of a server without
- * extensions, one recipient in lockstep up to the end of the data, the
- * QUIT, the end. */
-#define HELLO \
-	{ 'S', "220 mx.test\r\n" }, \
-	{ 'C', "EHLO client.test\r\n" }
-#define PLAIN_HELLO HELLO, { 'S', "250 mx.test\r\n" }
-#define ONE_MESSAGE \
-	{ 'C', "MAIL FROM:<a@x.test>\r\n" }, \
-	{ 'S', "250 ok\r\n" }, \
-	{ 'C', "RCPT TO:<b@y.test>\r\n" }, \
-	{ 'S', "250 ok\r\n" }, \
-	{ 'C', "DATA\r\n" }, \
-	{ 'S', "354 go\r\n" }, \
-	{ 'C', "x\r\n.\r\n" }
-#define BYE { 'C', "QUIT\r\n" }, { 'S', "221 bye\r\n" }
-#define END { 0, NULL }
-
-static const struct step pipelined[] = {
-	{ 'S', "220 mx.test ESMTP\r\n" },
-	{ 'C', "EHLO client.test\r\n" },
-	{ 'S', "250-mx.test\r\n250-PIPELINING\r\n250 SIZE\r\n" },
-	{ 'C', "MAIL FROM:<a@x.test> SIZE=25\r\n"
-	    "RCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n" },
-	{ 'S', "250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n" },
-	{ 'C', "Subject: x\r\n\r\n..dot\r\nend\r\n.\r\n" },
-	{ 'S', "250 2.0.0 queued as X\r\n" },
-	BYE, END,
-};
-static const struct step helo_lockstep[] = {
-	{ 'S', "220 old.test\r\n" },
-	{ 'C', "EHLO client.test\r\n" },
-	{ 'S', "502 5.5.1 what?\r\n" },
-	{ 'C', "HELO client.test\r\n" },
-	{ 'S', "250 old.test\r\n" },
-	{ 'C', "MAIL FROM:<a@x.test>\r\n" },
-	{ 'S', "250 ok\r\n" },
-	{ 'C', "RCPT TO:<b@y.test>\r\n" },
-	{ 'S', "450 4.2.0 busy\r\n" },
-	{ 'C', "RCPT TO:<c@y.test>\r\n" },
-	{ 'S', "250 ok\r\n" },
-	{ 'C', "DATA\r\n" },
-	{ 'S', "354 go\r\n" },
-	{ 'C', "x\r\n.\r\n" },
-	{ 'S', "250 ok\r\n" },
-	BYE, END,
-};
-static const struct step drop_after_dot[] = {
-	PLAIN_HELLO, ONE_MESSAGE, { 'X', "" }, END,
-};
-static const struct step greeting_554[] = {
-	{ 'S', "554 5.3.2 go away\r\n" }, BYE, END,
-};
-static const struct step size_limit[] = {
-	HELLO, { 'S', "250-mx.test\r\n250 SIZE 10\r\n" }, BYE, END,
-};
-static const struct step garbage_reply[] = {
-	PLAIN_HELLO,
-	{ 'C', "MAIL FROM:<a@x.test>\r\n" },
-	{ 'S', "hello there\r\n" },
-	END,
-};
-static const struct step stray_reply[] = {
-	HELLO, { 'S', "250 mx.test\r\n250 surprise\r\n" }, END,
-};
-static const struct step reply_3xx_after_data[] = {
-	PLAIN_HELLO, ONE_MESSAGE, { 'S', "354 what?\r\n" }, BYE, END,
-};
-static const struct step mail_451_pipelined[] = {
-	HELLO,
-	{ 'S', "250-mx.test\r\n250 PIPELINING\r\n" },
-	{ 'C', "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n" },
-	{ 'S', "451 4.3.0 later\r\n503 no mail\r\n503 no rcpt\r\n" },
-	{ 'C', "RSET\r\n" },
-	{ 'S', "250 ok\r\n" },
-	BYE, END,
-};
-
-/* What a session is checked for: an outcome (smtp_open's, smtp_send's,
- * a recipient's) or an error text (a recipient's or the session's), which
- * must start with prefix (unless NULL) and contain has. */
-enum what { OPEN, SEND, RCPT1, RCPT2, TEXT1, TEXT2, TEXT };
-struct check {
-	enum what what;
-	enum outcome o;
-	const char *prefix, *has, *name;
-};
-#define CHECKS_MAX 5
-
-/* One session: the message to a@x.test's recipients b@y.test (and
- * c@y.test when nrcpt is 2) against a peer playing steps, who must see
- * exactly the bytes of its script (the test named peer). */
-static const struct ecase {
-	const char *name;
-	const struct step *steps;
-	const char *msg;
-	size_t nrcpt;
-	const char *peer;
-	struct check c[CHECKS_MAX];
-} ecases[] = {
-	{ "pipelined", pipelined, "Subject: x\r\n\r\n.dot\r\nend\r\n", 2,
-	    "the server saw exactly the right bytes", {
-		{ OPEN, OUT_OK, NULL, NULL, "open ok" },
-		{ SEND, OUT_OK, NULL, NULL, "connection reusable" },
-		{ RCPT1, OUT_OK, NULL, NULL, "b accepted" },
-		{ RCPT2, OUT_PERM, NULL, NULL, "c refused for good" },
-		{ TEXT2, OUT_OK, "mx.test[127.0.0.1]:", " said: 550 5.1.1 no "
-		    "such user (in reply to RCPT TO:<c@y.test>)",
-		    "c's error names the server and the reply" } } },
-	{ "HELO fallback, lockstep", helo_lockstep, "x\r\n", 2, "exact bytes", {
-		{ RCPT1, OUT_TEMP, NULL, NULL, "b deferred" },
-		{ RCPT2, OUT_OK, NULL, NULL, "c delivered" } } },
-	{ "drop after the dot", drop_after_dot, "x\r\n", 1, "peer ran", {
-		{ SEND, OUT_TEMP, NULL, NULL, "connection lost" },
-		{ RCPT1, OUT_TEMP, NULL, NULL, "deferred" },
-		{ TEXT1, OUT_OK, NULL, "possible duplicate",
-		    "flagged as a possible duplicate" } } },
-	{ "554 greeting", greeting_554, "x\r\n", 1, "QUIT sent", {
-		{ OPEN, OUT_PERM, NULL, NULL, "open fails" },
-		{ TEXT, OUT_OK, NULL, "554 5.3.2 go away (in reply to the "
-		    "greeting)", "reason kept" } } },
-	{ "SIZE limit", size_limit, "0123456789abcdef\r\n", 1, "no MAIL sent", {
-		{ RCPT1, OUT_PERM, NULL, NULL, "refused for good" } } },
-	{ "garbage reply", garbage_reply, "x\r\n", 1, "peer ran", {
-		{ RCPT1, OUT_TEMP, NULL, NULL, "deferred" },
-		{ TEXT1, OUT_OK, NULL, "protocol error", "protocol error" } } },
-	{ "stray reply after EHLO", stray_reply, "x\r\n", 1, "peer ran", {
-		{ OPEN, OUT_TEMP, NULL, NULL, "the session fails" },
-		{ TEXT, OUT_OK, NULL, "unexpected data after a reply",
-		    "protocol error" } } },
-	{ "3xx after the end of data", reply_3xx_after_data, "x\r\n", 1,
-	    "peer ran", {
-		{ RCPT1, OUT_TEMP, NULL, NULL, "deferred, not delivered" } } },
-	{ "MAIL 451 pipelined", mail_451_pipelined, "x\r\n", 1,
-	    "all replies read, RSET", {
-		{ RCPT1, OUT_TEMP, NULL, NULL, "recipient deferred" },
-		{ TEXT1, OUT_OK, NULL, "451 4.3.0 later (in reply to MAIL FROM)",
-		    "the MAIL reply is the reason" } } },
-};
-
-/* check - one check of a session's results */
-static void
-check(const char *name, const struct check *c, enum outcome oo,
-    enum outcome so, const struct result *rres, const struct result *res)
-{
-	enum outcome got[] = { oo, so, rres[0].o, rres[1].o };
-	const char *text;
-
-	if (c->what <= RCPT2) {
-		is_int(got[c->what], c->o, "%s: %s", name, c->name);
-		return;
-	}
-	text = c->what == TEXT ? res->text : rres[c->what - TEXT1].text;
-	ok((c->prefix == NULL || strncmp(text, c->prefix,
-	    strlen(c->prefix)) == 0) && strstr(text, c->has) != NULL,
-	    "%s: %s (%s)", name, c->name, text);
-}
-
 static void
 test_engine(void)
 {
-	static const char *rcpts[] = { "b@y.test", "c@y.test" };
-	const struct ecase *e;
-	struct result rres[2], res;
+	struct result rres[3], res;
 	enum outcome oo, so;
-	size_t i, k;
+	const char *two[] = { "b@y.test", "c@y.test" };
+	const char *one[] = { "b@y.test" };
+	int st;
 
-	for (i = 0; i < sizeof(ecases) / sizeof(ecases[0]); i++) {
-		e = &ecases[i];
-		memset(rres, 0, sizeof(rres));
-		memset(&res, 0, sizeof(res));
-		is_int(run(e->steps, e->msg, rcpts, e->nrcpt, rres, &oo, &so,
-		    &res), 0, "%s: %s", e->name, e->peer);
-		for (k = 0; k < CHECKS_MAX && e->c[k].name != NULL; k++)
-			check(e->name, &e->c[k], oo, so, rres, &res);
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test ESMTP\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250-mx.test\r\n250-PIPELINING\r\n250 SIZE\r\n" },
+			{ 'C', "MAIL FROM:<a@x.test> SIZE=25\r\n"
+			    "RCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n" },
+			{ 'S', "250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n"
+			    "354 go\r\n" },
+			{ 'C', "Subject: x\r\n\r\n..dot\r\nend\r\n.\r\n" },
+			{ 'S', "250 2.0.0 queued as X\r\n" },
+			{ 'C', "QUIT\r\n" },
+			{ 'S', "221 bye\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "Subject: x\r\n\r\n.dot\r\nend\r\n", two, 2, rres,
+		    &oo, &so, &res);
+		is_int(st, 0, "pipelined: the server saw exactly the right bytes");
+		is_int(oo, OUT_OK, "pipelined: open ok");
+		is_int(so, OUT_OK, "pipelined: connection reusable");
+		is_int(rres[0].o, OUT_OK, "pipelined: b accepted");
+		is_int(rres[1].o, OUT_PERM, "pipelined: c refused for good");
+		ok(strncmp(rres[1].text, "mx.test[127.0.0.1]:", 19) == 0 &&
+		    strstr(rres[1].text, " said: 550 5.1.1 no such user (in "
+		    "reply to RCPT TO:<c@y.test>)") != NULL,
+		    "pipelined: c's error names the server and the reply");
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 old.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "502 5.5.1 what?\r\n" },
+			{ 'C', "HELO client.test\r\n" },
+			{ 'S', "250 old.test\r\n" },
+			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "RCPT TO:<b@y.test>\r\n" },
+			{ 'S', "450 4.2.0 busy\r\n" },
+			{ 'C', "RCPT TO:<c@y.test>\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "DATA\r\n" },
+			{ 'S', "354 go\r\n" },
+			{ 'C', "x\r\n.\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "QUIT\r\n" },
+			{ 'S', "221 bye\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", two, 2, rres, &oo, &so, &res);
+		is_int(st, 0, "HELO fallback, lockstep: exact bytes");
+		is_int(rres[0].o, OUT_TEMP, "lockstep: b deferred");
+		is_int(rres[1].o, OUT_OK, "lockstep: c delivered");
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250 mx.test\r\n" },
+			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "RCPT TO:<b@y.test>\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "DATA\r\n" },
+			{ 'S', "354 go\r\n" },
+			{ 'C', "x\r\n.\r\n" },
+			{ 'X', "" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "drop after the dot: peer ran");
+		is_int(so, OUT_TEMP, "drop after the dot: connection lost");
+		is_int(rres[0].o, OUT_TEMP, "drop after the dot: deferred");
+		ok(strstr(rres[0].text, "possible duplicate") != NULL,
+		    "drop after the dot: flagged as a possible duplicate");
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "554 5.3.2 go away\r\n" },
+			{ 'C', "QUIT\r\n" },
+			{ 'S', "221 bye\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "554 greeting: QUIT sent");
+		is_int(oo, OUT_PERM, "554 greeting: open fails");
+		ok(strstr(res.text, "554 5.3.2 go away (in reply to the "
+		    "greeting)") != NULL, "554 greeting: reason kept");
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250-mx.test\r\n250 SIZE 10\r\n" },
+			{ 'C', "QUIT\r\n" },
+			{ 'S', "221 bye\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "0123456789abcdef\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "SIZE limit: no MAIL sent");
+		is_int(rres[0].o, OUT_PERM, "SIZE limit: refused for good");
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250 mx.test\r\n" },
+			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
+			{ 'S', "hello there\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "garbage reply: peer ran");
+		is_int(rres[0].o, OUT_TEMP, "garbage reply: deferred");
+		ok(strstr(rres[0].text, "protocol error") != NULL,
+		    "garbage reply: protocol error");
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250 mx.test\r\n250 surprise\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "stray reply after EHLO: peer ran");
+		is_int(oo, OUT_TEMP, "stray reply after EHLO: the session fails");
+		ok(strstr(res.text, "unexpected data after a reply") != NULL,
+		    "stray reply after EHLO: protocol error (%s)", res.text);
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250 mx.test\r\n" },
+			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "RCPT TO:<b@y.test>\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "DATA\r\n" },
+			{ 'S', "354 go\r\n" },
+			{ 'C', "x\r\n.\r\n" },
+			{ 'S', "354 what?\r\n" },
+			{ 'C', "QUIT\r\n" },
+			{ 'S', "221 bye\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "3xx after the end of data: peer ran");
+		is_int(rres[0].o, OUT_TEMP, "3xx after the end of data: deferred, "
+		    "not delivered");
+	}
+	{
+		static const struct step s[] = {
+			{ 'S', "220 mx.test\r\n" },
+			{ 'C', "EHLO client.test\r\n" },
+			{ 'S', "250-mx.test\r\n250 PIPELINING\r\n" },
+			{ 'C', "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+			    "DATA\r\n" },
+			{ 'S', "451 4.3.0 later\r\n503 no mail\r\n503 no rcpt\r\n" },
+			{ 'C', "RSET\r\n" },
+			{ 'S', "250 ok\r\n" },
+			{ 'C', "QUIT\r\n" },
+			{ 'S', "221 bye\r\n" },
+			{ 0, NULL },
+		};
+		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
+		is_int(st, 0, "MAIL 451 pipelined: all replies read, RSET");
+		is_int(rres[0].o, OUT_TEMP, "MAIL 451: recipient deferred");
+		ok(strstr(rres[0].text, "451 4.3.0 later (in reply to MAIL FROM)")
+		    != NULL, "MAIL 451: the MAIL reply is the reason");
 	}
 }
 
