@@ -257,39 +257,6 @@ commit(const struct conf *c, struct qfile *q, struct envelope *e,
 	return queue_commit(c, q, e, &res);
 }
 
-/* spool_broken - in c's queue (in dir): a damaged footer, an aborted
- * message, a queue_dir whose parent is missing */
-static void
-spool_broken(struct conf *c, const char *dir)
-{
-	char path[2048];
-	struct qfile q;
-	struct envelope e, e2;
-	struct result res;
-
-	/* A message file whose footer is damaged is not read as a message. */
-	commit(c, &q, &e, "x\r\n", NULL);
-	close(q.fd);
-	snprintf(path, sizeof(path), "%s/%s.msg", c->queue_dir, e.id);
-	if (truncate(path, 40) == 0)
-		ok(queue_read_env(c, e.id, -1, &e2, &res) < 0 &&
-		    strstr(res.text, "Invalid argument") != NULL,
-		    "damaged footer: refused (%s)", res.text);
-	queue_remove(c, &e);
-	env_free(&e);
-
-	/* An aborted message leaves nothing. */
-	queue_create(c, &q, &res);
-	queue_write(&q, "x", 1, &res);
-	queue_abort(&q);
-	snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
-	is_int(count_files(path), 0, "queue_abort leaves nothing");
-
-	snprintf(c->queue_dir, sizeof(c->queue_dir), "%s/no/such/dir", dir);
-	ok(queue_open(c, &res) < 0 && strstr(res.text, "No such file"),
-	    "missing parent: clear error (%s)", res.text);
-}
-
 static void
 test_spool(void)
 {
@@ -363,7 +330,28 @@ test_spool(void)
 	is_int(count_files(c.queue_dir), 1, "only tmp/ left");
 	close(fd);
 	env_free(&e);
-	spool_broken(&c, dir);
+
+	/* A message file whose footer is damaged is not read as a message. */
+	commit(&c, &q, &e, "x\r\n", NULL);
+	close(q.fd);
+	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
+	if (truncate(path, 40) == 0)
+		ok(queue_read_env(&c, e.id, -1, &e2, &res) < 0 &&
+		    strstr(res.text, "Invalid argument") != NULL,
+		    "damaged footer: refused (%s)", res.text);
+	queue_remove(&c, &e);
+	env_free(&e);
+
+	/* An aborted message leaves nothing. */
+	queue_create(&c, &q, &res);
+	queue_write(&q, "x", 1, &res);
+	queue_abort(&q);
+	snprintf(path, sizeof(path), "%s/tmp", c.queue_dir);
+	is_int(count_files(path), 0, "queue_abort leaves nothing");
+
+	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/no/such/dir", dir);
+	ok(queue_open(&c, &res) < 0 && strstr(res.text, "No such file"),
+	    "missing parent: clear error (%s)", res.text);
 	scratch_free(&c, dir);
 }
 
