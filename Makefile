@@ -1,6 +1,7 @@
 # mxsend - build, test, demo, install.
 #   make            build ./sendmail
 #   make check      all tests (prove t/*.t); SAN=1 for ASan + UBSan
+#   make programs   ./sendmail and the test drivers make check runs
 #   make demo       deliver one message end to end to a local test MX
 #   make bench      benchmarks (not tests)
 #   make deps       install build and test dependencies (Debian, as root)
@@ -44,7 +45,7 @@ sendmail: sendmail.o $(OBJS)
 
 t/%: t/%.o $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $< $(OBJS) $(LIBS)
-t/%.o: t/%.c mxsend.h .flags
+t/%.o: t/%.c mxsend.h t/tap.h t/testlib.h .flags
 	$(CC) $(ALL_CFLAGS) -I. -c -o $@ $<
 
 # deps first, then the build: on a fresh machine the compiler and the
@@ -77,13 +78,13 @@ fuzz-%: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(FUZZ_SRCS) mxsend.h
 # replay t/corpus/msg in make check.
 t/msgtest.o: t/fuzz_msg.c
 t/mime8test.o: t/fuzz_mime8.c
-fuzz-mime8: t/fuzz_mime8.c mime.c util.c mxsend.h
+fuzz-mime8: t/fuzz_mime8.c t/testlib.h mime.c util.c mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. -DMIME8_HOLD_MAX=512 \
 	  -DMIME8_HEADER_MAX=2048 $(FUZZ_SAN) \
 	  -o t/fuzz_mime8 t/fuzz_mime8.c mime.c util.c
 	mkdir -p t/corpus/mime8
 	t/fuzz_mime8 -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/mime8
-fuzz-msg: t/fuzz_msg.c msg.c util.c mxsend.h
+fuzz-msg: t/fuzz_msg.c t/testlib.h msg.c util.c mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. \
 	  $(FUZZ_SAN) -o t/fuzz_msg t/fuzz_msg.c \
 	  msg.c util.c $(shell pkg-config --cflags --libs $(PKGS))
@@ -91,8 +92,12 @@ fuzz-msg: t/fuzz_msg.c msg.c util.c mxsend.h
 	t/fuzz_msg -max_total_time=$(FUZZTIME) -max_len=4096 t/corpus/msg
 
 check: deps
-	$(MAKE) sendmail $(TPROGS)
+	$(MAKE) programs
 	prove -j2 t/*.t
+
+# what make check runs: the binary and the test drivers
+TPROGS += t/tlstest
+programs: sendmail $(TPROGS)
 
 demo: deps
 	$(MAKE) sendmail
@@ -130,5 +135,5 @@ clean:
 	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz-alias t/fuzz-bs \
 	  t/fuzz-smtp t/fuzz-auth t/fuzz-dns t/fuzz-mailq t/fuzz-mbox t/fuzz-submit t/fuzz-bounce t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
 
-.PHONY: all check demo bench deps install clean FORCE
+.PHONY: all check programs demo bench deps install clean FORCE
 .SECONDARY:

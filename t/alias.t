@@ -15,26 +15,11 @@
 
 T=${ALIASTEST:-t/aliastest}
 D=t/data/alias
-
-if [ ! -x "$T" ]; then
-	echo "1..0 # SKIP $T not built"
-	exit 0
-fi
+. t/unit.sh
 case $T in /*) ;; *) T=$(pwd)/$T ;; esac
-
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM HUP
 mkdir "$tmp/w" || exit 1
 
-n=0
-fail=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-flunk() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-
-"$T" unit >"$tmp/unit" 2>&1
-unit_rc=$?
-nunit=$(grep -c -e '^ok - ' -e '^not ok - ' "$tmp/unit")
+unit_run
 ngold=$(ls "$D"/*.in | wc -l)
 echo "1..$((ngold + nunit + 3))"
 
@@ -52,23 +37,12 @@ for in in "$D"/*.in; do
 		# shellcheck disable=SC2086 # one word a name
 		[ -z "$names" ] || "$T" expand "$name.in" $names
 	) 2>&1 | sed "s|$tmp/w|@DIR@|g" >"$tmp/got"
-	if [ -f "$D/$name.out" ] && cmp -s "$tmp/got" "$D/$name.out"; then
-		pass "golden $name"
-	else
-		flunk "golden $name"
-		diff -u "$D/$name.out" "$tmp/got" 2>&1 | head -40 | sed 's/^/# /'
-	fi
+	golden "$name" "$tmp/got" "$D/$name.out"
 done
 
 got=$(cd "$tmp/w" && "$T" parse no-such-file && "$T" expand no-such-file Root)
-want=$(printf 'errors: 0\nexpand Root: <root>')
-if [ "$got" = "$want" ]; then
-	pass "missing aliases file: empty table, no error"
-else
-	flunk "missing aliases file: empty table, no error"
-	echo "#   got  [$got]"
-	echo "#   want [$want]"
-fi
+same "missing aliases file: empty table, no error" \
+    "$(printf 'errors: 0\nexpand Root: <root>')" "$got"
 
 # what read_file opens: each :include: below is refused, and the aliases
 # file through a symbolic link or as a device is not read at all
@@ -98,25 +72,8 @@ errors: 1
 expand root: <root>
 EOW
 )
-if [ "$got" = "$want" ]; then
-	pass "read_file: symbolic links, FIFOs, directories, devices, hard links refused; /dev/null is empty"
-else
-	flunk "read_file: symbolic links, FIFOs, directories, devices, hard links refused; /dev/null is empty"
-	printf '%s\n' "$got" | sed 's/^/#   got  /'
-	printf '%s\n' "$want" | sed 's/^/#   want /'
-fi
+same "read_file: symbolic links, FIFOs, directories, devices, hard links refused; /dev/null is empty" \
+    "$want" "$got"
 
-if [ "$unit_rc" = 0 ]; then
-	pass "unit: exit status 0"
-else
-	flunk "unit: exit status $unit_rc"
-	tail -5 "$tmp/unit" | sed 's/^/# /'
-fi
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) pass "unit: ${line#ok - }" ;;
-	"not ok - "*) flunk "unit: ${line#not ok - }" ;;
-	*) echo "$line" ;;
-	esac
-done <"$tmp/unit"
+unit_report
 exit $fail

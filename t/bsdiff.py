@@ -37,6 +37,17 @@ def is_ftext(c):
     return 33 <= c <= 126 and c != 58
 
 
+def header_like(t, nfields):
+    """Whether line t belongs to the header: a continuation when there is
+    a field to continue, else a name of ftext octets and a colon."""
+    if t[:1] in (b" ", b"\t"):
+        return nfields > 0
+    i = 0
+    while i < len(t) and is_ftext(t[i]):
+        i += 1
+    return not (i == 0 or i == len(t) or t[i] != 58)
+
+
 def fold_pieces(line):
     """submit.c add_folded: the pieces of a header line over 998 octets,
     cut before a space or tab (the last within 78 octets, else the first
@@ -143,15 +154,7 @@ def model_message(S, p, maxsize, rlen=0):
             hl0 = line
         if len(hl0) > 998:
             # header_like looks at the first 998 octets
-            if hl0[:1] in (b" ", b"\t"):
-                hlike = len(fields) > 0
-            else:
-                t = hl0[:998]
-                i = 0
-                while i < len(t) and is_ftext(t[i]):
-                    i += 1
-                hlike = not (i == 0 or i == len(t) or t[i] != 58)
-            if not hlike:
+            if not header_like(hl0[:998], len(fields)):
                 body_start = q
                 break
             if hl0[:1] in (b" ", b"\t"):
@@ -172,15 +175,7 @@ def model_message(S, p, maxsize, rlen=0):
             body_start = lf + 1
             break
         cont = hl[:1] in (b" ", b"\t")
-        isfield = False
-        if cont:
-            isfield = len(fields) > 0
-        else:
-            i = 0
-            while i < len(hl) and is_ftext(hl[i]):
-                i += 1
-            isfield = not (i == 0 or i == len(hl) or hl[i] != 58)
-        if not isfield:
+        if not header_like(hl, len(fields)):
             body_start = q
             break
         if b"\r" in hl:
@@ -235,6 +230,17 @@ def model_message(S, p, maxsize, rlen=0):
 
 
 ADDR = re.compile(rb"^<([a-z0-9.]+@[a-z0-9.]+)>$")
+
+
+def path_arg(verb, arg, keyword):
+    """The path of a MAIL FROM:<...> or RCPT TO:<...> argument; anything
+    else is not modelled."""
+    if arg is None or not arg.upper().startswith(keyword):
+        raise Unmodeled(verb + " " + repr(arg))
+    m = ADDR.match(arg[len(keyword):].encode())
+    if not m:
+        raise Unmodeled(verb + " " + repr(arg))
+    return m.group(1).decode()
 
 
 def model_session(S, maxsize, rlen=0):
@@ -304,23 +310,13 @@ def model_session(S, maxsize, rlen=0):
             if in_mail:
                 rep("503 5.5.1 Error: nested MAIL command")
                 continue
-            if arg is None or not arg.upper().startswith("FROM:"):
-                raise Unmodeled("MAIL " + repr(arg))
-            m = ADDR.match(arg[5:].encode())
-            if not m:
-                raise Unmodeled("MAIL " + repr(arg))
-            in_mail, sender, rcpts = True, m.group(1).decode(), []
+            in_mail, sender, rcpts = True, path_arg(v, arg, "FROM:"), []
             rep("250 2.1.0 Ok")
         elif v == "RCPT":
             if not in_mail:
                 rep("503 5.5.1 Error: need MAIL command")
                 continue
-            if arg is None or not arg.upper().startswith("TO:"):
-                raise Unmodeled("RCPT " + repr(arg))
-            m = ADDR.match(arg[3:].encode())
-            if not m:
-                raise Unmodeled("RCPT " + repr(arg))
-            a = m.group(1).decode()
+            a = path_arg(v, arg, "TO:")
             if a not in rcpts:
                 rcpts.append(a)
             rep("250 2.1.5 Ok")

@@ -5,17 +5,12 @@
 
 DNSMASQ=${DNSMASQ:-/usr/sbin/dnsmasq}
 T=${DNSTEST:-t/dnstest}
-
-if [ ! -x "$T" ]; then
-	echo "1..0 # SKIP $T not built"
-	exit 0
-fi
+. t/unit.sh
 if [ ! -x "$DNSMASQ" ]; then
 	echo "1..0 # SKIP no dnsmasq"
 	exit 0
 fi
 
-tmp=$(mktemp -d) || exit 1
 dpid=
 bpid=
 cleanup() {
@@ -141,24 +136,11 @@ if [ -z "$up" ]; then
 fi
 
 S=127.0.0.1:$P
-n=0
-# is NAME EXPECTED GOT
-is() {
-	n=$((n + 1))
-	if [ "$2" = "$3" ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-		printf '%s\n' "$2" | sed 's/^/#   expected: /'
-		printf '%s\n' "$3" | sed 's/^/#   got:      /'
-	fi
-}
 # ok NAME COMMAND... - passes when the command succeeds
 ok() {
 	name=$1
 	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; fi
+	if "$@"; then pass "$name"; else flunk "$name"; fi
 }
 nl='
 '
@@ -166,19 +148,19 @@ nl='
 echo "1..38"
 
 # MX preference order, ports
-is "MX in preference order" \
+same "MX in preference order" \
 "10 mx-a.order.test 192.0.2.1 25
 20 mx-b.order.test 2001:db8::2 25
 30 mx-c.order.test 192.0.2.3 25" "$($T $S order.test)"
-is "port goes into every address" \
+same "port goes into every address" \
 "10 mx-a.order.test 192.0.2.1 2525
 20 mx-b.order.test 2001:db8::2 2525
 30 mx-c.order.test 192.0.2.3 2525" "$($T $S order.test 2525)"
-is "trailing dot on the domain" \
+same "trailing dot on the domain" \
 "10 mx-a.order.test 192.0.2.1 25
 20 mx-b.order.test 2001:db8::2 25
 30 mx-c.order.test 192.0.2.3 25" "$($T $S order.test.)"
-is "exchanger with A and AAAA (any order)" \
+same "exchanger with A and AAAA (any order)" \
 "10 mx-d.dual.test 192.0.2.4 25
 10 mx-d.dual.test 2001:db8::4 25" "$($T $S dual.test | sort)"
 
@@ -187,49 +169,49 @@ out=$($T -n 50 $S shuffle.test)
 bad=$(printf '%s\n' "$out" | grep -v '^orderings ' | grep -Ev \
     '^order (s[123]\.shuffle\.test,){3}s4\.shuffle\.test$')
 bad=$bad$(printf '%s\n' "$out" | grep -E '(s[1-4])\..*\1\.')
-is "50 runs: s1, s2, s3 once each, in some order, then s4" "" "$bad"
+same "50 runs: s1, s2, s3 once each, in some order, then s4" "" "$bad"
 k=$(printf '%s\n' "$out" | sed -n 's/^orderings //p')
 ok "50 runs: equal preferences shuffled (orderings: $k)" \
     test "${k:-0}" -gt 1
 
 # implicit MX (RFC 5321 5.1)
-is "implicit MX, A only" "0 v4.test 192.0.2.10 25" "$($T $S v4.test)"
-is "implicit MX, AAAA only" "0 v6.test 2001:db8::10 25" "$($T $S v6.test)"
-is "implicit MX, A and AAAA" \
+same "implicit MX, A only" "0 v4.test 192.0.2.10 25" "$($T $S v4.test)"
+same "implicit MX, AAAA only" "0 v6.test 2001:db8::10 25" "$($T $S v6.test)"
+same "implicit MX, A and AAAA" \
 "0 both.test 192.0.2.11 25
 0 both.test 2001:db8::11 25" "$($T $S both.test | sort)"
-is "no MX and no address" "PERM: txtonly.test: no MX and no address" \
+same "no MX and no address" "PERM: txtonly.test: no MX and no address" \
     "$($T $S txtonly.test)"
 
 # permanent failures
-is "null MX (RFC 7505)" \
+same "null MX (RFC 7505)" \
     "PERM: nullmx.test: domain does not accept mail (null MX)" \
     "$($T $S nullmx.test)"
-is "null MX next to a real MX: the real one is used" \
+same "null MX next to a real MX: the real one is used" \
     "10 mx-a.order.test 192.0.2.1 25" "$($T $S mixed.test)"
-is "NXDOMAIN" "PERM: nx.test: domain not found" "$($T $S nx.test)"
-is "MX host without address" "PERM: no address for any MX of noaddr.test" \
+same "NXDOMAIN" "PERM: nx.test: domain not found" "$($T $S nx.test)"
+same "MX host without address" "PERM: no address for any MX of noaddr.test" \
     "$($T $S noaddr.test)"
-is "MX host without address is skipped" "20 mx-c.order.test 192.0.2.3 25" \
+same "MX host without address is skipped" "20 mx-c.order.test 192.0.2.3 25" \
     "$($T $S partial.test)"
-is "bad domain name" "PERM: a..test: bad domain name" "$($T $S a..test)"
-is "domain name with a space" "PERM: a b.test: bad domain name" \
+same "bad domain name" "PERM: a..test: bad domain name" "$($T $S a..test)"
+same "domain name with a space" "PERM: a b.test: bad domain name" \
     "$($T $S 'a b.test')"
 
 # temporary failures
-is "REFUSED from the server" \
+same "REFUSED from the server" \
     "TEMP: cannot look up MX of refused.test: DNS server failed, refused or unreachable" \
     "$($T $S refused.test)"
 t0=$(date +%s)
-is "upstream never answers: timeout" \
+same "upstream never answers: timeout" \
     "TEMP: cannot look up MX of slow.test: DNS timeout" \
     "$($T -t 1 $S slow.test)"
 t1=$(date +%s)
 ok "the timeout is kept ($((t1 - t0)) s)" test $((t1 - t0)) -le 3
-is "address lookup of the MX host times out" \
+same "address lookup of the MX host times out" \
     "TEMP: cannot look up address of h.slow.test (MX of tempmx.test): DNS timeout" \
     "$($T -t 1 $S tempmx.test)"
-is "server that does not answer at all" \
+same "server that does not answer at all" \
     "TEMP: cannot look up MX of order.test: DNS timeout" \
     "$($T -t 1 127.0.0.1:$B order.test)"
 out=$($T -t 1 127.0.0.1:$N order.test)
@@ -237,41 +219,41 @@ ok "no server on the port: TEMP" \
     test "${out#TEMP: cannot look up MX of order.test: }" != "$out"
 
 # literals, limits, duplicates, no search list
-is "domain literal, no DNS" "0 127.0.0.2 127.0.0.2 2525" \
+same "domain literal, no DNS" "0 127.0.0.2 127.0.0.2 2525" \
     "$($T 127.0.0.1:$N '[127.0.0.2]' 2525)"
-is "IPv6 domain literal" "0 2001:db8::9 2001:db8::9 25" \
+same "IPv6 domain literal" "0 2001:db8::9 2001:db8::9 25" \
     "$($T 127.0.0.1:$N '[IPv6:2001:DB8::9]')"
-is "bad domain literal" "PERM: [example.test]: bad address literal" \
+same "bad domain literal" "PERM: [example.test]: bad address literal" \
     "$($T 127.0.0.1:$N '[example.test]')"
-is "MX host written as an IP address" "10 192.0.2.55 192.0.2.55 25" \
+same "MX host written as an IP address" "10 192.0.2.55 192.0.2.55 25" \
     "$($T $S iplit.test)"
-is "the same address twice is used once" "10 mx-a.order.test 192.0.2.1 25" \
+same "the same address twice is used once" "10 mx-a.order.test 192.0.2.1 25" \
     "$($T $S dup.test)"
 out=$($T $S many.test)
-is "at most 20 exchangers" \
+same "at most 20 exchangers" \
     "20 / 1 m1.many.test 192.0.2.101 25 / 20 m20.many.test 192.0.2.120 25" \
     "$(printf '%s\n' "$out" | wc -l | tr -d ' ') / $(printf '%s\n' "$out" |
     head -n 1) / $(printf '%s\n' "$out" | tail -n 1)"
-is "MX host names get no search domain" \
+same "MX host names get no search domain" \
     "PERM: no address for any MX of short.test" \
     "$(LOCALDOMAIN=test $T $S short.test)"
 
 # dns_host: the smarthost
-is "smarthost by name" "0 v4.test 192.0.2.10 587" "$($T -H $S v4.test 587)"
-is "smarthost: search list applies" "0 mxshort 192.0.2.77 25" \
+same "smarthost by name" "0 v4.test 192.0.2.10 587" "$($T -H $S v4.test 587)"
+same "smarthost: search list applies" "0 mxshort 192.0.2.77 25" \
     "$(LOCALDOMAIN=test $T -H $S mxshort)"
 out=$($T -H 127.0.0.1:$N localhost 2525)
 ok "smarthost localhost from the hosts file" \
     sh -c 'printf "%s\n" "$1" | grep -Eqx "0 localhost (127\.0\.0\.1|::1) 2525"' \
     x "$out"
-is "smarthost IP" "0 192.0.2.9 192.0.2.9 25" "$($T -H $S 192.0.2.9)"
-is "smarthost [IP]" "0 ::1 ::1 25" "$($T -H $S '[::1]')"
-is "smarthost not found is TEMP" \
+same "smarthost IP" "0 192.0.2.9 192.0.2.9 25" "$($T -H $S 192.0.2.9)"
+same "smarthost [IP]" "0 ::1 ::1 25" "$($T -H $S '[::1]')"
+same "smarthost not found is TEMP" \
     "TEMP: cannot look up address of nx.test: Domain name not found" \
     "$($T -H $S nx.test)"
 
 # dns_server values
-is "two servers, the first dead" \
+same "two servers, the first dead" \
 "10 mx-a.order.test 192.0.2.1 25
 20 mx-b.order.test 2001:db8::2 25
 30 mx-c.order.test 192.0.2.3 25" "$($T -t 2 "127.0.0.1:$N, $S" order.test)"
@@ -284,4 +266,5 @@ for v in 127.0.0.1:0 127.0.0.1:x 1.2.3 '127.0.0.1,' 'a.b.c.d' '[::1' \
 	*) bad="$bad$nl$v -> $out" ;;
 	esac
 done
-is "bad dns_server values are refused" "" "$bad"
+same "bad dns_server values are refused" "" "$bad"
+exit $fail

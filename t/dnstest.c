@@ -78,76 +78,41 @@ order(const struct route *r, struct buf *b)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* number - optarg as a number in 1..max into *out, or the usage */
+static void
+number(const char *s, long max, long *out)
+{
+	if (parse_long(s, 1, max, out) < 0)
+		usage();
+}
+
+/* failed - the line of an outcome other than OUT_OK */
+static void
+failed(enum outcome o, const struct result *res)
+{
+	printf("%s: %s\n", o == OUT_PERM ? "PERM" : "TEMP", res->text);
+}
+
+/* orderings - dns_route runs times on d: each distinct order of the
+ * exchanger names once, then how many there were */
+static void
+orderings(struct dns *d, const char *domain, int port, long runs)
 {
 	struct strlist seen;
 	struct result res;
 	struct route r;
-	struct dns *d;
 	struct buf b;
-	long timeout = 5, runs = 0, port = 25, i;
-	int c, host = 0, rc = 0;
 	enum outcome o;
-
-	progname = "dnstest";
-	while ((c = getopt(argc, argv, "vt:Hn:")) != -1) {
-		switch (c) {
-		case 'v':
-			verbose = 1;
-			break;
-		case 't':
-			if (parse_long(optarg, 1, 3600, &timeout) < 0)
-				usage();
-			break;
-		case 'H':
-			host = 1;
-			break;
-		case 'n':
-			if (parse_long(optarg, 1, 100000, &runs) < 0)
-				usage();
-			break;
-		default:
-			usage();
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (argc < 2 || argc > 3)
-		usage();
-	if (argc == 3 && parse_long(argv[2], 1, 65535, &port) < 0)
-		usage();
-
-	d = dns_new(argv[0], timeout, &res);
-	if (d == NULL) {
-		printf("%s: %s\n", res.o == OUT_PERM ? "PERM" : "TEMP",
-		    res.text);
-		return 0;
-	}
-	if (runs == 0) {
-		if (host)
-			o = dns_host(d, argv[1], (int)port, &r, &res);
-		else
-			o = dns_route(d, argv[1], (int)port, &r, &res);
-		if (o == OUT_OK)
-			print_route(&r);
-		else
-			printf("%s: %s\n", o == OUT_PERM ? "PERM" : "TEMP",
-			    res.text);
-		route_free(&r);
-		dns_free(d);
-		return 0;
-	}
+	size_t k;
+	long i;
+	int rc = 0;
 
 	strlist_init(&seen);
 	buf_init(&b, 0);
 	for (i = 0; i < runs && rc == 0; i++) {
-		size_t k;
-
-		o = dns_route(d, argv[1], (int)port, &r, &res);
+		o = dns_route(d, domain, port, &r, &res);
 		if (o != OUT_OK) {
-			printf("%s: %s\n", o == OUT_PERM ? "PERM" : "TEMP",
-			    res.text);
+			failed(o, &res);
 			rc = 1;
 		} else if (order(&r, &b) < 0) {
 			printf("TEMP: out of memory\n");
@@ -166,6 +131,62 @@ main(int argc, char **argv)
 		printf("orderings %zu\n", seen.n);
 	strlist_free(&seen);
 	buf_free(&b);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct result res;
+	struct route r;
+	struct dns *d;
+	long timeout = 5, runs = 0, port = 25;
+	int c, host = 0;
+	enum outcome o;
+
+	progname = "dnstest";
+	while ((c = getopt(argc, argv, "vt:Hn:")) != -1) {
+		switch (c) {
+		case 'v':
+			verbose = 1;
+			break;
+		case 't':
+			number(optarg, 3600, &timeout);
+			break;
+		case 'H':
+			host = 1;
+			break;
+		case 'n':
+			number(optarg, 100000, &runs);
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 2 || argc > 3)
+		usage();
+	if (argc == 3)
+		number(argv[2], 65535, &port);
+
+	d = dns_new(argv[0], timeout, &res);
+	if (d == NULL) {
+		failed(res.o, &res);
+		return 0;
+	}
+	if (runs > 0)
+		orderings(d, argv[1], (int)port, runs);
+	else {
+		if (host)
+			o = dns_host(d, argv[1], (int)port, &r, &res);
+		else
+			o = dns_route(d, argv[1], (int)port, &r, &res);
+		if (o == OUT_OK)
+			print_route(&r);
+		else
+			failed(o, &res);
+		route_free(&r);
+	}
 	dns_free(d);
 	return 0;
 }

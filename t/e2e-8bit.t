@@ -17,21 +17,27 @@ MSG='From: me@origin.test\nTo: u@e8.test\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n
 printf "$MSG" >"$T/in"
 printf "$MSG" | to_crlf >"$T/in.crlf"
 
+# send8 N RCPT ADDR NAME - $T/in to RCPT, -odi, stderr in $T/N.err (test
+# "NAME: exit 0"); f is then the newest transaction at ADDR, mail_from the
+# first MAIL FROM line in its trace
+send8() {
+	mx -odi "$2" <"$T/in" 2>"$T/$1.err"
+	is "$?" 0 "$4: exit 0"
+	f=$(rx_last "$3")
+	mail_from=$(grep ' > MAIL FROM' "$T/smtpd-$3/trace" | head -n 1)
+}
+
 # --- the server offers 8BITMIME: sent as is, declared ----------------------
-mx -odi u@e8.test <"$T/in" 2>"$T/1.err"
-is "$?" 0 "8BITMIME offered: exit 0"
-f=$(rx_files $E8 | tail -n 1)
-like "$(grep ' > MAIL FROM' "$T/smtpd-$E8/trace")" \
+send8 1 u@e8.test $E8 "8BITMIME offered"
+like "$mail_from" \
     "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+ BODY=8BITMIME\$" \
     "8BITMIME offered: MAIL FROM declares BODY=8BITMIME"
 rx_data "$f" | no_rcvd >"$T/got8"
 is_file "$T/got8" "$T/in.crlf" "8BITMIME offered: the bytes arrive unchanged (after Received:)"
 
 # --- no 8BITMIME: converted, and the content survives ------------------------
-mx -odi u@e7.test <"$T/in" 2>"$T/2.err"
-is "$?" 0 "no 8BITMIME: exit 0"
-f=$(rx_files $E7 | tail -n 1)
-like "$(grep ' > MAIL FROM' "$T/smtpd-$E7/trace" | head -n 1)" \
+send8 2 u@e7.test $E7 "no 8BITMIME"
+like "$mail_from" \
     "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+\$" \
     "no 8BITMIME: no BODY parameter"
 rx_data "$f" >"$T/got7"

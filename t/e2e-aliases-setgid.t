@@ -15,8 +15,7 @@
 setgid_ns_setup
 R=127.0.0.181		# mx.remote.test: takes everything
 
-start_dns --mx-host=remote.test,mx.remote.test,10 --host-record=mx.remote.test,$R || exit 1
-start_smtpd $R || exit 1
+setgid_ns_remote $R
 A=$T/aliases
 printf 'secret: target@remote.test\nteam: :include:%s\n' "$T/team.list" >"$A"
 printf 'member@remote.test\n' >"$T/team.list"

@@ -41,13 +41,7 @@ auth_file() {
 	printf '%s %s %s\n' "$1" "$USER" "$2" >"$T/auth"
 	chmod 600 "$T/auth"
 }
-send() {	# NAME RCPT : -odi -v, stderr in $T/NAME.err, exit in $rc
-	printf 'Subject: %s\n\nbody\n' "$1" |
-	    mx -odi -v -f sender@origin.test "$2" 2>"$T/$1.err"
-	rc=$?
-}
 auths() { rx_trace "$1" | grep -c '> AUTH'; }
-reset_q() { rm -rf "$T/q"; }
 WHY='relay1.test\[127\.0\.0\.210\]:[0-9]+: not authenticating to a server whose certificate was not verified \(tls (required|opportunistic)\); use tls verify with the right tls_ca_file, or auth_unverified yes'
 
 # --- tls required, self-signed: no AUTH, deferred ------------------------------

@@ -25,12 +25,6 @@ if [ ! -x "$(git --exec-path 2>/dev/null)/git-send-email" ] ||
 fi
 
 mkdir -p "$T/realsbin" "$T/home"
-sbin_state() {	# what the host shows of /usr/sbin/sendmail and mounts there
-	ls -ld /usr/sbin/sendmail 2>&1
-	findmnt -n --mountpoint /usr/sbin
-	findmnt -n --mountpoint "$T/realsbin"
-	ls -A "$T/realsbin"
-}
 sbin_before=$(sbin_state)
 NS_WHY=$(ns_why)
 [ -z "$NS_WHY" ] || skip_all "$NS_WHY"
@@ -44,23 +38,14 @@ mailx() {
 
 
 # The invoking user, as mxsend makes the From: of a message without one
-# (display name from the GECOS field, up to the first comma)
+# (lib.sh's from_line)
 ME=$(id -un)
-GECOS=$(getent passwd "$ME" | cut -d: -f5 | cut -d, -f1)
-from_line() {	# ADDR
-	if [ -n "$GECOS" ]; then echo "From: $GECOS <$1>"; else echo "From: $1"; fi
-}
 
 MX1=127.0.0.140		# ext.test: mailx
 MX2=127.0.0.141		# git.test: git send-email
 MX3=127.0.0.142		# bs.test: swaks
-start_dns --mx-host=ext.test,mx.ext.test,10 --host-record=mx.ext.test,$MX1 \
-    --mx-host=git.test,mx.git.test,10 --host-record=mx.git.test,$MX2 \
-    --mx-host=bs.test,mx.bs.test,10 --host-record=mx.bs.test,$MX3 || exit 1
-SMTPD_NOWAIT=1 start_smtpd $MX1
-SMTPD_NOWAIT=1 start_smtpd $MX2
-SMTPD_NOWAIT=1 start_smtpd $MX3
-wait_smtpd || exit 1
+start_dns_mx ext.test=$MX1 git.test=$MX2 bs.test=$MX3 || exit 1
+start_smtpds $MX1 $MX2 $MX3 || exit 1
 write_conf
 
 # ==== bsd-mailx ================================================================

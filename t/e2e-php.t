@@ -65,22 +65,14 @@ rx_data_file() { rx_data "$1" | no_rcvd >"$2"; }
 DATE_RE='^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}$'
 
 # The invoking user, as mxsend makes the From: of a message without one
+# (lib.sh's from_line)
 ME=$(id -un)
-GECOS=$(getent passwd "$ME" | cut -d: -f5 | cut -d, -f1)
-from_line() {	# ADDR
-	if [ -n "$GECOS" ]; then echo "From: $GECOS <$1>"; else echo "From: $1"; fi
-}
 
 MX1=127.0.0.170		# ext.test: mail()
 MX2=127.0.0.171		# sym.test: Symfony Mailer
 MX3=127.0.0.172		# ns.test: both, through /usr/sbin/sendmail
-start_dns --mx-host=ext.test,mx.ext.test,10 --host-record=mx.ext.test,$MX1 \
-    --mx-host=sym.test,mx.sym.test,10 --host-record=mx.sym.test,$MX2 \
-    --mx-host=ns.test,mx.ns.test,10 --host-record=mx.ns.test,$MX3 || exit 1
-SMTPD_NOWAIT=1 start_smtpd $MX1
-SMTPD_NOWAIT=1 start_smtpd $MX2
-SMTPD_NOWAIT=1 start_smtpd $MX3
-wait_smtpd || exit 1
+start_dns_mx ext.test=$MX1 sym.test=$MX2 ns.test=$MX3 || exit 1
+start_smtpds $MX1 $MX2 $MX3 || exit 1
 write_conf
 CONF=$T/conf-small write_conf "max_message_size 4000"
 
@@ -337,6 +329,16 @@ text/html utf-8 quoted-printable '<p>Hello,</p>\r\n.\r\n<p>café ☕</p>\r\n'
 application/octet-stream attachment report.bin base64 the 1024 bytes attached
 text/plain attachment notes.txt base64 b'.\n.dot\nFrom x\n'"
 
+# SECOND - the -bs dialogue of sym.php's "second" message, from its MAIL on
+SECOND="> MAIL FROM:<ann@sym.test>
+< 250 2.1.0 Ok
+> RCPT TO:<user@sym.test>
+< 250 2.1.5 Ok
+> DATA
+< 354 ...
+> .
+< 250 2.0.0 Ok: queued as ID"
+
 # --- -bs: one message with everything, a second through the same process --------
 sym b1 "$SENDMAIL -C $T/conf -bs" full second
 is "$?" 0 "Symfony -bs: php exits 0"
@@ -361,14 +363,7 @@ is "$(sym_debug "$T/b1/full.debug")" "< 220 test.example ESMTP mxsend
 > .
 < 250 2.0.0 Ok: queued as ID" \
     "Symfony -bs: the dialogue (HELO, not EHLO; Bcc in RCPT), replies of the spec"
-is "$(sym_debug "$T/b1/second.debug")" "> MAIL FROM:<ann@sym.test>
-< 250 2.1.0 Ok
-> RCPT TO:<user@sym.test>
-< 250 2.1.5 Ok
-> DATA
-< 354 ...
-> .
-< 250 2.0.0 Ok: queued as ID" \
+is "$(sym_debug "$T/b1/second.debug")" "$SECOND" \
     "Symfony -bs: the second message goes through the same session (no new greeting)"
 ok 'wait_for "[ \$(rx_count $MX2) = 2 ]" 10' \
     "Symfony -bs: both messages reach the MX (-odb)"
@@ -416,14 +411,7 @@ is "$(sym_debug "$T/b2/second.debug")" "> RSET
 < 250 2.0.0 Ok
 > NOOP
 < 250 2.0.0 Ok
-> MAIL FROM:<ann@sym.test>
-< 250 2.1.0 Ok
-> RCPT TO:<user@sym.test>
-< 250 2.1.5 Ok
-> DATA
-< 354 ...
-> .
-< 250 2.0.0 Ok: queued as ID" "Symfony -bs, too big: RSET and NOOP answered, then the next transaction"
+$SECOND" "Symfony -bs, too big: RSET and NOOP answered, then the next transaction"
 ok 'wait_for "[ \$(rx_count $MX2) = 3 ]" 10' "Symfony -bs, too big: the next message reaches the MX"
 f=$(rx_last $MX2)
 is "$(hdr "$f" Subject)" "Subject: Second message" "Symfony -bs, too big: what arrives is the next message"
@@ -520,16 +508,22 @@ ns_case() {
 	is "$(hdr "$f" Bcc)" "" "$n: no Bcc: arrives"
 	ok 'wait_for "[ \$(q_count) = 0 ]"' "$n: the queue is empty after delivery"
 }
+# sym_ns NAME N DSN - Symfony Mailer's transport DSN in the namespace (its
+# files in $T/nN): the Nth message at ns.test, from ann@ns.test to user
+# and boss, through /usr/sbin/sendmail
+sym_ns() {
+	ns_php "$T/sym.php" "$3" "$T/n$2" ns </dev/null >"$T/$1.out" \
+	    2>"$T/$1.err"
+	ns_case "$1" "$2" "transport: smtp://sendmail
+ns: sent
+end" "MAIL FROM:<ann@ns.test>
+RCPT TO:<user@ns.test>
+RCPT TO:<boss@ns.test>"
+}
 mkdir -p "$T/n2" "$T/n3" "$T/n4"
 if [ -n "$NS_WHY" ]; then
 	skip "mail() and Symfony through /usr/sbin/sendmail"
 else
-	sbin_state() {	# what the host shows of /usr/sbin/sendmail and mounts there
-		ls -ld /usr/sbin/sendmail 2>&1
-		findmnt -n --mountpoint /usr/sbin
-		findmnt -n --mountpoint "$T/realsbin"
-		ls -A "$T/realsbin"
-	}
 	sbin_before=$(sbin_state)
 
 	# PHP's compiled-in sendmail_path, which Debian's php.ini leaves alone
@@ -548,29 +542,11 @@ RCPT TO:<boss@ns.test>"
 	is_file "$T/n1.got" "$T/n1.want" "mail-default: body"
 
 	# new SendmailTransport(): /usr/sbin/sendmail -bs
-	ns_php "$T/sym.php" default "$T/n2" ns </dev/null >"$T/sym-default.out" \
-	    2>"$T/sym-default.err"
-	ns_case sym-default 2 "transport: smtp://sendmail
-ns: sent
-end" "MAIL FROM:<ann@ns.test>
-RCPT TO:<user@ns.test>
-RCPT TO:<boss@ns.test>"
+	sym_ns sym-default 2 default
 	# sendmail://default: the same, through the DSN factory
-	ns_php "$T/sym.php" dsn:sendmail://default "$T/n3" ns </dev/null \
-	    >"$T/sym-dsn.out" 2>"$T/sym-dsn.err"
-	ns_case sym-dsn 3 "transport: smtp://sendmail
-ns: sent
-end" "MAIL FROM:<ann@ns.test>
-RCPT TO:<user@ns.test>
-RCPT TO:<boss@ns.test>"
+	sym_ns sym-dsn 3 dsn:sendmail://default
 	# native://default: SendmailTransport(ini sendmail_path), "-t -i" mode
-	ns_php "$T/sym.php" dsn:native://default "$T/n4" ns </dev/null \
-	    >"$T/sym-native.out" 2>"$T/sym-native.err"
-	ns_case sym-native 4 "transport: smtp://sendmail
-ns: sent
-end" "MAIL FROM:<ann@ns.test>
-RCPT TO:<user@ns.test>
-RCPT TO:<boss@ns.test>"
+	sym_ns sym-native 4 dsn:native://default
 	is "$(sbin_state)" "$sbin_before" \
 	    "namespace: host /usr/sbin untouched (no sendmail, no mounts leaked)"
 fi

@@ -96,6 +96,22 @@ EOF
 }
 
 HOST=test.example
+# expect_reply STATUS MX REPLY - the recipient's lines about the reply of
+# the server MX
+expect_reply() {
+	printf '%s\n' "dsn-rcpt1 Status: $1" "dsn-rcpt1 Remote-MTA: dns; $2" \
+	    "dsn-rcpt1 Diagnostic-Code: smtp; $3"
+}
+# queue_one N FROM SUBJECT RCPT - a message "From: FROM", "Subject: SUBJECT"
+# from FROM to RCPT, -odi, its stderr in $T/N.err, that stays queued
+# alone: ID and ARR are its ID and arrival, $T/hdr.want its header block
+queue_one() {
+	printf 'From: %s\nSubject: %s\n\nbody\n' "$2" "$3" |
+	    mx -odi -f "$2" "$4" 2>"$T/$1.err"
+	ID=$(q_ids)
+	ARR=$(q_field "$ID" arrival)
+	header_block "$T/q/$ID.msg" >"$T/hdr.want"
+}
 # expect_head SUBJECT TO - the fixed lines every report starts with
 expect_head() {
 	cat <<EOF
@@ -109,6 +125,20 @@ Auto-Submitted: auto-replied
 MIME-Version: 1.0
 type multipart/report report-type=delivery-status boundary=yes
 parts text/plain message/delivery-status text/rfc822-headers
+EOF
+}
+# expect_report SUBJECT TO ID ARRIVAL RCPT ACTION [TEXT] - a report about
+# message ID and its one recipient RCPT, up to RCPT's Action (with the
+# line of the text part when TEXT is given)
+expect_report() {
+	expect_head "$1" "$2"
+	[ -z "${7:-}" ] || echo "text <$5>: $7"
+	cat <<EOF
+dsn-msg Reporting-MTA: dns; $HOST
+dsn-msg X-Mxsend-Queue-ID: $3
+dsn-msg Arrival-Date: @$4
+dsn-rcpt1 Final-Recipient: rfc822; $5
+dsn-rcpt1 Action: $6
 EOF
 }
 
@@ -129,18 +159,9 @@ header_block "$T/q/$ID.msg" >"$T/hdr.want"
 f=$(rx_files $B2 | tail -n 1)
 dsn "$f" "$T/hdr.got" >"$T/dsn.got"
 {
-	expect_head "Undelivered Mail Returned to Sender" sender@home.test
-	cat <<EOF
-text <bad@p.test>: $ERR
-dsn-msg Reporting-MTA: dns; $HOST
-dsn-msg X-Mxsend-Queue-ID: $ID
-dsn-msg Arrival-Date: @$ARR
-dsn-rcpt1 Final-Recipient: rfc822; bad@p.test
-dsn-rcpt1 Action: failed
-dsn-rcpt1 Status: 5.1.1
-dsn-rcpt1 Remote-MTA: dns; mx.p.test
-dsn-rcpt1 Diagnostic-Code: smtp; 550 5.1.1 no such user
-EOF
+	expect_report "Undelivered Mail Returned to Sender" sender@home.test \
+	    "$ID" "$ARR" bad@p.test failed "$ERR"
+	expect_reply 5.1.1 mx.p.test "550 5.1.1 no such user"
 } >"$T/dsn.want"
 is_file "$T/dsn.got" "$T/dsn.want" "the bounce: RFC 3464 report about bad@ only"
 is_file "$T/hdr.got" "$T/hdr.want" "the bounce: text/rfc822-headers is the original header block"
@@ -196,12 +217,7 @@ rm -rf "$T/q"
 # --- warn_after: one delay notice ------------------------------------------------------
 write_conf "retry_intervals 1s" "queue_lifetime 1h" "warn_after 2s"
 n=$(rx_count $B2)
-printf 'From: d@home.test\nSubject: delay\n\nbody\n' |
-    mx -odi -f d@home.test wait@slow.test 2>"$T/4.err"
-ID=$(q_ids)
-ARR=$(q_field "$ID" arrival)
-ERR=$(q_rcpt_error wait@slow.test)
-header_block "$T/q/$ID.msg" >"$T/hdr.want"
+queue_one 4 d@home.test delay wait@slow.test
 mx -qI"$ID" 2>"$T/5.err"
 is "$(rx_count $B2),$(q_field "$ID" warned)" "$n,0" "younger than warn_after: no notice"
 wait_until $((ARR + 2))
@@ -212,19 +228,10 @@ is "$(q_rcpt_state wait@slow.test)" "pending" "the message stays queued"
 ERR=$(q_rcpt_error wait@slow.test)
 dsn "$(rx_files $B2 | tail -n 1)" "$T/hdr.got" >"$T/dsn.got"
 {
-	expect_head "Delayed Mail (still being retried)" d@home.test
-	cat <<EOF
-text <wait@slow.test>: $ERR
-dsn-msg Reporting-MTA: dns; $HOST
-dsn-msg X-Mxsend-Queue-ID: $ID
-dsn-msg Arrival-Date: @$ARR
-dsn-rcpt1 Final-Recipient: rfc822; wait@slow.test
-dsn-rcpt1 Action: delayed
-dsn-rcpt1 Status: 4.2.0
-dsn-rcpt1 Remote-MTA: dns; mx.slow.test
-dsn-rcpt1 Diagnostic-Code: smtp; 450 4.2.0 busy
-dsn-rcpt1 Will-Retry-Until: @$((ARR + 3600))
-EOF
+	expect_report "Delayed Mail (still being retried)" d@home.test \
+	    "$ID" "$ARR" wait@slow.test delayed "$ERR"
+	expect_reply 4.2.0 mx.slow.test "450 4.2.0 busy"
+	echo "dsn-rcpt1 Will-Retry-Until: @$((ARR + 3600))"
 } >"$T/dsn.want"
 is_file "$T/dsn.got" "$T/dsn.want" "the delay notice: RFC 3464, Action: delayed"
 is_file "$T/hdr.got" "$T/hdr.want" "the delay notice: the original header block"
@@ -239,11 +246,8 @@ rm -rf "$T/q"
 # --- queue_lifetime; null sender and reports get no report --------------------------
 write_conf "retry_intervals 1s" "queue_lifetime 3s" "warn_after 0"
 n=$(rx_count $B2)
-printf 'From: life@home.test\nSubject: life\n\nbody\n' |
-    mx -odi -f life@home.test late@slow.test 2>"$T/8.err"
-LID=$(q_ids)
-LARR=$(q_field "$LID" arrival)
-header_block "$T/q/$LID.msg" >"$T/hdr.want"
+queue_one 8 life@home.test life late@slow.test
+LID=$ID LARR=$ARR
 printf 'Subject: null\n\nbody\n' | mx -odi -f '<>' z@slow.test 2>"$T/9.err"
 printf 'Subject: null\n\nbody\n' | mx -odi -f '<>' z@reject.test 2>"$T/10.err"
 is "$(q_rcpt z@reject.test)" "" "null sender, 550: no bounce, nothing left queued"
@@ -273,16 +277,8 @@ is "$(comm -3 <(printf '%s\n' "$before" | sort) <(all_mail | sort) | tr -d '\t')
     "$B2 MAIL FROM:<> RCPT TO:<life@home.test> " \
     "nothing else accepted anywhere: no mail for the null sender nor about carol@'s bounce"
 dsn "$(rx_files $B2 | tail -n 1)" "$T/hdr.got" >"$T/dsn.got"
-{
-	expect_head "Undelivered Mail Returned to Sender" life@home.test
-	cat <<EOF
-dsn-msg Reporting-MTA: dns; $HOST
-dsn-msg X-Mxsend-Queue-ID: $LID
-dsn-msg Arrival-Date: @$LARR
-dsn-rcpt1 Final-Recipient: rfc822; late@slow.test
-dsn-rcpt1 Action: failed
-EOF
-} >"$T/dsn.want"
+expect_report "Undelivered Mail Returned to Sender" life@home.test \
+    "$LID" "$LARR" late@slow.test failed >"$T/dsn.want"
 grep -v -e '^text' -e '^dsn-rcpt1 Status' -e '^dsn-rcpt1 Remote-MTA' \
     -e '^dsn-rcpt1 Diagnostic-Code' "$T/dsn.got" >"$T/dsn.got2"
 is_file "$T/dsn.got2" "$T/dsn.want" "the lifetime bounce: RFC 3464 report"

@@ -10,13 +10,7 @@ need_tools
 C1=127.0.0.95	# c1.test: accepts everything
 C2=127.0.0.96	# c2.test: accepts everything
 C3=127.0.0.97	# c3.test: 450 to every RCPT on the first two connections
-args=
-for i in 1 2 3; do
-	eval a=\$C$i
-	args="$args --mx-host=c$i.test,mx.c$i.test,10 --host-record=mx.c$i.test,$a"
-done
-# shellcheck disable=SC2086
-start_dns $args || exit 1
+start_dns_mx c1.test=$C1 c2.test=$C2 c3.test=$C3 || exit 1
 SMTPD_NOWAIT=1
 start_smtpd $C1 || exit 1
 start_smtpd $C2 || exit 1
@@ -25,13 +19,6 @@ wait_smtpd || exit 1
 SMTPD_NOWAIT=0
 write_conf "retry_intervals 1s" "max_parallel 4"
 
-# rcpts ADDR... - every accepted RCPT at these servers, sorted
-rcpts() {
-	local a
-	for a in "$@"; do
-		cat "$T/smtpd-$a"/msgs/* 2>/dev/null
-	done | sed -n 's/^RCPT TO:<\(.*\)>$/\1/p' | LC_ALL=C sort
-}
 # submit I MODE - message I to one or two of c1-c3.test (no timeout
 # wrapper: -odq and -odb never wait for the network)
 submit() {
@@ -94,7 +81,7 @@ done
 is "$(q_count)" 0 "the queue drains"
 sleep 0.5	# a background delivery that is still finishing would show now
 cat "$T"/want.* | LC_ALL=C sort >"$T/want"
-rcpts $C1 $C2 $C3 >"$T/got"
+rx_rcpts $C1 $C2 $C3 >"$T/got"
 is "$(wc -l <"$T/want" | tr -d ' ')" 262 "262 recipients in 210 messages"
 is "$(LC_ALL=C comm -23 "$T/want" "$T/got" | wc -l | tr -d ' ')" 0 "no recipient lost"
 is "$(uniq -d "$T/got" | wc -l | tr -d ' ')" 0 "no recipient received two copies"

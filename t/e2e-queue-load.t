@@ -13,18 +13,12 @@ P1=127.0.0.91	# par1-4.test: accepts, 0.8 s after each final dot
 P2=127.0.0.92	# par5-8.test: the same
 K1=127.0.0.93	# k1.test: accepts, 0.02 s after each final dot
 K2=127.0.0.94	# k2.test: the same
-args="--mx-host=reuse.test,mx.reuse.test,10 --host-record=mx.reuse.test,$R"
+args=(--host-record=mx.p1.test,$P1 --host-record=mx.p2.test,$P2)
 for i in 1 2 3 4; do
-	args="$args --mx-host=par$i.test,mx.p1.test,10"
-	args="$args --mx-host=par$((i + 4)).test,mx.p2.test,10"
+	args+=(--mx-host=par$i.test,mx.p1.test,10)
+	args+=(--mx-host=par$((i + 4)).test,mx.p2.test,10)
 done
-args="$args --host-record=mx.p1.test,$P1 --host-record=mx.p2.test,$P2"
-for i in 1 2; do
-	eval a=\$K$i
-	args="$args --mx-host=k$i.test,mx.k$i.test,10 --host-record=mx.k$i.test,$a"
-done
-# shellcheck disable=SC2086
-start_dns $args || exit 1
+start_dns_mx reuse.test=$R k1.test=$K1 k2.test=$K2 -- "${args[@]}" || exit 1
 SMTPD_NOWAIT=1
 start_smtpd $R || exit 1
 start_smtpd $P1 --delay-dot 0.8 || exit 1
@@ -37,13 +31,6 @@ SMTPD_NOWAIT=0
 # trace_count ADDR CONN CMD - how many CMD commands connection CONN sent
 trace_count() {
 	grep -c "^$2 > $3" "$T/smtpd-$1/trace"
-}
-# rcpts ADDR... - every accepted RCPT at these servers, sorted
-rcpts() {
-	local a
-	for a in "$@"; do
-		cat "$T/smtpd-$a"/msgs/* 2>/dev/null
-	done | sed -n 's/^RCPT TO:<\(.*\)>$/\1/p' | LC_ALL=C sort
 }
 # drain SECONDS - run -q until the queue is empty
 drain() {
@@ -90,14 +77,14 @@ ok '[ "$(rx_conns $R)" -lt 5 ]' "50 messages arrived over fewer than 5 connectio
 is "$(rx_conns $R)" 1 "... over exactly one"
 is "$(trace_count $R 1 MAIL),$(trace_count $R 1 RSET),$(trace_count $R 1 QUIT)" "50,0,1" \
     "... a new MAIL after each transaction, no RSET, one QUIT"
-is "$(rcpts $R | uniq | wc -l),$(rx_count $R),$(q_count)" "50,50,0" \
+is "$(rx_rcpts $R | uniq | wc -l),$(rx_count $R),$(q_count)" "50,50,0" \
     "each recipient once; queue empty"
 queue_bulk 101 s reuse.test
 mx -q 2>"$T/r2.err"
 is "$(rx_conns $R)" 3 "101 more: two more connections"
 is "$(trace_count $R 2 MAIL),$(trace_count $R 3 MAIL)" "100,1" \
     "... a fresh connection after 100 transactions"
-is "$(rcpts $R | uniq | wc -l),$(rx_count $R),$(q_count)" "151,151,0" \
+is "$(rx_rcpts $R | uniq | wc -l),$(rx_count $R),$(q_count)" "151,151,0" \
     "each recipient once; queue empty"
 
 # --- parallel destinations, up to max_parallel --------------------------------------

@@ -14,13 +14,8 @@ A3=127.0.0.72	# accepts everything
 A4=127.0.0.73	# 550 5.1.1 for bad@a4.test
 A5=127.0.0.74	# 450 to every RCPT on the first three connections
 A6=127.0.0.75	# nothing listens
-args=
-for i in 1 2 3 4 5 6; do
-	eval a=\$A$i
-	args="$args --mx-host=a$i.test,mx.a$i.test,10 --host-record=mx.a$i.test,$a"
-done
-# shellcheck disable=SC2086
-start_dns $args || exit 1
+start_dns_mx a1.test=$A1 a2.test=$A2 a3.test=$A3 a4.test=$A4 a5.test=$A5 \
+    a6.test=$A6 || exit 1
 SMTPD_NOWAIT=1
 start_smtpd $A1 --rcpt '*=450 4.2.0 busy' --faults-for 1 || exit 1
 start_smtpd $A2 --rcpt '*=450 4.2.0 busy' || exit 1
@@ -41,18 +36,32 @@ q_next() {
 	q_envs |
 	    awk -v a="$1" '$1 == "rcpt" && $5 == a { print $4 }'
 }
+# attempt N ADDR CMD... - CMD, its stderr in $T/N.err, its exit status in
+# st; b and a are the seconds before and after it, next is then ADDR's
+# next attempt
+attempt() {
+	local n=$1 addr=$2
+	shift 2
+	b=$(date +%s)
+	"$@" 2>"$T/$n.err"
+	st=$?
+	a=$(date +%s)
+	next=$(q_next "$addr")
+}
+# waited SECS NAME - a test: next is SECS after the attempt (between b and a)
+waited() {
+	ok "[ \$((next - $1)) -ge $b ] && [ \$((next - $1)) -le $a ]" \
+	    "$2 (next=$next, attempt in [$b,$a])"
+}
 SUMMARY_RE='[0-9]+\.[0-9]{2}s$'
 
 # --- 4xx: retried only after the interval, delivered once, then gone -----------
 write_conf "retry_intervals 3s"
-b=$(date +%s)
-printf 'Subject: retry\n\nbody\n' | mx -odi -f '<>' one@a1.test 2>"$T/1.err"
-is "$?" 0 "4xx at submission: exit 0"
-a=$(date +%s)
+printf 'Subject: retry\n\nbody\n' |
+    attempt 1 one@a1.test mx -odi -f '<>' one@a1.test
+is "$st" 0 "4xx at submission: exit 0"
 is "$(q_rcpt one@a1.test)" "pending 1" "4xx: pending after one try"
-next=$(q_next one@a1.test)
-ok '[ $((next - 3)) -ge $b ] && [ $((next - 3)) -le $a ]' \
-    "4xx: next attempt is the attempt time + 3s (next=$next, attempt in [$b,$a])"
+waited 3 "4xx: next attempt is the attempt time + 3s"
 mx -q 2>"$T/2.err"
 is "$?" 0 "-q before the retry time: exit 0"
 is "$(rx_conns $A1)" 1 "-q right after the failure: no connection"
@@ -76,32 +85,21 @@ rm -rf "$T/q"
 
 # --- the schedule: each interval from its attempt, the last one repeats ---------
 write_conf "retry_intervals 1s 2s"
-b=$(date +%s)
-printf 'Subject: sched\n\nbody\n' | mx -odi -f '<>' two@a2.test 2>"$T/6.err"
-a=$(date +%s)
-next=$(q_next two@a2.test)
+printf 'Subject: sched\n\nbody\n' |
+    attempt 6 two@a2.test mx -odi -f '<>' two@a2.test
 is "$(q_rcpt two@a2.test)" "pending 1" "schedule: first deferral"
-ok '[ $((next - 1)) -ge $b ] && [ $((next - 1)) -le $a ]' \
-    "schedule: after try 1 the wait is 1s (next=$next, attempt in [$b,$a])"
+waited 1 "schedule: after try 1 the wait is 1s"
 wait_until "$next"
-b=$(date +%s)
-mx -q 2>"$T/7.err"
-a=$(date +%s)
-next=$(q_next two@a2.test)
+attempt 7 two@a2.test mx -q
 is "$(q_rcpt two@a2.test)" "pending 2" "schedule: second deferral"
-ok '[ $((next - 2)) -ge $b ] && [ $((next - 2)) -le $a ]' \
-    "schedule: after try 2 the wait is 2s (next=$next, attempt in [$b,$a])"
+waited 2 "schedule: after try 2 the wait is 2s"
 wait_until $((next - 1))
 mx -q 2>"$T/8.err"
 is "$(q_rcpt two@a2.test)" "pending 2" "schedule: -q a second early does not try"
 wait_until "$next"
-b=$(date +%s)
-mx -q 2>"$T/9.err"
-a=$(date +%s)
-next=$(q_next two@a2.test)
+attempt 9 two@a2.test mx -q
 is "$(q_rcpt two@a2.test)" "pending 3" "schedule: third deferral"
-ok '[ $((next - 2)) -ge $b ] && [ $((next - 2)) -le $a ]' \
-    "schedule: the last interval (2s) repeats (next=$next, attempt in [$b,$a])"
+waited 2 "schedule: the last interval (2s) repeats"
 is "$(q_rcpt_error two@a2.test)" \
     "mx.a2.test[$A2]:$SMTP_PORT said: 450 4.2.0 busy (in reply to RCPT TO:<two@a2.test>)" \
     "schedule: the last error is kept"

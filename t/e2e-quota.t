@@ -13,8 +13,7 @@
 setgid_ns_setup
 R=127.0.0.180		# mx.remote.test: takes everything
 
-start_dns --mx-host=remote.test,mx.remote.test,10 --host-record=mx.remote.test,$R || exit 1
-start_smtpd $R || exit 1
+setgid_ns_remote $R
 : >"$T/aliases"
 chmod 644 "$T/aliases"
 CONF=/etc/mxsend.conf write_conf "queue_dir $Q" "aliases $T/aliases" \
@@ -24,6 +23,13 @@ CONF=$T/conf		# lib.sh's q_* and mx are not used here
 asbin() { timeout -k 5 60 setpriv --reuid=bin --regid=bin --clear-groups "$@"; }
 # sums - a checksum of every committed message file, to show it untouched
 sums() { (cd "$Q" && sha256sum -- *.msg 2>/dev/null); }
+# kept N NAME SUMS NAME2 - N messages queued, tmp/ empty (test NAME); the
+# committed files byte-identical to when SUMS was taken (test NAME2)
+kept() {
+	is "$(qcount) $(ls -A "$Q/tmp")" "$1 " "$2"
+	sums >"$T/sums.now"
+	is_file "$T/sums.now" "$3" "$4"
+}
 # submit WHO N SUBJECT - WHO submits a message -odq; its exit code
 submit() {
 	printf 'Subject: %s\n\nbody\n' "$3" | "$1" "$SM" -odq "u$2@remote.test" \
@@ -41,9 +47,8 @@ sums >"$T/sums.1"
 is "$(submit asnobody 6 n6):$(cat "$T/sub.err")" \
     "73:sendmail: queue quota of uid 65534 reached: 5 messages queued, the limit is 5 (user_queue_messages)" \
     "nobody's sixth: exit 73 (EX_CANTCREAT) and one line naming the limit and its key"
-is "$(qcount) $(ls -A "$Q/tmp")" "5 " "nothing more queued, tmp/ empty"
-sums >"$T/sums.2"
-is_file "$T/sums.2" "$T/sums.1" "nobody's five queued messages: byte-identical"
+kept 5 "nothing more queued, tmp/ empty" \
+    "$T/sums.1" "nobody's five queued messages: byte-identical"
 is "$(submit asdaemon 7 d1):$(cat "$T/sub.err")" "0:" "daemon still submits (its own quota)"
 is "$(submit asroot 8 r1):$(cat "$T/sub.err")" "0:" "root still submits (no quota)"
 is "$(qcount)" 7 "seven messages queued"
@@ -121,9 +126,8 @@ is "$?" 73 "the second would pass it: exit 73"
 like "$(cat "$T/b2.err")" \
     "^sendmail: queue quota of uid 65534 reached: $SZ octets queued, this message's 2[0-9]{3} would pass the limit of 3000 \\(user_queue_size\\)\$" \
     "one line: what is queued, the message's size, the limit and its key"
-is "$(qcount) $(ls -A "$Q/tmp")" "1 " "its file is gone from tmp/, nothing more queued"
-sums >"$T/sums.5"
-is_file "$T/sums.5" "$T/sums.4" "the queued message is byte-identical"
+kept 1 "its file is gone from tmp/, nothing more queued" \
+    "$T/sums.4" "the queued message is byte-identical"
 printf 'Subject: small\n\nbody\n' | asnobody "$SM" -odq u@remote.test 2>"$T/b3.err"
 is "$?:$(cat "$T/b3.err")" "0:" "a small one still fits"
 printf '%s\n' "EHLO c.test" "MAIL FROM:<nobody@test.example> SIZE=5000" \
@@ -186,9 +190,8 @@ sums >"$T/sums.7"
 { printf 'Subject: r5\n\n'; big 1000000; } | asroot "$SM" -odq u@remote.test 2>"$T/r5.err"
 is "$?:$(cat "$T/r5.err")" "75:sendmail: cannot write queue file: No space left on device" \
     "root, a message that does not fit at all: exit 75"
-is "$(qcount) $(ls -A "$Q/tmp")" "$N " "nothing half-written: tmp/ empty, no new message"
-sums >"$T/sums.8"
-is_file "$T/sums.8" "$T/sums.7" "the queued messages are byte-identical"
+kept "$N" "nothing half-written: tmp/ empty, no new message" \
+    "$T/sums.7" "the queued messages are byte-identical"
 umount "$Q"
 
 setgid_ns_done

@@ -21,8 +21,7 @@
 setgid_ns_setup
 R=127.0.0.240		# mx.remote.test: takes everything
 
-start_dns --mx-host=remote.test,mx.remote.test,10 --host-record=mx.remote.test,$R || exit 1
-start_smtpd $R || exit 1
+setgid_ns_remote $R
 MB=/var/mail/nobody
 GENERIC="the postmaster has the details in the log"
 H=$T/home/nobody

@@ -55,7 +55,21 @@ error_of() {	# ADDR - the error kept for ADDR
 		qenv "$id" | "$TOP/t/resulttest" env - "$1"
 	done
 }
-trap 'pkill -KILL -u nobody -f "^$SM " 2>/dev/null; _cleanup' EXIT
+# root_q N NAME - root's queue run, -v, its output in $T/qN.out and
+# $T/qN.err: the test NAME that it exits 0 (a run that does not end is
+# killed at 60 s); n is how many messages remote.test's MX had before it
+root_q() {
+	n=$(rx_count $R)
+	asroot "$SM" -q -v >"$T/q$1.out" 2>"$T/q$1.err"
+	is "$?" 0 "$2"
+}
+# took_one RCPT NAME - a test: remote.test's MX took one message in that
+# run, the last for RCPT
+took_one() {
+	is "$(rx_count $R) $(rx_last_env $R | tail -n 1)" \
+	    "$((n + 1)) RCPT TO:<$1>" "$2"
+}
+at_exit 'pkill -KILL -u nobody -f "^$SM " 2>/dev/null'
 
 # --- 1. nobody stops its local delivery child in root's run -------------------------
 install -o daemon -g mail -m 660 /dev/null /var/mail/daemon
@@ -127,11 +141,8 @@ pids=$(nobody_pids)
 is "$(echo "$pids" | wc -w)" 3 "three processes of nobody's"
 asnobody kill -STOP $pids
 printf 'Subject: h4\n\nbody\n' | asdaemon "$SM" -odq other@remote.test 2>"$T/h4.err"
-n=$(rx_count $R)
-asroot "$SM" -q -v >"$T/q3.out" 2>"$T/q3.err"
-is "$?" 0 "root's -q with three stopped lock holders: ends, exit 0"
-is "$(rx_count $R) $(rx_last_env $R | tail -n 1)" "$((n + 1)) RCPT TO:<other@remote.test>" \
-    "daemon's message was delivered"
+root_q 3 "root's -q with three stopped lock holders: ends, exit 0"
+took_one other@remote.test "daemon's message was delivered"
 like "$(tail -n 1 "$T/q3.err")" \
     '^sendmail: queue run: 1 tried, 1 delivered, 0 deferred, 0 failed, 3 left for the next run, ' \
     "the three held messages are left for the next run" || diag_file "$T/q3.err"
@@ -148,11 +159,8 @@ done
 # --- 3. a tarpit MX: the run ends within its budget, the rest is delivered ------------
 printf 'Subject: t1\n\nbody\n' | asroot "$SM" -odq slowpoke@tarpit.test 2>"$T/t1.err"
 printf 'Subject: t2\n\nbody\n' | asroot "$SM" -odq quick@remote.test 2>"$T/t2.err"
-n=$(rx_count $R)
-asroot "$SM" -q -v >"$T/q5.out" 2>"$T/q5.err"
-is "$?" 0 "-q with a tarpit MX: ends by itself, exit 0"
-is "$(rx_count $R) $(rx_last_env $R | tail -n 1)" "$((n + 1)) RCPT TO:<quick@remote.test>" \
-    "the message to remote.test was delivered"
+root_q 5 "-q with a tarpit MX: ends by itself, exit 0"
+took_one quick@remote.test "the message to remote.test was delivered"
 is "$(rcpt_of slowpoke@tarpit.test) $(rx_count $P)" "pending 1 0" \
     "the tarpit's message: tried once, deferred, not delivered"
 like "$(error_of slowpoke@tarpit.test)" "^mx.tarpit.test\\[$P\\]:[0-9]+: " \
@@ -167,11 +175,8 @@ wait_for '[ "$(rx_conns $P)" = 2 ]' 20
 kill -STOP $qpid
 is "$(lock_free)" held "the stopped run holds the queue lock"
 printf 'Subject: t3\n\nbody\n' | asdaemon "$SM" -odq again@remote.test 2>"$T/t3.err"
-n=$(rx_count $R)
-asroot "$SM" -q -v >"$T/q7.out" 2>"$T/q7.err"
-is "$?" 0 "-q beside the stopped run: exit 0"
-is "$(rx_count $R) $(rx_last_env $R | tail -n 1)" "$((n + 1)) RCPT TO:<again@remote.test>" \
-    "it delivered the new message"
+root_q 7 "-q beside the stopped run: exit 0"
+took_one again@remote.test "it delivered the new message"
 is "$(grep -c 'tarpit.test: another queue run is working on it' "$T/q7.err")" 1 \
     "and left tarpit.test to the stopped run"
 is "$(rx_conns $P)" 2 "no second connection to the tarpit"
@@ -192,8 +197,7 @@ done
 printf 'Subject: cap\n\nbody\n' | asnobody "$SM" -odq cap@remote.test 2>>"$T/pit.err"
 printf 'Subject: fair\n\nbody\n' | asdaemon "$SM" -odq fair@remote.test 2>"$T/fair.err"
 is "$(qcount)" 8 "six messages of nobody's to tarpits, one to remote.test, then daemon's"
-asroot "$SM" -q -v >"$T/q8.out" 2>"$T/q8.err"
-is "$?" 0 "-q with more tarpits than worker slots: ends, exit 0"
+root_q 8 "-q with more tarpits than worker slots: ends, exit 0"
 is "$(rx_rcpt_copies $R fair@remote.test)" 1 "daemon's message was delivered in that run"
 like "$(tail -n 1 "$T/q8.err")" \
     '^sendmail: queue run: [0-9]+ tried, 2 delivered, [0-9]+ deferred, 0 failed, [0-9]+ left for the next run, ' \

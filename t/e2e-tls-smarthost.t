@@ -23,13 +23,9 @@ for i in 1 2 3 4 5 6; do
 done
 CA=$PKI/ca.pem
 
-args=
-for i in 1 2 3 4 5 6; do
-	eval a=\$H$i
-	args="$args --host-record=relay$i.test,$a"
-done
-# shellcheck disable=SC2086
-start_dns $args || exit 1
+start_dns --host-record=relay1.test,$H1 --host-record=relay2.test,$H2 \
+    --host-record=relay3.test,$H3 --host-record=relay4.test,$H4 \
+    --host-record=relay5.test,$H5 --host-record=relay6.test,$H6 || exit 1
 SMTPD_NOWAIT=1
 A=(--auth "$USER:$PASS")
 start_tlsd $H1 --cert "$PKI/relay1.pem" --key "$PKI/relay1.key" "${A[@]}" \
@@ -73,16 +69,6 @@ conf_relay() {
 	write_conf "smarthost $sh" "tls_ca_file $CA" "auth_file $T/auth" "$@"
 	grep -q '^tls ' <(printf '%s\n' "$@") || sed -i '/^tls /d' "$CONF"
 }
-send() {	# NAME RCPT... : -odi -v, stderr in $T/NAME.err, exit in $rc
-	local name=$1
-	shift
-	printf 'Subject: %s\n\nbody\n' "$name" |
-	    mx -odi -v -f sender@origin.test "$@" 2>"$T/$name.err"
-	rc=$?
-}
-last_rx() { rx_files "$1" | tail -n 1; }
-mails() { rx_trace "$1" | grep -c '> MAIL'; }
-reset_q() { rm -rf "$T/q"; }
 # no_secret NAME - the password, and the base64 forms that carry it, are
 # in neither $T/NAME.err nor any queue file
 B64_PLAIN=$(printf '\0%s\0%s' "$USER" "$PASS" | base64 -w0)
@@ -102,7 +88,7 @@ send st a@far.test b@other.test
 is "$rc" 0 "STARTTLS smarthost: exit 0"
 is "$(q_count)" 0 "STARTTLS smarthost: delivered, queue empty"
 is "$(rx_count $H1)" 1 "STARTTLS smarthost: one transaction for both domains"
-F=$(last_rx $H1)
+F=$(rx_last $H1)
 like "$(rx_tls "$F")" '^TLSv1\.[23] ' "STARTTLS smarthost: the server saw a TLS session"
 is "$(rx_meta "$F" auth)" "$USER PLAIN" "AUTH PLAIN (preferred over LOGIN)"
 is "$(rx_meta "$F" ehlo-after-tls)" yes "EHLO again after STARTTLS"
@@ -122,7 +108,7 @@ auth_file 600 relay2.test "$PASS"
 send impl c@far.test
 is "$rc" 0 "implicit TLS smarthost: exit 0"
 is "$(q_count)" 0 "implicit TLS smarthost: delivered"
-F=$(last_rx $H2)
+F=$(rx_last $H2)
 like "$(rx_tls "$F")" '^TLSv1\.[23] ' "implicit TLS: the server saw a TLS session"
 is "$(rx_meta "$F" auth)" "$USER PLAIN" "implicit TLS: AUTH PLAIN"
 is "$(rx_meta "$F" sni)" relay2.test "implicit TLS: SNI is the smarthost name"
@@ -136,7 +122,7 @@ if [ $have465 = 1 ]; then
 	auth_file 600 relay6.test "$PASS"
 	send p465 d@far.test
 	is "$(q_count)" 0 "smarthost on port 465: implicit TLS by default, delivered"
-	like "$(rx_tls "$(last_rx $H6)")" '^TLSv1\.[23] ' "port 465: over TLS"
+	like "$(rx_tls "$(rx_last $H6)")" '^TLSv1\.[23] ' "port 465: over TLS"
 	reset_q
 else
 	_tap_result 0 "port 465 # SKIP cannot bind $H6:465"
@@ -148,7 +134,7 @@ conf_relay "relay3.test:$SMTP_PORT"
 auth_file 600 relay3.test "$PASS"
 send login e@far.test
 is "$(q_count)" 0 "AUTH LOGIN only: delivered"
-is "$(rx_meta "$(last_rx $H3)" auth)" "$USER LOGIN" "AUTH LOGIN used"
+is "$(rx_meta "$(rx_last $H3)" auth)" "$USER LOGIN" "AUTH LOGIN used"
 no_secret login
 reset_q
 
@@ -157,7 +143,7 @@ conf_relay "relay5.test:$SMTP_PORT"
 auth_file 600 relay5.test "$PASS"
 send scram f@far.test
 is "$(q_count)" 0 "SCRAM-SHA-256 PLAIN LOGIN offered: delivered"
-is "$(rx_meta "$(last_rx $H5)" auth)" "$USER SCRAM-SHA-256" \
+is "$(rx_meta "$(rx_last $H5)" auth)" "$USER SCRAM-SHA-256" \
     "SCRAM-SHA-256 PLAIN LOGIN offered: SCRAM-SHA-256 is chosen"
 no_secret scram
 reset_q
@@ -281,7 +267,7 @@ rm -f "$T/auth"
 write_conf "smarthost [$H1]:$SMTP_PORT" "tls required" "tls_ca_file $CA"
 send literal2 o2@far.test
 is "$(q_count)" 0 "smarthost [IP]:port, tls required, no AUTH: delivered"
-is "$(rx_tls "$(last_rx $H1)" | cut -c1-3)" "TLS" "... over TLS"
+is "$(rx_tls "$(rx_last $H1)" | cut -c1-3)" "TLS" "... over TLS"
 reset_q
 
 # --- verify: the test CA is not in the system store --------------------------------

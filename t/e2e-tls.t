@@ -49,26 +49,12 @@ start_tlsd $S10 --cert "$PKI/brk.pem" --key "$PKI/brk.key" --break silent || exi
 wait_smtpd || exit 1
 SMTPD_NOWAIT=0
 
-# mails ADDR - how many MAIL commands a server has seen so far
-mails() { rx_trace "$1" | grep -c '> MAIL'; }
-# send NAME RCPT... - one message, -odi -v, stderr to $T/NAME.err, exit in $rc
-send() {
-	local name=$1
-	shift
-	printf 'Subject: %s\n\nbody\n' "$name" |
-	    mx -odi -v -f sender@origin.test "$@" 2>"$T/$name.err"
-	rc=$?
-}
-# last_rx ADDR - the newest transaction file of a server
-last_rx() { rx_files "$1" | tail -n 1; }
-reset_q() { rm -rf "$T/q"; }
-
 # --- tls none: no STARTTLS even when offered --------------------------------
 write_conf "tls none"
 send none a@s1.test
 is "$rc" 0 "tls none: exit 0"
 is "$(rx_count $S1)" 1 "tls none: delivered"
-is "$(rx_tls "$(last_rx $S1)")" none "tls none: in plain text although STARTTLS is offered"
+is "$(rx_tls "$(rx_last $S1)")" none "tls none: in plain text although STARTTLS is offered"
 ok '! rx_trace $S1 | grep -q "> STARTTLS"' "tls none: no STARTTLS command"
 reset_q
 
@@ -77,10 +63,10 @@ write_conf
 sed -i '/^tls /d' "$CONF"
 send dflt b@s1.test
 is "$rc" 0 "no tls key: exit 0"
-like "$(rx_tls "$(last_rx $S1)")" '^TLSv1\.[23] ' \
+like "$(rx_tls "$(rx_last $S1)")" '^TLSv1\.[23] ' \
     "no tls key (opportunistic): the server saw a TLS session"
-is "$(rx_meta "$(last_rx $S1)" ehlo-after-tls)" yes "EHLO again after STARTTLS"
-is "$(rx_meta "$(last_rx $S1)" sni)" mx.s1.test "SNI: the MX host name"
+is "$(rx_meta "$(rx_last $S1)" ehlo-after-tls)" yes "EHLO again after STARTTLS"
+is "$(rx_meta "$(rx_last $S1)" sni)" mx.s1.test "SNI: the MX host name"
 like "$(cat "$T/dflt.err")" 'TLS: TLSv1\.[23] [^ ]+, peer (not )?verified' \
     "-v: 'TLS: <version> <cipher>, peer ...' line"
 is "$(q_count)" 0 "opportunistic over TLS: the queue is empty"
@@ -90,17 +76,17 @@ reset_q
 write_conf "tls opportunistic"
 send opp-self c@s5.test
 is "$rc" 0 "opportunistic, self-signed: exit 0"
-like "$(rx_tls "$(last_rx $S5)")" '^TLSv1\.[23] ' "opportunistic, self-signed: delivered over TLS"
+like "$(rx_tls "$(rx_last $S5)")" '^TLSv1\.[23] ' "opportunistic, self-signed: delivered over TLS"
 like "$(cat "$T/opp-self.err")" 'TLS: TLSv1\.[23] [^ ]+, peer not verified' \
     "-v: self-signed peer is 'not verified'"
 send opp-name c@s3.test
-like "$(rx_tls "$(last_rx $S3)")" '^TLSv1\.[23] ' "opportunistic, wrong name: delivered over TLS"
+like "$(rx_tls "$(rx_last $S3)")" '^TLSv1\.[23] ' "opportunistic, wrong name: delivered over TLS"
 
 # --- opportunistic: no STARTTLS offered -> plain text ------------------------
 send opp-plain d@s2.test
 is "$rc" 0 "opportunistic, no STARTTLS: exit 0"
 is "$(rx_count $S2)" 1 "opportunistic, no STARTTLS: delivered"
-is "$(rx_tls "$(last_rx $S2)")" none "... in plain text"
+is "$(rx_tls "$(rx_last $S2)")" none "... in plain text"
 reset_q
 
 # --- opportunistic: broken handshakes -> one plain-text retry -----------------
@@ -113,7 +99,7 @@ opp_broken() {
 	send "$e" "x@s$n.test"
 	ok '[ "$rc" = 0 ]' "opportunistic, $what: exit 0 (no crash; got $rc)"
 	is "$(( $(rx_count "$srv") - n0 ))" 1 "opportunistic, $what: delivered"
-	is "$(rx_tls "$(last_rx "$srv")")" none "opportunistic, $what: ... by the plain-text retry"
+	is "$(rx_tls "$(rx_last "$srv")")" none "opportunistic, $what: ... by the plain-text retry"
 	is "$(( $(rx_conns "$srv") - c0 ))" 2 "opportunistic, $what: two connections (TLS, then plain)"
 	like "$(cat "$T/$e.err")" 'TLS handshake failed' \
 	    "opportunistic, $what: -v says 'TLS handshake failed'"
@@ -148,7 +134,7 @@ reset_q
 
 send req-self f@s5.test
 is "$(q_count)" 0 "required, self-signed: delivered (required does not verify)"
-like "$(rx_tls "$(last_rx $S5)")" '^TLSv1\.[23] ' "required, self-signed: over TLS"
+like "$(rx_tls "$(rx_last $S5)")" '^TLSv1\.[23] ' "required, self-signed: over TLS"
 reset_q
 
 # req_broken N SERVER WHAT [ERE] - send to y@sN.test: deferred, the error
@@ -177,8 +163,8 @@ write_conf "tls verify" "tls_ca_file $CA"
 send ver-good g@s1.test
 is "$rc" 0 "verify, good certificate: exit 0"
 is "$(q_count)" 0 "verify, good certificate: delivered"
-like "$(rx_tls "$(last_rx $S1)")" '^TLSv1\.[23] ' "verify, good certificate: over TLS"
-is "$(rx_meta "$(last_rx $S1)" sni)" mx.s1.test "verify: SNI is the MX host name"
+like "$(rx_tls "$(rx_last $S1)")" '^TLSv1\.[23] ' "verify, good certificate: over TLS"
+is "$(rx_meta "$(rx_last $S1)" sni)" mx.s1.test "verify: SNI is the MX host name"
 like "$(cat "$T/ver-good.err")" 'TLS: TLSv1\.[23] [^ ]+, peer verified' \
     "-v: 'peer verified'"
 reset_q
@@ -233,12 +219,12 @@ write_conf "tls verify" "tls_ca_file $CA" "tls_cert $PKI/client.pem" \
     "tls_key $PKI/client.key"
 send ccert k@s1.test
 is "$(q_count)" 0 "client certificate: delivered"
-is "$(rx_meta "$(last_rx $S1)" client-cert)" client.test \
+is "$(rx_meta "$(rx_last $S1)" client-cert)" client.test \
     "client certificate: the server saw it"
 reset_q
 write_conf "tls verify" "tls_ca_file $CA"
 send noccert l@s1.test
-is "$(rx_meta "$(last_rx $S1)" client-cert)" none \
+is "$(rx_meta "$(rx_last $S1)" client-cert)" none \
     "no tls_cert: no client certificate"
 reset_q
 

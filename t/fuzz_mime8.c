@@ -33,14 +33,7 @@
 #include <strings.h>
 
 #include "mxsend.h"
-
-#define m8_assert(c) do { \
-	if (!(c)) { \
-		fprintf(stderr, "%s:%d: invariant failed: %s\n", \
-		    __FILE__, __LINE__, #c); \
-		abort(); \
-	} \
-} while (0)
+#include "t/testlib.h"
 
 /* recursion of the walker; mime.c stops at 20 */
 #define CK_DEPTH_MAX 64
@@ -76,7 +69,7 @@ ck_grow(void *v, size_t *cap, size_t n, size_t size)
 		return v;
 	*cap = *cap ? *cap * 2 : 64;
 	v = realloc(v, *cap * size);
-	m8_assert(v != NULL);
+	fuzz_assert(v != NULL);
 	return v;
 }
 
@@ -116,18 +109,18 @@ ck_split_output(const char *s, size_t n, struct ck_lines *l)
 	size_t i, start = 0;
 
 	for (i = 0; i < n; i++) {
-		m8_assert(s[i] != '\0');
+		fuzz_assert(s[i] != '\0');
 		if (s[i] == '\r') {
-			m8_assert(i + 1 < n && s[i + 1] == '\n');
-			m8_assert(i - start <= LINE_MAX_OCTETS);
+			fuzz_assert(i + 1 < n && s[i + 1] == '\n');
+			fuzz_assert(i - start <= LINE_MAX_OCTETS);
 			if (l != NULL)
 				ck_push(l, s + start, i - start);
 			start = i + 2;
 			i++;
 		} else
-			m8_assert(s[i] != '\n');
+			fuzz_assert(s[i] != '\n');
 	}
-	m8_assert(start == n);
+	fuzz_assert(start == n);
 }
 
 /* ck_convert - the lines through mime8; 0 or -1 */
@@ -138,13 +131,13 @@ ck_convert(const struct ck_lines *l, struct buf *out)
 	size_t i;
 	int rc = 0;
 
-	m8_assert(m != NULL);
+	fuzz_assert(m != NULL);
 	for (i = 0; i < l->n && rc == 0; i++)
 		rc = mime8_line(m, l->v[i].p, l->v[i].len, out);
 	if (rc == 0)
 		rc = mime8_end(m, out);
 	else
-		m8_assert(mime8_end(m, out) == -1);	/* stays failed */
+		fuzz_assert(mime8_end(m, out) == -1);	/* stays failed */
 	mime8_free(m);
 	return rc;
 }
@@ -192,10 +185,10 @@ ck_value(const struct ck_lines *l, size_t i, size_t h, size_t *len)
 	const char *c = memchr(l->v[i].p, ':', l->v[i].len) + 1;
 
 	buf_init(&v, 0);
-	m8_assert(buf_add(&v, c, l->v[i].len - (size_t)(c - l->v[i].p)) == 0);
+	fuzz_assert(buf_add(&v, c, l->v[i].len - (size_t)(c - l->v[i].p)) == 0);
 	for (i++; i < h && l->v[i].len > 0 && ck_wsp(l->v[i].p[0]); i++)
-		m8_assert(buf_add(&v, l->v[i].p, l->v[i].len) == 0);
-	m8_assert(buf_add(&v, "", 0) == 0);
+		fuzz_assert(buf_add(&v, l->v[i].p, l->v[i].len) == 0);
+	fuzz_assert(buf_add(&v, "", 0) == 0);
 	for (k = 0; k < v.len; k++)
 		if (v.p[k] == '\0' || v.p[k] == '\r' || v.p[k] == '\n')
 			v.p[k] = ' ';
@@ -265,7 +258,7 @@ ck_content_type(const char *s0, size_t n0, struct ck_type *t)
 	size_t tl, sl, nl, vl, keep;
 	int got = 0, q;
 
-	m8_assert(s != NULL);
+	fuzz_assert(s != NULL);
 	e = s + ck_uncomment(s0, n0, s);
 	t->kind = CK_LEAF;
 	for (p = s; p < e && ck_wsp(*p); p++)
@@ -340,7 +333,7 @@ ck_content_type(const char *s0, size_t n0, struct ck_type *t)
 			continue;
 		got = 1;
 		/* mime.c fails on longer ones; a walk only follows success */
-		m8_assert(keep <= 70);
+		fuzz_assert(keep <= 70);
 		memcpy(t->bound, val, keep);
 		t->blen = keep;
 	}
@@ -363,7 +356,7 @@ ck_cte(const char *s, size_t n)
 	size_t a, b, i, k;
 	int r = CK_OTHER;
 
-	m8_assert(u != NULL);
+	fuzz_assert(u != NULL);
 	k = ck_uncomment(s, n, u);
 	for (a = 0; a < k && ck_wsp(u[a]); a++)
 		;
@@ -419,7 +412,7 @@ ck_entity(struct ck_walk *w, size_t a, size_t b, int digest, int depth)
 	int cte = CK_NONE, ct = 0, cte_seen = 0, inpart = 0, d;
 	char *v;
 
-	m8_assert(depth <= CK_DEPTH_MAX);
+	fuzz_assert(depth <= CK_DEPTH_MAX);
 	memset(&t, 0, sizeof(t));
 	for (i = a; i < b; i++) {
 		const struct ck_line *x = &l->v[i];
@@ -446,7 +439,7 @@ ck_entity(struct ck_walk *w, size_t a, size_t b, int digest, int depth)
 	if (!ct && digest)
 		t.kind = CK_RFC822;
 	if (w->output && t.kind != CK_LEAF)
-		m8_assert(cte != CK_8BIT && cte != CK_BINARY);
+		fuzz_assert(cte != CK_8BIT && cte != CK_BINARY);
 	if (t.kind == CK_RFC822) {
 		ck_entity(w, bs, b, 0, depth + 1);
 		return;
@@ -456,7 +449,7 @@ ck_entity(struct ck_walk *w, size_t a, size_t b, int digest, int depth)
 			d = ck_delim(&l->v[i], t.bound, t.blen);
 			if (d == 0) {
 				if (!inpart && w->output)	/* preamble */
-					m8_assert(!ck_has8(&l->v[i]));
+					fuzz_assert(!ck_has8(&l->v[i]));
 				continue;
 			}
 			if (inpart)
@@ -470,13 +463,13 @@ ck_entity(struct ck_walk *w, size_t a, size_t b, int digest, int depth)
 			ck_entity(w, part, b, t.digest, depth + 1);
 		else if (w->output)			/* epilogue */
 			for (i++; i < b; i++)
-				m8_assert(!ck_has8(&l->v[i]));
+				fuzz_assert(!ck_has8(&l->v[i]));
 		return;
 	}
 	if (w->output) {
-		m8_assert(cte != CK_8BIT && cte != CK_BINARY);
+		fuzz_assert(cte != CK_8BIT && cte != CK_BINARY);
 		for (i = bs; i < b; i++)
-			m8_assert(!ck_has8(&l->v[i]));
+			fuzz_assert(!ck_has8(&l->v[i]));
 	}
 	w->leaf = ck_grow(w->leaf, &w->cap, w->n, sizeof(*w->leaf));
 	w->leaf[w->n].cte = cte;
@@ -515,13 +508,13 @@ ck_decode(const struct ck_lines *l, size_t a, size_t b, int cte,
 				    (p[k] >= 'a' && p[k] <= 'z') ||
 				    (p[k] >= '0' && p[k] <= '9') ||
 				    p[k] == '+' || p[k] == '/' || p[k] == '=')
-					m8_assert(buf_addc(d, p[k]) == 0);
+					fuzz_assert(buf_addc(d, p[k]) == 0);
 			continue;
 		}
 		if (cte != CK_QP) {
-			m8_assert(buf_add(d, p, n) == 0);
+			fuzz_assert(buf_add(d, p, n) == 0);
 			if (i + 1 < b)
-				m8_assert(buf_add(d, "\r\n", 2) == 0);
+				fuzz_assert(buf_add(d, "\r\n", 2) == 0);
 			continue;
 		}
 		while (n > 0 && ck_wsp(p[n - 1]))
@@ -532,16 +525,16 @@ ck_decode(const struct ck_lines *l, size_t a, size_t b, int cte,
 		for (k = 0; k < n; k++) {
 			if (p[k] == '=' && k + 2 < n &&
 			    ck_hexval(p[k + 1]) >= 0 && ck_hexval(p[k + 2]) >= 0) {
-				m8_assert(buf_addc(d, ck_hexval(p[k + 1]) * 16 +
+				fuzz_assert(buf_addc(d, ck_hexval(p[k + 1]) * 16 +
 				    ck_hexval(p[k + 2])) == 0);
 				k += 2;
 			} else
-				m8_assert(buf_addc(d, p[k]) == 0);
+				fuzz_assert(buf_addc(d, p[k]) == 0);
 		}
 		if (!soft && i + 1 < b)
-			m8_assert(buf_add(d, "\r\n", 2) == 0);
+			fuzz_assert(buf_add(d, "\r\n", 2) == 0);
 	}
-	m8_assert(buf_add(d, "", 0) == 0);
+	fuzz_assert(buf_add(d, "", 0) == 0);
 }
 
 /* ck_same_leaf - output leaf o holds what input leaf i held */
@@ -553,23 +546,23 @@ ck_same_leaf(const struct ck_lines *li, const struct ck_leaf *i,
 	int icte = i->cte;
 
 	if (icte == CK_QP || icte == CK_BASE64)
-		m8_assert(o->cte == icte);
+		fuzz_assert(o->cte == icte);
 	else if (icte == CK_8BIT || icte == CK_BINARY)
-		m8_assert(o->cte == CK_QP);
+		fuzz_assert(o->cte == CK_QP);
 	else {
-		m8_assert(o->cte == icte || o->cte == CK_QP);
+		fuzz_assert(o->cte == icte || o->cte == CK_QP);
 		icte = CK_NONE;	/* identity */
 	}
 	ck_decode(li, i->a, i->b, icte, &di);
 	ck_decode(lo, o->a, o->b, o->cte, &dout);
-	m8_assert(di.len == dout.len);
-	m8_assert(memcmp(di.p, dout.p, di.len) == 0);
+	fuzz_assert(di.len == dout.len);
+	fuzz_assert(memcmp(di.p, dout.p, di.len) == 0);
 	buf_free(&di);
 	buf_free(&dout);
 }
 
-/* mime8_check - convert one input and check everything above */
-static void
+/* mime8_check - convert one input and check everything above; 0 */
+static int
 mime8_check(const uint8_t *data, size_t size)
 {
 	struct ck_lines in = { 0 }, out = { 0 };
@@ -591,13 +584,13 @@ mime8_check(const uint8_t *data, size_t size)
 	wo.l = &out;
 	wo.output = 1;
 	ck_entity(&wo, 0, out.n, 0, 0);
-	m8_assert(wi.n == wo.n);
+	fuzz_assert(wi.n == wo.n);
 	for (k = 0; k < wi.n; k++)
 		ck_same_leaf(&in, &wi.leaf[k], &out, &wo.leaf[k]);
 
 	if (ck_convert(&out, &o2) == 0) {
-		m8_assert(o2.len == o1.len);
-		m8_assert(o1.len == 0 || memcmp(o1.p, o2.p, o1.len) == 0);
+		fuzz_assert(o2.len == o1.len);
+		fuzz_assert(o1.len == 0 || memcmp(o1.p, o2.p, o1.len) == 0);
 	}
 done:
 	free(in.v);
@@ -606,15 +599,9 @@ done:
 	free(wo.leaf);
 	buf_free(&o1);
 	buf_free(&o2);
+	return 0;
 }
 
 #ifndef FUZZ_MIME8_NO_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	mime8_check(data, size);
-	return 0;
-}
+FUZZ_ENTRY(mime8_check)
 #endif

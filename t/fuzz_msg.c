@@ -19,7 +19,8 @@
  *   make fuzz-msg && ./t/fuzz_msg t/corpus/msg
  *
  * t/msgtest.c includes this file with FUZZ_MSG_NO_MAIN defined, so that
- * "t/msgtest fuzz FILE..." replays the corpus in make check.
+ * "t/msgtest fuzz FILE..." replays the corpus in make check (and its
+ * hdr mode reads a header block with header_lines, as this file does).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,16 +28,33 @@
 #include <string.h>
 
 #include "mxsend.h"
+#include "t/testlib.h"
 
 #define FUZZ_DOMAIN "host.example"
 
-#define fuzz_assert(c) do { \
-	if (!(c)) { \
-		fprintf(stderr, "%s:%d: invariant failed: %s\n", \
-		    __FILE__, __LINE__, #c); \
-		abort(); \
-	} \
-} while (0)
+/* header_lines - the lines of text (LF ends, a CR before one dropped)
+ * through header_add_line until it stops: its last result (1 at the end
+ * of the header, -1 with err set); *lines counts the lines it took */
+static int
+header_lines(struct header *h, const char *text, size_t size,
+    size_t *lines, char *err, size_t errlen)
+{
+	size_t s, e, len;
+	int rc = 0;
+
+	*lines = 0;
+	for (s = 0; s < size && rc == 0; s = e + 1) {
+		const char *nl = memchr(text + s, '\n', size - s);
+
+		e = nl ? (size_t)(nl - text) : size;
+		len = e - s;
+		if (len > 0 && text[s + len - 1] == '\r')
+			len--;
+		++*lines;
+		rc = header_add_line(h, text + s, len, err, errlen);
+	}
+	return rc;
+}
 
 /* fuzz_lists - the addrlist_parse / addrlist_qualify invariants */
 static void
@@ -136,6 +154,7 @@ out:
 	buf_free(&w);
 }
 
+/* fuzz_msg - one input through everything above; 0 */
 static int
 fuzz_msg(const uint8_t *data, size_t size)
 {
@@ -143,7 +162,7 @@ fuzz_msg(const uint8_t *data, size_t size)
 	struct strlist rc;
 	struct fixup fx;
 	char err[256], name[64], *text;
-	size_t s, e, i, k;
+	size_t i, k, lines;
 
 	text = malloc(size + 1);
 	if (text == NULL)
@@ -155,17 +174,7 @@ fuzz_msg(const uint8_t *data, size_t size)
 	fuzz_addr(text);
 
 	header_init(&h);
-	for (s = 0; s < size; s = e + 1) {
-		const char *nl = memchr(text + s, '\n', size - s);
-		size_t len;
-
-		e = nl ? (size_t)(nl - text) : size;
-		len = e - s;
-		if (len > 0 && text[s + len - 1] == '\r')
-			len--;
-		if (header_add_line(&h, text + s, len, err, sizeof(err)) != 0)
-			break;
-	}
+	(void)header_lines(&h, text, size, &lines, err, sizeof(err));
 	for (i = 0; i < h.n; i++) {
 		fuzz_assert(strlen(h.f[i].name) > 0);
 		fuzz_assert(strchr(h.f[i].body, '\r') == NULL);
@@ -212,11 +221,5 @@ out:
 }
 
 #ifndef FUZZ_MSG_NO_MAIN
-int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_msg(data, size);
-}
+FUZZ_ENTRY(fuzz_msg)
 #endif

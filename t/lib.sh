@@ -7,12 +7,18 @@
 #            like GOT ERE NAME, is_file GOTFILE EXPFILE NAME, skip_all WHY,
 #            diag TEXT..., diag_file FILE, done_testing
 #   scratch  $T, a fresh directory, removed at exit unless KEEP=1; every
-#            server started here is killed at exit
-#   servers  start_dns ARGS..., start_sink ADDR [smtp-sink options],
-#            start_smtpd ADDR [t/smtpd.py options], stop_server NAME
+#            server started here is killed at exit; at_exit CODE runs
+#            CODE first
+#   servers  start_dns ARGS..., start_dns_mx DOMAIN=ADDR... [-- ARGS...],
+#            start_sink ADDR [smtp-sink options],
+#            start_smtpd ADDR [t/smtpd.py options], start_smtpds ADDR...,
+#            stop_server NAME
 #   mxsend   write_conf [extra "key value" lines], mx ARGS... (./sendmail
 #            -C $T/conf), q_* helpers to look into the queue, rx_* helpers
-#            to look at what a t/smtpd.py server received
+#            to look at what a t/smtpd.py server received, from_line ADDR
+#            (the From: mxsend makes), bs (a -bs session through
+#            t/bsclient.py), in_ns CMD... (a private /usr/sbin/sendmail)
+#   TLS      pki_*, start_tlsd, send, mails, reset_q (see that section)
 #
 # Addresses: a test's SMTP servers listen on 127.0.0.x:$SMTP_PORT (all MX of
 # one test share the port: mxsend has one smtp_port).  Each test file uses its
@@ -79,28 +85,24 @@ ok() {
 	return $st
 }
 
+# _tap_check STATUS NAME GOT WANT - a test that passes when STATUS is 0;
+# when it fails, GOT and the line WANT (what was expected) as diagnostics
+_tap_check() {
+	_tap_result "$1" "$2" && return 0
+	printf '%s\n' "got:      '$3'" "$4" | cat -v | sed 's/^/#   /' >&2
+	return 1
+}
+
 # is GOT EXPECTED NAME
 is() {
-	if [ "$1" = "$2" ]; then
-		_tap_result 0 "$3"
-	else
-		_tap_result 1 "$3"
-		printf '%s\n' "got:      '$1'" "expected: '$2'" | cat -v |
-		    sed 's/^/#   /' >&2
-		return 1
-	fi
+	[ "$1" = "$2" ]
+	_tap_check $? "$3" "$1" "expected: '$2'"
 }
 
 # like GOT ERE NAME
 like() {
-	if printf '%s' "$1" | grep -Eq -- "$2"; then
-		_tap_result 0 "$3"
-	else
-		_tap_result 1 "$3"
-		printf '%s\n' "got:      '$1'" "expected match: /$2/" | cat -v |
-		    sed 's/^/#   /' >&2
-		return 1
-	fi
+	printf '%s' "$1" | grep -Eq -- "$2"
+	_tap_check $? "$3" "$1" "expected match: /$2/"
 }
 
 # is_file GOTFILE EXPFILE NAME - byte for byte
@@ -142,10 +144,17 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/mxsend-t.XXXXXX")
 chmod 755 "$T"		# smtp-sink runs as nobody; the setpriv tests too
 _pids=
 _names=
+_at_exit=
+
+# at_exit SHELL-CODE - run it at exit, before the servers are stopped (a
+# test must not set its own EXIT trap: this one stops them)
+at_exit() { _at_exit="$_at_exit$1
+"; }
 
 _cleanup() {
 	local st=$? p
 	trap - EXIT
+	eval "$_at_exit"
 	for p in $_pids; do
 		kill "$p" 2>/dev/null
 	done
@@ -279,6 +288,19 @@ start_dns() {
 	return 1
 }
 
+# start_dns_mx DOMAIN=ADDR... [-- ARGS...] - start_dns, each DOMAIN's MX
+# mx.DOMAIN (preference 10) at ADDR, and ARGS for dnsmasq as they are
+start_dns_mx() {
+	local args=() d
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		d=${1%%=*}
+		args+=("--mx-host=$d,mx.$d,10" "--host-record=mx.$d,${1#*=}")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	start_dns "${args[@]}" "$@"
+}
+
 # ---- SMTP servers ------------------------------------------------------------
 
 # start_sink ADDR [smtp-sink options] - Postfix's smtp-sink on ADDR:$SMTP_PORT;
@@ -319,17 +341,29 @@ sink_message() {
 # returns at once: call wait_smtpd after starting several (they start in
 # parallel then).
 _smtpd_waiting=
-start_smtpd() {
-	local addr=$1 d
-	shift
-	d=$T/smtpd-$addr
+start_smtpd() { _start_receiver smtpd.py "$1" "$SMTP_PORT" "${@:2}"; }
+
+# _start_receiver SCRIPT ADDR PORT [options] - t/SCRIPT (t/sinklib.py's
+# recorder) on ADDR:PORT, recording into $T/smtpd-ADDR/
+_start_receiver() {
+	local addr=$2 d=$T/smtpd-$2
 	rm -f "$d/ready"
 	mkdir -p "$d"
-	"$PY" "$TOP/t/smtpd.py" --listen "$addr:$SMTP_PORT" --dir "$d" "$@" \
+	"$PY" "$TOP/t/$1" --listen "$addr:$3" --dir "$d" "${@:4}" \
 	    >>"$d/out" 2>&1 &
 	_track "smtpd-$addr" $!
 	_smtpd_waiting="$_smtpd_waiting $addr"
 	[ "${SMTPD_NOWAIT:-0}" = 1 ] || wait_smtpd
+}
+
+# start_smtpds ADDR... - a plain t/smtpd.py on each ADDR, started in
+# parallel; returns when all are ready
+start_smtpds() {
+	local a
+	for a in "$@"; do
+		SMTPD_NOWAIT=1 start_smtpd "$a"
+	done
+	wait_smtpd
 }
 
 # wait_smtpd - until every started t/smtpd.py is ready (5 s)
@@ -375,6 +409,13 @@ rx_head() { rx_data "$1" | sed '/^\r$/q' | sed '$d' | tr -d '\r'; }
 rx_body() { rx_data "$1" | sed '1,/^\r$/d'; }
 hdr() { rx_head "$1" | grep -i "^$2:"; }
 rx_last() { rx_files "$1" | tail -n 1; }
+# rx_rcpts ADDR... - every recipient these servers accepted, sorted
+rx_rcpts() {
+	local a
+	for a in "$@"; do
+		cat "$T/smtpd-$a"/msgs/* 2>/dev/null
+	done | sed -n 's/^RCPT TO:<\(.*\)>$/\1/p' | LC_ALL=C sort
+}
 # rx_rcpt_copies ADDR RCPT - in how many transactions RCPT was accepted
 rx_rcpt_copies() {
 	local f n=0
@@ -512,6 +553,14 @@ no_rcvd() {
 	sed -E "1{N;/^Received: by test\.example \(mxsend, from userid ${1:-$(id -u)}\)\r?\n\tid [0-9A-F]+; [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}\r?\$/d}"
 }
 
+# from_line ADDR - the From: field mxsend writes for the invoking user at
+# ADDR (the display name is the GECOS field up to its first comma)
+from_line() {
+	local gecos
+	gecos=$(getent passwd "$(id -un)" | cut -d: -f5 | cut -d, -f1)
+	if [ -n "$gecos" ]; then echo "From: $gecos <$1>"; else echo "From: $1"; fi
+}
+
 # to_crlf - LF line ends to CRLF (input must be LF only)
 to_crlf() { sed 's/$/\r/'; }
 
@@ -523,6 +572,30 @@ need_tools() {
 	"$PY" -c 'import aiosmtpd' 2>/dev/null || what="$what python3-aiosmtpd"
 	[ -z "$what" ] || { echo "Bail out! missing$what: run make deps"; exit 255; }
 	[ -x "$SENDMAIL" ] || { echo "Bail out! no $SENDMAIL: run make"; exit 255; }
+}
+
+# ---- sendmail -bs sessions (t/bsclient.py) ---------------------------------
+
+# bs [DRIVER-OPTS] [-- SENDMAIL-OPTS] <SCRIPT - one session of
+# "sendmail -C $CONF -bs SENDMAIL-OPTS" through t/bsclient.py (see there for
+# the script and the transcript).  Prints the transcript with queue IDs as
+# "ID" and the free text after the fixed start of some replies as "...";
+# keeps the raw transcript in $T/TAG.tr, the IDs of "queued as" replies, in
+# order, in $T/TAG.ids, and sendmail's stderr in $T/TAG.err (TAG is $BSTAG,
+# default bs: sessions run at the same time need their own).
+bs() {
+	local d=() tag=${BSTAG:-bs}
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		d+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	"$PY" -S "$TOP/t/bsclient.py" "${d[@]}" -- \
+	    "$SENDMAIL" -C "${CONF:-$T/conf}" -bs "$@" >"$T/$tag.tr" 2>>"$T/$tag.err"
+	sed -n 's/^250 2\.0\.0 Ok: queued as \([^ ]*\)$/\1/p' "$T/$tag.tr" >"$T/$tag.ids"
+	sed -E -e 's/^(250 2\.0\.0 Ok: queued as )[^ ]+$/\1ID/' \
+	    -e 's/^(501 5\.1\.7 Bad sender address|501 5\.1\.3 Bad recipient address|555 5\.5\.4 Unsupported parameter).*/\1.../' \
+	    "$T/$tag.tr"
 }
 
 # ---- TLS: a test PKI and a TLS/AUTH receiver (t/tlsd.py) ---------------------
@@ -543,6 +616,8 @@ need_tools() {
 #   rx_meta FILE KEY     the value of a tlsd header line (tls, auth, sni,
 #                        client-cert, ehlo-after-tls)
 #   rx_trace ADDR        the tlsd dialogue trace of ADDR
+#   send NAME RCPT...    one message through mx -odi -v (exit status in $rc)
+#   mails ADDR, reset_q  MAIL commands a receiver saw; an empty queue
 
 PKI=$T/pki
 
@@ -588,19 +663,14 @@ CNF
 }
 
 pki_cert() {	# NAME CN [SAN [expired]]
-	local n=$1 cn=$2 san=${3:-} exp=${4:-}
+	local n=$1 cn=$2 san=${3:-} exp=${4:-} ext=()
 	set -- -days 365
 	[ "$exp" = expired ] &&
 	    set -- -startdate 20200101000000Z -enddate 20210101000000Z
-	if [ -n "$san" ]; then
-		_pki_q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-		    -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" \
-		    -subj "/CN=$cn" -addext "subjectAltName=$san" || return 1
-	else
-		_pki_q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-		    -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" \
-		    -subj "/CN=$cn" || return 1
-	fi
+	[ -n "$san" ] && ext=(-addext "subjectAltName=$san")
+	_pki_q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+	    -nodes -keyout "$PKI/$n.key" -out "$PKI/$n.csr" \
+	    -subj "/CN=$cn" "${ext[@]}" || return 1
 	_pki_q openssl ca -batch -config "$PKI/ca.cnf" -extensions leaf \
 	    -in "$PKI/$n.csr" -out "$PKI/$n.pem" -notext "$@"
 }
@@ -612,17 +682,22 @@ pki_self() {	# NAME CN
 }
 
 start_tlsd() {
-	local addr=$1 d
-	shift
-	d=$T/smtpd-$addr
-	rm -f "$d/ready"
-	mkdir -p "$d"
-	"$PY" "$TOP/t/tlsd.py" --listen "$addr:${TLSD_PORT:-$SMTP_PORT}" \
-	    --dir "$d" "$@" >>"$d/out" 2>&1 &
-	_track "smtpd-$addr" $!
-	_smtpd_waiting="$_smtpd_waiting $addr"
-	[ "${SMTPD_NOWAIT:-0}" = 1 ] || wait_smtpd
+	_start_receiver tlsd.py "$1" "${TLSD_PORT:-$SMTP_PORT}" "${@:2}"
 }
+
+# send NAME RCPT... - one message, "Subject: NAME", from sender@origin.test,
+# -odi -v: its stderr in $T/NAME.err, its exit status in $rc
+send() {
+	local name=$1
+	shift
+	printf 'Subject: %s\n\nbody\n' "$name" |
+	    mx -odi -v -f sender@origin.test "$@" 2>"$T/$name.err"
+	rc=$?
+}
+# mails ADDR - how many MAIL commands a receiver has seen so far
+mails() { rx_trace "$1" | grep -c '> MAIL'; }
+# reset_q - an empty queue
+reset_q() { rm -rf "$T/q"; }
 
 rx_meta() {	# FILE KEY
 	rx_env "$1" | sed -n "s/^$2 //p" | head -n 1
@@ -650,6 +725,15 @@ in_ns() {
 		ln -sfn "$1" /usr/sbin/sendmail
 		shift
 		exec "$@"' "$T" "$SENDMAIL" "$@"
+}
+
+# sbin_state - what the host shows of /usr/sbin/sendmail and of the
+# mounts in_ns makes (compared before and after: nothing may leak)
+sbin_state() {
+	ls -ld /usr/sbin/sendmail 2>&1
+	findmnt -n --mountpoint /usr/sbin
+	findmnt -n --mountpoint "$T/realsbin"
+	ls -A "$T/realsbin"
 }
 
 # ns_why - why in_ns cannot work here; empty when it can

@@ -146,6 +146,19 @@ py(const char *script, const char *a1, const char *a2, char *out,
 	pclose(f);
 }
 
+/* big_message - msgfile "big": "Subject: big", then n lines "line I of
+ * TEXT" (CRLF ends); the message is also appended to big */
+static int
+big_message(struct buf *big, size_t n, const char *text)
+{
+	size_t i;
+
+	buf_adds(big, "Subject: big\r\n\r\n");
+	for (i = 0; i < n; i++)
+		buf_printf(big, "line %zu of %s\r\n", i, text);
+	return msgfile("big", big->p, big->len);
+}
+
 static void
 test_mbox(void)
 {
@@ -203,61 +216,79 @@ test_mbox(void)
 	is_str(out, "2 True alice@example.org Fri Nov 28 08:22:42 2025 | "
 	    "MAILER-DAEMON Fri Nov 28 08:22:42 2025",
 	    "python mailbox.mbox: 2 messages, first byte-exact, From lines");
+	buf_free(&b);
+	buf_free(&want);
+}
+
+/* test_mbox_damage - the mailbox test_mbox left: a damaged tail, a
+ * message file that ends early */
+static void
+test_mbox_damage(void)
+{
+	struct result res;
+	struct buf b, dmg, big, before;
+	char mbox[512];
+	int fd, dfd;
+
+	buf_init(&b, 0);
+	buf_init(&dmg, 0);
+	buf_init(&big, 0);
+	buf_init(&before, 0);
+	snprintf(mbox, sizeof(mbox), "%s/%s", path("spool"), user);
 
 	/* A damaged mailbox without a final LF: our From line still starts
 	 * a line of its own. */
-	{
-		struct buf dmg;
-		int dfd = open(mbox, O_WRONLY | O_APPEND);
-
-		buf_init(&dmg, 0);
-		write_all(dfd, "damaged tail", 12);
-		close(dfd);
-		slurp(mbox, &dmg);
-		fd = msgfile("m1", msg1, sizeof(msg1) - 1);
-		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-		    sizeof(msg1) - 1, &res), OUT_OK, "delivery after a damaged "
-		    "tail: %s", res.text);
-		close(fd);
-		slurp(mbox, &b);
-		ok(b.len > dmg.len + 20 && memcmp(b.p, dmg.p, dmg.len) == 0 &&
-		    memcmp(b.p + dmg.len, "\nFrom a@b ", 10) == 0,
-		    "a LF is added before the From line");
-		if (truncate(mbox, (off_t)dmg.len - 12) < 0)
-			perror("truncate");
-		buf_free(&dmg);
-	}
+	dfd = open(mbox, O_WRONLY | O_APPEND);
+	write_all(dfd, "damaged tail", 12);
+	close(dfd);
+	slurp(mbox, &dmg);
+	fd = msgfile("m1", msg1, sizeof(msg1) - 1);
+	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+	    sizeof(msg1) - 1, &res), OUT_OK, "delivery after a damaged "
+	    "tail: %s", res.text);
+	close(fd);
+	slurp(mbox, &b);
+	ok(b.len > dmg.len + 20 && memcmp(b.p, dmg.p, dmg.len) == 0 &&
+	    memcmp(b.p + dmg.len, "\nFrom a@b ", 10) == 0,
+	    "a LF is added before the From line");
+	if (truncate(mbox, (off_t)dmg.len - 12) < 0)
+		perror("truncate");
 
 	/* A failed read mid-message: the mailbox is back to its old size.
 	 * The message is larger than one write block, so part of it has
 	 * reached the file before the read fails. */
-	{
-		struct buf big, before;
-		size_t i;
-
-		buf_init(&big, 0);
-		buf_init(&before, 0);
-		buf_adds(&big, "Subject: big\r\n\r\n");
-		for (i = 0; i < 4000; i++)
-			buf_printf(&big, "line %zu of a long message, From "
-			    "the queue\r\n", i);
-		fd = msgfile("big", big.p, big.len);
-		slurp(mbox, &before);
-		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-		    (off_t)big.len + 100000, &res), OUT_TEMP,
-		    "message file shorter than its size: TEMP (%s)", res.text);
-		slurp(mbox, &b);
-		ok(b.len == before.len && memcmp(b.p, before.p, b.len) == 0,
-		    "mailbox unchanged after the failure (%zu octets)", b.len);
-		is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-		    (off_t)big.len, &res), OUT_OK, "big message delivers: %s",
-		    res.text);
-		close(fd);
-		buf_free(&big);
-		buf_free(&before);
-	}
+	fd = big_message(&big, 4000, "a long message, From the queue");
+	slurp(mbox, &before);
+	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+	    (off_t)big.len + 100000, &res), OUT_TEMP,
+	    "message file shorter than its size: TEMP (%s)", res.text);
+	slurp(mbox, &b);
+	ok(b.len == before.len && memcmp(b.p, before.p, b.len) == 0,
+	    "mailbox unchanged after the failure (%zu octets)", b.len);
+	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+	    (off_t)big.len, &res), OUT_OK, "big message delivers: %s",
+	    res.text);
+	close(fd);
+	buf_free(&big);
+	buf_free(&before);
+	buf_free(&dmg);
 	buf_free(&b);
-	buf_free(&want);
+}
+
+/* mbox_timed - the message in fd (msg1) into user's mailbox in the spool:
+ * the outcome, and in *secs how long it took */
+static enum outcome
+mbox_timed(int fd, double *secs, struct result *res)
+{
+	struct timespec t0, t1;
+	enum outcome o;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	o = local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
+	    sizeof(msg1) - 1, res);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*secs = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return o;
 }
 
 /* test_locks - a stale dotlock is broken; a live dotlock and a live
@@ -269,7 +300,7 @@ test_locks(void)
 	    { time(NULL) - 600, 0 }};
 	struct result res;
 	char mbox[512], lock[600];
-	struct timespec t0, t1;
+	double secs;
 	int fd, lfd, p[2];
 	pid_t pid;
 	char c;
@@ -295,14 +326,10 @@ test_locks(void)
 		unlink(lock);
 		_exit(0);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-	    sizeof(msg1) - 1, &res), OUT_OK, "waits for a dotlock: %s",
+	is_int(mbox_timed(fd, &secs, &res), OUT_OK, "waits for a dotlock: %s",
 	    res.text);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	waitpid(pid, NULL, 0);
-	ok(t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9 > 0.4,
-	    "delivery waited for the dotlock");
+	ok(secs > 0.4, "delivery waited for the dotlock");
 
 	/* A live fcntl lock held by another process for half a second. */
 	if (pipe(p) < 0)
@@ -323,14 +350,10 @@ test_locks(void)
 	if (read(p[0], &c, 1) != 1)
 		exit(2);
 	close(p[0]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	is_int(local_mbox(path("spool"), user, "a@b", ARRIVAL, fd,
-	    sizeof(msg1) - 1, &res), OUT_OK, "waits for an fcntl lock: %s",
-	    res.text);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	is_int(mbox_timed(fd, &secs, &res), OUT_OK,
+	    "waits for an fcntl lock: %s", res.text);
 	waitpid(pid, NULL, 0);
-	ok(t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9 > 0.4,
-	    "delivery waited for the fcntl lock");
+	ok(secs > 0.4, "delivery waited for the fcntl lock");
 	close(fd);
 }
 
@@ -423,22 +446,15 @@ replace_lock(const char *lock)
 	other_ino = st.st_ino;
 }
 
-/* test_lock_rules - a dotlock dated ahead, or owned by someone else, is
- * taken over; a file size limit rolls the append back; a dotlock taken
- * over during the append stops the roll-back and the unlink */
+/* test_lock_rules - a dotlock dated far ahead, or owned by someone else,
+ * is taken over; one a little ahead (clock skew) is waited for */
 static void
 test_lock_rules(void)
 {
 	struct result res;
-	struct buf before, after, big;
 	char mbox[512], lock[600];
-	struct stat st;
-	size_t i;
-	int fd, hold;
+	int fd;
 
-	buf_init(&before, 0);
-	buf_init(&after, 0);
-	buf_init(&big, 0);
 	spool("rules");
 	snprintf(mbox, sizeof(mbox), "%s/%s", path("rules"), user);
 	snprintf(lock, sizeof(lock), "%s.lock", mbox);
@@ -486,14 +502,29 @@ test_lock_rules(void)
 		ok(1, "# SKIP a foreign-owned lock needs root to chown");
 	}
 	close(fd);
+}
+
+/* test_size_limit - in the mailbox test_lock_rules used: a file size
+ * limit rolls the append back; a dotlock taken over during the append
+ * stops the roll-back and the unlink */
+static void
+test_size_limit(void)
+{
+	struct result res;
+	struct buf before, after, big;
+	char mbox[512], lock[600];
+	struct stat st;
+	int fd, hold;
+
+	buf_init(&before, 0);
+	buf_init(&after, 0);
+	buf_init(&big, 0);
+	snprintf(mbox, sizeof(mbox), "%s/%s", path("rules"), user);
+	snprintf(lock, sizeof(lock), "%s.lock", mbox);
 
 	/* A file size limit half-way through: EFBIG, not SIGXFSZ, and the
 	 * mailbox exactly as before. */
-	buf_adds(&big, "Subject: big\r\n\r\n");
-	for (i = 0; i < 6000; i++)
-		buf_printf(&big, "line %zu of a message larger than the "
-		    "limit\r\n", i);
-	fd = msgfile("big", big.p, big.len);
+	fd = big_message(&big, 6000, "a message larger than the limit");
 	slurp(mbox, &before);
 	limited(path("rules"), fd, (off_t)big.len,
 	    (rlim_t)before.len + 100000, -1, NULL, lock, &res);
@@ -746,8 +777,10 @@ main(void)
 	    asroot ? ", as root" : "");
 	test_expand();
 	test_mbox();
+	test_mbox_damage();
 	test_locks();
 	test_lock_rules();
+	test_size_limit();
 	test_concurrent();
 	test_maildir();
 	test_refusals();

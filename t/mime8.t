@@ -15,15 +15,7 @@
 T=${MIME8TEST:-t/mime8test}
 D=t/data/mime8
 PY=/usr/bin/python3
-
-if [ ! -x "$T" ]; then
-	echo "1..0 # SKIP $T not built"
-	exit 0
-fi
-
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM HUP
+. t/unit.sh
 
 cat >"$tmp/same.py" <<'EOF'
 import email, sys
@@ -61,10 +53,6 @@ for n, line in enumerate(open(out, 'rb').read().split(b'\r\n')):
 print('%d leaves' % len(a))
 EOF
 
-n=0
-fail=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-flunk() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
 skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 
 # same NAME IN OUT - the Python comparison
@@ -140,11 +128,5 @@ big hold-clean
 } >"$tmp/longline.in"
 big longline
 
-if ls t/corpus/mime8/* >/dev/null 2>&1 &&
-    "$T" check t/corpus/mime8/* >"$tmp/fuzz" 2>&1; then
-	pass "fuzz corpus replayed: $(cat "$tmp/fuzz")"
-else
-	flunk "fuzz corpus replayed"
-	tail -20 "$tmp/fuzz" | sed 's/^/# /'
-fi
+replay "fuzz corpus replayed" "$T" check t/corpus/mime8/*
 exit $fail

@@ -24,28 +24,10 @@
 
 #define FUZZ_MIME8_NO_MAIN
 #include "fuzz_mime8.c"
+#include "t/testlib.h"
 
 /* what one test input may be */
 #define INPUT_MAX (64 * 1024 * 1024)
-
-static char *
-slurp(FILE *fp, size_t *len)
-{
-	struct buf b;
-	char tmp[65536];
-	size_t n;
-
-	buf_init(&b, INPUT_MAX);
-	while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0)
-		if (buf_add(&b, tmp, n) < 0) {
-			fprintf(stderr, "mime8test: input too big\n");
-			exit(2);
-		}
-	if (buf_add(&b, "", 0) < 0)
-		exit(2);
-	*len = b.len;
-	return b.p;
-}
 
 static int
 convert(void)
@@ -54,7 +36,7 @@ convert(void)
 	struct mime8 *m;
 	struct buf out;
 	size_t len, i;
-	char *text = slurp(stdin, &len);
+	char *text = slurp(stdin, INPUT_MAX, &len);
 	int rc = 0;
 
 	if ((m = mime8_new()) == NULL) {
@@ -90,8 +72,6 @@ main(int argc, char **argv)
 {
 	size_t len;
 	char *text;
-	FILE *fp;
-	int i;
 
 	if (argc == 1)
 		return convert();
@@ -100,22 +80,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (argc == 2) {
-		text = slurp(stdin, &len);
+		text = slurp(stdin, INPUT_MAX, &len);
 		mime8_check((const uint8_t *)text, len);
 		free(text);
 		printf("1 input checked\n");
 		return 0;
 	}
-	for (i = 2; i < argc; i++) {
-		if ((fp = fopen(argv[i], "rb")) == NULL) {
-			perror(argv[i]);
-			return 2;
-		}
-		text = slurp(fp, &len);
-		fclose(fp);
-		mime8_check((const uint8_t *)text, len);
-		free(text);
-	}
+	if (replay(argc - 2, argv + 2, INPUT_MAX, mime8_check) != 0)
+		return 2;
 	printf("%d inputs checked\n", argc - 2);
 	return 0;
 }

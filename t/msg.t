@@ -11,36 +11,14 @@
 
 T=${MSGTEST:-t/msgtest}
 D=t/data/msg
-
-if [ ! -x "$T" ]; then
-	echo "1..0 # SKIP $T not built"
-	exit 0
-fi
-
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM HUP
-
-n=0
-fail=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-flunk() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
+. t/unit.sh
 
 # from NAME EXPECTED FULLNAME SENDER
 from() {
-	got=$("$T" from "$3" "$4" 2>&1)
-	if [ "$got" = "$2" ]; then
-		pass "From: $1"
-	else
-		flunk "From: $1"
-		echo "#   got  [$got]"
-		echo "#   want [$2]"
-	fi
+	same "From: $1" "$2" "$("$T" from "$3" "$4" 2>&1)"
 }
 
-"$T" unit >"$tmp/unit" 2>&1
-unit_rc=$?
-nunit=$(grep -c -e '^ok - ' -e '^not ok - ' "$tmp/unit")
+unit_run
 ngold=$(ls "$D"/*.in | wc -l)
 nfrom=13
 echo "1..$((ngold + nfrom + nunit + 3))"
@@ -50,12 +28,7 @@ for in in "$D"/*.in; do
 	name=${name%.in}
 	mode=${name%%-*}
 	"$T" "$mode" <"$in" >"$tmp/got" 2>&1
-	if [ -f "$D/$name.out" ] && cmp -s "$tmp/got" "$D/$name.out"; then
-		pass "golden $name"
-	else
-		flunk "golden $name"
-		diff -u "$D/$name.out" "$tmp/got" 2>&1 | head -40 | sed 's/^/# /'
-	fi
+	golden "$name" "$tmp/got" "$D/$name.out"
 done
 
 from "user@qualify_domain" "From: user@host.example" "" ""
@@ -85,31 +58,7 @@ from "bad envelope sender" \
     "ERROR: cannot make From: invalid address \"a b@c\": invalid character ' '" \
     "" "a b@c"
 
-if [ "$unit_rc" = 0 ]; then
-	pass "unit: exit status 0"
-else
-	flunk "unit: exit status $unit_rc"
-	tail -5 "$tmp/unit" | sed 's/^/# /'
-fi
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) pass "unit: ${line#ok - }" ;;
-	"not ok - "*) flunk "unit: ${line#not ok - }" ;;
-	*) echo "$line" ;;
-	esac
-done <"$tmp/unit"
-
-if "$T" fuzz "$D"/*.in >"$tmp/fuzz" 2>&1; then
-	pass "fuzz invariants on the golden inputs"
-else
-	flunk "fuzz invariants on the golden inputs"
-	tail -20 "$tmp/fuzz" | sed 's/^/# /'
-fi
-if ls t/corpus/msg/* >/dev/null 2>&1 &&
-    "$T" fuzz t/corpus/msg/* >"$tmp/fuzz" 2>&1; then
-	pass "fuzz corpus replayed: $(cat "$tmp/fuzz")"
-else
-	flunk "fuzz corpus replayed"
-	tail -20 "$tmp/fuzz" | sed 's/^/# /'
-fi
+unit_report
+replay "fuzz invariants on the golden inputs" "$T" fuzz "$D"/*.in
+replay "fuzz corpus replayed" "$T" fuzz t/corpus/msg/*
 exit $fail

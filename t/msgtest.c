@@ -28,6 +28,7 @@
 
 #define FUZZ_MSG_NO_MAIN
 #include "fuzz_msg.c"
+#include "t/testlib.h"
 
 #define DOMAIN "host.example"
 #define INPUT_MAX (16 * 1024 * 1024)
@@ -59,25 +60,6 @@ static void
 escs(const char *s)
 {
 	esc(s, strlen(s));
-}
-
-static char *
-slurp(FILE *fp, size_t *len)
-{
-	struct buf b;
-	char tmp[65536];
-	size_t n;
-
-	buf_init(&b, INPUT_MAX);
-	while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0)
-		if (buf_add(&b, tmp, n) < 0) {
-			fprintf(stderr, "msgtest: input too big\n");
-			exit(2);
-		}
-	if (buf_add(&b, "", 0) < 0)
-		exit(2);
-	*len = b.len;
-	return b.p;
 }
 
 static void
@@ -159,24 +141,12 @@ do_hdr(void)
 	struct fixup fx;
 	char err[512];
 	char *in;
-	size_t len, s, e, i, lineno = 0;
-	int rc = 0;
+	size_t len, i, lineno;
+	int rc;
 
-	in = slurp(stdin, &len);
+	in = slurp(stdin, INPUT_MAX, &len);
 	header_init(&h);
-	for (s = 0; s < len; s = e + 1) {
-		const char *nl = memchr(in + s, '\n', len - s);
-		size_t n;
-
-		e = nl ? (size_t)(nl - in) : len;
-		n = e - s;
-		if (n > 0 && in[s + n - 1] == '\r')
-			n--;
-		lineno++;
-		rc = header_add_line(&h, in + s, n, err, sizeof(err));
-		if (rc != 0)
-			break;
-	}
+	rc = header_lines(&h, in, len, &lineno, err, sizeof(err));
 	if (rc == 1)
 		printf("end: body starts at line %zu\n", lineno);
 	else if (rc == 0)
@@ -225,56 +195,63 @@ out:
 	return 0;
 }
 
+/* each_line - every line of stdin, its LF cut off, through fn; 0 */
 static int
-do_addr(void)
+each_line(void (*fn)(const char *))
 {
-	struct strlist l;
-	struct buf q;
-	char err[512];
 	char *in;
 	size_t len, s, e;
-	int first = 1;
 
-	in = slurp(stdin, &len);
+	in = slurp(stdin, INPUT_MAX, &len);
 	for (s = 0; s < len; s = e + 1) {
 		const char *nl = memchr(in + s, '\n', len - s);
-		char *line;
 
 		e = nl ? (size_t)(nl - in) : len;
-		line = in + s;
 		in[e] = '\0';
-		if (!first)
-			putchar('\n');
-		first = 0;
-		if (strncmp(line, "# ", 2) == 0) {
-			puts(line);
-			first = 1;
-			continue;
-		}
-		fputs("list:  ", stdout);
-		escs(line);
-		putchar('\n');
-		strlist_init(&l);
-		if (addrlist_parse(line, &l, err, sizeof(err)) < 0)
-			printf("error: %s\n", err);
-		else {
-			fputs("addrs:", stdout);
-			print_list(&l);
-		}
-		strlist_free(&l);
-		buf_init(&q, 0);
-		if (addrlist_qualify(line, DOMAIN, &q) < 0)
-			printf("qual:  ERROR, %s\n", strcmp(q.p ? q.p : "",
-			    line) == 0 ? "unchanged" : "CHANGED");
-		else {
-			fputs("qual:  ", stdout);
-			escs(q.p ? q.p : "");
-			putchar('\n');
-		}
-		buf_free(&q);
+		fn(in + s);
 	}
 	free(in);
 	return 0;
+}
+
+/* addr_line - addr mode: one address list; blank lines between them */
+static void
+addr_line(const char *line)
+{
+	static int first = 1;
+	struct strlist l;
+	struct buf q;
+	char err[512];
+
+	if (!first)
+		putchar('\n');
+	first = 0;
+	if (strncmp(line, "# ", 2) == 0) {
+		puts(line);
+		first = 1;
+		return;
+	}
+	fputs("list:  ", stdout);
+	escs(line);
+	putchar('\n');
+	strlist_init(&l);
+	if (addrlist_parse(line, &l, err, sizeof(err)) < 0)
+		printf("error: %s\n", err);
+	else {
+		fputs("addrs:", stdout);
+		print_list(&l);
+	}
+	strlist_free(&l);
+	buf_init(&q, 0);
+	if (addrlist_qualify(line, DOMAIN, &q) < 0)
+		printf("qual:  ERROR, %s\n", strcmp(q.p ? q.p : "",
+		    line) == 0 ? "unchanged" : "CHANGED");
+	else {
+		fputs("qual:  ", stdout);
+		escs(q.p ? q.p : "");
+		putchar('\n');
+	}
+	buf_free(&q);
 }
 
 static void
@@ -306,32 +283,19 @@ check_one(const char *a, int null_ok)
 	}
 }
 
-static int
-do_check(void)
+/* check_line - check mode: one envelope address */
+static void
+check_line(const char *line)
 {
-	char *in;
-	size_t len, s, e;
-
-	in = slurp(stdin, &len);
-	for (s = 0; s < len; s = e + 1) {
-		const char *nl = memchr(in + s, '\n', len - s);
-		char *line;
-
-		e = nl ? (size_t)(nl - in) : len;
-		line = in + s;
-		in[e] = '\0';
-		if (strncmp(line, "# ", 2) == 0) {
-			puts(line);
-			continue;
-		}
-		check_one(line, 0);
-		if (line[0] == '\0') {
-			fputs("null_ok: ", stdout);
-			check_one(line, 1);
-		}
+	if (strncmp(line, "# ", 2) == 0) {
+		puts(line);
+		return;
 	}
-	free(in);
-	return 0;
+	check_one(line, 0);
+	if (line[0] == '\0') {
+		fputs("null_ok: ", stdout);
+		check_one(line, 1);
+	}
 }
 
 static int
@@ -362,48 +326,13 @@ do_from(const char *fullname, const char *sender)
 static int
 do_fuzz(int argc, char **argv)
 {
-	int i;
-
-	for (i = 0; i < argc; i++) {
-		FILE *fp = fopen(argv[i], "rb");
-		size_t len;
-		char *d;
-
-		if (fp == NULL) {
-			perror(argv[i]);
-			return 1;
-		}
-		d = slurp(fp, &len);
-		fclose(fp);
-		fuzz_msg((const uint8_t *)d, len);
-		free(d);
-	}
+	if (replay(argc, argv, INPUT_MAX, fuzz_msg) != 0)
+		return 1;
 	printf("replayed %d inputs\n", argc);
 	return 0;
 }
 
 /* The unit mode: exact assertions on what the golden files do not show. */
-
-static int unit_failed;
-
-static void
-unit_ok(int cond, const char *name)
-{
-	printf("%sok - %s\n", cond ? "" : "not ", name);
-	if (!cond)
-		unit_failed = 1;
-}
-
-static void
-unit_is(const char *got, const char *want, const char *name)
-{
-	int same = got && strcmp(got, want) == 0;
-
-	unit_ok(same, name);
-	if (!same)
-		printf("#   got  [%s]\n#   want [%s]\n", got ? got : "(null)",
-		    want);
-}
 
 static int
 add(struct header *h, const char *line)
@@ -413,15 +342,13 @@ add(struct header *h, const char *line)
 	return header_add_line(h, line, strlen(line), err, sizeof(err));
 }
 
-static int
-do_unit(void)
+/* unit_header - the header block API */
+static void
+unit_header(void)
 {
 	struct header h;
-	struct strlist l;
 	struct buf b;
-	struct fixup fx;
-	char err[512], q[16], *big;
-	size_t i, n;
+	size_t n;
 	clock_t t0;
 
 	header_init(&h);
@@ -468,6 +395,17 @@ do_unit(void)
 	unit_ok(clock() - t0 < 2 * CLOCKS_PER_SEC,
 	    "continuations are not quadratic");
 	header_free(&h);
+}
+
+/* unit_lists - addrlist_parse and addrlist_qualify */
+static void
+unit_lists(void)
+{
+	struct strlist l;
+	struct buf b;
+	char err[512], *big;
+	size_t i, n;
+	clock_t t0;
 
 	/* 1 MB address list */
 	n = 100000;
@@ -515,6 +453,13 @@ do_unit(void)
 	unit_ok(addrlist_qualify("root", "x\r\nBcc: y", &b) < 0 &&
 	    strcmp(b.p, "root") == 0, "addrlist_qualify: domain with CRLF");
 	buf_free(&b);
+}
+
+/* unit_addr - one address: addr_qualify, addr_domain, addr_check */
+static void
+unit_addr(void)
+{
+	char err[512], q[16];
 
 	unit_ok(addr_qualify("root", DOMAIN, q, sizeof(q)) < 0,
 	    "addr_qualify: -1 when it does not fit");
@@ -538,31 +483,47 @@ do_unit(void)
 	unit_ok(addr_check("x\ny", 0, err, sizeof(err)) < 0 &&
 	    strcmp(err, "invalid address \"x y\": control character") == 0,
 	    "addr_check: control character, printable in err");
+}
 
-	/* msg_rcpts */
+/* rcpts_of - msg_rcpts of a header of the LF-ended lines fields: its
+ * result, the recipients in l (emptied first) */
+static int
+rcpts_of(const char *fields, struct strlist *l, char *err, size_t errlen)
+{
+	struct header h;
+	size_t lines;
+	int rc;
+
 	header_init(&h);
-	add(&h, "To: a@b");
-	add(&h, "Resent-Date: x");
-	add(&h, "Resent-To: c@d");
+	(void)header_lines(&h, fields, strlen(fields), &lines, err, errlen);
+	strlist_free(l);
+	strlist_init(l);
+	rc = msg_rcpts(&h, l, err, errlen);
+	header_free(&h);
+	return rc;
+}
+
+/* unit_rcpts - msg_rcpts */
+static void
+unit_rcpts(void)
+{
+	struct header h;
+	struct strlist l;
+	char err[512], *big;
+	size_t i;
+
 	strlist_init(&l);
-	unit_ok(msg_rcpts(&h, &l, err, sizeof(err)) == 0 && l.n == 1 &&
-	    strcmp(l.v[0], "c@d") == 0, "msg_rcpts: Resent- set");
-	strlist_free(&l);
-	header_free(&h);
-	header_init(&h);
-	add(&h, "To: a@b");
-	add(&h, "Resent-Date: x");
-	unit_ok(msg_rcpts(&h, &l, err, sizeof(err)) == 0 && l.n == 0,
+	unit_ok(rcpts_of("To: a@b\nResent-Date: x\nResent-To: c@d\n", &l, err,
+	    sizeof(err)) == 0 && l.n == 1 && strcmp(l.v[0], "c@d") == 0,
+	    "msg_rcpts: Resent- set");
+	unit_ok(rcpts_of("To: a@b\nResent-Date: x\n", &l, err,
+	    sizeof(err)) == 0 && l.n == 0,
 	    "msg_rcpts: Resent- without Resent-To");
-	header_free(&h);
-	header_init(&h);
-	add(&h, "To: a@b, c@[1.2.3.4]");
-	add(&h, "Cc: x@bad_domain");
-	unit_ok(msg_rcpts(&h, &l, err, sizeof(err)) < 0 && l.n == 0 &&
+	unit_ok(rcpts_of("To: a@b, c@[1.2.3.4]\nCc: x@bad_domain\n", &l, err,
+	    sizeof(err)) < 0 && l.n == 0 &&
 	    strcmp(err, "bad address in Cc: invalid address "
 	    "\"x@bad_domain\": invalid character '_' in domain") == 0,
 	    "msg_rcpts: envelope check, nothing appended on error");
-	header_free(&h);
 	header_init(&h);
 	big = malloc((RCPT_MAX + 1) * 6 + 1);
 	for (i = 0; i <= RCPT_MAX; i++)
@@ -575,39 +536,51 @@ do_unit(void)
 	free(big);
 	header_free(&h);
 	strlist_free(&l);
+}
 
-	/* msg_fixup */
+/* fixup_fails - msg_fixup with fx on an empty header fails, with the
+ * error want (any error when want is NULL) */
+static int
+fixup_fails(const struct fixup *fx, const char *want)
+{
+	struct header h;
+	char err[512];
+	int rc;
+
 	header_init(&h);
+	rc = msg_fixup(&h, fx, err, sizeof(err));
+	header_free(&h);
+	return rc < 0 && (want == NULL || strcmp(err, want) == 0);
+}
+
+/* unit_fixup - msg_fixup: refusals, kept fields, folding, the limit */
+static void
+unit_fixup(void)
+{
+	struct header h;
+	struct fixup fx;
+	char err[512], *big;
+	size_t i;
+
 	fixup_init(&fx);
 	fx.msgid = "a b";
-	unit_ok(msg_fixup(&h, &fx, err, sizeof(err)) < 0,
-	    "msg_fixup: bad msgid refused");
-	header_free(&h);
-	header_init(&h);
+	unit_ok(fixup_fails(&fx, NULL), "msg_fixup: bad msgid refused");
 	fixup_init(&fx);
 	fx.user = NULL;
-	unit_ok(msg_fixup(&h, &fx, err, sizeof(err)) < 0 &&
-	    strcmp(err, "cannot make From: no sender or user") == 0,
+	unit_ok(fixup_fails(&fx, "cannot make From: no sender or user"),
 	    "msg_fixup: no user");
-	header_free(&h);
-	header_init(&h);
 	fixup_init(&fx);
 	fx.qualify_domain = NULL;
-	unit_ok(msg_fixup(&h, &fx, err, sizeof(err)) < 0 &&
-	    strcmp(err, "cannot make From: cannot qualify address") == 0,
+	unit_ok(fixup_fails(&fx, "cannot make From: cannot qualify address"),
 	    "msg_fixup: no qualify_domain for a bare user");
-	header_free(&h);
-	header_init(&h);
 	fixup_init(&fx);
 	big = malloc(1001);
 	memset(big, 'x', 1000);
 	big[1000] = '\0';
 	fx.msgid = big;
-	unit_ok(msg_fixup(&h, &fx, err, sizeof(err)) < 0 &&
-	    strcmp(err, "cannot make Message-ID: too long") == 0,
+	unit_ok(fixup_fails(&fx, "cannot make Message-ID: too long"),
 	    "msg_fixup: Message-ID too long");
 	free(big);
-	header_free(&h);
 	header_init(&h);
 	add(&h, "date: x");
 	add(&h, "message-id: <y@z>");
@@ -630,21 +603,17 @@ do_unit(void)
 	    33) == 0 &&
 	    strlen(h.f[0].body) == 988 + 99 * 13 + 98,
 	    "msg_fixup: folds a To: that qualification makes too long");
-	free(big);
 	header_free(&h);
 	header_init(&h);
-	big = malloc(1000);
 	memset(big, 'a', 990);
 	big[990] = '\0';
 	header_append(&h, "To", big);
 	unit_ok(msg_fixup(&h, &fx, err, sizeof(err)) == 0 &&
 	    strcmp(h.f[0].body, big) == 0,
 	    "msg_fixup: a To: that cannot be folded stays unqualified");
-	free(big);
 	header_free(&h);
 	/* 1000 lines of 497 bare addresses grow ninefold when qualified */
 	header_init(&h);
-	big = malloc(1000);
 	memcpy(big, "To: ", 4);
 	for (i = 0; i < 497; i++)
 		memcpy(big + 4 + 2 * i, "a,", 2);
@@ -656,6 +625,16 @@ do_unit(void)
 	    "octets)") == 0, "msg_fixup: growth limit");
 	free(big);
 	header_free(&h);
+}
+
+static int
+do_unit(void)
+{
+	unit_header();
+	unit_lists();
+	unit_addr();
+	unit_rcpts();
+	unit_fixup();
 	return unit_failed;
 }
 
@@ -667,9 +646,9 @@ main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "hdr") == 0)
 		return do_hdr();
 	if (argc >= 2 && strcmp(argv[1], "addr") == 0)
-		return do_addr();
+		return each_line(addr_line);
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
-		return do_check();
+		return each_line(check_line);
 	if (argc == 4 && strcmp(argv[1], "from") == 0)
 		return do_from(argv[2], argv[3]);
 	if (argc >= 2 && strcmp(argv[1], "unit") == 0)

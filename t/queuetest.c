@@ -88,17 +88,24 @@ test_v1(void)
 	env_free(&e);
 }
 
+/* load - e (initialised here) from the envelope text; env_load's result */
+static int
+load(struct envelope *e, const char *text)
+{
+	char err[200];
+
+	env_init(e);
+	return env_load(e, text, strlen(text), err, sizeof(err));
+}
+
 static void
 test_roundtrip(void)
 {
 	struct envelope e;
 	struct buf b;
-	char err[200];
 
-	env_init(&e);
 	buf_init(&b, 0);
-	is_int(env_load(&e, sample, strlen(sample), err, sizeof(err)), 0,
-	    "sample envelope loads");
+	is_int(load(&e, sample), 0, "sample envelope loads");
 	is_str(e.id, "6930A1B2C3D4E1F2", "id");
 	is_str(e.sender, "alice@example.org", "sender");
 	is_int(e.arrival, 1764318162, "arrival");
@@ -131,8 +138,7 @@ test_roundtrip(void)
 	    "body none\nbounce 0\nwarned 0\nrcpt pending 0 0 x@y\n",
 	    "null sender dumps as <>");
 	env_free(&e);
-	env_init(&e);
-	is_int(env_load(&e, b.p, b.len, err, sizeof(err)), 0, "and loads");
+	is_int(load(&e, b.p), 0, "and loads");
 	is_str(e.sender, "", "  as the null sender");
 	env_free(&e);
 
@@ -160,11 +166,9 @@ test_unexpanded(void)
 	    "result o=temp why=local\ndetail earlier\n";
 	struct envelope e;
 	struct buf b;
-	char err[200];
 
-	env_init(&e);
 	buf_init(&b, 0);
-	is_int(env_load(&e, text, strlen(text), err, sizeof(err)), 0,
+	is_int(load(&e, text), 0,
 	    "an envelope with unexpanded recipients loads");
 	ok(e.nr == 3 && e.r[0].unexpanded == 1 && e.r[1].unexpanded == 0 &&
 	    e.r[2].unexpanded == 1, "the mark goes with its recipient");
@@ -291,6 +295,48 @@ count_files(const char *dir)
 	return n;
 }
 
+/* scratch_init - c's defaults, its queue_dir DIR/q for a fresh DIR made
+ * from the mkdtemp template dir */
+static void
+scratch_init(struct conf *c, char *dir)
+{
+	conf_defaults(c);
+	if (mkdtemp(dir) == NULL)
+		printf("# mkdtemp failed\n");
+	snprintf(c->queue_dir, sizeof(c->queue_dir), "%s/q", dir);
+}
+
+/* scratch_free - dir and all in it removed, c freed */
+static void
+scratch_free(struct conf *c, const char *dir)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# cleanup failed\n");
+	conf_free(c);
+}
+
+/* commit - the message text from a@b.test to c@d.test (and to rcpt2
+ * unless NULL) into c's queue, its envelope in e; queue_commit's result
+ * (q stays open: the lock is the submitter's until q.fd is closed) */
+static int
+commit(const struct conf *c, struct qfile *q, struct envelope *e,
+    const char *text, const char *rcpt2)
+{
+	struct result res;
+
+	queue_create(c, q, &res);
+	queue_write(q, text, strlen(text), &res);
+	env_init(e);
+	e->sender = xstrdup("a@b.test");
+	env_add_rcpt(e, "c@d.test");
+	if (rcpt2 != NULL)
+		env_add_rcpt(e, rcpt2);
+	return queue_commit(c, q, e, &res);
+}
+
 static void
 test_spool(void)
 {
@@ -303,9 +349,7 @@ test_spool(void)
 	struct stat st;
 	int fd, fd2;
 
-	conf_defaults(&c);
-	mkdtemp(dir);
-	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/q", dir);
+	scratch_init(&c, dir);
 	is_int(queue_open(&c, &res), 0, "queue_open creates the queue");
 	snprintf(path, sizeof(path), "%s/tmp", c.queue_dir);
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0700,
@@ -371,12 +415,7 @@ test_spool(void)
 	env_free(&e);
 
 	/* A message file whose footer is damaged is not read as a message. */
-	queue_create(&c, &q, &res);
-	queue_write(&q, "x\r\n", 3, &res);
-	env_init(&e);
-	e.sender = xstrdup("a@b.test");
-	env_add_rcpt(&e, "c@d.test");
-	queue_commit(&c, &q, &e, &res);
+	commit(&c, &q, &e, "x\r\n", NULL);
 	close(q.fd);
 	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
 	if (truncate(path, 40) == 0)
@@ -396,10 +435,7 @@ test_spool(void)
 	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/no/such/dir", dir);
 	ok(queue_open(&c, &res) < 0 && strstr(res.text, "No such file"),
 	    "missing parent: clear error (%s)", res.text);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	if (system(path) != 0)
-		printf("# cleanup failed\n");
-	conf_free(&c);
+	scratch_free(&c, dir);
 }
 
 /* exists - queue_dir/ID.SUFFIX is there */
@@ -425,17 +461,9 @@ test_hold(void)
 	struct strlist ids;
 	int fd, qfd;
 
-	conf_defaults(&c);
-	mkdtemp(dir);
-	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/q", dir);
+	scratch_init(&c, dir);
 	queue_open(&c, &res);
-	queue_create(&c, &q, &res);
-	queue_write(&q, "Subject: t\r\n\r\nhi\r\n", 18, &res);
-	env_init(&e);
-	e.sender = xstrdup("a@b.test");
-	env_add_rcpt(&e, "c@d.test");
-	env_add_rcpt(&e, "e@f.test");
-	queue_commit(&c, &q, &e, &res);
+	commit(&c, &q, &e, "Subject: t\r\n\r\nhi\r\n", "e@f.test");
 	close(q.fd);
 	ok(queue_lock(&c, e.id, &fd) == Q_OK,
 	    "hold: the message is locked for delivery");
@@ -502,10 +530,7 @@ test_hold(void)
 	queue_remove(&c, &e);
 	close(qfd);
 	env_free(&e);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	if (system(path) != 0)
-		printf("# cleanup failed\n");
-	conf_free(&c);
+	scratch_free(&c, dir);
 }
 
 /* A message file emptied by a submission that took it back (its
@@ -513,7 +538,7 @@ test_hold(void)
 static void
 test_taken_back(void)
 {
-	char dir[] = "/tmp/queuetest.XXXXXX", path[2048], name[64];
+	char dir[] = "/tmp/queuetest.XXXXXX", name[64];
 	struct conf c;
 	struct qfile q;
 	struct envelope e, e2;
@@ -522,16 +547,9 @@ test_taken_back(void)
 	FILE *f;
 	int qfd;
 
-	conf_defaults(&c);
-	mkdtemp(dir);
-	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/q", dir);
+	scratch_init(&c, dir);
 	queue_open(&c, &res);
-	queue_create(&c, &q, &res);
-	queue_write(&q, "x\r\n", 3, &res);
-	env_init(&e);
-	e.sender = xstrdup("a@b.test");
-	env_add_rcpt(&e, "c@d.test");
-	queue_commit(&c, &q, &e, &res);
+	commit(&c, &q, &e, "x\r\n", NULL);
 	if (ftruncate(q.fd, 0) < 0)
 		printf("# ftruncate failed\n");
 	ok(queue_read_env(&c, e.id, -1, &e2, &res) == Q_GONE,
@@ -559,10 +577,7 @@ test_taken_back(void)
 	is_int(queue_stale(qfd, name), 0, "a committed ID.msg is no debris");
 	close(qfd);
 	env_free(&e);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	if (system(path) != 0)
-		printf("# cleanup failed\n");
-	conf_free(&c);
+	scratch_free(&c, dir);
 }
 
 int

@@ -4,7 +4,8 @@
 #   . t/setgid-ns.sh		# re-executes the script in the namespace
 #   . t/lib.sh
 #   setgid_ns_setup		# make install, the mounts, the checks
-#   ... start servers, CONF=/etc/mxsend.conf write_conf "queue_dir $Q" ...
+#   ... start servers (setgid_ns_remote ADDR: the usual remote.test),
+#   CONF=/etc/mxsend.conf write_conf "queue_dir $Q" ...
 #   setgid_ns_done		# the host is unchanged (one test), then done_testing
 #
 # The runs as a user must use the default /etc/mxsend.conf and queue
@@ -91,6 +92,14 @@ setgid_ns_done() {
 	is_file "$T/host.after" "$T/host.before" \
 	    "the host's /etc/mxsend.conf, /var/spool, /var/spool/mxsend, /var/mail: unchanged"
 	done_testing
+}
+
+# setgid_ns_remote ADDR - remote.test's MX, mx.remote.test, is a t/smtpd.py
+# on ADDR that takes everything (DNS for it too); exits when either fails
+setgid_ns_remote() {
+	start_dns --mx-host=remote.test,mx.remote.test,10 \
+	    --host-record=mx.remote.test,"$1" || exit 1
+	start_smtpd "$1" || exit 1
 }
 
 asnobody() { timeout -k 5 60 setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }

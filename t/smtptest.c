@@ -17,105 +17,97 @@
 #include "mxsend.h"
 #include "t/tap.h"
 
+/* reply_parse cases: the result n, and what is checked besides (code
+ * and nlines when not 0, text and err when not NULL) */
+static const struct pcase {
+	const char *in, *name;
+	ssize_t n;
+	int code, nlines;
+	const char *text, *err;
+} pcases[] = {
+	{ "250 ok\r\n", "single line", 8, 250, 0, "ok", NULL },
+	{ "250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000\r\n",
+	    "multi-line", 47, 0, 3, "mx.example\nPIPELINING\nSIZE 1000", NULL },
+	{ "250-a\r\n250-b\r\n", "incomplete multi-line needs more", 0, 0, 0,
+	    NULL, NULL },
+	{ "250 ok", "line without end needs more", 0, 0, 0, NULL, NULL },
+	{ "250\r\n", "code only is a reply", 5, 0, 0, "", NULL },
+	{ "250 ok\n", "bare LF accepted", 7, 0, 0, NULL, NULL },
+	{ "250 one\r\n354 two\r\n", "pipelined replies: only the first is "
+	    "taken", 9, 0, 0, NULL, NULL },
+	{ "250-a\r\n251 b\r\n", "code changing inside a reply is an error",
+	    -1, 0, 0, NULL, "reply code changes within a reply" },
+	{ "25O ok\r\n", "letter in code", -1, 0, 0, NULL, NULL },
+	{ "650 ok\r\n", "first digit over 5", -1, 0, 0, NULL, NULL },
+	{ "150 ok\r\n", "first digit under 2", -1, 0, 0, NULL, NULL },
+	{ "260 ok\r\n", "second digit over 5", -1, 0, 0, NULL, NULL },
+	{ "250_ok\r\n", "bad separator", -1, 0, 0, NULL, NULL },
+	{ "25\r\n", "short line", -1, 0, 0, NULL, NULL },
+	{ "HTTP/1.1 400 Bad Request\r\n", "not SMTP at all", -1, 0, 0, NULL,
+	    NULL },
+	{ "250 a\x01\x1b[31mb\xff\r\n", "control characters in text: parsed",
+	    15, 0, 0, "a??[31mb?", NULL },
+};
+
 static void
 test_parser(void)
 {
+	const struct pcase *c;
 	struct reply r;
 	char err[100];
-	ssize_t n;
-	const char *s;
+	size_t i;
 
-	s = "250 ok\r\n";
-	n = reply_parse(s, strlen(s), &r, err, sizeof(err));
-	is_int(n, 8, "single line: length");
-	is_int(r.code, 250, "single line: code");
-	is_str(r.text, "ok", "single line: text");
-
-	s = "250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000\r\n";
-	n = reply_parse(s, strlen(s), &r, err, sizeof(err));
-	is_int(n, (long long)strlen(s), "multi-line: length");
-	is_int(r.nlines, 3, "multi-line: lines");
-	is_str(r.text, "mx.example\nPIPELINING\nSIZE 1000", "multi-line: text");
-
-	s = "250-a\r\n250-b\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), 0,
-	    "incomplete multi-line needs more");
-	s = "250 ok";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), 0,
-	    "line without end needs more");
-	s = "250\r\n";
-	n = reply_parse(s, strlen(s), &r, err, sizeof(err));
-	is_int(n, 5, "code only is a reply");
-	is_str(r.text, "", "code only: empty text");
-	s = "250 ok\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), 7,
-	    "bare LF accepted");
-	s = "250 one\r\n354 two\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), 9,
-	    "pipelined replies: only the first is taken");
-
-	s = "250-a\r\n251 b\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), -1,
-	    "code changing inside a reply is an error");
-	is_str(err, "reply code changes within a reply", "  its message");
-	s = "25O ok\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), -1,
-	    "letter in code");
-	s = "650 ok\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), -1,
-	    "first digit over 5");
-	s = "150 ok\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), -1,
-	    "first digit under 2");
-	s = "260 ok\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), -1,
-	    "second digit over 5");
-	s = "250_ok\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), -1,
-	    "bad separator");
-	s = "25\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), -1,
-	    "short line");
-	s = "HTTP/1.1 400 Bad Request\r\n";
-	is_int(reply_parse(s, strlen(s), &r, err, sizeof(err)), -1,
-	    "not SMTP at all");
-	s = "250 a\x01\x1b[31mb\xff\r\n";
-	n = reply_parse(s, strlen(s), &r, err, sizeof(err));
-	ok(n > 0, "control characters in text: parsed");
-	is_str(r.text, "a??[31mb?", "  and made printable");
-
-	{
-		static char big[4000];
-
-		memset(big, 'x', sizeof(big));
-		memcpy(big, "250 ", 4);
-		is_int(reply_parse(big, sizeof(big), &r, err, sizeof(err)), -1,
-		    "line over the limit without an end");
-		big[sizeof(big) - 2] = '\r';
-		big[sizeof(big) - 1] = '\n';
-		is_int(reply_parse(big, sizeof(big), &r, err, sizeof(err)), -1,
-		    "line over the limit with an end");
+	for (i = 0; i < sizeof(pcases) / sizeof(pcases[0]); i++) {
+		c = &pcases[i];
+		memset(&r, 0, sizeof(r));
+		err[0] = '\0';
+		is_int(reply_parse(c->in, strlen(c->in), &r, err, sizeof(err)),
+		    c->n, "%s", c->name);
+		if (c->code)
+			is_int(r.code, c->code, "%s: code", c->name);
+		if (c->nlines)
+			is_int(r.nlines, c->nlines, "%s: lines", c->name);
+		if (c->text)
+			is_str(r.text, c->text, "%s: text", c->name);
+		if (c->err)
+			is_str(err, c->err, "%s: its message", c->name);
 	}
-	{
-		struct buf b;
-		int i;
+}
 
-		buf_init(&b, 0);
-		for (i = 0; i < REPLY_LINES_MAX; i++)
-			buf_adds(&b, "250-x\r\n");
-		buf_adds(&b, "250 x\r\n");
-		is_int(reply_parse(b.p, b.len, &r, err, sizeof(err)), -1,
-		    "more than REPLY_LINES_MAX lines");
-		is_str(err, "reply has too many lines", "  its message");
-		buf_reset(&b);
-		for (i = 0; i < 60; i++)
-			buf_adds(&b, "250-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-			    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n");
-		buf_adds(&b, "250 x\r\n");
-		is_int(reply_parse(b.p, b.len, &r, err, sizeof(err)), -1,
-		    "reply text over REPLY_TEXT_MAX");
-		buf_free(&b);
-	}
+/* test_parser_limits - a line, the lines and the text of a reply past
+ * their limits */
+static void
+test_parser_limits(void)
+{
+	static char big[4000];
+	struct reply r;
+	struct buf b;
+	char err[100];
+	int i;
+
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "250 ", 4);
+	is_int(reply_parse(big, sizeof(big), &r, err, sizeof(err)), -1,
+	    "line over the limit without an end");
+	big[sizeof(big) - 2] = '\r';
+	big[sizeof(big) - 1] = '\n';
+	is_int(reply_parse(big, sizeof(big), &r, err, sizeof(err)), -1,
+	    "line over the limit with an end");
+	buf_init(&b, 0);
+	for (i = 0; i < REPLY_LINES_MAX; i++)
+		buf_adds(&b, "250-x\r\n");
+	buf_adds(&b, "250 x\r\n");
+	is_int(reply_parse(b.p, b.len, &r, err, sizeof(err)), -1,
+	    "more than REPLY_LINES_MAX lines");
+	is_str(err, "reply has too many lines", "  its message");
+	buf_reset(&b);
+	for (i = 0; i < 60; i++)
+		buf_adds(&b, "250-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n");
+	buf_adds(&b, "250 x\r\n");
+	is_int(reply_parse(b.p, b.len, &r, err, sizeof(err)), -1,
+	    "reply text over REPLY_TEXT_MAX");
+	buf_free(&b);
 }
 
 /* A scripted peer: 'S' sends, 'C' expects exactly these client bytes,
@@ -443,6 +435,7 @@ main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	test_parser();
+	test_parser_limits();
 	test_engine();
 	return tap_done();
 }

@@ -7,14 +7,18 @@
 #include <string.h>
 
 static int tap_n, tap_failed;
+/* While set, tests are known failures: TAP's "# TODO", not counted. */
+static const char *tap_todo;
 
 #define ok(cond, ...) do { \
 	int ok_ = (cond); \
 	printf("%sok %d - ", ok_ ? "" : "not ", ++tap_n); \
 	printf(__VA_ARGS__); \
+	if (tap_todo) \
+		printf(" # TODO %s", tap_todo); \
 	printf("\n"); \
 	if (!ok_) { \
-		tap_failed++; \
+		tap_failed += tap_todo == NULL; \
 		printf("#   at %s:%d\n", __FILE__, __LINE__); \
 	} \
 } while (0)

@@ -37,25 +37,19 @@ AUTH (offered only over TLS):
                          Authentication failed for USER" (as some servers
                          do; the client must not keep the name)
 
-Recording, all under DIR (the layout of t/smtpd.py, so t/lib.sh's rx_*
-helpers work):
-  DIR/msgs/NNNN   "MAIL FROM:<...>", "RCPT TO:<...>" lines, then
+Recording, all under DIR: t/sinklib.py's layout, as t/smtpd.py's (so
+t/lib.sh's rx_* helpers work), with
+  DIR/msgs/NNNN   after the "MAIL FROM:<...>" and "RCPT TO:<...>" lines:
                   "tls VERSION CIPHER" or "tls none",
                   "auth USER MECHANISM" or "auth none",
                   "sni NAME" or "sni none" (server name the client sent),
                   "client-cert CN" or "client-cert none",
-                  "ehlo-after-tls yes|no|n/a",
-                  a blank line, then the message bytes as received
-  DIR/conns       "N PEER-IP:PEER-PORT", one line per connection
-  DIR/trace       "N > command" (AUTH: only the mechanism), "N < reply",
-                  "N * event" (tls ..., tls-failed ..., sni ...,
-                  auth-ok USER MECH, auth-failed USER MECH, drop ...)
-  DIR/ready       created once listening
-A server restarted on the same DIR goes on numbering connections and
-transactions.
+                  "ehlo-after-tls yes|no|n/a"
+  DIR/trace       AUTH commands with the mechanism only; events tls ...,
+                  tls-failed ..., auth-ok USER MECH, auth-failed USER MECH,
+                  drop ...
 """
 
-import argparse
 import asyncio
 import base64
 import hashlib
@@ -63,63 +57,13 @@ import hmac
 import logging
 import os
 import secrets
-import signal
 import ssl
 import sys
 import warnings
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
-
-class Recorder:
-    def __init__(self, top):
-        self.top = top
-        self.msgs = os.path.join(top, "msgs")
-        os.makedirs(self.msgs, exist_ok=True)
-        # a restarted server (same DIR) goes on counting
-        self.nmsg = len([f for f in os.listdir(self.msgs)
-                         if not f.startswith(".")])
-        try:
-            with open(os.path.join(top, "conns")) as f:
-                self.nconn = sum(1 for _ in f)
-        except OSError:
-            self.nconn = 0
-        self.trace_f = open(os.path.join(top, "trace"), "a", buffering=1,
-                            encoding="utf-8", errors="backslashreplace")
-        self.conns_f = open(os.path.join(top, "conns"), "a", buffering=1)
-
-    def trace(self, n, line):
-        self.trace_f.write("%d %s\n" % (n, line))
-
-    def conn(self, peer):
-        self.nconn += 1
-        self.conns_f.write("%d %s:%s\n" % (self.nconn, peer[0], peer[1]))
-        return self.nconn
-
-    def save(self, head_lines, data):
-        self.nmsg += 1
-        name = "%04d" % self.nmsg
-        tmp = os.path.join(self.msgs, "." + name + ".tmp")
-        head = "".join(line + "\n" for line in head_lines) + "\n"
-        with open(tmp, "wb") as f:
-            f.write(head.encode("utf-8", "surrogateescape"))
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, os.path.join(self.msgs, name))
-        return name
-
-
-def path_of(arg, keyword):
-    if arg is None:
-        return ""
-    rest = arg[len(keyword):].strip() \
-        if arg[:len(keyword)].upper() == keyword else arg
-    if rest.startswith("<"):
-        end = rest.find(">")
-        if end >= 0:
-            return rest[1:end]
-    return rest.split(" ")[0]
+import sinklib
 
 
 SNI = {}    # id(SSLObject) -> server name the client sent
@@ -150,14 +94,12 @@ def cn_of(cert):
     return None
 
 
-class Handler:
+class Handler(sinklib.Handler):
     def __init__(self, rec, opts):
-        self.rec = rec
-        self.opts = opts
-        self.users = {}
-        for spec in opts.auth:
-            u, _, p = spec.partition(":")
-            self.users[u.encode()] = p.encode()
+        super().__init__(rec, opts)
+        # --auth USER:PASSWORD, as bytes
+        self.users = {u.encode(): p.encode() for u, _, p in
+                      (spec.partition(":") for spec in opts.auth)}
 
     def check(self, server, mech, login, password):
         user = login.decode("utf-8", "replace")
@@ -263,21 +205,11 @@ class Handler:
     async def handle_MAIL(self, server, session, envelope, address, options):
         if self.opts.auth_required and server.auth_user is None:
             return "530 5.7.0 Authentication required"
-        envelope.mail_from = address or "<>"
-        envelope.raw_from = server.raw_path
-        envelope.mail_options.extend(options)
-        return "250 2.1.0 OK"
+        return await super().handle_MAIL(server, session, envelope, address,
+                                         options)
 
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        envelope.rcpt_tos.append(server.raw_path)
-        envelope.rcpt_options.extend(options)
-        return "250 2.1.5 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        data = envelope.original_content
-        server.event("data %d octets" % len(data))
-        head = ["MAIL FROM:<%s>" % envelope.raw_from]
-        head += ["RCPT TO:<%s>" % r for r in envelope.rcpt_tos]
+    def head(self, server, envelope):
+        head = super().head(server, envelope)
         ti = server.tls_info
         head.append("tls " + ("%s %s" % (ti["version"], ti["cipher"])
                               if ti else "none"))
@@ -288,35 +220,21 @@ class Handler:
         head.append("ehlo-after-tls " + (
             "n/a" if not server.starttls_done else
             "yes" if server.ehlo_after_tls else "no"))
-        name = self.rec.save(head, data)
-        server.event("saved msgs/%s" % name)
-        return "250 2.0.0 OK saved " + name
+        return head
 
 
 MECH_METHODS = {"PLAIN": "auth_PLAIN", "LOGIN": "auth_LOGIN",
                 "SCRAM-SHA-256": "auth_SCRAM__SHA__256"}
 
 
-class TLSSMTP(SMTP):
+class TLSSMTP(sinklib.TracingSMTP):
     def __init__(self, handler, rec, opts, **kw):
-        super().__init__(handler, **kw)
-        self.rec = rec
-        self.opts = opts
-        self.n = 0
-        self.raw_path = ""
+        super().__init__(handler, rec, opts, **kw)
         self.tls_info = None
         self.starttls_done = False
         self.ehlo_after_tls = False
         self.auth_user = None
         self.auth_mech = None
-        self.dropped = False
-
-    def event(self, text):
-        self.rec.trace(self.n, "* " + text)
-
-    @property
-    def faulty(self):
-        return self.opts.faults_for < 0 or self.n <= self.opts.faults_for
 
     def _note_tls(self, sslobj):
         if sslobj is None:
@@ -334,9 +252,6 @@ class TLSSMTP(SMTP):
 
     def connection_made(self, transport):
         first = self.transport is None
-        if first:
-            peer = transport.get_extra_info("peername")
-            self.n = self.rec.conn(peer)
         super().connection_made(transport)
         if first and self.opts.implicit:
             self._note_tls(transport.get_extra_info("ssl_object"))
@@ -344,57 +259,9 @@ class TLSSMTP(SMTP):
             self.starttls_done = True
             self._note_tls(transport.get_extra_info("ssl_object"))
 
-    def connection_lost(self, error):
-        self.event("closed")
-        super().connection_lost(error)
-
-    async def push(self, status):
-        if self.dropped:
-            return
-        s = status if isinstance(status, str) else status.decode("utf-8", "replace")
-        self.rec.trace(self.n, "< " + s)
-        await super().push(status)
-
-    def _trace_cmd(self, name, arg):
-        self.rec.trace(self.n, "> %s%s" % (name, "" if arg is None else " " + arg))
-
-    async def smtp_EHLO(self, arg):
-        self._trace_cmd("EHLO", arg)
-        await super().smtp_EHLO(arg)
-
-    async def smtp_HELO(self, arg):
-        self._trace_cmd("HELO", arg)
-        await super().smtp_HELO(arg)
-
-    async def smtp_MAIL(self, arg):
-        self._trace_cmd("MAIL", arg)
-        self.raw_path = path_of(arg, "FROM:")
-        await super().smtp_MAIL(arg)
-
-    async def smtp_RCPT(self, arg):
-        self._trace_cmd("RCPT", arg)
-        self.raw_path = path_of(arg, "TO:")
-        await super().smtp_RCPT(arg)
-
-    async def smtp_DATA(self, arg):
-        self._trace_cmd("DATA", arg)
-        await super().smtp_DATA(arg)
-
-    async def smtp_RSET(self, arg):
-        self._trace_cmd("RSET", arg)
-        await super().smtp_RSET(arg)
-
-    async def smtp_NOOP(self, arg):
-        self._trace_cmd("NOOP", arg)
-        await super().smtp_NOOP(arg)
-
-    async def smtp_QUIT(self, arg):
-        self._trace_cmd("QUIT", arg)
-        await super().smtp_QUIT(arg)
-
     async def smtp_AUTH(self, arg):
         # only the mechanism: the rest is a credential
-        self._trace_cmd("AUTH", None if arg is None else arg.split(" ")[0])
+        self.trace_cmd("AUTH", None if arg is None else arg.split(" ")[0])
         mech = (arg or "").split(" ")[0].upper()
         offered = [m for m in self.opts.mechs.split(",") if m]
         if self.opts.auth and mech and mech not in offered:
@@ -403,7 +270,7 @@ class TLSSMTP(SMTP):
         await super().smtp_AUTH(arg)
 
     async def smtp_STARTTLS(self, arg):
-        self._trace_cmd("STARTTLS", arg)
+        self.trace_cmd("STARTTLS", arg)
         mode = self.opts.brk if self.faulty else None
         junk = b"HTTP/1.0 400 Bad Request\r\n\r\n" + bytes(range(256)) * 4
         if mode == "garbage":
@@ -445,10 +312,7 @@ class TLSSMTP(SMTP):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="TLS/AUTH SMTP receiver")
-    ap.add_argument("--listen", required=True, help="ADDR:PORT")
-    ap.add_argument("--dir", required=True)
-    ap.add_argument("--hostname", default="tlsd.test")
+    ap = sinklib.arguments("TLS/AUTH SMTP receiver", "tlsd.test")
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--implicit", action="store_true")
@@ -458,13 +322,11 @@ def main():
     ap.add_argument("--break", dest="brk",
                     choices=["close", "garbage", "late-garbage", "noise",
                              "silent"])
-    ap.add_argument("--faults-for", type=int, default=-1)
     ap.add_argument("--auth", action="append", default=[])
     ap.add_argument("--mechs", default="PLAIN,LOGIN")
     ap.add_argument("--auth-required", action="store_true")
     ap.add_argument("--auth-plaintext", action="store_true")
     ap.add_argument("--echo-user", action="store_true")
-    ap.add_argument("--timeout", type=float, default=30)
     opts = ap.parse_args()
     warnings.simplefilter("ignore", DeprecationWarning)
     logging.basicConfig(level=logging.DEBUG if os.environ.get("TLSD_DEBUG")
@@ -475,23 +337,12 @@ def main():
         if m and m not in MECH_METHODS:
             sys.exit("tlsd.py: unknown mechanism %r" % m)
 
-    host, _, port = opts.listen.rpartition(":")
-    os.makedirs(opts.dir, exist_ok=True)
-    rec = Recorder(opts.dir)
+    rec = sinklib.Recorder(opts.dir)
     handler = Handler(rec, opts)
     ctx = make_ctx(opts) if opts.cert else None
     excluded = [m for m in MECH_METHODS if m not in opts.mechs.split(",")]
 
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-
-    def quiet(loop_, context):   # handshake failures are expected here
-        exc = context.get("exception")
-        msg = context.get("message", "")
-        rec.trace(0, "* loop: %s %r" % (msg, exc))
-    loop.set_exception_handler(quiet)
-
-    def factory():
+    def session(loop):
         return TLSSMTP(handler, rec, opts, hostname=opts.hostname,
                        timeout=opts.timeout, loop=loop,
                        tls_context=None if opts.implicit else ctx,
@@ -502,23 +353,9 @@ def main():
                        auth_require_tls=not (opts.implicit
                                              or opts.auth_plaintext),
                        auth_exclude_mechanism=excluded)
-
-    server = loop.run_until_complete(
-        loop.create_server(factory, host=host, port=int(port),
-                           reuse_address=True,
-                           ssl=ctx if opts.implicit else None))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, loop.stop)
-    ready = os.path.join(opts.dir, "ready")
-    with open(ready + ".tmp", "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.rename(ready + ".tmp", ready)
-    print("ready", opts.listen, flush=True)
-    try:
-        loop.run_forever()
-    finally:
-        server.close()
-    return 0
+    # handshake failures are expected here: into the trace
+    return sinklib.serve(opts, rec, session,
+                         ssl=ctx if opts.implicit else None, quiet=True)
 
 
 if __name__ == "__main__":
