@@ -538,6 +538,23 @@ backoff(int *ms)
 		*ms *= 2;
 }
 
+/* wait_more - back off once more before trying a lock again; -1 (res
+ * set, busy worded with path) when the run is stopping or the deadline
+ * has passed */
+static int
+wait_more(struct result *res, long long deadline, int *ms, const char *busy,
+    const char *path)
+{
+	if (stopping(res))
+		return -1;
+	if (now_ms() > deadline) {
+		result_set(res, OUT_TEMP, R_LOCAL, busy, path);
+		return -1;
+	}
+	backoff(ms);
+	return 0;
+}
+
 /* lock_stale - why the dotlock st is left over and may be broken, or
  * NULL while it may be a live writer's: too old, dated ahead, or owned
  * by someone who has no business locking owner's mailbox */
@@ -587,13 +604,9 @@ dotlock(const struct job *j, const char *lock, struct stat *mine,
 			    (long long)st.st_mtime, why);
 			continue;
 		}
-		if (stopping(res))
+		if (wait_more(res, deadline, &ms, "mailbox lock %s busy",
+		    lock) < 0)
 			return -1;
-		if (now_ms() > deadline) {
-			result_set(res, OUT_TEMP, R_LOCAL, "mailbox lock %s busy", lock);
-			return -1;
-		}
-		backoff(&ms);
 	}
 	if (fstat(fd, mine) < 0) {
 		result_set(res, OUT_TEMP, R_LOCAL, "cannot stat lock %s: %s", lock,
@@ -635,13 +648,8 @@ fcntl_lock(int fd, const char *path, struct result *res)
 			    strerror(errno));
 			return -1;
 		}
-		if (stopping(res))
+		if (wait_more(res, deadline, &ms, "mailbox %s locked", path) < 0)
 			return -1;
-		if (now_ms() > deadline) {
-			result_set(res, OUT_TEMP, R_LOCAL, "mailbox %s locked", path);
-			return -1;
-		}
-		backoff(&ms);
 	}
 	return 0;
 }

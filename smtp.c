@@ -235,18 +235,7 @@ s_vcmd(struct smtp *s, const char *shown, const char *fmt, va_list ap)
 	return n;
 }
 
-static int __attribute__((format(printf, 2, 3)))
-s_cmd(struct smtp *s, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = s_vcmd(s, NULL, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
+/* s_secret - s_vcmd's variadic form; s_cmd - one without credentials */
 static int __attribute__((format(printf, 3, 4)))
 s_secret(struct smtp *s, const char *shown, const char *fmt, ...)
 {
@@ -258,6 +247,7 @@ s_secret(struct smtp *s, const char *shown, const char *fmt, ...)
 	va_end(ap);
 	return rc;
 }
+#define s_cmd(s, ...) s_secret((s), NULL, __VA_ARGS__)
 
 /* s_reply - read one reply before the deadline */
 static int

@@ -1001,13 +1001,13 @@ expire_marked(struct envelope *cur, const struct conf *c)
 void
 submit_expand_queued(const struct conf *c, struct envelope *e)
 {
-	struct envelope cur;
 	struct aliases *ta = NULL;
+	int fd = -1, denied;
+	struct envelope cur;
 	struct strlist errs;
 	struct result res;
 	struct rtext t;
 	enum qstatus q;
-	int fd = -1, denied;
 
 	if (!has_unexpanded(e))
 		return;
