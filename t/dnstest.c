@@ -4,12 +4,12 @@
  *   t/dnstest [-v] [-t SECS] [-H] [-n N] SERVER DOMAIN [PORT]
  *
  * SERVER is a dns_server value ("" for resolv.conf).  Prints one line per
- * route entry, "PREF HOST ADDR PORT", or "TEMP: text" / "PERM: text", and
- * exits 0 (2 on a usage error).  -H looks DOMAIN up with dns_host()
- * instead of dns_route().  -n N runs dns_route() N times on one resolver
- * and prints each distinct order of exchanger names once, as
- * "order HOST,HOST,...", then "orderings K".  -t is the timeout
- * (default 5), -v shows dns.c's log.
+ * route entry, "PREF HOST ADDR PORT", or "TEMP: text" / "PERM: text" (the
+ * sentence result.c makes of the result), and exits 0 (2 on a usage
+ * error).  -H looks DOMAIN up with dns_host() instead of dns_route().
+ * -n N runs dns_route() N times on one resolver and prints each distinct
+ * order of exchanger names once, as "order HOST,HOST,...", then
+ * "orderings K".  -t is the timeout (default 5), -v shows dns.c's log.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -83,6 +83,7 @@ main(int argc, char **argv)
 {
 	struct strlist seen;
 	struct result res;
+	struct rtext t;
 	struct route r;
 	struct dns *d;
 	struct buf b;
@@ -121,7 +122,7 @@ main(int argc, char **argv)
 	d = dns_new(argv[0], timeout, &res);
 	if (d == NULL) {
 		printf("%s: %s\n", res.o == OUT_PERM ? "PERM" : "TEMP",
-		    res.text);
+		    result_str(&res, &t));
 		return 0;
 	}
 	if (runs == 0) {
@@ -133,7 +134,7 @@ main(int argc, char **argv)
 			print_route(&r);
 		else
 			printf("%s: %s\n", o == OUT_PERM ? "PERM" : "TEMP",
-			    res.text);
+			    result_str(&res, &t));
 		route_free(&r);
 		dns_free(d);
 		return 0;
@@ -147,7 +148,7 @@ main(int argc, char **argv)
 		o = dns_route(d, argv[1], (int)port, &r, &res);
 		if (o != OUT_OK) {
 			printf("%s: %s\n", o == OUT_PERM ? "PERM" : "TEMP",
-			    res.text);
+			    result_str(&res, &t));
 			rc = 1;
 		} else if (order(&r, &b) < 0) {
 			printf("TEMP: out of memory\n");

@@ -225,15 +225,19 @@ smtp_lsock(struct mxaddr *a)
 static void
 txn_check(const struct txn *t)
 {
+	struct rtext rt;
 	size_t i;
 
 	if (t->pending || t->acc)
 		abort();
-	for (i = 0; i < t->n; i++)
+	for (i = 0; i < t->n; i++) {
+		const char *w = result_str(&t->rres[i], &rt);
+
 		if ((t->rres[i].o != OUT_OK && t->rres[i].o != OUT_TEMP &&
-		    t->rres[i].o != OUT_PERM) || t->rres[i].text[0] == '\0' ||
-		    strchr(t->rres[i].text, '\n') || strchr(t->rres[i].text, '\r'))
+		    t->rres[i].o != OUT_PERM) || w[0] == '\0' ||
+		    strchr(w, '\n') || strchr(w, '\r'))
 			abort();
+	}
 }
 
 static void
@@ -246,6 +250,7 @@ fuzz_smtp(const uint8_t *p, size_t n)
 	static const char *rcpts[PIPE_RCPT_MAX_FUZZ];
 	static char names[PIPE_RCPT_MAX_FUZZ][32];
 	struct result rres1[PIPE_RCPT_MAX_FUZZ], rres2[2], res;
+	struct rtext rt;
 	struct tlsopts to = { TLS_NONE, 0, "mx.fuzz.example", NULL, NULL };
 	struct txn t1, t2;
 	struct mxaddr a;
@@ -330,7 +335,7 @@ fuzz_smtp(const uint8_t *p, size_t n)
 				smtp_close(&s, 1);
 		}
 		txn_check(&t1);
-	} else if (res.text[0] == '\0')
+	} else if (result_str(&res, &rt)[0] == '\0')
 		abort();
 	pthread_join(th, NULL);
 	close(fd1);
