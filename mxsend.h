@@ -160,6 +160,8 @@ void strlist_init(struct strlist *);
 void strlist_free(struct strlist *);
 int strlist_add(struct strlist *, const char *);	/* copies; 0 or -1 */
 int strlist_addn(struct strlist *, const char *, size_t);
+/* array_grow - p with room for element n, or NULL when out of memory */
+void *array_grow(void *p, size_t n, size_t *cap, size_t sz, size_t first);
 
 void printable(char *dst, size_t dstlen, const char *src, size_t srclen);
 
