@@ -323,13 +323,13 @@ doctor(const struct conf *c, const char *domain, FILE *out)
 			    "not work; mail goes out in plain text (tls "
 			    "opportunistic), or waits (required, verify)");
 		snprintf(what, sizeof(what), "%s%s: EHLO%s%s%s%s", s.host, s.peer,
-		    s.ssl ? ", TLS " : (s.ext & EXT_STARTTLS) ? "" :
-		    ", no STARTTLS offered", s.ssl ? s.tls_desc : "",
+		    s.tls.ssl ? ", TLS " : (s.ext & EXT_STARTTLS) ? "" :
+		    ", no STARTTLS offered", s.tls.ssl ? s.tls.desc : "",
 		    t.user ? ", AUTH as " : "", t.user ? t.user : "");
 		say_ok(out, what);
 		flows = 1;
 		/* Under a lighter policy, say whether verify would pass too. */
-		if (s.ssl && c->tls != TLS_VERIFY && !s.tls_verified) {
+		if (s.tls.ssl && c->tls != TLS_VERIFY && !s.tls.verified) {
 			struct smtp v;
 
 			smtp_close(&s, 1);

@@ -183,7 +183,7 @@ s_flush(struct smtp *s, long timeout, struct result *res)
 	int r;
 
 	while (off < s->out.len) {
-		w = s->ssl ? tls_write(s, s->out.p + off, s->out.len - off) :
+		w = s->tls.ssl ? tls_write(&s->tls, s->out.p + off, s->out.len - off) :
 		    write(s->fd, s->out.p + off, s->out.len - off);
 		if (w > 0) {
 			off += (size_t)w;
@@ -195,7 +195,7 @@ s_flush(struct smtp *s, long timeout, struct result *res)
 			lost(res, s, w == 0 ? R_CLOSED : R_NETIO, errno, 1);
 			return -1;
 		}
-		r = wait_fd(s->fd, s->ssl ? s->tls_want : POLLOUT, deadline);
+		r = wait_fd(s->fd, s->tls.ssl ? s->tls.want : POLLOUT, deadline);
 		if (r <= 0) {
 			lost(res, s, r == 0 ? R_TIMEOUT : R_NETIO, errno, 1);
 			return -1;
@@ -287,13 +287,13 @@ s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
 		}
 		/* Read first, wait only when nothing is there: TLS may hold
 		 * decrypted bytes that poll(2) cannot see. */
-		n = s->ssl ? tls_read(s, s->in + s->inlen, sizeof(s->in) -
+		n = s->tls.ssl ? tls_read(&s->tls, s->in + s->inlen, sizeof(s->in) -
 		    s->inlen) : read(s->fd, s->in + s->inlen, sizeof(s->in) -
 		    s->inlen);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			w = wait_fd(s->fd, s->ssl ? s->tls_want : POLLIN,
+			w = wait_fd(s->fd, s->tls.ssl ? s->tls.want : POLLIN,
 			    deadline);
 			if (w <= 0) {
 				lost(res, s, w == 0 ? R_TIMEOUT : R_NETIO, errno,
@@ -576,7 +576,7 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 
 	buf_init(&b64, 0);
 	buf_init(&raw, 0);
-	if (!s->tls_verified && !unverified_ok) {
+	if (!s->tls.verified && !unverified_ok) {
 		result_at(res, OUT_TEMP, R_AUTH_UNVERIFIED, s->host, s->peer,
 		    "%s", t->policy == TLS_REQUIRED ? "required" :
 		    t->policy == TLS_OPPORTUNISTIC ? "opportunistic" : "verify");
@@ -592,7 +592,7 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 		if (rc != 0)
 			goto out;
 		rc = -2;
-	} else if (!s->tls_verified) {
+	} else if (!s->tls.verified) {
 		/* A password sent in the clear inside TLS nobody verified goes
 		 * to whoever sits in the middle. */
 		result_at(res, OUT_TEMP, R_AUTH_PLAIN_UNVERIFIED, s->host,
@@ -695,8 +695,9 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 		    "data after the STARTTLS reply");
 		return -3;
 	}
-	if (tls_init(c, res) < 0 || tls_handshake(s, t->name, t->policy ==
-	    TLS_VERIFY, s->cmd_timeout, res) != HS_OK)
+	if (tls_init(c, res) < 0 || tls_handshake(&s->tls, s->fd, t->name,
+	    t->policy == TLS_VERIFY, s->cmd_timeout, s->host, s->peer, res) !=
+	    HS_OK)
 		return -3;
 	return 0;
 }
@@ -705,7 +706,7 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 static void
 tls_on(const struct smtp *s)
 {
-	logmsg(LOG_INFO, "%s%s: TLS: %s", s->host, s->peer, s->tls_desc);
+	logmsg(LOG_INFO, "%s%s: TLS: %s", s->host, s->peer, s->tls.desc);
 }
 
 enum outcome
@@ -744,8 +745,9 @@ again:
 	if (t->implicit) {
 		if (tls_init(c, res) < 0)
 			goto fail;
-		if ((hs = tls_handshake(s, t->name, t->policy == TLS_VERIFY,
-		    s->cmd_timeout, res)) != HS_OK) {
+		if ((hs = tls_handshake(&s->tls, s->fd, t->name, t->policy ==
+		    TLS_VERIFY, s->cmd_timeout, s->host, s->peer,
+		    res)) != HS_OK) {
 			if (hs == HS_NOT_TLS)
 				result_at(res, OUT_TEMP, R_TLS_NOT_TLS, s->host,
 				    s->peer, "%s", "");
@@ -769,7 +771,7 @@ again:
 		goto fail;
 	if ((rc = hello(s, c, res)) < 0)
 		goto rc_fail;
-	if (!s->ssl && t->policy != TLS_NONE && !plain) {
+	if (!s->tls.ssl && t->policy != TLS_NONE && !plain) {
 		rc = starttls(s, c, t, res);
 		if (rc == -3 && t->policy == TLS_OPPORTUNISTIC) {
 			logmsg(LOG_WARNING, "%s; retrying without TLS", res->text);
@@ -788,7 +790,7 @@ again:
 		}
 	}
 	if (t->user) {
-		if (!s->ssl) {
+		if (!s->tls.ssl) {
 			result_at(res, OUT_TEMP, R_AUTH_NO_TLS, s->host, s->peer,
 			    "%s", t->policy == TLS_NONE ? "none" : "not on");
 			goto quit;
@@ -821,7 +823,7 @@ smtp_close(struct smtp *s, int quit)
 		    s_flush(s, 10, &res) == 0)
 			(void)s_reply(s, &r, 10, &res);
 	}
-	tls_close(s);
+	tls_close(&s->tls);
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;

@@ -10,8 +10,12 @@
  * tls_ca_file or the system store, and the server's name: the MX host or
  * the smarthost, with SNI).  TLS 1.2 at least.
  *
+ * Connection: struct tls (mxsend.h), which smtp.c keeps in struct smtp;
+ * the functions here take it and, for the handshake, the socket and the
+ * names for results, and know nothing of SMTP.
+ *
  * I/O: the socket is non-blocking; tls_read/tls_write return -1 with
- * errno EAGAIN and say in s->tls_want which poll event OpenSSL waits for,
+ * errno EAGAIN and say in t->want which poll event OpenSSL waits for,
  * so smtp.c's poll loops serve plain and TLS connections alike.
  *
  * Loading: OpenSSL is opened with dlopen(3) on first use (the sonames
@@ -235,8 +239,8 @@ is_ip(const char *name)
 }
 
 enum handshake
-tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
-    struct result *res)
+tls_handshake(struct tls *t, int fd, const char *name, int verify,
+    long timeout, const char *host, const char *peer, struct result *res)
 {
 	char bare[HOST_MAX], why[256];
 	long long deadline;
@@ -255,10 +259,9 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 			memmove(bare, bare + 5, strlen(bare + 5) + 1);
 	}
 	ssl = SSL_new(ctx);
-	if (ssl == NULL || SSL_set_fd(ssl, s->fd) != 1) {
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
 		ssl_err(why, sizeof(why), "SSL_new failed");
-		result_at(res, OUT_TEMP, R_TLS_SETUP, s->host, s->peer, "%s",
-		    why);
+		result_at(res, OUT_TEMP, R_TLS_SETUP, host, peer, "%s", why);
 		SSL_free(ssl);
 		return HS_FAILED;
 	}
@@ -270,7 +273,7 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 		if (is_ip(bare) ?
 		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare) != 1 :
 		    SSL_set1_host(ssl, bare) != 1) {
-			result_at(res, OUT_TEMP, R_TLS_SETUP, s->host, s->peer,
+			result_at(res, OUT_TEMP, R_TLS_SETUP, host, peer,
 			    "cannot verify the name %s", bare);
 			SSL_free(ssl);
 			return HS_FAILED;
@@ -282,7 +285,7 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 		e = SSL_get_error(ssl, r);
 		why_r = R_TLS_HANDSHAKE;
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			int w = wait_fd(s->fd, e == SSL_ERROR_WANT_WRITE ?
+			int w = wait_fd(fd, e == SSL_ERROR_WANT_WRITE ?
 			    POLLOUT : POLLIN, deadline);
 
 			if (w > 0)
@@ -304,26 +307,27 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 				hs = HS_NOT_TLS;
 			ssl_err(why, sizeof(why), "handshake failed");
 		}
-		result_at(res, OUT_TEMP, why_r, s->host, s->peer, "%s", why);
+		result_at(res, OUT_TEMP, why_r, host, peer, "%s", why);
 		SSL_free(ssl);
 		return hs;
 	}
-	s->ssl = ssl;
-	s->tls_verified = verify && SSL_get_verify_result(ssl) == X509_V_OK;
-	snprintf(s->tls_desc, sizeof(s->tls_desc), "%s %s, peer %s",
+	t->ssl = ssl;
+	t->want = 0;
+	t->verified = verify && SSL_get_verify_result(ssl) == X509_V_OK;
+	snprintf(t->desc, sizeof(t->desc), "%s %s, peer %s",
 	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
-	    s->tls_verified ? "verified" : "not verified");
+	    t->verified ? "verified" : "not verified");
 	return HS_OK;
 }
 
 /* tls_io_err - map an SSL_read/SSL_write failure to errno conventions */
 static ssize_t
-tls_io_err(struct smtp *s, int r)
+tls_io_err(struct tls *t, int r)
 {
-	int e = SSL_get_error(s->ssl, r);
+	int e = SSL_get_error(t->ssl, r);
 
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		s->tls_want = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+		t->want = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
 		errno = EAGAIN;
 		return -1;
 	}
@@ -337,39 +341,39 @@ tls_io_err(struct smtp *s, int r)
 }
 
 ssize_t
-tls_read(struct smtp *s, void *p, size_t n)
+tls_read(struct tls *t, void *p, size_t n)
 {
 	int r;
 
 	ERR_clear_error();
-	r = SSL_read(s->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
-	return r > 0 ? r : tls_io_err(s, r);
+	r = SSL_read(t->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+	return r > 0 ? r : tls_io_err(t, r);
 }
 
 ssize_t
-tls_write(struct smtp *s, const void *p, size_t n)
+tls_write(struct tls *t, const void *p, size_t n)
 {
 	int r;
 
 	ERR_clear_error();
-	r = SSL_write(s->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
-	return r > 0 ? r : tls_io_err(s, r);
+	r = SSL_write(t->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+	return r > 0 ? r : tls_io_err(t, r);
 }
 
 int
-tls_pending(const struct smtp *s)
+tls_pending(const struct tls *t)
 {
-	return s->ssl && SSL_pending(s->ssl) > 0;
+	return t->ssl && SSL_pending(t->ssl) > 0;
 }
 
 void
-tls_close(struct smtp *s)
+tls_close(struct tls *t)
 {
-	if (s->ssl) {
+	if (t->ssl) {
 		/* One close_notify, no waiting for the peer's. */
-		SSL_shutdown(s->ssl);
-		SSL_free(s->ssl);
-		s->ssl = NULL;
+		SSL_shutdown(t->ssl);
+		SSL_free(t->ssl);
+		t->ssl = NULL;
 	}
 }
 
