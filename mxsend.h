@@ -599,6 +599,20 @@ int tls_pending(const struct tls *);
 void tls_close(struct tls *);
 int b64_encode(const void *, size_t, struct buf *);
 int b64_decode(const char *, struct buf *);
+/*
+ * auth_parse - the credentials for host in the text of an auth_file:
+ * lines "host user password" (host matched without regard to case; the
+ * password is the rest of the line), '#' comments, blank lines.  Pure.
+ * Returns 1 with user and pass set from the first line for host, 0 when
+ * no line is for host, -1 with *lineno and *why set at the first
+ * malformed line (fewer than three fields, a NUL byte) or when the user
+ * or password of host's line does not fit ulen or plen.
+ */
+int auth_parse(const char *text, size_t len, const char *host, char *user,
+    size_t ulen, char *pass, size_t plen, size_t *lineno, const char **why);
+/* auth_lookup - auth_parse on the auth_file, opened not through a
+ * symbolic link, with no permission for group or others, at most 64 KB;
+ * -1 with res set when the file cannot be used or is malformed */
 int auth_lookup(const char *file, const char *host, char *user, size_t ulen,
     char *pass, size_t plen, struct result *);
 

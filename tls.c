@@ -416,88 +416,141 @@ b64_decode(const char *s, struct buf *out)
 	return rc;
 }
 
-/*
- * auth_lookup - the credentials for host in the auth_file: lines
- * "host user password" (the password is the rest of the line), '#'
- * comments.  Returns 1 found, 0 none, -1 with res set when the file
- * cannot be used (unreadable, readable by others, malformed).
- */
-int
-auth_lookup(const char *file, const char *host, char *user, size_t ulen,
-    char *pass, size_t plen, struct result *res)
-{
-	struct buf b;
-	struct stat st;
-	const char *p, *end, *nl;
-	size_t lineno = 0;
-	ssize_t n;
-	int fd, rc = -1;
+/* One field of an auth_file line. */
+struct field {
+	const char *s;
+	size_t len;
+};
 
-	buf_init(&b, AUTH_FILE_MAX);
+/* skip_blank - past spaces and tabs, not beyond e */
+static const char *
+skip_blank(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/*
+ * auth_fields - one auth_file line p[0..e), without its newline, into
+ * host, user and password (f[0..3)): 1 when it has them, 0 for a blank
+ * line or a comment, -1 when it is malformed (fewer than three fields, a
+ * NUL byte).
+ */
+static int
+auth_fields(const char *p, const char *e, struct field *f)
+{
+	const char *q;
+	int i;
+
+	while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	p = skip_blank(p, e);
+	if (p == e || *p == '#')
+		return 0;
+	if (memchr(p, '\0', (size_t)(e - p)) != NULL)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		for (q = p; q < e && *q != ' ' && *q != '\t'; q++)
+			;
+		f[i].s = p;
+		f[i].len = (size_t)(q - p);
+		p = skip_blank(q, e);
+	}
+	f[2].s = p;
+	f[2].len = (size_t)(e - p);
+	return f[1].len > 0 && f[2].len > 0 ? 1 : -1;
+}
+
+int
+auth_parse(const char *text, size_t len, const char *host, char *user,
+    size_t ulen, char *pass, size_t plen, size_t *lineno, const char **why)
+{
+	const char *p, *nl, *end = text + len;
+	struct field f[3];
+	size_t n = 0;
+	int k;
+
+	for (p = text; p < end; p = nl + 1) {
+		n++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		k = auth_fields(p, nl, f);
+		if (k < 0) {
+			*why = "expected \"host user password\"";
+			goto bad;
+		}
+		if (k == 0 || f[0].len != strlen(host) ||
+		    strncasecmp(f[0].s, host, f[0].len) != 0)
+			continue;
+		if (f[1].len >= ulen || f[2].len >= plen) {
+			*why = "user or password too long";
+			goto bad;
+		}
+		memcpy(user, f[1].s, f[1].len);
+		user[f[1].len] = '\0';
+		memcpy(pass, f[2].s, f[2].len);
+		pass[f[2].len] = '\0';
+		return 1;
+	}
+	return 0;
+bad:
+	*lineno = n;
+	return -1;
+}
+
+/* auth_read - the auth_file into b: not through a symbolic link, not
+ * open to group or others, at most b's cap; 0 or -1 with res set */
+static int
+auth_read(const char *file, struct buf *b, struct result *res)
+{
+	struct stat st;
+	int fd, n, rc = -1;
+
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s: %s", file,
 		    strerror(errno));
 		goto out;
 	}
-	if (fstat(fd, &st) < 0 || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s is readable by others "
-		    "(mode %03o): refusing to use it; chmod 600 %s", file,
-		    (unsigned)(st.st_mode & 0777), file);
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s is readable "
+		    "by others (mode %03o): refusing to use it; chmod 600 %s",
+		    file, (unsigned)(st.st_mode & 0777), file);
 		goto out;
 	}
-	if ((n = read_all(fd, &b)) < 0) {
+	if ((n = read_all(fd, b)) < 0) {
 		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s: %s", file,
-		    n == -EFBIG ? "too large" : strerror((int)-n));
+		    n == -EFBIG ? "too large" : strerror(-n));
 		goto out;
 	}
 	rc = 0;
-	for (p = b.p ? b.p : "", end = p + b.len; p < end; p = nl + 1) {
-		const char *h, *u, *pw, *e;
-		size_t hl, ul, pl;
-
-		lineno++;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
-			nl = end;
-		e = nl;
-		while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		for (h = p; h < e && (*h == ' ' || *h == '\t'); h++)
-			;
-		if (h == e || *h == '#')
-			continue;
-		hl = strcspn(h, " \t\n");
-		for (u = h + hl; u < e && (*u == ' ' || *u == '\t'); u++)
-			;
-		ul = u < e ? strcspn(u, " \t\n") : 0;
-		for (pw = u + ul; pw < e && (*pw == ' ' || *pw == '\t'); pw++)
-			;
-		pl = pw < e ? (size_t)(e - pw) : 0;
-		if (ul == 0 || pl == 0) {
-			result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s:%zu: expected "
-			    "\"host user password\"", file, lineno);
-			rc = -1;
-			goto out;
-		}
-		if (hl != strlen(host) || strncasecmp(h, host, hl) != 0)
-			continue;
-		if (ul >= ulen || pl >= plen) {
-			result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s:%zu: user or "
-			    "password too long", file, lineno);
-			rc = -1;
-			goto out;
-		}
-		memcpy(user, u, ul);
-		user[ul] = '\0';
-		memcpy(pass, pw, pl);
-		pass[pl] = '\0';
-		rc = 1;
-		break;
-	}
 out:
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+/* auth_lookup - auth_parse on the auth_file */
+int
+auth_lookup(const char *file, const char *host, char *user, size_t ulen,
+    char *pass, size_t plen, struct result *res)
+{
+	const char *why = "";
+	struct buf b;
+	size_t lineno = 0;
+	int rc = -1;
+
+	buf_init(&b, AUTH_FILE_MAX);
+	if (auth_read(file, &b, res) < 0)
+		goto out;
+	rc = auth_parse(b.p ? b.p : "", b.len, host, user, ulen, pass, plen,
+	    &lineno, &why);
+	if (rc < 0)
+		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s:%zu: %s",
+		    file, lineno, why);
+out:
 	buf_wipe(&b);
 	return rc;
 }
