@@ -214,7 +214,8 @@ tls_init(const struct conf *c, struct result *res)
 	}
 	if (c->tls_cert[0] &&
 	    (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, c->tls_key,
+	    SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1)) {
 		ssl_err(why, sizeof(why), "cannot load");
 		result_set(res, OUT_TEMP, R_TLS_SETUP, "client certificate %s, "
@@ -238,17 +239,18 @@ is_ip(const char *name)
 	    inet_pton(AF_INET6, name, b) == 1;
 }
 
-enum handshake
-tls_handshake(struct tls *t, int fd, const char *name, int verify,
-    long timeout, const char *host, const char *peer, struct result *res)
+/*
+ * tls_new - an SSL on socket fd for the server name, a host name or an
+ * address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]"): SNI for a host
+ * name; with verify, the chain and the name or address are checked.
+ * NULL with res set.
+ */
+static SSL *
+tls_new(int fd, const char *name, int verify, const char *host,
+    const char *peer, struct result *res)
 {
 	char bare[HOST_MAX], why[256];
-	long long deadline;
 	SSL *ssl;
-	enum handshake hs = HS_FAILED;
-	enum reason why_r;
-	long vr;
-	int r, e, lib;
 
 	snprintf(bare, sizeof(bare), "%s", name);
 	if (bare[0] == '[') {
@@ -262,54 +264,86 @@ tls_handshake(struct tls *t, int fd, const char *name, int verify,
 	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
 		ssl_err(why, sizeof(why), "SSL_new failed");
 		result_at(res, OUT_TEMP, R_TLS_SETUP, host, peer, "%s", why);
-		SSL_free(ssl);
-		return HS_FAILED;
+		goto fail;
 	}
 	if (!is_ip(bare))
 		SSL_set_tlsext_host_name(ssl, bare);
 	if (verify) {
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (is_ip(bare) ?
-		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare) != 1 :
+		if (is_ip(bare) ? X509_VERIFY_PARAM_set1_ip_asc(
+		    SSL_get0_param(ssl), bare) != 1 :
 		    SSL_set1_host(ssl, bare) != 1) {
 			result_at(res, OUT_TEMP, R_TLS_SETUP, host, peer,
 			    "cannot verify the name %s", bare);
-			SSL_free(ssl);
-			return HS_FAILED;
+			goto fail;
 		}
 	}
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+/*
+ * handshake_error - why SSL_connect failed with r (SSL_get_error e, not
+ * a wait): the reason and the words for the result; HS_NOT_TLS when the
+ * server's bytes are not TLS at all.
+ */
+static enum handshake
+handshake_error(SSL *ssl, int r, int e, enum reason *why_r, char *why,
+    size_t whylen)
+{
+	long vr;
+	int lib;
+
+	*why_r = R_TLS_HANDSHAKE;
+	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		*why_r = R_TLS_VERIFY;
+		snprintf(why, whylen, "%s", X509_verify_cert_error_string(vr));
+		return HS_FAILED;
+	}
+	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+		snprintf(why, whylen, "%s", r == 0 || errno == 0 ?
+		    "connection closed by server" : strerror(errno));
+		return HS_FAILED;
+	}
+	/* A plain-text reply read as a TLS record */
+	lib = ERR_GET_REASON(ERR_peek_error());
+	ssl_err(why, whylen, "handshake failed");
+	return lib == SSL_R_WRONG_VERSION_NUMBER ||
+	    lib == SSL_R_PACKET_LENGTH_TOO_LONG ? HS_NOT_TLS : HS_FAILED;
+}
+
+enum handshake
+tls_handshake(struct tls *t, int fd, const char *name, int verify,
+    long timeout, const char *host, const char *peer, struct result *res)
+{
+	enum reason why_r = R_TLS_HANDSHAKE;
+	enum handshake hs = HS_FAILED;
+	long long deadline;
+	char why[256];
+	SSL *ssl;
+	int r, e, w;
+
+	if ((ssl = tls_new(fd, name, verify, host, peer, res)) == NULL)
+		return HS_FAILED;
 	deadline = deadline_in(timeout);
 	ERR_clear_error();
 	while ((r = SSL_connect(ssl)) != 1) {
 		e = SSL_get_error(ssl, r);
-		why_r = R_TLS_HANDSHAKE;
-		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			int w = wait_fd(fd, e == SSL_ERROR_WANT_WRITE ?
-			    POLLOUT : POLLIN, deadline);
-
-			if (w > 0)
-				continue;
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+			hs = handshake_error(ssl, r, e, &why_r, why,
+			    sizeof(why));
+			goto fail;
+		}
+		w = wait_fd(fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
+		    deadline);
+		if (w <= 0) {
 			snprintf(why, sizeof(why), "%s", w == 0 ? "timeout" :
 			    strerror(errno));
-		} else if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
-			why_r = R_TLS_VERIFY;
-			snprintf(why, sizeof(why), "%s",
-			    X509_verify_cert_error_string(vr));
-		} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-			snprintf(why, sizeof(why), "%s", r == 0 || errno == 0 ?
-			    "connection closed by server" : strerror(errno));
-		else {
-			/* A plain-text reply read as a TLS record */
-			lib = ERR_GET_REASON(ERR_peek_error());
-			if (lib == SSL_R_WRONG_VERSION_NUMBER ||
-			    lib == SSL_R_PACKET_LENGTH_TOO_LONG)
-				hs = HS_NOT_TLS;
-			ssl_err(why, sizeof(why), "handshake failed");
+			goto fail;
 		}
-		result_at(res, OUT_TEMP, why_r, host, peer, "%s", why);
-		SSL_free(ssl);
-		return hs;
 	}
 	t->ssl = ssl;
 	t->want = 0;
@@ -318,6 +352,10 @@ tls_handshake(struct tls *t, int fd, const char *name, int verify,
 	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
 	    t->verified ? "verified" : "not verified");
 	return HS_OK;
+fail:
+	result_at(res, OUT_TEMP, why_r, host, peer, "%s", why);
+	SSL_free(ssl);
+	return hs;
 }
 
 /* tls_io_err - map an SSL_read/SSL_write failure to errno conventions */
@@ -644,15 +682,16 @@ scram_final(struct scram *sc, const char *pass, const char *sfirst,
 	    rl <= strlen(sc->cnonce) || strncmp(r, sc->cnonce,
 	    strlen(sc->cnonce)) != 0 || buf_add(&saltb64, sv, sl) < 0 ||
 	    b64_decode(saltb64.p, &salt) < 0 || salt.len == 0) {
-		result_set(res, OUT_TEMP, R_AUTH_SCRAM, "malformed server-first "
-		    "message");
+		result_set(res, OUT_TEMP, R_AUTH_SCRAM,
+		    "malformed server-first message");
 		goto out;
 	}
 	memcpy(num, iv, il);
 	num[il] = '\0';
 	if (parse_long(num, SCRAM_ITER_MIN, SCRAM_ITER_MAX, &iter) < 0) {
-		result_set(res, OUT_TEMP, R_AUTH_SCRAM, "iteration count %s outside "
-		    "%d..%d", num, SCRAM_ITER_MIN, SCRAM_ITER_MAX);
+		result_set(res, OUT_TEMP, R_AUTH_SCRAM,
+		    "iteration count %s outside %d..%d", num, SCRAM_ITER_MIN,
+		    SCRAM_ITER_MAX);
 		goto out;
 	}
 	/* RFC 5802 3: the proof and the signature we expect back. */
