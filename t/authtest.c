@@ -151,8 +151,9 @@ static void
 file_cases(const char *dir)
 {
 	char f[1024], link[1024], want[2200], why[ERRTEXT_MAX];
+	static const mode_t modes[] = { 0640, 0602, 0610 };
 	char user[64], pass[64], *big;
-	size_t bign = 64 * 1024 + 1;
+	size_t bign = 64 * 1024 + 1, i;
 
 	snprintf(f, sizeof(f), "%s/auth", dir);
 	snprintf(link, sizeof(link), "%s/link", dir);
@@ -167,19 +168,16 @@ file_cases(const char *dir)
 	is_int(lookup(f, user, pass, why, sizeof(why)), 0,
 	    "mode 400, another host: not found");
 
-	ok(put(f, "smtp.example.com alice s3cret\n", 30, 0640) == 0,
-	    "mode 640");
-	is_int(lookup(f, user, pass, why, sizeof(why)), -1, "mode 640: -1");
-	snprintf(want, sizeof(want), "auth_file %s is readable by others "
-	    "(mode 640): refusing to use it; chmod 600 %s", f, f);
-	is_str(why, want, "mode 640: message");
-
-	ok(put(f, "smtp.example.com alice s3cret\n", 30, 0602) == 0,
-	    "mode 602");
-	is_int(lookup(f, user, pass, why, sizeof(why)), -1, "mode 602: -1");
-	snprintf(want, sizeof(want), "auth_file %s is readable by others "
-	    "(mode 602): refusing to use it; chmod 600 %s", f, f);
-	is_str(why, want, "mode 602: message");
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		ok(put(f, "smtp.example.com alice s3cret\n", 30,
+		    modes[i]) == 0, "mode %03o", (unsigned)modes[i]);
+		is_int(lookup(f, user, pass, why, sizeof(why)), -1,
+		    "mode %03o: -1", (unsigned)modes[i]);
+		snprintf(want, sizeof(want), "auth_file %s is readable by "
+		    "others (mode %03o): refusing to use it; chmod 600 %s", f,
+		    (unsigned)modes[i], f);
+		is_str(why, want, "mode %03o: message", (unsigned)modes[i]);
+	}
 
 	ok(put(f, "# c\nsmtp.example.com alice\n", 27, 0600) == 0,
 	    "malformed line 2");
