@@ -27,7 +27,7 @@ endif
 OBJS  = util.o result.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o report.o deliver.o mailq.o doctor.o \
         aliases.o local.o submit.o server.o
 TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay \
-         t/mime8test t/aliastest t/localtest t/resulttest
+         t/mime8test t/aliastest t/localtest t/resulttest t/authtest
 
 all: sendmail
 
@@ -59,10 +59,10 @@ t/fuzzreplay: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(OBJS)
 	$(CC) $(ALL_CFLAGS) -I. $(LDFLAGS) -pthread -o $@ t/fuzzers.c $(OBJS) $(LIBS)
 
 # make fuzz-reply, fuzz-env, fuzz-conf, fuzz-alias, fuzz-bs, fuzz-smtp,
-# fuzz-auth, fuzz-dns, fuzz-mailq, fuzz-mbox, fuzz-submit, fuzz-bounce: libFuzzer
-# (clang) on the corpus; FUZZTIME=seconds (default 60).  New findings
-# land in t/corpus/TARGET/.  Undefined behaviour stops the run as a crash
-# does (-fno-sanitize-recover=all).
+# fuzz-auth, fuzz-auth_file, fuzz-dns, fuzz-mailq, fuzz-mbox, fuzz-submit,
+# fuzz-bounce: libFuzzer (clang) on the corpus; FUZZTIME=seconds (default
+# 60).  New findings land in t/corpus/TARGET/.  Undefined behaviour stops
+# the run as a crash does (-fno-sanitize-recover=all).
 FUZZTIME ?= 60
 FUZZ_SAN = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS = util.c result.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c report.c deliver.c mailq.c doctor.c \
@@ -133,7 +133,7 @@ install: sendmail
 
 clean:
 	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz-alias t/fuzz-bs \
-	  t/fuzz-smtp t/fuzz-auth t/fuzz-dns t/fuzz-mailq t/fuzz-mbox t/fuzz-submit t/fuzz-bounce t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
+	  t/fuzz-smtp t/fuzz-auth t/fuzz-auth_file t/fuzz-dns t/fuzz-mailq t/fuzz-mbox t/fuzz-submit t/fuzz-bounce t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
 
 .PHONY: all check programs demo bench deps install clean FORCE
 .SECONDARY:

@@ -243,8 +243,8 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
  * (DNS_ADDR_MAX), -1 when out of memory.
  */
 static int
-route_add(struct route *r, const char *host, int pref, const struct sockaddr *sa,
-    socklen_t salen, int port)
+route_add(struct route *r, const char *host, int pref,
+    const struct sockaddr *sa, socklen_t salen, int port)
 {
 	struct sockaddr_storage ss;
 	struct mxaddr *m;
@@ -260,18 +260,14 @@ route_add(struct route *r, const char *host, int pref, const struct sockaddr *sa
 			return 0;
 	if (r->n >= DNS_ADDR_MAX)
 		return 1;
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 8;
-		struct mxaddr *na = realloc(r->a, ncap * sizeof(*na));
-
-		if (na == NULL)
-			return -1;
-		r->a = na;
-		r->cap = ncap;
-	}
+	m = array_grow(r->a, r->n, &r->cap, sizeof(*r->a), 8);
+	if (m == NULL)
+		return -1;
+	r->a = m;
 	m = &r->a[r->n];
 	memset(m, 0, sizeof(*m));
-	if (snprintf(m->host, sizeof(m->host), "%s", host) >= (int)sizeof(m->host))
+	if (snprintf(m->host, sizeof(m->host), "%s", host) >=
+	    (int)sizeof(m->host))
 		return 0;	/* cannot happen: names are checked */
 	m->pref = pref;
 	m->sa = ss;
@@ -340,6 +336,55 @@ exch_order(struct exch *e, size_t n)
 	}
 }
 
+/* dns_pollfds - the channel's sockets and the events it waits for, in
+ * pfd[0..ARES_GETSOCK_MAXNUM); returns how many */
+static int
+dns_pollfds(ares_channel ch, struct pollfd *pfd)
+{
+	ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+	int bits, i, nfds = 0;
+
+	bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+	for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+		short ev = 0;
+
+		/* ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit
+		 * for the last socket; do it unsigned */
+		if ((unsigned)bits & (1u << i))
+			ev |= POLLIN;
+		if ((unsigned)bits & (1u << (i + ARES_GETSOCK_MAXNUM)))
+			ev |= POLLOUT;
+		if (ev == 0)
+			continue;
+		pfd[nfds].fd = socks[i];
+		pfd[nfds].events = ev;
+		pfd[nfds].revents = 0;
+		nfds++;
+	}
+	return nfds;
+}
+
+/* dns_process - hand the sockets poll found ready to c-ares */
+static void
+dns_process(ares_channel ch, const struct pollfd *pfd, int nfds)
+{
+	int i;
+
+	for (i = 0; i < nfds; i++) {
+		ares_socket_t r = ARES_SOCKET_BAD, w = ARES_SOCKET_BAD;
+		short re = pfd[i].revents;
+
+		if ((pfd[i].events & POLLIN) &&
+		    (re & (POLLIN | POLLERR | POLLHUP)))
+			r = pfd[i].fd;
+		if ((pfd[i].events & POLLOUT) &&
+		    (re & (POLLOUT | POLLERR | POLLHUP)))
+			w = pfd[i].fd;
+		if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD)
+			ares_process_fd(ch, r, w);
+	}
+}
+
 /*
  * dns_wait - drive the channel until *pending queries have all called
  * back, or cancel them all when timeout_secs have passed (their callbacks
@@ -349,7 +394,6 @@ exch_order(struct exch *e, size_t n)
 static int
 dns_wait(ares_channel ch, const int *pending, long timeout_secs)
 {
-	ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 	struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 	long long end = deadline_in(timeout_secs);
 	int rc = 0;
@@ -357,30 +401,14 @@ dns_wait(ares_channel ch, const int *pending, long timeout_secs)
 	while (*pending > 0) {
 		struct timeval maxtv, tv, *tvp;
 		long long left = end - now_ms();
-		int bits, i, n, nfds = 0, ms;
+		int n, nfds, ms;
 
 		if (left <= 0) {
 			ares_cancel(ch);
 			rc = -1;
 			break;
 		}
-		bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
-		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			short ev = 0;
-
-			/* ARES_GETSOCK_WRITABLE shifts a signed 1 into the
-			 * sign bit for the last socket; do it unsigned */
-			if ((unsigned)bits & (1u << i))
-				ev |= POLLIN;
-			if ((unsigned)bits & (1u << (i + ARES_GETSOCK_MAXNUM)))
-				ev |= POLLOUT;
-			if (ev == 0)
-				continue;
-			pfd[nfds].fd = socks[i];
-			pfd[nfds].events = ev;
-			pfd[nfds].revents = 0;
-			nfds++;
-		}
+		nfds = dns_pollfds(ch, pfd);
 		maxtv.tv_sec = left / 1000;
 		maxtv.tv_usec = (left % 1000) * 1000;
 		tvp = ares_timeout(ch, &maxtv, &tv);
@@ -394,23 +422,10 @@ dns_wait(ares_channel ch, const int *pending, long timeout_secs)
 			rc = -1;
 			break;
 		}
-		if (n == 0) {
+		if (n == 0)
 			ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-			continue;
-		}
-		for (i = 0; i < nfds; i++) {
-			ares_socket_t r = ARES_SOCKET_BAD, w = ARES_SOCKET_BAD;
-			short re = pfd[i].revents;
-
-			if ((pfd[i].events & POLLIN) &&
-			    (re & (POLLIN | POLLERR | POLLHUP)))
-				r = pfd[i].fd;
-			if ((pfd[i].events & POLLOUT) &&
-			    (re & (POLLOUT | POLLERR | POLLHUP)))
-				w = pfd[i].fd;
-			if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD)
-				ares_process_fd(ch, r, w);
-		}
+		else
+			dns_process(ch, pfd, nfds);
 	}
 	return rc;
 }
@@ -453,79 +468,89 @@ mk_qname(char *out, size_t outlen, const char *name)
 }
 
 /*
+ * addr_query - start the lookup of x's addresses on ch, counted in
+ * *pending; a literal exchanger (nothing to look up) and a name too long
+ * to query are settled at once.  absolute: query "name.".
+ */
+static void
+addr_query(ares_channel ch, struct exch *x, int absolute, int *pending)
+{
+	static const struct ares_addrinfo_hints hints = {
+		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM
+	};
+	char qname[QNAME_MAX];
+	int n;
+
+	x->ai = NULL;
+	x->pending = pending;
+	if (x->literal) {
+		x->status = ARES_SUCCESS;
+		return;
+	}
+	n = snprintf(qname, sizeof(qname), "%s%s", x->name,
+	    absolute ? "." : "");
+	if (n < 0 || (size_t)n >= sizeof(qname)) {
+		x->status = ARES_EBADNAME;
+		return;
+	}
+	x->status = ARES_ECANCELLED;
+	(*pending)++;
+	ares_getaddrinfo(ch, qname, NULL, &hints, addr_cb, x);
+}
+
+/*
+ * addr_take - x's addresses into r, unless full (route_add's last
+ * answer, which is returned updated); x's lookup result is freed, and a
+ * lookup that succeeded with no address becomes ARES_ENODATA.
+ */
+static int
+addr_take(struct route *r, struct exch *x, int port, int full)
+{
+	struct ares_addrinfo_node *node;
+	int added = 0;
+
+	if (x->literal)
+		return full ? full : route_add(r, x->name, x->pref,
+		    (struct sockaddr *)&x->sa, x->salen, port);
+	if (x->status != ARES_SUCCESS)
+		vlog("dns: %s: no address: %s", x->name, errtext(x->status));
+	for (node = x->ai ? x->ai->nodes : NULL; node != NULL && !full;
+	    node = node->ai_next) {
+		full = route_add(r, x->name, x->pref, node->ai_addr,
+		    (socklen_t)node->ai_addrlen, port);
+		if (full > 0)
+			vlog("dns: more than %d addresses, the rest from %s "
+			    "on are not used", DNS_ADDR_MAX, x->name);
+		added++;
+	}
+	if (x->status == ARES_SUCCESS && added == 0)
+		x->status = ARES_ENODATA;
+	if (x->ai != NULL)
+		ares_freeaddrinfo(x->ai);
+	x->ai = NULL;
+	return full;
+}
+
+/*
  * resolve - the addresses of e[0..n) into r, in that order; literal
  * exchangers without a lookup, the others in parallel on ch.  Names are
- * queried as given (absolute when the caller added a dot).  Returns 0, or
- * -1 when out of memory; each e[i].status tells how its lookup went.
+ * queried as given, or absolute.  Returns 0, or -1 when out of memory;
+ * each e[i].status tells how its lookup went.
  */
 static int
 resolve(struct dns *d, ares_channel ch, struct exch *e, size_t n, int port,
     int absolute, struct route *r)
 {
-	struct ares_addrinfo_hints hints;
-	char qname[QNAME_MAX];
 	int pending = 0, rc = 0, full = 0;
 	size_t i;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	for (i = 0; i < n; i++) {
-		e[i].ai = NULL;
-		e[i].pending = &pending;
-		if (e[i].literal) {
-			e[i].status = ARES_SUCCESS;
-			continue;
-		}
-		if (absolute) {
-			if (mk_qname(qname, sizeof(qname), e[i].name) < 0) {
-				e[i].status = ARES_EBADNAME;
-				continue;
-			}
-		} else if (snprintf(qname, sizeof(qname), "%s", e[i].name) >=
-		    (int)sizeof(qname)) {
-			e[i].status = ARES_EBADNAME;
-			continue;
-		}
-		e[i].status = ARES_ECANCELLED;
-		pending++;
-		ares_getaddrinfo(ch, qname, NULL, &hints, addr_cb, &e[i]);
-	}
+	for (i = 0; i < n; i++)
+		addr_query(ch, &e[i], absolute, &pending);
 	(void)dns_wait(ch, &pending, d->timeout);
-
 	for (i = 0; i < n; i++) {
-		struct ares_addrinfo_node *node;
-		int added = 0;
-
-		if (e[i].literal) {
-			if (!full)
-				full = route_add(r, e[i].name, e[i].pref,
-				    (struct sockaddr *)&e[i].sa, e[i].salen,
-				    port);
-			if (full < 0)
-				rc = -1;
-			continue;
-		}
-		if (e[i].status != ARES_SUCCESS)
-			vlog("dns: %s: no address: %s", e[i].name,
-			    errtext(e[i].status));
-		for (node = e[i].ai ? e[i].ai->nodes : NULL;
-		    node != NULL && !full; node = node->ai_next) {
-			full = route_add(r, e[i].name, e[i].pref, node->ai_addr,
-			    (socklen_t)node->ai_addrlen, port);
-			if (full > 0)
-				vlog("dns: more than %d addresses, the rest "
-				    "from %s on are not used", DNS_ADDR_MAX,
-				    e[i].name);
-			added++;
-		}
+		full = addr_take(r, &e[i], port, full);
 		if (full < 0)
 			rc = -1;
-		if (e[i].status == ARES_SUCCESS && added == 0)
-			e[i].status = ARES_ENODATA;
-		if (e[i].ai != NULL)
-			ares_freeaddrinfo(e[i].ai);
-		e[i].ai = NULL;
 	}
 	return rc;
 }
@@ -574,6 +599,59 @@ new_channel(ares_channel *ch, long timeout, int routing, const char *csv)
 }
 
 /*
+ * server_add - one dns_server entry s[0..len), "ip", "ip:port",
+ * "[ip6]:port", "[ip6]" or a bare IPv6 address, checked and appended to
+ * out at *used in the form c-ares takes.  Returns 0 or -1.
+ */
+static int
+server_add(const char *s, size_t len, char *out, size_t outlen, size_t *used)
+{
+	char ent[INET6_ADDRSTRLEN + 16], ip[INET6_ADDRSTRLEN + 8];
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *port = NULL, *ipend;
+	long portnum = 53;
+	int v6 = 0, n;
+
+	if (len >= sizeof(ent))
+		return -1;
+	memcpy(ent, s, len);
+	ent[len] = '\0';
+	if (ent[0] == '[') {
+		ipend = strchr(ent, ']');
+		if (ipend == NULL)
+			return -1;
+		if (ipend[1] == ':')
+			port = ipend + 2;
+		else if (ipend[1] != '\0')
+			return -1;
+		n = snprintf(ip, sizeof(ip), "%.*s", (int)(ipend - ent - 1),
+		    ent + 1);
+		v6 = 1;
+	} else if (strchr(ent, ':') != strrchr(ent, ':')) {
+		n = snprintf(ip, sizeof(ip), "%s", ent);	/* bare IPv6 */
+		v6 = 1;
+	} else {
+		ipend = strchr(ent, ':');
+		if (ipend != NULL)
+			port = ipend + 1;
+		else
+			ipend = ent + len;
+		n = snprintf(ip, sizeof(ip), "%.*s", (int)(ipend - ent), ent);
+	}
+	if (n < 0 || (size_t)n >= sizeof(ip) ||
+	    inet_pton(v6 ? AF_INET6 : AF_INET, ip, bin) != 1)
+		return -1;
+	if (port != NULL && parse_long(port, 1, 65535, &portnum) < 0)
+		return -1;
+	n = snprintf(out + *used, outlen - *used, "%s%s%s%s:%ld",
+	    *used ? "," : "", v6 ? "[" : "", ip, v6 ? "]" : "", portnum);
+	if (n < 0 || (size_t)n >= outlen - *used)
+		return -1;
+	*used += (size_t)n;
+	return 0;
+}
+
+/*
  * servers_csv - check a dns_server value, "ip[:port][,ip[:port]...]" with
  * IPv6 as "[ip]:port" or a bare "ip", and write it in the form c-ares
  * takes.  Returns 0 or -1.
@@ -585,12 +663,8 @@ servers_csv(const char *s, char *out, size_t outlen)
 
 	out[0] = '\0';
 	while (*s) {
-		char ent[INET6_ADDRSTRLEN + 16], ip[INET6_ADDRSTRLEN + 8];
-		const char *end = strchr(s, ','), *port = NULL, *ipend;
+		const char *end = strchr(s, ',');
 		size_t len = end ? (size_t)(end - s) : strlen(s);
-		unsigned char bin[sizeof(struct in6_addr)];
-		long portnum = 53;
-		int v6 = 0, n;
 
 		while (len > 0 && (*s == ' ' || *s == '\t')) {
 			s++;
@@ -598,44 +672,9 @@ servers_csv(const char *s, char *out, size_t outlen)
 		}
 		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
 			len--;
-		if (len == 0 || len >= sizeof(ent) || ++count > DNS_SERVERS_MAX)
+		if (len == 0 || ++count > DNS_SERVERS_MAX ||
+		    server_add(s, len, out, outlen, &used) < 0)
 			return -1;
-		memcpy(ent, s, len);
-		ent[len] = '\0';
-		if (ent[0] == '[') {
-			ipend = strchr(ent, ']');
-			if (ipend == NULL)
-				return -1;
-			if (ipend[1] == ':')
-				port = ipend + 2;
-			else if (ipend[1] != '\0')
-				return -1;
-			n = snprintf(ip, sizeof(ip), "%.*s",
-			    (int)(ipend - ent - 1), ent + 1);
-			v6 = 1;
-		} else if (strchr(ent, ':') != strrchr(ent, ':')) {
-			n = snprintf(ip, sizeof(ip), "%s", ent);  /* bare IPv6 */
-			v6 = 1;
-		} else {
-			ipend = strchr(ent, ':');
-			if (ipend != NULL)
-				port = ipend + 1;
-			else
-				ipend = ent + len;
-			n = snprintf(ip, sizeof(ip), "%.*s",
-			    (int)(ipend - ent), ent);
-		}
-		if (n < 0 || (size_t)n >= sizeof(ip))
-			return -1;
-		if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, bin) != 1)
-			return -1;
-		if (port != NULL && parse_long(port, 1, 65535, &portnum) < 0)
-			return -1;
-		n = snprintf(out + used, outlen - used, "%s%s%s%s:%ld",
-		    used ? "," : "", v6 ? "[" : "", ip, v6 ? "]" : "", portnum);
-		if (n < 0 || (size_t)n >= outlen - used)
-			return -1;
-		used += (size_t)n;
 		s += len;
 		while (*s == ' ' || *s == '\t')
 			s++;
@@ -658,18 +697,18 @@ dns_new(const char *server, long timeout_secs, struct result *res)
 	if (!ares_ready) {
 		st = ares_library_init(ARES_LIB_INIT_ALL);
 		if (st != ARES_SUCCESS) {
-			result_set(res, OUT_TEMP, R_SYSTEM, "cannot initialise c-ares: %s",
-			    ares_strerror(st));
-			goto fail;
+			result_set(res, OUT_TEMP, R_SYSTEM,
+			    "cannot initialise c-ares: %s", ares_strerror(st));
+			goto out;
 		}
 		ares_ready = 1;
 	}
 	if (server == NULL)
 		server = "";
 	if (servers_csv(server, csv, sizeof(csv)) < 0) {
-		result_set(res, OUT_TEMP, R_CONFIG, "bad dns_server value \"%s\": "
-		    "expected ip[:port][,ip[:port]...]", server);
-		goto fail;
+		result_set(res, OUT_TEMP, R_CONFIG, "bad dns_server value "
+		    "\"%s\": expected ip[:port][,ip[:port]...]", server);
+		goto out;
 	}
 	if (timeout_secs <= 0)
 		timeout_secs = DNS_TIMEOUT_DEFAULT;
@@ -677,30 +716,24 @@ dns_new(const char *server, long timeout_secs, struct result *res)
 		timeout_secs = DNS_TIMEOUT_MAX;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
-		result_set(res, OUT_TEMP, R_SYSTEM, "cannot create DNS resolver: %s",
-		    strerror(errno));
-		goto fail;
+		result_set(res, OUT_TEMP, R_SYSTEM,
+		    "cannot create DNS resolver: %s", strerror(errno));
+		goto out;
 	}
 	d->timeout = timeout_secs;
 	st = new_channel(&d->mx, timeout_secs, 1, csv);
-	if (st != ARES_SUCCESS) {
-		result_set(res, OUT_TEMP, R_SYSTEM, "cannot create DNS resolver: %s",
-		    ares_strerror(st));
-		free(d);
-		d = NULL;
-		goto fail;
-	}
-	st = new_channel(&d->host, timeout_secs, 0, csv);
-	if (st != ARES_SUCCESS) {
-		result_set(res, OUT_TEMP, R_SYSTEM, "cannot create DNS resolver: %s",
-		    ares_strerror(st));
+	if (st == ARES_SUCCESS &&
+	    (st = new_channel(&d->host, timeout_secs, 0, csv)) != ARES_SUCCESS)
 		ares_destroy(d->mx);
+	if (st != ARES_SUCCESS) {
+		result_set(res, OUT_TEMP, R_SYSTEM,
+		    "cannot create DNS resolver: %s", ares_strerror(st));
 		free(d);
 		d = NULL;
-		goto fail;
+		goto out;
 	}
 	result_set(res, OUT_OK, R_NONE, "ok");
-fail:
+out:
 	return d;
 }
 
@@ -722,7 +755,8 @@ literal_route(const char *what, const struct sockaddr_storage *sa,
 	char txt[INET6_ADDRSTRLEN];
 
 	addr_text(sa, txt, sizeof(txt));
-	if (route_add(r, txt, 0, (const struct sockaddr *)sa, salen, port) != 0) {
+	if (route_add(r, txt, 0, (const struct sockaddr *)sa, salen,
+	    port) != 0) {
 		result_set(res, OUT_TEMP, R_NOMEM, "%s", what);
 		return OUT_TEMP;
 	}
@@ -731,125 +765,124 @@ literal_route(const char *what, const struct sockaddr_storage *sa,
 }
 
 /*
- * dns_route - RFC 5321 5.1.  Null MX (RFC 7505 3): a record whose host is
- * the root is dropped; when every MX record was such, the domain does not
- * take mail (OUT_PERM).  A null MX next to real ones is a broken zone
- * (RFC 7505 says it MUST NOT happen); we use the real ones.
+ * domain_name - a recipient domain as it is looked up: dom without a
+ * final dot ("example.com." is the same domain as "example.com"), qname
+ * the absolute name to query.  OUT_OK, or OUT_PERM with res set when it
+ * is not a name we query.
  */
-enum outcome
-dns_route(struct dns *d, const char *domain, int port, struct route *r,
-    struct result *res)
+static enum outcome
+domain_name(const char *domain, char *dom, char *qname, struct result *res)
 {
-	struct sockaddr_storage sa;
-	struct ares_mx_reply *m;
-	struct exch *e = NULL;
-	struct mxq q;
-	char dom[HOST_MAX], qname[QNAME_MAX];
-	size_t n = 0, nmx = 0, nnull = 0, i, len;
-	int pending = 0, implicit = 0, firsttemp = -1, lit;
-	socklen_t salen;
-	enum outcome o = OUT_TEMP;
+	size_t len = strlen(domain);
 
-	r->a = NULL;
-	r->n = r->cap = 0;
-	memset(&q, 0, sizeof(q));
-	if (port < 1 || port > 65535) {
-		result_set(res, OUT_TEMP, R_CONFIG, "%s: bad port %d", domain, port);
-		goto out;
-	}
-	lit = ip_parse(domain, &sa, &salen);
-	if (lit > 0 && domain[0] == '[') {
-		o = literal_route(domain, &sa, salen, port, r, res);
-		goto out;
-	}
-	if (lit < 0) {
-		o = OUT_PERM;
-		result_set(res, o, R_DNS_BAD_NAME, "%s: bad address literal", domain);
-		goto out;
-	}
-	/* "example.com." is the same domain as "example.com" */
-	len = strlen(domain);
 	if (len > 0 && domain[len - 1] == '.')
 		len--;
-	if (len >= sizeof(dom)) {
-		o = OUT_PERM;
-		result_set(res, o, R_DNS_BAD_NAME, "%s: bad domain name", domain);
-		goto out;
+	if (len < HOST_MAX) {
+		memcpy(dom, domain, len);
+		dom[len] = '\0';
+		if (name_ok(dom) && mk_qname(qname, QNAME_MAX, dom) == 0)
+			return OUT_OK;
 	}
-	memcpy(dom, domain, len);
-	dom[len] = '\0';
-	if (!name_ok(dom) || mk_qname(qname, sizeof(qname), dom) < 0) {
-		o = OUT_PERM;
-		result_set(res, o, R_DNS_BAD_NAME, "%s: bad domain name", domain);
-		goto out;
-	}
+	result_set(res, OUT_PERM, R_DNS_BAD_NAME, "%s: bad domain name",
+	    domain);
+	return OUT_PERM;
+}
 
-	q.pending = &pending;
-	q.status = ARES_ECANCELLED;
-	pending = 1;
-	ares_query(d->mx, qname, ns_c_in, ns_t_mx, mx_cb, &q);
+/*
+ * mx_query - the MX records of dom (qname) into q.  OUT_OK when there
+ * are some (q->mx) or the domain has none (q->status ARES_ENODATA: RFC
+ * 5321 5.1, the domain is its own exchanger); OUT_PERM for NXDOMAIN;
+ * OUT_TEMP for every other failure.
+ */
+static enum outcome
+mx_query(struct dns *d, const char *dom, const char *qname, struct mxq *q,
+    struct result *res)
+{
+	int pending = 1;
+
+	q->pending = &pending;
+	q->status = ARES_ECANCELLED;
+	ares_query(d->mx, qname, ns_c_in, ns_t_mx, mx_cb, q);
 	(void)dns_wait(d->mx, &pending, d->timeout);
-
-	if (q.status == ARES_ENOTFOUND) {
-		o = OUT_PERM;
-		result_set(res, o, R_DNS_NXDOMAIN, "%s", dom);
-		goto out;
+	if (q->status == ARES_ENOTFOUND) {
+		result_set(res, OUT_PERM, R_DNS_NXDOMAIN, "%s", dom);
+		return OUT_PERM;
 	}
-	if (q.status == ARES_ENODATA) {
-		implicit = 1;	/* RFC 5321 5.1: the domain is its own MX */
-		nmx = 1;
-	} else if (q.status != ARES_SUCCESS) {
-		result_set(res, OUT_TEMP, R_DNS_TEMP, "cannot look up MX of %s: %s", dom,
-		    errtext(q.status));
-		goto out;
-	} else
-		for (m = q.mx; m != NULL; m = m->next)
-			nmx++;
+	if (q->status != ARES_SUCCESS && q->status != ARES_ENODATA) {
+		result_set(res, OUT_TEMP, R_DNS_TEMP,
+		    "cannot look up MX of %s: %s", dom, errtext(q->status));
+		return OUT_TEMP;
+	}
+	return OUT_OK;
+}
 
-	e = calloc(nmx, sizeof(*e));
+/* exch_set - x from an MX record of dom; 0 when its host is not a name
+ * we query (logged under -v) */
+static int
+exch_set(struct exch *x, const char *dom, const struct ares_mx_reply *m)
+{
+	char p[HOST_MAX];
+
+	memset(x, 0, sizeof(*x));
+	x->pref = m->priority;
+	if (ip_parse(m->host, &x->sa, &x->salen) > 0 && m->host[0] != '[') {
+		x->literal = 1;
+		addr_text(&x->sa, x->name, sizeof(x->name));
+		return 1;
+	}
+	if (name_ok(m->host) && snprintf(x->name, sizeof(x->name), "%s",
+	    m->host) < (int)sizeof(x->name))
+		return 1;
+	printable(p, sizeof(p), m->host, strlen(m->host));
+	vlog("dns: %s: MX host \"%s\" is not a valid name, ignored", dom, p);
+	return 0;
+}
+
+/*
+ * exch_list - the exchangers of dom in *ep, *np: its MX records (q->mx)
+ * in the order to try (RFC 5321 5.1), at most DNS_MX_MAX, or dom itself
+ * when it has none.  Null MX (RFC 7505 3): a record whose host is the
+ * root is dropped; when every MX record was such, the domain does not
+ * take mail (OUT_PERM).  A null MX next to real ones is a broken zone
+ * (RFC 7505 says it MUST NOT happen); we use the real ones.  Otherwise
+ * res says why: no usable exchanger, no memory.
+ */
+static enum outcome
+exch_list(const char *dom, const struct mxq *q, struct exch **ep,
+    size_t *np, struct result *res)
+{
+	const struct ares_mx_reply *m;
+	struct exch *e;
+	size_t n = 0, nmx = 0, nnull = 0, i;
+
+	for (m = q->mx; m != NULL; m = m->next)
+		nmx++;
+	*ep = e = calloc(q->status == ARES_ENODATA ? 1 : nmx, sizeof(*e));
 	if (e == NULL) {
 		result_set(res, OUT_TEMP, R_NOMEM, "%s", dom);
-		goto out;
+		return OUT_TEMP;
 	}
-	if (implicit) {
-		memcpy(e[0].name, dom, len + 1);
-		n = 1;
+	if (q->status == ARES_ENODATA) {
+		memcpy(e[0].name, dom, strlen(dom) + 1);
+		*np = 1;
+		return OUT_OK;
 	}
-	for (m = q.mx; m != NULL && !implicit; m = m->next) {
-		struct exch *x = &e[n];
-
-		if (m->host[0] == '\0' || strcmp(m->host, ".") == 0) {
+	for (m = q->mx; m != NULL; m = m->next) {
+		if (m->host[0] == '\0' || strcmp(m->host, ".") == 0)
 			nnull++;
-			continue;
-		}
-		x->pref = m->priority;
-		lit = ip_parse(m->host, &x->sa, &x->salen);
-		if (lit > 0 && m->host[0] != '[') {
-			x->literal = 1;
-			addr_text(&x->sa, x->name, sizeof(x->name));
-		} else if (!name_ok(m->host) || snprintf(x->name,
-		    sizeof(x->name), "%s", m->host) >= (int)sizeof(x->name)) {
-			char p[HOST_MAX];
-
-			printable(p, sizeof(p), m->host, strlen(m->host));
-			vlog("dns: %s: MX host \"%s\" is not a valid name, "
-			    "ignored", dom, p);
-			continue;
-		}
-		n++;
+		else if (exch_set(&e[n], dom, m))
+			n++;
 	}
-	if (nnull > 0 && n == 0 && !implicit) {
-		o = OUT_PERM;
-		result_set(res, o, R_DNS_NULL_MX, "%s",
-		    dom);
-		goto out;
+	if (nnull > 0 && n == 0) {
+		result_set(res, OUT_PERM, R_DNS_NULL_MX, "%s", dom);
+		return OUT_PERM;
 	}
 	if (nnull > 0)
 		vlog("dns: %s: null MX next to other MX records, ignored", dom);
 	if (n == 0) {
-		o = OUT_PERM;
-		result_set(res, o, R_DNS_NO_ADDRESS, "no address for any MX of %s", dom);
-		goto out;
+		result_set(res, OUT_PERM, R_DNS_NO_ADDRESS,
+		    "no address for any MX of %s", dom);
+		return OUT_PERM;
 	}
 	exch_order(e, n);
 	if (n > DNS_MX_MAX) {
@@ -859,31 +892,87 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 	}
 	for (i = 0; i < n; i++)
 		vlog("dns: %s: MX %d %s", dom, e[i].pref, e[i].name);
+	*np = n;
+	return OUT_OK;
+}
 
-	if (resolve(d, d->mx, e, n, port, 1, r) < 0) {
-		result_set(res, OUT_TEMP, R_NOMEM, "%s", dom);
-		goto out;
-	}
+/*
+ * route_verdict - what the address lookups of dom's exchangers e[0..n)
+ * came to, r holding the addresses found: OUT_OK when there is one;
+ * OUT_TEMP when a lookup failed for now; OUT_PERM when every one said
+ * definitely that there is no address.
+ */
+static enum outcome
+route_verdict(const char *dom, const struct exch *e, size_t n, int implicit,
+    const struct route *r, struct result *res)
+{
+	size_t i;
+
 	if (r->n > 0) {
-		o = OUT_OK;
-		result_set(res, o, R_NONE, "%s: %zu address%s", dom, r->n,
+		result_set(res, OUT_OK, R_NONE, "%s: %zu address%s", dom, r->n,
 		    r->n == 1 ? "" : "es");
+		return OUT_OK;
+	}
+	for (i = 0; i < n; i++)
+		if (!nx_status(e[i].status)) {
+			result_set(res, OUT_TEMP, R_DNS_TEMP, "cannot look up "
+			    "address of %s (MX of %s): %s", e[i].name, dom,
+			    errtext(e[i].status));
+			return OUT_TEMP;
+		}
+	if (implicit)
+		result_set(res, OUT_PERM, R_DNS_NO_ADDRESS,
+		    "%s: no MX and no address", dom);
+	else
+		result_set(res, OUT_PERM, R_DNS_NO_ADDRESS,
+		    "no address for any MX of %s", dom);
+	return OUT_PERM;
+}
+
+/* dns_route - RFC 5321 5.1: validation, the MX query, the exchanger
+ * list, their addresses */
+enum outcome
+dns_route(struct dns *d, const char *domain, int port, struct route *r,
+    struct result *res)
+{
+	struct sockaddr_storage sa;
+	struct exch *e = NULL;
+	struct mxq q;
+	char dom[HOST_MAX], qname[QNAME_MAX];
+	size_t n = 0;
+	socklen_t salen;
+	int lit;
+	enum outcome o = OUT_TEMP;
+
+	r->a = NULL;
+	r->n = r->cap = 0;
+	memset(&q, 0, sizeof(q));
+	if (port < 1 || port > 65535) {
+		result_set(res, OUT_TEMP, R_CONFIG, "%s: bad port %d", domain,
+		    port);
 		goto out;
 	}
-	for (i = 0; i < n && firsttemp < 0; i++)
-		if (!nx_status(e[i].status))
-			firsttemp = (int)i;
-	if (firsttemp >= 0) {
-		result_set(res, OUT_TEMP, R_DNS_TEMP, "cannot look up address of %s "
-		    "(MX of %s): %s", e[firsttemp].name, dom,
-		    errtext(e[firsttemp].status));
-	} else if (implicit) {
-		o = OUT_PERM;
-		result_set(res, o, R_DNS_NO_ADDRESS, "%s: no MX and no address", dom);
-	} else {
-		o = OUT_PERM;
-		result_set(res, o, R_DNS_NO_ADDRESS, "no address for any MX of %s", dom);
+	lit = ip_parse(domain, &sa, &salen);
+	if (lit > 0 && domain[0] == '[') {
+		o = literal_route(domain, &sa, salen, port, r, res);
+		goto out;
 	}
+	if (lit < 0) {
+		o = OUT_PERM;
+		result_set(res, o, R_DNS_BAD_NAME, "%s: bad address literal",
+		    domain);
+		goto out;
+	}
+	if ((o = domain_name(domain, dom, qname, res)) != OUT_OK ||
+	    (o = mx_query(d, dom, qname, &q, res)) != OUT_OK ||
+	    (o = exch_list(dom, &q, &e, &n, res)) != OUT_OK)
+		goto out;
+	if (resolve(d, d->mx, e, n, port, 1, r) < 0) {
+		o = OUT_TEMP;
+		result_set(res, o, R_NOMEM, "%s", dom);
+		goto out;
+	}
+	o = route_verdict(dom, e, n, q.status == ARES_ENODATA, r, res);
 out:
 	if (q.mx != NULL)
 		ares_free_data(q.mx);
@@ -923,13 +1012,11 @@ dns_host(struct dns *d, const char *host, int port, struct route *r,
 		o = literal_route(p, &sa, salen, port, r, res);
 		goto out;
 	}
-	if (lit < 0 || !name_ok(host)) {
-		result_set(res, OUT_TEMP, R_DNS_BAD_NAME, "%s: bad host name", p);
-		goto out;
-	}
 	memset(&e, 0, sizeof(e));
-	if (snprintf(e.name, sizeof(e.name), "%s", host) >= (int)sizeof(e.name)) {
-		result_set(res, OUT_TEMP, R_DNS_BAD_NAME, "%s: bad host name", p);
+	if (lit < 0 || !name_ok(host) || snprintf(e.name, sizeof(e.name), "%s",
+	    host) >= (int)sizeof(e.name)) {
+		result_set(res, OUT_TEMP, R_DNS_BAD_NAME, "%s: bad host name",
+		    p);
 		goto out;
 	}
 	if (resolve(d, d->host, &e, 1, port, 0, r) < 0) {
@@ -937,12 +1024,13 @@ dns_host(struct dns *d, const char *host, int port, struct route *r,
 		goto out;
 	}
 	if (r->n == 0) {
-		result_set(res, OUT_TEMP, R_DNS_TEMP, "cannot look up address of %s: %s",
-		    p, errtext(e.status));
+		result_set(res, OUT_TEMP, R_DNS_TEMP,
+		    "cannot look up address of %s: %s", p, errtext(e.status));
 		goto out;
 	}
 	o = OUT_OK;
-	result_set(res, o, R_NONE, "%s: %zu address%s", p, r->n, r->n == 1 ? "" : "es");
+	result_set(res, o, R_NONE, "%s: %zu address%s", p, r->n,
+	    r->n == 1 ? "" : "es");
 out:
 	if (o != OUT_OK)
 		route_free(r);

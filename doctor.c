@@ -383,11 +383,11 @@ doctor_mx(const struct conf *c, const struct mxaddr *a, FILE *out)
 		    "work; mail goes out in plain text (tls opportunistic), or "
 		    "waits (required, verify)");
 	snprintf(what, sizeof(what), "%s%s: EHLO%s%s%s%s", s.host, s.peer,
-	    s.ssl ? ", TLS " : (s.ext & EXT_STARTTLS) ? "" :
-	    ", no STARTTLS offered", s.ssl ? s.tls_desc : "",
+	    s.tls.ssl ? ", TLS " : (s.ext & EXT_STARTTLS) ? "" :
+	    ", no STARTTLS offered", s.tls.ssl ? s.tls.desc : "",
 	    t.user ? ", AUTH as " : "", t.user ? t.user : "");
 	say_ok(out, what);
-	if (s.ssl && c->tls != TLS_VERIFY && !s.tls_verified) {
+	if (s.tls.ssl && c->tls != TLS_VERIFY && !s.tls.verified) {
 		smtp_close(&s, 1);
 		verify_too(c, a, &t, out);
 	} else

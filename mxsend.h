@@ -160,6 +160,8 @@ void strlist_init(struct strlist *);
 void strlist_free(struct strlist *);
 int strlist_add(struct strlist *, const char *);	/* copies; 0 or -1 */
 int strlist_addn(struct strlist *, const char *, size_t);
+/* array_grow - p with room for element n, or NULL when out of memory */
+void *array_grow(void *p, size_t n, size_t *cap, size_t sz, size_t first);
 
 void printable(char *dst, size_t dstlen, const char *src, size_t srclen);
 
@@ -605,6 +607,68 @@ enum outcome dns_host(struct dns *, const char *host, int port,
     struct route *, struct result *);
 void route_free(struct route *);
 
+/* tls.c */
+
+/*
+ * One TLS connection on a connected socket (struct smtp keeps one).
+ * Its user reads these fields; everything else goes through the
+ * functions below.
+ */
+struct tls {
+	void *ssl;		/* SSL *; NULL while the connection is plain */
+	int verified;		/* the peer's chain and name were checked */
+	int want;		/* after EAGAIN, the poll event OpenSSL needs */
+	char desc[128];		/* "TLSv1.3 TLS_AES_256_GCM_SHA384, peer ..." */
+};
+
+int tls_init(const struct conf *, struct result *);
+/* tls_handshake - TLS on the connected socket fd into t; verify checks
+ * the chain and name.  HS_OK, or res says why (about host and peer, the
+ * server's name and address for people): HS_NOT_TLS when the server's
+ * bytes are not TLS at all (a plain-text greeting), else HS_FAILED. */
+enum handshake { HS_OK, HS_FAILED, HS_NOT_TLS };
+enum handshake tls_handshake(struct tls *, int fd, const char *name,
+    int verify, long timeout, const char *host, const char *peer,
+    struct result *);
+ssize_t tls_read(struct tls *, void *, size_t);
+ssize_t tls_write(struct tls *, const void *, size_t);
+int tls_pending(const struct tls *);
+void tls_close(struct tls *);
+int b64_encode(const void *, size_t, struct buf *);
+int b64_decode(const char *, struct buf *);
+/*
+ * auth_parse - the credentials for host in the text of an auth_file:
+ * lines "host user password" (host matched without regard to case; the
+ * password is the rest of the line), '#' comments, blank lines.  Pure.
+ * Returns 1 with user and pass set from the first line for host, 0 when
+ * no line is for host, -1 with *lineno and *why set at the first
+ * malformed line (fewer than three fields, a NUL byte) or when the user
+ * or password of host's line does not fit ulen or plen.
+ */
+int auth_parse(const char *text, size_t len, const char *host, char *user,
+    size_t ulen, char *pass, size_t plen, size_t *lineno, const char **why);
+/* auth_lookup - auth_parse on the auth_file, opened not through a
+ * symbolic link, with no permission for group or others, at most 64 KB;
+ * -1 with res set when the file cannot be used or is malformed */
+int auth_lookup(const char *file, const char *host, char *user, size_t ulen,
+    char *pass, size_t plen, struct result *);
+
+/* SCRAM-SHA-256 (RFC 7677) client state, between the three messages. */
+struct scram {
+	char cnonce[32];
+	struct buf bare;		/* client-first-message-bare */
+	unsigned char ssig[32];		/* the ServerSignature we expect */
+};
+/* scram_first - client-first-message into out */
+int scram_first(struct scram *, const char *user, struct buf *out,
+    struct result *);
+/* scram_final - client-final-message for the server-first message */
+int scram_final(struct scram *, const char *pass, const char *sfirst,
+    struct buf *out, struct result *);
+/* scram_verify - 0 when the server-final message proves the server */
+int scram_verify(struct scram *, const char *sfinal);
+void scram_free(struct scram *);
+
 /* smtp.c */
 
 #define REPLY_LINES_MAX 100	/* lines in one multi-line reply */
@@ -648,10 +712,7 @@ struct smtp {
 	char auth_mechs[256];	/* the AUTH line's mechanisms */
 	long cmd_timeout, data_timeout;
 	int ntxn;		/* transactions on this connection */
-	void *ssl;		/* SSL *, once TLS is on */
-	int tls_verified;
-	int tls_want;		/* poll event OpenSSL waits for */
-	char tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384, peer ..." */
+	struct tls tls;		/* tls.ssl set once TLS is on */
 	char tls_failed[ERRTEXT_MAX];	/* why this is a plain-text retry */
 };
 
@@ -700,40 +761,6 @@ enum outcome smtp_send(struct smtp *, struct txn *t, struct txn *prev,
 /* smtp_finish - read a pending transaction's final reply */
 enum outcome smtp_finish(struct smtp *, struct txn *t, struct result *res);
 void smtp_close(struct smtp *, int quit);
-
-/* tls.c */
-
-int tls_init(const struct conf *, struct result *);
-/* tls_handshake - TLS on s's connected socket; verify checks the chain
- * and name.  HS_OK, or res says why: HS_NOT_TLS when the server's bytes
- * are not TLS at all (a plain-text greeting), else HS_FAILED. */
-enum handshake { HS_OK, HS_FAILED, HS_NOT_TLS };
-enum handshake tls_handshake(struct smtp *, const char *name, int verify,
-    long timeout, struct result *);
-ssize_t tls_read(struct smtp *, void *, size_t);
-ssize_t tls_write(struct smtp *, const void *, size_t);
-int tls_pending(const struct smtp *);
-void tls_close(struct smtp *);
-int b64_encode(const void *, size_t, struct buf *);
-int b64_decode(const char *, struct buf *);
-int auth_lookup(const char *file, const char *host, char *user, size_t ulen,
-    char *pass, size_t plen, struct result *);
-
-/* SCRAM-SHA-256 (RFC 7677) client state, between the three messages. */
-struct scram {
-	char cnonce[32];
-	struct buf bare;		/* client-first-message-bare */
-	unsigned char ssig[32];		/* the ServerSignature we expect */
-};
-/* scram_first - client-first-message into out */
-int scram_first(struct scram *, const char *user, struct buf *out,
-    struct result *);
-/* scram_final - client-final-message for the server-first message */
-int scram_final(struct scram *, const char *pass, const char *sfirst,
-    struct buf *out, struct result *);
-/* scram_verify - 0 when the server-final message proves the server */
-int scram_verify(struct scram *, const char *sfinal);
-void scram_free(struct scram *);
 
 /* report.c */
 

@@ -194,7 +194,7 @@ s_flush(struct smtp *s, long timeout, struct result *res)
 	int r;
 
 	while (off < s->out.len) {
-		w = s->ssl ? tls_write(s, s->out.p + off, s->out.len - off) :
+		w = s->tls.ssl ? tls_write(&s->tls, s->out.p + off, s->out.len - off) :
 		    write(s->fd, s->out.p + off, s->out.len - off);
 		if (w > 0) {
 			off += (size_t)w;
@@ -206,7 +206,7 @@ s_flush(struct smtp *s, long timeout, struct result *res)
 			lost(res, s, w == 0 ? R_CLOSED : R_NETIO, errno, 1);
 			return -1;
 		}
-		r = wait_fd(s->fd, s->ssl ? s->tls_want : POLLOUT, deadline);
+		r = wait_fd(s->fd, s->tls.ssl ? s->tls.want : POLLOUT, deadline);
 		if (r <= 0) {
 			lost(res, s, r == 0 ? R_TIMEOUT : R_NETIO, errno, 1);
 			return -1;
@@ -288,13 +288,13 @@ s_reply(struct smtp *s, struct reply *r, long timeout, struct result *res)
 		}
 		/* Read first, wait only when nothing is there: TLS may hold
 		 * decrypted bytes that poll(2) cannot see. */
-		n = s->ssl ? tls_read(s, s->in + s->inlen, sizeof(s->in) -
+		n = s->tls.ssl ? tls_read(&s->tls, s->in + s->inlen, sizeof(s->in) -
 		    s->inlen) : read(s->fd, s->in + s->inlen, sizeof(s->in) -
 		    s->inlen);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			w = wait_fd(s->fd, s->ssl ? s->tls_want : POLLIN,
+			w = wait_fd(s->fd, s->tls.ssl ? s->tls.want : POLLIN,
 			    deadline);
 			if (w <= 0) {
 				lost(res, s, w == 0 ? R_TIMEOUT : R_NETIO, errno,
@@ -675,7 +675,7 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 	struct reply r;
 	enum pstep p;
 
-	if (!s->tls_verified && !unverified_ok) {
+	if (!s->tls.verified && !unverified_ok) {
 		result_at(res, OUT_TEMP, R_AUTH_UNVERIFIED, s->host, s->peer,
 		    "%s", t->policy == TLS_REQUIRED ? "required" :
 		    t->policy == TLS_OPPORTUNISTIC ? "opportunistic" : "verify");
@@ -688,7 +688,7 @@ s_auth(struct smtp *s, const struct tlsopts *t, int unverified_ok,
 	}
 	if (has_mech(s, "SCRAM-SHA-256"))
 		p = s_scram(s, t, &r, res);
-	else if (!s->tls_verified) {
+	else if (!s->tls.verified) {
 		/* A password sent in the clear inside TLS nobody verified goes
 		 * to whoever sits in the middle. */
 		result_at(res, OUT_TEMP, R_AUTH_PLAIN_UNVERIFIED, s->host,
@@ -752,8 +752,9 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 		    "data after the STARTTLS reply");
 		return P_TLS_FAILED;
 	}
-	if (tls_init(c, res) < 0 || tls_handshake(s, t->name, t->policy ==
-	    TLS_VERIFY, s->cmd_timeout, res) != HS_OK)
+	if (tls_init(c, res) < 0 || tls_handshake(&s->tls, s->fd, t->name,
+	    t->policy == TLS_VERIFY, s->cmd_timeout, s->host, s->peer, res) !=
+	    HS_OK)
 		return P_TLS_FAILED;
 	return P_OK;
 }
@@ -762,7 +763,7 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 static void
 tls_on(const struct smtp *s)
 {
-	logmsg(LOG_INFO, "%s%s: TLS: %s", s->host, s->peer, s->tls_desc);
+	logmsg(LOG_INFO, "%s%s: TLS: %s", s->host, s->peer, s->tls.desc);
 }
 
 /* session_init - s for a new connection to a; failed says why this is
@@ -810,8 +811,9 @@ greet(struct smtp *s, const struct mxaddr *a, const struct conf *c,
 	if (t->implicit) {
 		if (tls_init(c, res) < 0)
 			return P_LOST;
-		if ((hs = tls_handshake(s, t->name, t->policy == TLS_VERIFY,
-		    s->cmd_timeout, res)) != HS_OK) {
+		if ((hs = tls_handshake(&s->tls, s->fd, t->name, t->policy ==
+		    TLS_VERIFY, s->cmd_timeout, s->host, s->peer,
+		    res)) != HS_OK) {
 			if (hs == HS_NOT_TLS)
 				result_at(res, OUT_TEMP, R_TLS_NOT_TLS, s->host,
 				    s->peer, "%s", "");
@@ -862,7 +864,7 @@ smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
 		p = greet(s, a, c, t, res);
 		if (p == P_OK)
 			p = hello(s, c, res);
-		if (p == P_OK && !s->ssl && t->policy != TLS_NONE && !plain)
+		if (p == P_OK && !s->tls.ssl && t->policy != TLS_NONE && !plain)
 			p = secure(s, c, t, res);
 		if (p != P_TLS_FAILED || t->policy != TLS_OPPORTUNISTIC)
 			break;
@@ -872,7 +874,7 @@ smtp_open(struct smtp *s, const struct mxaddr *a, const struct conf *c,
 		smtp_close(s, 0);
 		plain = 1;
 	}
-	if (p == P_OK && t->user && !s->ssl) {
+	if (p == P_OK && t->user && !s->tls.ssl) {
 		result_at(res, OUT_TEMP, R_AUTH_NO_TLS, s->host, s->peer, "%s",
 		    t->policy == TLS_NONE ? "none" : "not on");
 		p = P_REFUSED;
@@ -898,7 +900,7 @@ smtp_close(struct smtp *s, int quit)
 		    s_flush(s, 10, &res) == 0)
 			(void)s_reply(s, &r, 10, &res);
 	}
-	tls_close(s);
+	tls_close(&s->tls);
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;

@@ -10,8 +10,12 @@
  * tls_ca_file or the system store, and the server's name: the MX host or
  * the smarthost, with SNI).  TLS 1.2 at least.
  *
+ * Connection: struct tls (mxsend.h), which smtp.c keeps in struct smtp;
+ * the functions here take it and, for the handshake, the socket and the
+ * names for results, and know nothing of SMTP.
+ *
  * I/O: the socket is non-blocking; tls_read/tls_write return -1 with
- * errno EAGAIN and say in s->tls_want which poll event OpenSSL waits for,
+ * errno EAGAIN and say in t->want which poll event OpenSSL waits for,
  * so smtp.c's poll loops serve plain and TLS connections alike.
  *
  * Loading: OpenSSL is opened with dlopen(3) on first use (the sonames
@@ -210,7 +214,8 @@ tls_init(const struct conf *c, struct result *res)
 	}
 	if (c->tls_cert[0] &&
 	    (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, c->tls_key,
+	    SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1)) {
 		ssl_err(why, sizeof(why), "cannot load");
 		result_set(res, OUT_TEMP, R_TLS_SETUP, "client certificate %s, "
@@ -234,17 +239,18 @@ is_ip(const char *name)
 	    inet_pton(AF_INET6, name, b) == 1;
 }
 
-enum handshake
-tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
-    struct result *res)
+/*
+ * tls_new - an SSL on socket fd for the server name, a host name or an
+ * address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]"): SNI for a host
+ * name; with verify, the chain and the name or address are checked.
+ * NULL with res set.
+ */
+static SSL *
+tls_new(int fd, const char *name, int verify, const char *host,
+    const char *peer, struct result *res)
 {
 	char bare[HOST_MAX], why[256];
-	long long deadline;
 	SSL *ssl;
-	enum handshake hs = HS_FAILED;
-	enum reason why_r;
-	long vr;
-	int r, e, lib;
 
 	snprintf(bare, sizeof(bare), "%s", name);
 	if (bare[0] == '[') {
@@ -255,75 +261,111 @@ tls_handshake(struct smtp *s, const char *name, int verify, long timeout,
 			memmove(bare, bare + 5, strlen(bare + 5) + 1);
 	}
 	ssl = SSL_new(ctx);
-	if (ssl == NULL || SSL_set_fd(ssl, s->fd) != 1) {
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
 		ssl_err(why, sizeof(why), "SSL_new failed");
-		result_at(res, OUT_TEMP, R_TLS_SETUP, s->host, s->peer, "%s",
-		    why);
-		SSL_free(ssl);
-		return HS_FAILED;
+		result_at(res, OUT_TEMP, R_TLS_SETUP, host, peer, "%s", why);
+		goto fail;
 	}
 	if (!is_ip(bare))
 		SSL_set_tlsext_host_name(ssl, bare);
 	if (verify) {
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (is_ip(bare) ?
-		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare) != 1 :
+		if (is_ip(bare) ? X509_VERIFY_PARAM_set1_ip_asc(
+		    SSL_get0_param(ssl), bare) != 1 :
 		    SSL_set1_host(ssl, bare) != 1) {
-			result_at(res, OUT_TEMP, R_TLS_SETUP, s->host, s->peer,
+			result_at(res, OUT_TEMP, R_TLS_SETUP, host, peer,
 			    "cannot verify the name %s", bare);
-			SSL_free(ssl);
-			return HS_FAILED;
+			goto fail;
 		}
 	}
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+/*
+ * handshake_error - why SSL_connect failed with r (SSL_get_error e, not
+ * a wait): the reason and the words for the result; HS_NOT_TLS when the
+ * server's bytes are not TLS at all.
+ */
+static enum handshake
+handshake_error(SSL *ssl, int r, int e, enum reason *why_r, char *why,
+    size_t whylen)
+{
+	long vr;
+	int lib;
+
+	*why_r = R_TLS_HANDSHAKE;
+	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		*why_r = R_TLS_VERIFY;
+		snprintf(why, whylen, "%s", X509_verify_cert_error_string(vr));
+		return HS_FAILED;
+	}
+	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+		snprintf(why, whylen, "%s", r == 0 || errno == 0 ?
+		    "connection closed by server" : strerror(errno));
+		return HS_FAILED;
+	}
+	/* A plain-text reply read as a TLS record */
+	lib = ERR_GET_REASON(ERR_peek_error());
+	ssl_err(why, whylen, "handshake failed");
+	return lib == SSL_R_WRONG_VERSION_NUMBER ||
+	    lib == SSL_R_PACKET_LENGTH_TOO_LONG ? HS_NOT_TLS : HS_FAILED;
+}
+
+enum handshake
+tls_handshake(struct tls *t, int fd, const char *name, int verify,
+    long timeout, const char *host, const char *peer, struct result *res)
+{
+	enum reason why_r = R_TLS_HANDSHAKE;
+	enum handshake hs = HS_FAILED;
+	long long deadline;
+	char why[256];
+	SSL *ssl;
+	int r, e, w;
+
+	if ((ssl = tls_new(fd, name, verify, host, peer, res)) == NULL)
+		return HS_FAILED;
 	deadline = deadline_in(timeout);
 	ERR_clear_error();
 	while ((r = SSL_connect(ssl)) != 1) {
 		e = SSL_get_error(ssl, r);
-		why_r = R_TLS_HANDSHAKE;
-		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			int w = wait_fd(s->fd, e == SSL_ERROR_WANT_WRITE ?
-			    POLLOUT : POLLIN, deadline);
-
-			if (w > 0)
-				continue;
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+			hs = handshake_error(ssl, r, e, &why_r, why,
+			    sizeof(why));
+			goto fail;
+		}
+		w = wait_fd(fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
+		    deadline);
+		if (w <= 0) {
 			snprintf(why, sizeof(why), "%s", w == 0 ? "timeout" :
 			    strerror(errno));
-		} else if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
-			why_r = R_TLS_VERIFY;
-			snprintf(why, sizeof(why), "%s",
-			    X509_verify_cert_error_string(vr));
-		} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-			snprintf(why, sizeof(why), "%s", r == 0 || errno == 0 ?
-			    "connection closed by server" : strerror(errno));
-		else {
-			/* A plain-text reply read as a TLS record */
-			lib = ERR_GET_REASON(ERR_peek_error());
-			if (lib == SSL_R_WRONG_VERSION_NUMBER ||
-			    lib == SSL_R_PACKET_LENGTH_TOO_LONG)
-				hs = HS_NOT_TLS;
-			ssl_err(why, sizeof(why), "handshake failed");
+			goto fail;
 		}
-		result_at(res, OUT_TEMP, why_r, s->host, s->peer, "%s", why);
-		SSL_free(ssl);
-		return hs;
 	}
-	s->ssl = ssl;
-	s->tls_verified = verify && SSL_get_verify_result(ssl) == X509_V_OK;
-	snprintf(s->tls_desc, sizeof(s->tls_desc), "%s %s, peer %s",
+	t->ssl = ssl;
+	t->want = 0;
+	t->verified = verify && SSL_get_verify_result(ssl) == X509_V_OK;
+	snprintf(t->desc, sizeof(t->desc), "%s %s, peer %s",
 	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
-	    s->tls_verified ? "verified" : "not verified");
+	    t->verified ? "verified" : "not verified");
 	return HS_OK;
+fail:
+	result_at(res, OUT_TEMP, why_r, host, peer, "%s", why);
+	SSL_free(ssl);
+	return hs;
 }
 
 /* tls_io_err - map an SSL_read/SSL_write failure to errno conventions */
 static ssize_t
-tls_io_err(struct smtp *s, int r)
+tls_io_err(struct tls *t, int r)
 {
-	int e = SSL_get_error(s->ssl, r);
+	int e = SSL_get_error(t->ssl, r);
 
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		s->tls_want = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+		t->want = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
 		errno = EAGAIN;
 		return -1;
 	}
@@ -337,39 +379,39 @@ tls_io_err(struct smtp *s, int r)
 }
 
 ssize_t
-tls_read(struct smtp *s, void *p, size_t n)
+tls_read(struct tls *t, void *p, size_t n)
 {
 	int r;
 
 	ERR_clear_error();
-	r = SSL_read(s->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
-	return r > 0 ? r : tls_io_err(s, r);
+	r = SSL_read(t->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+	return r > 0 ? r : tls_io_err(t, r);
 }
 
 ssize_t
-tls_write(struct smtp *s, const void *p, size_t n)
+tls_write(struct tls *t, const void *p, size_t n)
 {
 	int r;
 
 	ERR_clear_error();
-	r = SSL_write(s->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
-	return r > 0 ? r : tls_io_err(s, r);
+	r = SSL_write(t->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+	return r > 0 ? r : tls_io_err(t, r);
 }
 
 int
-tls_pending(const struct smtp *s)
+tls_pending(const struct tls *t)
 {
-	return s->ssl && SSL_pending(s->ssl) > 0;
+	return t->ssl && SSL_pending(t->ssl) > 0;
 }
 
 void
-tls_close(struct smtp *s)
+tls_close(struct tls *t)
 {
-	if (s->ssl) {
+	if (t->ssl) {
 		/* One close_notify, no waiting for the peer's. */
-		SSL_shutdown(s->ssl);
-		SSL_free(s->ssl);
-		s->ssl = NULL;
+		SSL_shutdown(t->ssl);
+		SSL_free(t->ssl);
+		t->ssl = NULL;
 	}
 }
 
@@ -412,88 +454,141 @@ b64_decode(const char *s, struct buf *out)
 	return rc;
 }
 
-/*
- * auth_lookup - the credentials for host in the auth_file: lines
- * "host user password" (the password is the rest of the line), '#'
- * comments.  Returns 1 found, 0 none, -1 with res set when the file
- * cannot be used (unreadable, readable by others, malformed).
- */
-int
-auth_lookup(const char *file, const char *host, char *user, size_t ulen,
-    char *pass, size_t plen, struct result *res)
-{
-	struct buf b;
-	struct stat st;
-	const char *p, *end, *nl;
-	size_t lineno = 0;
-	ssize_t n;
-	int fd, rc = -1;
+/* One field of an auth_file line. */
+struct field {
+	const char *s;
+	size_t len;
+};
 
-	buf_init(&b, AUTH_FILE_MAX);
+/* skip_blank - past spaces and tabs, not beyond e */
+static const char *
+skip_blank(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/*
+ * auth_fields - one auth_file line p[0..e), without its newline, into
+ * host, user and password (f[0..3)): 1 when it has them, 0 for a blank
+ * line or a comment, -1 when it is malformed (fewer than three fields, a
+ * NUL byte).
+ */
+static int
+auth_fields(const char *p, const char *e, struct field *f)
+{
+	const char *q;
+	int i;
+
+	while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	p = skip_blank(p, e);
+	if (p == e || *p == '#')
+		return 0;
+	if (memchr(p, '\0', (size_t)(e - p)) != NULL)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		for (q = p; q < e && *q != ' ' && *q != '\t'; q++)
+			;
+		f[i].s = p;
+		f[i].len = (size_t)(q - p);
+		p = skip_blank(q, e);
+	}
+	f[2].s = p;
+	f[2].len = (size_t)(e - p);
+	return f[1].len > 0 && f[2].len > 0 ? 1 : -1;
+}
+
+int
+auth_parse(const char *text, size_t len, const char *host, char *user,
+    size_t ulen, char *pass, size_t plen, size_t *lineno, const char **why)
+{
+	const char *p, *nl, *end = text + len;
+	struct field f[3];
+	size_t n = 0;
+	int k;
+
+	for (p = text; p < end; p = nl + 1) {
+		n++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		k = auth_fields(p, nl, f);
+		if (k < 0) {
+			*why = "expected \"host user password\"";
+			goto bad;
+		}
+		if (k == 0 || f[0].len != strlen(host) ||
+		    strncasecmp(f[0].s, host, f[0].len) != 0)
+			continue;
+		if (f[1].len >= ulen || f[2].len >= plen) {
+			*why = "user or password too long";
+			goto bad;
+		}
+		memcpy(user, f[1].s, f[1].len);
+		user[f[1].len] = '\0';
+		memcpy(pass, f[2].s, f[2].len);
+		pass[f[2].len] = '\0';
+		return 1;
+	}
+	return 0;
+bad:
+	*lineno = n;
+	return -1;
+}
+
+/* auth_read - the auth_file into b: not through a symbolic link, not
+ * open to group or others, at most b's cap; 0 or -1 with res set */
+static int
+auth_read(const char *file, struct buf *b, struct result *res)
+{
+	struct stat st;
+	int fd, n, rc = -1;
+
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s: %s", file,
 		    strerror(errno));
 		goto out;
 	}
-	if (fstat(fd, &st) < 0 || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s is readable by others "
-		    "(mode %03o): refusing to use it; chmod 600 %s", file,
-		    (unsigned)(st.st_mode & 0777), file);
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s is readable "
+		    "by others (mode %03o): refusing to use it; chmod 600 %s",
+		    file, (unsigned)(st.st_mode & 0777), file);
 		goto out;
 	}
-	if ((n = read_all(fd, &b)) < 0) {
+	if ((n = read_all(fd, b)) < 0) {
 		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s: %s", file,
-		    n == -EFBIG ? "too large" : strerror((int)-n));
+		    n == -EFBIG ? "too large" : strerror(-n));
 		goto out;
 	}
 	rc = 0;
-	for (p = b.p ? b.p : "", end = p + b.len; p < end; p = nl + 1) {
-		const char *h, *u, *pw, *e;
-		size_t hl, ul, pl;
-
-		lineno++;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
-			nl = end;
-		e = nl;
-		while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		for (h = p; h < e && (*h == ' ' || *h == '\t'); h++)
-			;
-		if (h == e || *h == '#')
-			continue;
-		hl = strcspn(h, " \t\n");
-		for (u = h + hl; u < e && (*u == ' ' || *u == '\t'); u++)
-			;
-		ul = u < e ? strcspn(u, " \t\n") : 0;
-		for (pw = u + ul; pw < e && (*pw == ' ' || *pw == '\t'); pw++)
-			;
-		pl = pw < e ? (size_t)(e - pw) : 0;
-		if (ul == 0 || pl == 0) {
-			result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s:%zu: expected "
-			    "\"host user password\"", file, lineno);
-			rc = -1;
-			goto out;
-		}
-		if (hl != strlen(host) || strncasecmp(h, host, hl) != 0)
-			continue;
-		if (ul >= ulen || pl >= plen) {
-			result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s:%zu: user or "
-			    "password too long", file, lineno);
-			rc = -1;
-			goto out;
-		}
-		memcpy(user, u, ul);
-		user[ul] = '\0';
-		memcpy(pass, pw, pl);
-		pass[pl] = '\0';
-		rc = 1;
-		break;
-	}
 out:
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+/* auth_lookup - auth_parse on the auth_file */
+int
+auth_lookup(const char *file, const char *host, char *user, size_t ulen,
+    char *pass, size_t plen, struct result *res)
+{
+	const char *why = "";
+	struct buf b;
+	size_t lineno = 0;
+	int rc = -1;
+
+	buf_init(&b, AUTH_FILE_MAX);
+	if (auth_read(file, &b, res) < 0)
+		goto out;
+	rc = auth_parse(b.p ? b.p : "", b.len, host, user, ulen, pass, plen,
+	    &lineno, &why);
+	if (rc < 0)
+		result_set(res, OUT_TEMP, R_CONFIG, "auth_file %s:%zu: %s",
+		    file, lineno, why);
+out:
 	buf_wipe(&b);
 	return rc;
 }
@@ -587,15 +682,16 @@ scram_final(struct scram *sc, const char *pass, const char *sfirst,
 	    rl <= strlen(sc->cnonce) || strncmp(r, sc->cnonce,
 	    strlen(sc->cnonce)) != 0 || buf_add(&saltb64, sv, sl) < 0 ||
 	    b64_decode(saltb64.p, &salt) < 0 || salt.len == 0) {
-		result_set(res, OUT_TEMP, R_AUTH_SCRAM, "malformed server-first "
-		    "message");
+		result_set(res, OUT_TEMP, R_AUTH_SCRAM,
+		    "malformed server-first message");
 		goto out;
 	}
 	memcpy(num, iv, il);
 	num[il] = '\0';
 	if (parse_long(num, SCRAM_ITER_MIN, SCRAM_ITER_MAX, &iter) < 0) {
-		result_set(res, OUT_TEMP, R_AUTH_SCRAM, "iteration count %s outside "
-		    "%d..%d", num, SCRAM_ITER_MIN, SCRAM_ITER_MAX);
+		result_set(res, OUT_TEMP, R_AUTH_SCRAM,
+		    "iteration count %s outside %d..%d", num, SCRAM_ITER_MIN,
+		    SCRAM_ITER_MAX);
 		goto out;
 	}
 	/* RFC 5802 3: the proof and the signature we expect back. */

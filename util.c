@@ -193,6 +193,29 @@ strlist_add(struct strlist *l, const char *s)
 	return strlist_addn(l, s, strlen(s));
 }
 
+/*
+ * array_grow - room for one more element in the array p of n elements of
+ * size sz, *cap allocated: p itself while there is room, else p
+ * reallocated to twice its room (first elements the first time) and *cap
+ * updated.  NULL when out of memory, and p is still the caller's.
+ */
+void *
+array_grow(void *p, size_t n, size_t *cap, size_t sz, size_t first)
+{
+	size_t ncap;
+	void *np;
+
+	if (n < *cap)
+		return p;
+	ncap = *cap ? *cap * 2 : first;
+	if (ncap < *cap || ncap > SIZE_MAX / sz)
+		return NULL;
+	np = realloc(p, ncap * sz);
+	if (np != NULL)
+		*cap = ncap;
+	return np;
+}
+
 /* printable - copy src to dst with anything outside printable ASCII as '?' */
 void
 printable(char *dst, size_t dstlen, const char *src, size_t srclen)

@@ -86,11 +86,14 @@ number(const char *s, long max, long *out)
 		usage();
 }
 
-/* failed - the line of an outcome other than OUT_OK */
+/* failed - the line of an outcome other than OUT_OK: its words */
 static void
 failed(enum outcome o, const struct result *res)
 {
-	printf("%s: %s\n", o == OUT_PERM ? "PERM" : "TEMP", res->text);
+	struct rtext t;
+
+	printf("%s: %s\n", o == OUT_PERM ? "PERM" : "TEMP",
+	    result_str(res, &t));
 }
 
 /* orderings - dns_route runs times on d: each distinct order of the

@@ -7,6 +7,8 @@
  *          reply is the fuzz input;
  *   auth   SCRAM-SHA-256 (scram_first, scram_final, scram_verify) with
  *          fuzzed server messages, and base64 round trips;
+ *   auth_file
+ *          auth_parse on the input as an auth_file, for a few hosts;
  *   dns    dns_route against a DNS server whose answers are the fuzz
  *          input.
  *
@@ -465,6 +467,47 @@ out:
 	buf_free(&out);
 	buf_free(&dec);
 	buf_free(&ssig);
+}
+
+/* auth_file_check - what auth_parse found for host in text[0..n) */
+static void
+auth_file_check(const uint8_t *p, size_t n, const char *host, size_t ulen,
+    size_t plen)
+{
+	char user[64], pass[64];
+	const char *why = NULL;
+	size_t lineno = 0, lines = 1, i, ul, pl;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		lines += p[i] == '\n';
+	rc = auth_parse((const char *)p, n, host, user, ulen, pass, plen,
+	    &lineno, &why);
+	if (rc < 0 && (why == NULL || lineno == 0 || lineno > lines))
+		abort();
+	if (rc != 1)
+		return;
+	/* One word of user, a password without the blanks around it. */
+	ul = strlen(user);
+	pl = strlen(pass);
+	if (ul == 0 || ul >= ulen || pl == 0 || pl >= plen ||
+	    strpbrk(user, " \t\n") != NULL || strchr(pass, '\n') != NULL ||
+	    pass[0] == ' ' || pass[0] == '\t' || pass[pl - 1] == ' ' ||
+	    pass[pl - 1] == '\t' || pass[pl - 1] == '\r' ||
+	    memmem(p, n, user, ul) == NULL || memmem(p, n, pass, pl) == NULL)
+		abort();
+}
+
+/* auth_file input: an auth_file; hosts that its seeds name, in other
+ * case, none, and room too small for long credentials */
+static void
+fuzz_auth_file(const uint8_t *p, size_t n)
+{
+	auth_file_check(p, n, "smtp.example.com", 64, 64);
+	auth_file_check(p, n, "SMTP.Example.COM", 64, 64);
+	auth_file_check(p, n, "[192.0.2.1]", 64, 64);
+	auth_file_check(p, n, "nowhere.example", 64, 64);
+	auth_file_check(p, n, "smtp.example.com", 8, 8);
 }
 
 /* DNS */

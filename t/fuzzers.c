@@ -5,8 +5,9 @@
  * files (aliases_parse and expansion), and an SMTP session of -bs
  * (smtp_server and submit_message, queueing into a scratch directory);
  * and, in the files included below, the SMTP client, SCRAM and base64,
- * DNS answers (t/fuzz_net.c), the queue listings, mbox delivery, the
- * -t intake and the bounce-times scan (t/fuzz_spool.c).
+ * auth_file parsing, DNS answers (t/fuzz_net.c), the queue listings,
+ * mbox delivery, the -t intake and the bounce-times scan
+ * (t/fuzz_spool.c).
  *
  * Two builds:
  *   make fuzz-TARGET   libFuzzer, e.g. make fuzz-reply (needs clang);
@@ -211,6 +212,7 @@ static const struct {
 	{ "conf", fuzz_conf },
 	{ "smtp", fuzz_smtp },
 	{ "auth", fuzz_auth },
+	{ "auth_file", fuzz_auth_file },
 	{ "dns", fuzz_dns },
 	{ "mailq", fuzz_mailq },
 	{ "mbox", fuzz_mbox },

@@ -112,7 +112,7 @@ test_parser_limits(void)
 
 /* A scripted peer: 'S' sends, 'C' expects exactly these client bytes,
  * 'X' closes the connection. */
-struct step {
+struct pstep {
 	char dir;
 	const char *text;
 };
@@ -137,7 +137,7 @@ read_exact(int fd, char *p, size_t n)
 }
 
 static void
-peer(int lfd, const struct step *s)
+peer(int lfd, const struct pstep *s)
 {
 	int fd = accept(lfd, NULL, NULL);
 	char got[8192];
@@ -173,7 +173,7 @@ peer(int lfd, const struct step *s)
 /* run - the client side against a peer playing steps; returns the
  * peer's exit status. */
 static int
-run(const struct step *steps, const char *msg, const char **rcpts,
+run(const struct pstep *steps, const char *msg, const char **rcpts,
     size_t n, struct result *rres, enum outcome *open_o,
     enum outcome *send_o, struct result *res)
 {
@@ -244,7 +244,7 @@ test_engine(void)
 	int st;
 
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "220 mx.test ESMTP\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "250-mx.test\r\n250-PIPELINING\r\n250 SIZE\r\n" },
@@ -277,7 +277,7 @@ test_engine(void)
 		is_str(text, want, "pipelined: c's error in words");
 	}
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "220 old.test\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "502 5.5.1 what?\r\n" },
@@ -303,7 +303,7 @@ test_engine(void)
 		is_int(rres[1].o, OUT_OK, "lockstep: c delivered");
 	}
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "220 mx.test\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "250 mx.test\r\n" },
@@ -330,7 +330,7 @@ test_engine(void)
 		    "drop after the dot: flagged as a possible duplicate");
 	}
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "554 5.3.2 go away\r\n" },
 			{ 'C', "QUIT\r\n" },
 			{ 'S', "221 bye\r\n" },
@@ -345,7 +345,7 @@ test_engine(void)
 		    "554 greeting: reason kept");
 	}
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "220 mx.test\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "250-mx.test\r\n250 SIZE 10\r\n" },
@@ -358,7 +358,7 @@ test_engine(void)
 		is_int(rres[0].o, OUT_PERM, "SIZE limit: refused for good");
 	}
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "220 mx.test\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "250 mx.test\r\n" },
@@ -372,7 +372,7 @@ test_engine(void)
 		is_int(rres[0].why, R_PROTOCOL, "garbage reply: protocol error");
 	}
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "220 mx.test\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "250 mx.test\r\n250 surprise\r\n" },
@@ -386,7 +386,7 @@ test_engine(void)
 		    "stray reply after EHLO: protocol error (%s)", res.text);
 	}
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "220 mx.test\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "250 mx.test\r\n" },
@@ -408,7 +408,7 @@ test_engine(void)
 		    "not delivered");
 	}
 	{
-		static const struct step s[] = {
+		static const struct pstep s[] = {
 			{ 'S', "220 mx.test\r\n" },
 			{ 'C', "EHLO client.test\r\n" },
 			{ 'S', "250-mx.test\r\n250 PIPELINING\r\n" },

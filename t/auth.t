@@ -1,0 +1,3 @@
+#!/bin/sh
+# auth_file parsing and checks (t/authtest.c).
+exec ./t/authtest
