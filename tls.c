@@ -433,6 +433,9 @@ b64_encode(const void *p, size_t n, struct buf *out)
 }
 
 /* b64_decode - a server's base64 challenge; -1 when it is not base64 */
+#define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+    "0123456789+/"
+
 int
 b64_decode(const char *s, struct buf *out)
 {
@@ -447,6 +450,11 @@ b64_decode(const char *s, struct buf *out)
 		pad++;
 	if (n >= 2 && s[n - 2] == '=')
 		pad++;
+	/* RFC 4648 3.3: nothing outside the alphabet, and '=' only as the
+	 * padding at the end (EVP_DecodeBlock skips blanks and would take
+	 * padding anywhere) */
+	if (n == 0 ? 0 : pad == n || strspn(s, B64_ALPHABET) != n - pad)
+		return -1;
 	tmp = xmalloc(n / 4 * 3 + 1);
 	len = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)n);
 	rc = len < 0 ? -1 : buf_add(out, tmp, (size_t)len - pad);

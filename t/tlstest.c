@@ -49,13 +49,13 @@ static const struct {
 	{ "Zm_v", "base64url's '_'", 0 },
 	{ "Zm9v===", "7 characters", 0 },
 	{ "Zm9v\xc3\xa9==", "8-bit octets", 0 },
-	{ "Zg=a", "a character after '='", 1 },
-	{ "Z===", "three '='", 1 },
-	{ "====", "only '='", 1 },
-	{ "=Zm9", "'=' first", 1 },
-	{ "Zg==Zm9v", "'=' inside", 1 },
-	{ "Zm9v    ", "trailing spaces", 1 },
-	{ "Zm9v\r\n\r\n", "trailing line ends", 1 },
+	{ "Zg=a", "a character after '='", 0 },
+	{ "Z===", "three '='", 0 },
+	{ "====", "only '='", 0 },
+	{ "=Zm9", "'=' first", 0 },
+	{ "Zg==Zm9v", "'=' inside", 0 },
+	{ "Zm9v    ", "trailing spaces", 0 },
+	{ "Zm9v\r\n\r\n", "trailing line ends", 0 },
 };
 
 static void
