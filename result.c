@@ -39,11 +39,11 @@
 static const struct {
 	const char *name, *words;
 } reasons[R_COUNT] = {
-	[R_NONE] = { "none" },
+	[R_NONE] = { "none", NULL },
 	[R_REPLY] = { "reply", "%H said: %C %T (in reply to %W)" },
 	[R_CONNECT] = { "connect", "%H: connect: %E" },
-	[R_TIMEOUT] = { "timeout" }, [R_CLOSED] = { "closed" },
-	[R_NETIO] = { "netio" },
+	[R_TIMEOUT] = { "timeout", NULL }, [R_CLOSED] = { "closed", NULL },
+	[R_NETIO] = { "netio", NULL },
 	[R_PROTOCOL] = { "protocol", "%H: protocol error: %T" },
 	[R_UNFINISHED] = { "unfinished", "%H: transaction not completed" },
 	[R_NOT_REUSABLE] = { "not-reusable", "%H: connection not reusable" },
@@ -57,7 +57,7 @@ static const struct {
 	    "smarthost_tls starttls)" },
 	[R_TLS_SILENT] = { "tls-silent", "%H sent no greeting (a server that "
 	    "expects implicit TLS waits like this: smarthost_tls implicit)" },
-	[R_TLS_SETUP] = { "tls-setup" },
+	[R_TLS_SETUP] = { "tls-setup", NULL },
 	[R_AUTH_REFUSED] = { "auth-refused", "%H: authentication failed: %C %T" },
 	[R_AUTH_UNVERIFIED] = { "auth-unverified", "%H: not authenticating to a "
 	    "server whose certificate was not verified (tls %T); use tls "
@@ -72,7 +72,7 @@ static const struct {
 	    "mxsend speaks (offered: %T; mxsend: SCRAM-SHA-256 PLAIN LOGIN)" },
 	[R_AUTH_NO_TLS] = { "auth-no-tls", "%H: not sending credentials "
 	    "without TLS (tls is %T)" },
-	[R_AUTH_SCRAM] = { "auth-scram" },
+	[R_AUTH_SCRAM] = { "auth-scram", NULL },
 	[R_TOO_BIG] = { "too-big", "%H: message size %S exceeds the server's "
 	    "limit of %L" },
 	[R_8BIT] = { "8bit", "%H does not offer 8BITMIME and the message "
@@ -80,16 +80,16 @@ static const struct {
 	[R_DNS_NXDOMAIN] = { "dns-nxdomain", "%T: domain not found" },
 	[R_DNS_NULL_MX] = { "dns-null-mx", "%T: domain does not accept mail "
 	    "(null MX)" },
-	[R_DNS_NO_ADDRESS] = { "dns-no-address" }, [R_DNS_TEMP] = { "dns-temp" },
-	[R_DNS_BAD_NAME] = { "dns-bad-name" },
+	[R_DNS_NO_ADDRESS] = { "dns-no-address", NULL }, [R_DNS_TEMP] = { "dns-temp", NULL },
+	[R_DNS_BAD_NAME] = { "dns-bad-name", NULL },
 	[R_NO_ROUTE] = { "no-route", "no address to try for %T" },
 	[R_NO_USER] = { "no-user", "no such local user" },
 	[R_LOCAL_OFF] = { "local-off", "no mailbox for %T: local delivery is "
 	    "off (local_delivery none) and no alias sends it elsewhere" },
-	[R_LOCAL] = { "local" }, [R_ALIAS] = { "alias" },
-	[R_EXPIRED] = { "expired" }, [R_QUEUE] = { "queue" },
-	[R_CONFIG] = { "config" }, [R_SYSTEM] = { "system" },
-	[R_NOMEM] = { "nomem" }, [R_LEGACY] = { "legacy" },
+	[R_LOCAL] = { "local", NULL }, [R_ALIAS] = { "alias", NULL },
+	[R_EXPIRED] = { "expired", NULL }, [R_QUEUE] = { "queue", NULL },
+	[R_CONFIG] = { "config", NULL }, [R_SYSTEM] = { "system", NULL },
+	[R_NOMEM] = { "nomem", NULL }, [R_LEGACY] = { "legacy", NULL },
 };
 
 static const char *const step_names[STEP_COUNT] = {
