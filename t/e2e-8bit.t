@@ -67,27 +67,28 @@ rx_data "$(rx_files $E7 | tail -n 1)" | no_rcvd >"$T/got77"
 is_file "$T/got77" "$T/in7.crlf" "7-bit, no 8BITMIME: the bytes arrive unchanged (after Received:)"
 
 # --- -B TYPE: accepted, attached or not, and ignored: the body decides ------
+# b_sent WHAT IP RCPT IN BODY ARGS - IN to RCPT (at IP) with -odi and ARGS:
+# exit 0, nothing said, MAIL FROM ending in BODY (" BODY=8BITMIME" or ""),
+# the bytes of IN arrive unchanged
+b_sent() {
+	local what=$1 ip=$2 rcpt=$3 in=$4 body=$5
+	shift 5
+	mx -odi "$@" "$rcpt" <"$in" 2>"$T/b.err"
+	is "$?:$(cat "$T/b.err")" "0:" "$what: exit 0, nothing said"
+	like "$(grep ' > MAIL FROM' "$T/smtpd-$ip/trace" | tail -n 1)" \
+	    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+$body\$" \
+	    "$what: MAIL FROM as the body decides:${body:- no BODY}"
+	rx_data "$(rx_files "$ip" | tail -n 1)" | no_rcvd >"$T/b.got"
+	is_file "$T/b.got" "$in.crlf" "$what: the bytes arrive unchanged"
+}
 n8=$(grep -c ' > MAIL FROM' "$T/smtpd-$E8/trace")
-mx -odi -B 7BIT u@e8.test <"$T/in" 2>"$T/4.err"
-is "$?:$(cat "$T/4.err")" "0:" "-B 7BIT, 8-bit body: exit 0, nothing said"
-like "$(grep ' > MAIL FROM' "$T/smtpd-$E8/trace" | tail -n 1)" \
-    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+ BODY=8BITMIME\$" \
-    "-B 7BIT, 8-bit body: MAIL FROM declares BODY=8BITMIME all the same"
-rx_data "$(rx_files $E8 | tail -n 1)" | no_rcvd >"$T/got8b"
-is_file "$T/got8b" "$T/in.crlf" "-B 7BIT, 8-bit body: the bytes arrive unchanged"
-mx -odi -B 8BITMIME u@e8.test <"$T/in" 2>"$T/5.err"
-is "$?:$(cat "$T/5.err")" "0:" "-B 8BITMIME (separate): exit 0, nothing said"
-rx_data "$(rx_files $E8 | tail -n 1)" | no_rcvd >"$T/got8c"
-is_file "$T/got8c" "$T/in.crlf" "-B 8BITMIME (separate): the bytes arrive unchanged"
+b_sent "-B 7BIT, 8-bit body" $E8 u@e8.test "$T/in" " BODY=8BITMIME" -B 7BIT
+b_sent "-B 8BITMIME (separate)" $E8 u@e8.test "$T/in" " BODY=8BITMIME" \
+    -B 8BITMIME
 is "$(grep -c ' > MAIL FROM' "$T/smtpd-$E8/trace")" $((n8 + 2)) \
     "-B 7BIT, -B 8BITMIME: one transaction each"
-mx -odi -B8BITMIME u@e7.test <"$T/in7" 2>"$T/6.err"
-is "$?:$(cat "$T/6.err")" "0:" "-B8BITMIME (attached), 7-bit body: exit 0, nothing said"
-like "$(grep ' > MAIL FROM' "$T/smtpd-$E7/trace" | tail -n 1)" \
-    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+\$" \
-    "-B8BITMIME, 7-bit body, no 8BITMIME: no BODY parameter"
-rx_data "$(rx_files $E7 | tail -n 1)" | no_rcvd >"$T/got7b"
-is_file "$T/got7b" "$T/in7.crlf" "-B8BITMIME, 7-bit body: the bytes arrive unchanged"
+b_sent "-B8BITMIME (attached), 7-bit body, no 8BITMIME" $E7 u@e7.test \
+    "$T/in7" "" -B8BITMIME
 mx -odq -B8bitmime u@e8.test <"$T/in" 2>"$T/7.err"
 is "$?:$(cat "$T/7.err"):$(q_count)" "0::1" "-B8bitmime -odq: exit 0, nothing said, queued"
 mx -q 2>"$T/8.err"
