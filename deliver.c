@@ -338,8 +338,9 @@ report_queue(const struct conf *c, const struct envelope *e, int msgfd,
 	 * their share of a run's workers pay for it, not root's. */
 	if (fstat(msgfd, &ost) == 0)
 		(void)queue_give(q, ost.st_uid);
-	if (env_add_rcpt(&be, e->sender) < 0 ||
-	    queue_write(q, msg->p, msg->len, &res) < 0 ||
+	if (env_add_rcpt(&be, e->sender) < 0)
+		result_oom(&res);
+	if (be.nr != 1 || queue_write(q, msg->p, msg->len, &res) < 0 ||
 	    queue_commit(c, q, &be, &res) < 0) {
 		queue_abort(q);
 		logmsg(LOG_ERR, "%s: cannot queue a report: %s", e->id,
@@ -470,7 +471,8 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 				x = *r->res;
 			else
 				result_set(&x, OUT_PERM, R_NONE, "%s", "");
-			x.why_last = x.why;
+			if (x.why != R_EXPIRED)
+				x.why_last = x.why;
 			x.why = R_EXPIRED;
 			x.o = OUT_PERM;
 			x.lifetime = c->queue_lifetime;
@@ -708,6 +710,8 @@ job_send(const struct conf *c, struct dns *dns, struct dest *d,
 {
 	struct result res;
 	size_t i;
+
+	result_set(&res, OUT_OK, R_NONE, "%s", "");
 
 	if (d->open && d->s.ntxn >= CONN_TXN_MAX) {
 		complete(c, d, prev, st);

@@ -167,7 +167,6 @@ json_str(FILE *out, const char *s)
 static void
 json_result(FILE *out, const struct result *r, const char *addr)
 {
-	static const char *const oname[] = { "ok", "temp", "perm" };
 	char t[ERRTEXT_MAX];
 
 	if (r == NULL) {
@@ -177,7 +176,7 @@ json_result(FILE *out, const struct result *r, const char *addr)
 	result_text(r, addr, t, sizeof(t));
 	json_str(out, t);
 	fprintf(out, ",\"result\":{\"outcome\":\"%s\",\"reason\":\"%s\"",
-	    oname[r->o], reason_name(r->why));
+	    outcome_name(r->o), reason_name(r->why));
 	if (r->why_last != R_NONE)
 		fprintf(out, ",\"last_reason\":\"%s\"", reason_name(r->why_last));
 	if (r->step != STEP_NONE)
@@ -198,6 +197,11 @@ json_result(FILE *out, const struct result *r, const char *addr)
 	}
 	if (r->err)
 		fprintf(out, ",\"errno\":%d", r->err);
+	if (r->sending)
+		fprintf(out, ",\"sending\":true");
+	if (r->size || r->limit)
+		fprintf(out, ",\"size\":%lld,\"limit\":%lld", r->size,
+		    r->limit);
 	if (r->lifetime)
 		fprintf(out, ",\"lifetime\":%ld", r->lifetime);
 	fprintf(out, ",\"detail\":");

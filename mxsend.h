@@ -173,6 +173,11 @@ void vlog(const char *, ...) __attribute__((format(printf, 1, 2)));
 void warnx_(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 int parse_long(const char *, long min, long max, long *out);
+/* parse_decimal - len digits (no sign, no blanks) as a number up to max;
+ * 0, or -1 (not digits, empty, over max) */
+int parse_decimal(const char *, size_t len, long long max, long long *out);
+/* The longest duration a config may give (parse_duration). */
+#define DURATION_MAX (100L * 366 * 86400)
 int parse_duration(const char *, long *secs);
 int read_all(int fd, struct buf *);
 int write_all(int fd, const void *, size_t);
@@ -222,6 +227,7 @@ void result_dsn(const struct result *, const char *rcpt, struct result_dsn *);
 int result_dump(const struct result *, struct buf *);
 int result_load(struct result *, const char *words, const char *text);
 const char *reason_name(enum reason);
+const char *outcome_name(enum outcome);
 const char *step_name(enum smtp_step);
 
 /* conf.c */

@@ -301,17 +301,7 @@ env_dump(const struct envelope *e, struct buf *b)
 static int
 num(const char *s, long long max, long long *out)
 {
-	long long v = 0;
-
-	if (*s == '\0')
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (max - (*s - '0')) / 10)
-			return -1;
-		v = v * 10 + (*s - '0');
-	}
-	*out = v;
-	return 0;
+	return parse_decimal(s, strlen(s), max, out);
 }
 
 /* env_rcpt - a "rcpt STATE TRIES NEXT ADDR" line's value; NULL or why it
@@ -1139,6 +1129,7 @@ queue_read_env(const struct conf *c, const char *id, int msgfd,
 	env_init(e);
 	result_set(res, OUT_OK, R_NONE, "%s", "");
 	if (qpath(path, sizeof(path), c, id, ".env", 0)) {
+		result_set(res, OUT_TEMP, R_QUEUE, "queue path too long");
 		rc = -ENAMETOOLONG;
 		goto out;
 	}

@@ -96,6 +96,14 @@ static const char *const step_names[STEP_COUNT] = {
 	"none", "connect", "greeting", "ehlo", "helo", "starttls", "tls",
 	"auth", "mail", "rcpt", "data", "dot", "rset", "quit" };
 
+static const char *const outcome_names[] = { "ok", "temp", "perm" };
+
+const char *
+outcome_name(enum outcome o)
+{
+	return (unsigned)o < 3 ? outcome_names[o] : "temp";
+}
+
 const char *
 reason_name(enum reason why)
 {
@@ -242,8 +250,7 @@ expand(const struct result *r, const char *rcpt, struct buf *b)
 	}
 	/* Past the final dot a lost connection may mean the message was
 	 * delivered. */
-	if ((r->why == R_TIMEOUT || r->why == R_CLOSED || r->why == R_NETIO) &&
-	    r->step == STEP_DOT)
+	if (r->step == STEP_DOT && r->why != R_REPLY && r->why != R_NONE)
 		buf_adds(b, " (possible duplicate)");
 }
 
@@ -261,6 +268,7 @@ result_text(const struct result *r, const char *rcpt, char *out,
 	if (r->why == R_EXPIRED) {
 		last = *r;
 		last.why = r->why_last;
+		last.why_last = R_NONE;
 		t[0] = '\0';
 		if (last.why != R_NONE && last.why != R_EXPIRED)
 			result_text(&last, rcpt, t, sizeof(t));
@@ -301,9 +309,11 @@ result_dsn(const struct result *r, const char *rcpt, struct result_dsn *d)
 
 	/* Expired in the queue: the last temporary error is the one to
 	 * report, with its 4.x.x status, as Postfix does. */
-	if (r->why == R_EXPIRED && r->why_last != R_NONE) {
+	if (r->why == R_EXPIRED && r->why_last != R_NONE &&
+	    r->why_last != R_EXPIRED) {
 		last = *r;
 		last.why = r->why_last;
+		last.why_last = R_NONE;
 		last.o = OUT_TEMP;
 		result_dsn(&last, rcpt, d);
 		return;
@@ -340,10 +350,10 @@ add_word(struct buf *b, const char *key, const char *val)
 int
 result_dump(const struct result *r, struct buf *b)
 {
-	static const char *const oname[] = { "ok", "temp", "perm" };
 	int rc;
 
-	rc = buf_printf(b, "o=%s why=%s", oname[r->o], reason_name(r->why));
+	rc = buf_printf(b, "o=%s why=%s", outcome_name(r->o),
+	    reason_name(r->why));
 	if (r->why_last != R_NONE)
 		rc |= buf_printf(b, " last=%s", reason_name(r->why_last));
 	if (r->step != STEP_NONE && (unsigned)r->step < STEP_COUNT)
@@ -380,26 +390,6 @@ name_of(const char *const *names, int n, const char *name, size_t len)
 	return -1;
 }
 
-/* num - a decimal value of a word within min..max */
-static int
-num(const char *v, size_t len, long long max, long long *out)
-{
-	long long n = 0;
-	size_t i;
-
-	if (len == 0 || len > 19)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -1;
-		n = n * 10 + (v[i] - '0');
-	}
-	if (n > max)
-		return -1;
-	*out = n;
-	return 0;
-}
-
 /* copy_word - a word's value into a field of size cap, printable */
 static int
 copy_word(char *dst, size_t cap, const char *v, size_t len)
@@ -421,13 +411,12 @@ static int
 load_word(struct result *r, const char *k, size_t klen, const char *v,
     size_t vlen)
 {
-	static const char *const oname[] = { "ok", "temp", "perm" };
 	long long n;
 	int i;
 
 #define KEY(s) (klen == sizeof(s) - 1 && memcmp(k, s, klen) == 0)
 	if (KEY("o"))
-		return (i = name_of(oname, 3, v, vlen)) < 0 ? -1 :
+		return (i = name_of(outcome_names, 3, v, vlen)) < 0 ? -1 :
 		    (r->o = (enum outcome)i, 0);
 	if (KEY("why") || KEY("last")) {
 		for (i = 0; i < R_COUNT; i++)
@@ -449,17 +438,17 @@ load_word(struct result *r, const char *k, size_t klen, const char *v,
 	if (KEY("peer"))
 		return copy_word(r->peer, sizeof(r->peer), v, vlen);
 	if (KEY("code"))
-		return num(v, vlen, 999, &n) < 0 ? -1 : (r->code = (int)n, 0);
+		return parse_decimal(v, vlen, 999, &n) < 0 ? -1 : (r->code = (int)n, 0);
 	if (KEY("err"))
-		return num(v, vlen, 4095, &n) < 0 ? -1 : (r->err = (int)n, 0);
+		return parse_decimal(v, vlen, 4095, &n) < 0 ? -1 : (r->err = (int)n, 0);
 	if (KEY("sending"))
-		return num(v, vlen, 1, &n) < 0 ? -1 : (r->sending = (int)n, 0);
+		return parse_decimal(v, vlen, 1, &n) < 0 ? -1 : (r->sending = (int)n, 0);
 	if (KEY("size"))
-		return num(v, vlen, MESSAGE_SIZE_MAX, &r->size);
+		return parse_decimal(v, vlen, MESSAGE_SIZE_MAX, &r->size);
 	if (KEY("limit"))
-		return num(v, vlen, 1LL << 62, &r->limit);
+		return parse_decimal(v, vlen, 1LL << 62, &r->limit);
 	if (KEY("lifetime"))
-		return num(v, vlen, 1L << 30, &n) < 0 ? -1 :
+		return parse_decimal(v, vlen, DURATION_MAX, &n) < 0 ? -1 :
 		    (r->lifetime = (long)n, 0);
 #undef KEY
 	return -1;
@@ -486,6 +475,10 @@ result_load(struct result *r, const char *words, const char *text)
 			return -1;
 		p = e;
 	}
+	/* The last error of an expiry is an error of its own kind. */
+	if ((r->why_last != R_NONE) != (r->why == R_EXPIRED && r->why_last !=
+	    R_NONE) || r->why_last == R_EXPIRED)
+		return -1;
 	if (text) {
 		if (strlen(text) >= sizeof(r->text))
 			return -1;

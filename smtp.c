@@ -147,7 +147,7 @@ enhanced(const char *p)
 			i++;
 		}
 	}
-	return (p[i] == ' ' || p[i] == '\0') ? i : 0;
+	return (p[i] == ' ' || p[i] == '\n' || p[i] == '\0') ? i : 0;
 }
 
 /* say - the facts of a reply to step: code, RFC 3463 status, text */
@@ -160,10 +160,8 @@ say(struct result *res, enum outcome o, const struct smtp *s,
 	result_at(res, o, R_REPLY, s->host, s->peer, "%s", r->text);
 	res->step = step;
 	res->code = r->code;
-	/* RFC 3463 2: the status leads the text of the first line, its
-	 * class the same as the reply's */
-	if ((n = enhanced(r->text)) > 0 && n < sizeof(res->status) &&
-	    r->text[0] == '0' + r->code / 100)
+	/* RFC 3463 2: the status leads the text of the first line */
+	if ((n = enhanced(r->text)) > 0 && n < sizeof(res->status))
 		snprintf(res->status, sizeof(res->status), "%.*s", (int)n,
 		    r->text);
 }
@@ -450,6 +448,14 @@ ask(struct smtp *s, struct reply *r, struct result *res)
 	    s_reply(s, r, s->cmd_timeout, res) < 0 ? P_LOST : P_OK;
 }
 
+/* oom - res: out of memory (a command did not fit) */
+static enum pstep
+oom(struct result *res)
+{
+	result_oom(res);
+	return P_LOCAL;
+}
+
 /* has_mech - does the server offer SASL mechanism m? */
 static int
 has_mech(const struct smtp *s, const char *m)
@@ -519,7 +525,7 @@ scram_check(struct smtp *s, struct scram *sc, const struct reply *r,
 		    "the server did not prove that it knows the password");
 		return P_REFUSED;
 	}
-	return s_cmd(s, "%s", "") < 0 ? P_LOCAL : P_OK;
+	return s_cmd(s, "%s", "") < 0 ? oom(res) : P_OK;
 }
 
 /* s_scram - AUTH SCRAM-SHA-256 (RFC 7677, RFC 4954 4); P_OK with the
@@ -735,11 +741,11 @@ starttls(struct smtp *s, const struct conf *c, const struct tlsopts *t,
 	/* From here on any failure counts as a failed TLS start: under
 	 * opportunistic the host is tried again in plain text. */
 	if (s_cmd(s, "STARTTLS") < 0 || ask(s, &r, res) != P_OK) {
-		char why[ERRTEXT_MAX];
+		struct rtext why;
 
-		result_text(res, NULL, why, sizeof(why));
+		result_str(res, &why);
 		result_at(res, OUT_TEMP, R_TLS_HANDSHAKE, s->host, s->peer,
-		    "no valid reply to STARTTLS (%s)", why);
+		    "no valid reply to STARTTLS (%s)", why.s);
 		return P_TLS_FAILED;
 	}
 	if (r.code != 220) {
@@ -1095,12 +1101,11 @@ static void
 lost_after_dot(struct txn *t, const struct smtp *s, const struct result *res)
 {
 	struct result tmp;
+	struct rtext why;
 
-	char why[ERRTEXT_MAX];
-
-	result_text(res, NULL, why, sizeof(why));
 	logmsg(LOG_WARNING, "%s: possible duplicate: connection to %s%s lost "
-	    "after the end of data: %s", t->id, s->host, s->peer, why);
+	    "after the end of data: %s", t->id, s->host, s->peer,
+	    result_str(res, &why));
 	tmp = *res;
 	tmp.o = OUT_TEMP;
 	tmp.step = STEP_DOT;
@@ -1236,14 +1241,6 @@ rcpt_reply(struct xfer *x, size_t i, const struct reply *r)
 	} else
 		say(&x->t->rres[i], class_of(r->code) == OUT_OK ? OUT_TEMP :
 		    class_of(r->code), x->s, r, STEP_RCPT);
-}
-
-/* oom - res: out of memory (a command did not fit) */
-static enum pstep
-oom(struct result *res)
-{
-	result_oom(res);
-	return P_LOCAL;
 }
 
 /* envelope_pipelined - RFC 2920 3.1: the previous message's content and

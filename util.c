@@ -307,7 +307,23 @@ parse_long(const char *s, long min, long max, long *out)
 /* Longest duration taken: a century.  Longer is surely a typo, and the
  * bound keeps every time mxsend computes (arrival + queue_lifetime,
  * now + a retry interval) far inside the queue's bounded times. */
-#define DURATION_MAX (100L * 366 * 86400)
+
+int
+parse_decimal(const char *s, size_t len, long long max, long long *out)
+{
+	long long v = 0;
+	size_t i;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > (max - (s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
 
 /* parse_duration - "90", "90s", "15m", "2h", "5d" to seconds, at most
  * DURATION_MAX */
