@@ -152,11 +152,11 @@ main(int argc, char **argv)
 		case 'v':
 			verbose = 1;
 			break;
-		case 't':
-			number(optarg, 3600, &timeout);
-			break;
 		case 'H':
 			host = 1;
+			break;
+		case 't':
+			number(optarg, 3600, &timeout);
 			break;
 		case 'n':
 			number(optarg, 100000, &runs);

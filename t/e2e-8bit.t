@@ -17,29 +17,42 @@ MSG='From: me@origin.test\nTo: u@e8.test\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n
 printf "$MSG" >"$T/in"
 printf "$MSG" | to_crlf >"$T/in.crlf"
 
+# The MAIL FROM lines of an 8-bit body declared, and of no body type.
+FROM8="> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+ BODY=8BITMIME\$"
+FROM7="> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+\$"
+
+# last_from ADDR - the last MAIL FROM line in the trace of ADDR
+last_from() { grep ' > MAIL FROM' "$T/smtpd-$1/trace" | tail -n 1; }
+
 # send8 N RCPT ADDR NAME - $T/in to RCPT, -odi, stderr in $T/N.err (test
 # "NAME: exit 0"); f is then the newest transaction at ADDR, mail_from the
-# first MAIL FROM line in its trace
+# last MAIL FROM line in its trace
 send8() {
 	mx -odi "$2" <"$T/in" 2>"$T/$1.err"
 	is "$?" 0 "$4: exit 0"
 	f=$(rx_last "$3")
-	mail_from=$(grep ' > MAIL FROM' "$T/smtpd-$3/trace" | head -n 1)
+	mail_from=$(last_from "$3")
+}
+
+# quiet STATUS N NAME - test "NAME: exit 0, nothing said": STATUS is 0
+# and $T/N.err empty
+quiet() { is "$1:$(cat "$T/$2.err")" "0:" "$3: exit 0, nothing said"; }
+
+# arrives ADDR IN FILE NAME - test NAME: the newest transaction at ADDR,
+# kept in $T/FILE, is the file IN after its Received: field
+arrives() {
+	rx_data "$(rx_last "$1")" | no_rcvd >"$T/$3"
+	is_file "$T/$3" "$2" "$4"
 }
 
 # --- the server offers 8BITMIME: sent as is, declared ----------------------
 send8 1 u@e8.test $E8 "8BITMIME offered"
-like "$mail_from" \
-    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+ BODY=8BITMIME\$" \
-    "8BITMIME offered: MAIL FROM declares BODY=8BITMIME"
-rx_data "$f" | no_rcvd >"$T/got8"
-is_file "$T/got8" "$T/in.crlf" "8BITMIME offered: the bytes arrive unchanged (after Received:)"
+like "$mail_from" "$FROM8" "8BITMIME offered: MAIL FROM declares BODY=8BITMIME"
+arrives $E8 "$T/in.crlf" got8 "8BITMIME offered: the bytes arrive unchanged (after Received:)"
 
 # --- no 8BITMIME: converted, and the content survives ------------------------
 send8 2 u@e7.test $E7 "no 8BITMIME"
-like "$mail_from" \
-    "> MAIL FROM:<$(id -un)@test\\.example> SIZE=[0-9]+\$" \
-    "no 8BITMIME: no BODY parameter"
+like "$mail_from" "$FROM7" "no 8BITMIME: no BODY parameter"
 rx_data "$f" >"$T/got7"
 ok '! LC_ALL=C grep -q "[^[:print:][:space:]]" <(sed "1,/^\r$/d" "$T/got7")' \
     "no 8BITMIME: the body arrives 7-bit"
@@ -63,8 +76,7 @@ printf 'From: me@origin.test\nTo: u@e7.test\nDate: Mon, 1 Jan 2024 00:00:00 +000
 to_crlf <"$T/in7" >"$T/in7.crlf"
 mx -odi u@e7.test <"$T/in7" 2>"$T/3.err"
 is "$?" 0 "7-bit, no 8BITMIME: exit 0"
-rx_data "$(rx_files $E7 | tail -n 1)" | no_rcvd >"$T/got77"
-is_file "$T/got77" "$T/in7.crlf" "7-bit, no 8BITMIME: the bytes arrive unchanged (after Received:)"
+arrives $E7 "$T/in7.crlf" got77 "7-bit, no 8BITMIME: the bytes arrive unchanged (after Received:)"
 
 # --- -B TYPE: accepted, attached or not, and ignored: the body decides ------
 # b_sent WHAT IP RCPT IN BODY ARGS - IN to RCPT (at IP) with -odi and ARGS:
@@ -92,8 +104,7 @@ b_sent "-B8BITMIME (attached), 7-bit body, no 8BITMIME" $E7 u@e7.test \
 mx -odq -B8bitmime u@e8.test <"$T/in" 2>"$T/7.err"
 is "$?:$(cat "$T/7.err"):$(q_count)" "0::1" "-B8bitmime -odq: exit 0, nothing said, queued"
 mx -q 2>"$T/8.err"
-rx_data "$(rx_files $E8 | tail -n 1)" | no_rcvd >"$T/got8d"
-is_file "$T/got8d" "$T/in.crlf" "-B8bitmime -odq: delivered by the queue run, unchanged"
+arrives $E8 "$T/in.crlf" got8d "-B8bitmime -odq: delivered by the queue run, unchanged"
 printf 'Subject: x\n\nx\n' | mx -odq -B 8BIT u@e8.test 2>"$T/9.err"
 is "$?:$(cat "$T/9.err")" "64:sendmail: -B takes 7BIT or 8BITMIME, not 8BIT" \
     "-B 8BIT: a usage error"

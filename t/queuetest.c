@@ -337,101 +337,154 @@ commit(const struct conf *c, struct qfile *q, struct envelope *e,
 	return queue_commit(c, q, e, &res);
 }
 
+/* spool_msg_file - the file at path holds a committed message: the
+ * message, the submission envelope of id, and the footer */
 static void
-test_spool(void)
+spool_msg_file(const char *path, const char *id)
 {
-	char dir[] = "/tmp/queuetest.XXXXXX", path[2048];
-	struct conf c;
-	struct qfile q;
-	struct envelope e, e2;
-	struct result res;
-	struct strlist ids;
-	struct stat st;
-	int fd, fd2;
+	char want[512], got[512];
+	int n, mfd = open(path, O_RDONLY);
 
-	scratch_init(&c, dir);
-	is_int(queue_open(&c, &res), 0, "queue_open creates the queue");
-	snprintf(path, sizeof(path), "%s/tmp", c.queue_dir);
+	n = snprintf(want, sizeof(want), "Subject: t\r\n\r\nhi\r\n"
+	    "version 2\nid %s\nsender a@b.test\narrival 0\nsize 18\n"
+	    "body none\nbounce 0\nwarned 0\nrcpt pending 0 0 c@d.test\n"
+	    "mxsend-env 00000000000000000018\n", id);
+	memset(got, 0, sizeof(got));
+	ok(read(mfd, got, sizeof(got) - 1) == n && strcmp(got, want) == 0,
+	    "ID.msg: message, submission envelope, footer");
+	if (strcmp(got, want) != 0)
+		printf("# got [%s]\n", got);
+	close(mfd);
+}
+
+/* spool_commit - a message committed into a fresh queue: tmp/ and ID.msg
+ * with their modes, and no ID.env yet; its envelope in e, q still open */
+static void
+spool_commit(const struct conf *c, struct qfile *q, struct envelope *e)
+{
+	char path[2048];
+	struct envelope e2;
+	struct result res;
+	struct stat st;
+
+	is_int(queue_open(c, &res), 0, "queue_open creates the queue");
+	snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0700,
 	    "tmp/ exists, mode 0700");
-	is_int(queue_create(&c, &q, &res), 0, "queue_create");
-	is_int(count_files(c.queue_dir), 1, "only tmp/ before commit");
-	queue_write(&q, "Subject: t\r\n\r\nhi\r\n", 18, &res);
-	env_init(&e);
-	e.sender = xstrdup("a@b.test");
-	env_add_rcpt(&e, "c@d.test");
-	is_int(queue_commit(&c, &q, &e, &res), 0, "queue_commit");
+	is_int(queue_create(c, q, &res), 0, "queue_create");
+	is_int(count_files(c->queue_dir), 1, "only tmp/ before commit");
+	queue_write(q, "Subject: t\r\n\r\nhi\r\n", 18, &res);
+	env_init(e);
+	e->sender = xstrdup("a@b.test");
+	env_add_rcpt(e, "c@d.test");
+	is_int(queue_commit(c, q, e, &res), 0, "queue_commit");
 	is_int(count_files(path), 0, "tmp/ empty after commit");
-	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
+	snprintf(path, sizeof(path), "%s/%s.msg", c->queue_dir, e->id);
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
 	    "ID.msg in place, mode 0600");
-	{
-		char want[512], got[512];
-		int n, mfd = open(path, O_RDONLY);
-
-		n = snprintf(want, sizeof(want), "Subject: t\r\n\r\nhi\r\n"
-		    "version 2\nid %s\nsender a@b.test\narrival 0\nsize 18\n"
-		    "body none\nbounce 0\nwarned 0\nrcpt pending 0 0 c@d.test\n"
-		    "mxsend-env 00000000000000000018\n", e.id);
-		memset(got, 0, sizeof(got));
-		ok(read(mfd, got, sizeof(got) - 1) == n && strcmp(got, want) == 0,
-		    "ID.msg: message, submission envelope, footer");
-		if (strcmp(got, want) != 0)
-			printf("# got [%s]\n", got);
-		close(mfd);
-	}
-	snprintf(path, sizeof(path), "%s/%s.env", c.queue_dir, e.id);
+	spool_msg_file(path, e->id);
+	snprintf(path, sizeof(path), "%s/%s.env", c->queue_dir, e->id);
 	ok(access(path, F_OK) < 0, "no ID.env before the first attempt");
-	is_int(queue_read_env(&c, e.id, -1, &e2, &res), 0,
+	is_int(queue_read_env(c, e->id, -1, &e2, &res), 0,
 	    "the submission envelope reads back");
 	ok(e2.size == 18 && e2.nr == 1 && strcmp(e2.r[0].addr, "c@d.test") == 0,
 	    "  with its size and recipient");
 	env_free(&e2);
+}
+
+/* spool_lock - e's message (committed through q, still open) is locked
+ * by its submitter until q closes, then by one deliverer; its envelope
+ * is updated in ID.env and read back; then it is removed */
+static void
+spool_lock(const struct conf *c, struct qfile *q, struct envelope *e)
+{
+	char path[2048];
+	struct envelope e2;
+	struct result res;
+	struct strlist ids;
+	int fd, fd2;
+
 	/* The committing process still holds the lock. */
-	is_int(queue_lock(&c, e.id, &fd), Q_BUSY, "locked while the submitter "
+	is_int(queue_lock(c, e->id, &fd), Q_BUSY, "locked while the submitter "
 	    "holds it");
-	close(q.fd);
-	ok(queue_lock(&c, e.id, &fd) == Q_OK && fd >= 0, "lockable once the "
+	close(q->fd);
+	ok(queue_lock(c, e->id, &fd) == Q_OK && fd >= 0, "lockable once the "
 	    "submitter is done");
-	is_int(queue_lock(&c, e.id, &fd2), Q_BUSY, "a second lock fails");
+	is_int(queue_lock(c, e->id, &fd2), Q_BUSY, "a second lock fails");
 	strlist_init(&ids);
-	queue_list(&c, &ids, &res);
-	ok(ids.n == 1 && strcmp(ids.v[0], e.id) == 0, "queue_list finds it");
+	queue_list(c, &ids, &res);
+	ok(ids.n == 1 && strcmp(ids.v[0], e->id) == 0, "queue_list finds it");
 	strlist_free(&ids);
-	e.r[0].state = RCPT_FAILED;
-	e.r[0].res = xmalloc(sizeof(*e.r[0].res));
-	result_set(e.r[0].res, OUT_PERM, R_NO_USER, "%s", "no");
-	is_int(queue_write_env(&c, &e, &res), 0, "queue_write_env");
-	is_int(queue_read_env(&c, e.id, -1, &e2, &res), 0, "queue_read_env");
+	e->r[0].state = RCPT_FAILED;
+	e->r[0].res = xmalloc(sizeof(*e->r[0].res));
+	result_set(e->r[0].res, OUT_PERM, R_NO_USER, "%s", "no");
+	is_int(queue_write_env(c, e, &res), 0, "queue_write_env");
+	is_int(queue_read_env(c, e->id, -1, &e2, &res), 0, "queue_read_env");
 	ok(e2.nr == 1 && e2.r[0].state == RCPT_FAILED &&
 	    e2.r[0].res && e2.r[0].res->why == R_NO_USER &&
 	    strcmp(e2.r[0].res->text, "no") == 0, "the update is read back");
 	env_free(&e2);
+	snprintf(path, sizeof(path), "%s/%s.env", c->queue_dir, e->id);
 	ok(access(path, F_OK) == 0, "ID.env after an update");
-	e.has_env = 1;
-	is_int(queue_remove(&c, &e), 0, "queue_remove");
-	is_int(count_files(c.queue_dir), 1, "only tmp/ left");
+	e->has_env = 1;
+	is_int(queue_remove(c, e), 0, "queue_remove");
+	is_int(count_files(c->queue_dir), 1, "only tmp/ left");
 	close(fd);
-	env_free(&e);
+}
 
-	/* A message file whose footer is damaged is not read as a message. */
-	commit(&c, &q, &e, "x\r\n", NULL);
+/* spool_damaged - a message file whose footer is damaged is not read as
+ * a message */
+static void
+spool_damaged(const struct conf *c)
+{
+	char path[2048];
+	struct qfile q;
+	struct envelope e, e2;
+	struct result res;
+
+	commit(c, &q, &e, "x\r\n", NULL);
 	close(q.fd);
-	snprintf(path, sizeof(path), "%s/%s.msg", c.queue_dir, e.id);
+	snprintf(path, sizeof(path), "%s/%s.msg", c->queue_dir, e.id);
 	if (truncate(path, 40) == 0)
-		ok(queue_read_env(&c, e.id, -1, &e2, &res) == Q_ERROR &&
+		ok(queue_read_env(c, e.id, -1, &e2, &res) == Q_ERROR &&
 		    res.why == R_QUEUE && res.o == OUT_TEMP,
 		    "damaged footer: refused, a queue failure");
-	queue_remove(&c, &e);
+	queue_remove(c, &e);
 	env_free(&e);
+}
 
-	/* An aborted message leaves nothing. */
-	queue_create(&c, &q, &res);
+/* spool_abort - an aborted message leaves nothing */
+static void
+spool_abort(const struct conf *c)
+{
+	char path[2048];
+	struct qfile q;
+	struct result res;
+
+	queue_create(c, &q, &res);
 	queue_write(&q, "x", 1, &res);
 	queue_abort(&q);
-	snprintf(path, sizeof(path), "%s/tmp", c.queue_dir);
+	snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
 	is_int(count_files(path), 0, "queue_abort leaves nothing");
+}
 
+/* test_spool - the life of a message file in a scratch queue, then a
+ * queue whose parent directory is missing */
+static void
+test_spool(void)
+{
+	char dir[] = "/tmp/queuetest.XXXXXX";
+	struct conf c;
+	struct qfile q;
+	struct envelope e;
+	struct result res;
+
+	scratch_init(&c, dir);
+	spool_commit(&c, &q, &e);
+	spool_lock(&c, &q, &e);
+	env_free(&e);
+	spool_damaged(&c);
+	spool_abort(&c);
 	snprintf(c.queue_dir, sizeof(c.queue_dir), "%s/no/such/dir", dir);
 	ok(queue_open(&c, &res) < 0 && strstr(res.text, "No such file"),
 	    "missing parent: clear error (%s)", res.text);
@@ -448,85 +501,130 @@ exists(const struct conf *c, const char *id, const char *suffix)
 	return access(path, F_OK) == 0;
 }
 
+/* hold_locked - e's message (committed, its q closed) held while a
+ * deliverer has it locked: out of the queue listing, in the held one,
+ * not released while that lock stands */
+static void
+hold_locked(const struct conf *c, const struct envelope *e)
+{
+	struct envelope e2;
+	struct result res;
+	struct strlist ids;
+	int fd, fd2;
+
+	ok(queue_lock(c, e->id, &fd) == Q_OK,
+	    "hold: the message is locked for delivery");
+	is_int(queue_hold(c, e->id), 0, "queue_hold");
+	ok(!exists(c, e->id, ".msg") && exists(c, e->id, ".hold"),
+	    "ID.msg is now ID.hold");
+	strlist_init(&ids);
+	queue_list(c, &ids, &res);
+	is_int(ids.n, 0, "queue_list leaves a held message out");
+	strlist_free(&ids);
+	strlist_init(&ids);
+	queue_list_held(c, &ids, &res);
+	ok(ids.n == 1 && strcmp(ids.v[0], e->id) == 0,
+	    "queue_list_held lists it");
+	strlist_free(&ids);
+	ok(queue_read_env(c, e->id, -1, &e2, &res) == 0 && e2.nr == 2,
+	    "a held message's envelope reads (for mailq)");
+	env_free(&e2);
+	is_int(queue_lock(c, e->id, &fd2), Q_GONE, "a held message cannot be "
+	    "locked for delivery");
+	is_int(queue_hold(c, e->id), -ENOENT, "holding it again: it is gone");
+	is_int(queue_release(c), 1, "not released while its holder has it");
+	ok(exists(c, e->id, ".hold"), "  still held");
+	close(fd);
+}
+
+/* hold_unwritable - the envelope of e's held message cannot be written
+ * (tmp/ unusable, as on a full disk): it stays held */
+static void
+hold_unwritable(const struct conf *c, const struct envelope *e)
+{
+	char path[2048], away[2048];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/tmp", c->queue_dir);
+	snprintf(away, sizeof(away), "%s/tmp.away", c->queue_dir);
+	rename(path, away);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	is_int(queue_release(c), 1, "not released while its envelope cannot be "
+	    "written");
+	ok(exists(c, e->id, ".hold") && !exists(c, e->id, ".msg") &&
+	    !exists(c, e->id, ".env"), "  still held, no ID.env");
+	unlink(path);
+	rename(away, path);
+}
+
+/* hold_release - e's held message, its first recipient done in ID.env:
+ * the stale-file sweep keeps that envelope, and the message is released
+ * with it once it can be written */
+static void
+hold_release(const struct conf *c, struct envelope *e, int qfd,
+    const char *env)
+{
+	struct envelope e2;
+	struct result res;
+	struct strlist ids;
+
+	e->r[0].state = RCPT_DONE;
+	queue_write_env(c, e, &res);
+	is_int(queue_stale(qfd, env), 0, "a held message's ID.env is no debris");
+
+	is_int(queue_release(c), 0, "released once its envelope can be written");
+	ok(exists(c, e->id, ".msg") && !exists(c, e->id, ".hold") &&
+	    exists(c, e->id, ".env"), "  ID.msg again, with ID.env");
+	ok(queue_read_env(c, e->id, -1, &e2, &res) == 0 && e2.nr == 2 &&
+	    e2.r[0].state == RCPT_DONE && e2.r[1].state == RCPT_PENDING &&
+	    e2.has_env, "  its envelope as it was");
+	env_free(&e2);
+	strlist_init(&ids);
+	queue_list(c, &ids, &res);
+	is_int(ids.n, 1, "  and queue_list has it");
+	strlist_free(&ids);
+}
+
+/* hold_debris - what the stale-file sweep takes for debris in the queue
+ * open as qfd: ID.env (named env) only without e's message file */
+static void
+hold_debris(const struct conf *c, struct envelope *e, int qfd,
+    const char *env)
+{
+	char path[2048];
+
+	is_int(queue_stale(qfd, env), 0, "ID.env of a message is no debris");
+	e->has_env = 1;
+	snprintf(path, sizeof(path), "%s/%s.msg", c->queue_dir, e->id);
+	unlink(path);
+	is_int(queue_stale(qfd, env), 1, "ID.env without its message is debris");
+	is_int(queue_stale(qfd, "tmp"), 0, "tmp/ is no debris");
+	is_int(queue_stale(qfd, "lock"), 0, "lock is no debris");
+}
+
 /* A message whose attempt could not be recorded is held back until its
  * envelope can be written again (queue.c, ID.hold). */
 static void
 test_hold(void)
 {
-	char dir[] = "/tmp/queuetest.XXXXXX", path[2048], away[2048];
+	char dir[] = "/tmp/queuetest.XXXXXX", env[64];
 	struct conf c;
 	struct qfile q;
-	struct envelope e, e2;
+	struct envelope e;
 	struct result res;
-	struct strlist ids;
-	int fd, qfd;
+	int qfd;
 
 	scratch_init(&c, dir);
 	queue_open(&c, &res);
 	commit(&c, &q, &e, "Subject: t\r\n\r\nhi\r\n", "e@f.test");
 	close(q.fd);
-	ok(queue_lock(&c, e.id, &fd) == Q_OK,
-	    "hold: the message is locked for delivery");
-	is_int(queue_hold(&c, e.id), 0, "queue_hold");
-	ok(!exists(&c, e.id, ".msg") && exists(&c, e.id, ".hold"),
-	    "ID.msg is now ID.hold");
-	strlist_init(&ids);
-	queue_list(&c, &ids, &res);
-	is_int(ids.n, 0, "queue_list leaves a held message out");
-	strlist_free(&ids);
-	strlist_init(&ids);
-	queue_list_held(&c, &ids, &res);
-	ok(ids.n == 1 && strcmp(ids.v[0], e.id) == 0, "queue_list_held lists it");
-	strlist_free(&ids);
-	ok(queue_read_env(&c, e.id, -1, &e2, &res) == 0 && e2.nr == 2,
-	    "a held message's envelope reads (for mailq)");
-	env_free(&e2);
-	is_int(queue_lock(&c, e.id, &qfd), Q_GONE, "a held message cannot be "
-	    "locked for delivery");
-	is_int(queue_hold(&c, e.id), -ENOENT, "holding it again: it is gone");
-	is_int(queue_release(&c), 1, "not released while its holder has it");
-	ok(exists(&c, e.id, ".hold"), "  still held");
-	close(fd);
-
-	/* The envelope cannot be written (tmp/ unusable, as on a full
-	 * disk): it stays held. */
-	snprintf(path, sizeof(path), "%s/tmp", c.queue_dir);
-	snprintf(away, sizeof(away), "%s/tmp.away", c.queue_dir);
-	rename(path, away);
-	fd = open(path, O_WRONLY | O_CREAT, 0600);
-	close(fd);
-	is_int(queue_release(&c), 1, "not released while its envelope cannot be "
-	    "written");
-	ok(exists(&c, e.id, ".hold") && !exists(&c, e.id, ".msg") &&
-	    !exists(&c, e.id, ".env"), "  still held, no ID.env");
-	unlink(path);
-	rename(away, path);
-
-	/* The stale-file sweep keeps a held message's envelope. */
-	e.r[0].state = RCPT_DONE;
-	queue_write_env(&c, &e, &res);
+	hold_locked(&c, &e);
+	hold_unwritable(&c, &e);
 	qfd = open(c.queue_dir, O_RDONLY | O_DIRECTORY);
-	snprintf(path, sizeof(path), "%s.env", e.id);
-	is_int(queue_stale(qfd, path), 0, "a held message's ID.env is no debris");
-
-	is_int(queue_release(&c), 0, "released once its envelope can be written");
-	ok(exists(&c, e.id, ".msg") && !exists(&c, e.id, ".hold") &&
-	    exists(&c, e.id, ".env"), "  ID.msg again, with ID.env");
-	ok(queue_read_env(&c, e.id, -1, &e2, &res) == 0 && e2.nr == 2 &&
-	    e2.r[0].state == RCPT_DONE && e2.r[1].state == RCPT_PENDING &&
-	    e2.has_env, "  its envelope as it was");
-	env_free(&e2);
-	strlist_init(&ids);
-	queue_list(&c, &ids, &res);
-	is_int(ids.n, 1, "  and queue_list has it");
-	strlist_free(&ids);
-	is_int(queue_stale(qfd, path), 0, "ID.env of a message is no debris");
-	e.has_env = 1;
-	snprintf(away, sizeof(away), "%s/%s.msg", c.queue_dir, e.id);
-	unlink(away);
-	is_int(queue_stale(qfd, path), 1, "ID.env without its message is debris");
-	is_int(queue_stale(qfd, "tmp"), 0, "tmp/ is no debris");
-	is_int(queue_stale(qfd, "lock"), 0, "lock is no debris");
+	snprintf(env, sizeof(env), "%s.env", e.id);
+	hold_release(&c, &e, qfd, env);
+	hold_debris(&c, &e, qfd, env);
 	queue_remove(&c, &e);
 	close(qfd);
 	env_free(&e);

@@ -117,6 +117,37 @@ struct pstep {
 	const char *text;
 };
 
+/* What the client saw of one session. */
+struct sess {
+	int peer;			/* the peer's exit status */
+	enum outcome open, send;	/* smtp_open's, smtp_send's */
+	struct result rres[2], res;
+};
+
+/* An outcome a session must have, checked as the test NAME (not checked
+ * when NAME is NULL). */
+struct want {
+	enum outcome o;
+	const char *name;
+};
+
+/* An engine session: the peer sends greeting; unless ehlo is NULL it
+ * expects EHLO and answers ehlo; then it plays each of steps (NULL
+ * ends them).  The client sends msg to the first n of rcpts.  name
+ * tests that the peer saw exactly its script; check, unless NULL,
+ * tests the result facts. */
+struct scase {
+	const char *name;
+	const char *greeting, *ehlo;
+	const struct pstep *steps[4];
+	const char *msg;
+	size_t n;
+	struct want open, send, rcpt[2];
+	void (*check)(const struct sess *);
+};
+
+static const char *rcpts[] = { "b@y.test", "c@y.test" };
+
 static int
 read_exact(int fd, char *p, size_t n)
 {
@@ -136,32 +167,51 @@ read_exact(int fd, char *p, size_t n)
 	return 0;
 }
 
+/* play - one peer step on fd; 'X' and any failure end the peer */
 static void
-peer(int lfd, const struct pstep *s)
+play(int fd, const struct pstep *s)
 {
-	int fd = accept(lfd, NULL, NULL);
 	char got[8192];
+	size_t n = strlen(s->text);
+
+	if (s->dir == 'S' && write(fd, s->text, n) != (ssize_t)n)
+		_exit(3);
+	if (s->dir == 'X')
+		_exit(0);
+	if (s->dir == 'C') {
+		memset(got, 0, sizeof(got));
+		if (n >= sizeof(got) || read_exact(fd, got, n) < 0 ||
+		    memcmp(got, s->text, n) != 0) {
+			printf("# peer expected [%s]\n# got [%s]\n", s->text,
+			    got);
+			fflush(stdout);
+			_exit(1);
+		}
+	}
+}
+
+/* peer - k's script on the first connection to lfd; exits 0 when the
+ * client sent exactly what it expects */
+static void
+peer(int lfd, const struct scase *k)
+{
+	const struct pstep greet = { 'S', k->greeting },
+	    ehlo[] = { { 'C', "EHLO client.test\r\n" }, { 'S', k->ehlo } };
+	const struct pstep *s;
+	char got[1];
+	int fd = accept(lfd, NULL, NULL);
+	size_t i;
 
 	if (fd < 0)
 		_exit(2);
-	for (; s->dir; s++) {
-		size_t n = strlen(s->text);
-
-		if (s->dir == 'S' && write(fd, s->text, n) != (ssize_t)n)
-			_exit(3);
-		if (s->dir == 'X')
-			_exit(0);
-		if (s->dir == 'C') {
-			memset(got, 0, sizeof(got));
-			if (n >= sizeof(got) || read_exact(fd, got, n) < 0 ||
-			    memcmp(got, s->text, n) != 0) {
-				printf("# peer expected [%s]\n# got [%s]\n",
-				    s->text, got);
-				fflush(stdout);
-				_exit(1);
-			}
-		}
+	play(fd, &greet);
+	if (k->ehlo != NULL) {
+		play(fd, &ehlo[0]);
+		play(fd, &ehlo[1]);
 	}
+	for (i = 0; k->steps[i] != NULL; i++)
+		for (s = k->steps[i]; s->dir; s++)
+			play(fd, s);
 	/* Nothing more may arrive. */
 	if (read(fd, got, 1) > 0) {
 		printf("# peer: unexpected bytes after the script\n");
@@ -170,263 +220,283 @@ peer(int lfd, const struct pstep *s)
 	_exit(0);
 }
 
-/* run - the client side against a peer playing steps; returns the
- * peer's exit status. */
+/* listen_loopback - a listening socket on 127.0.0.1, its address in
+ * sin; -1 on failure */
 static int
-run(const struct pstep *steps, const char *msg, const char **rcpts,
-    size_t n, struct result *rres, enum outcome *open_o,
-    enum outcome *send_o, struct result *res)
+listen_loopback(struct sockaddr_in *sin)
 {
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
+	socklen_t sl = sizeof(*sin);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)sin, sizeof(*sin)) < 0 ||
+	    listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)sin, &sl) < 0)
+		return -1;
+	return lfd;
+}
+
+/* client - k's message through the engine to the server at sin, what
+ * happened in s */
+static void
+client(const struct scase *k, const struct sockaddr_in *sin,
+    struct sess *s)
+{
 	struct mxaddr a;
 	struct conf c;
-	struct smtp s;
+	struct smtp sm;
 	struct txn t;
 	struct tlsopts plain = { TLS_NONE, 0, "mx.test", NULL, NULL };
 	char path[] = "/tmp/smtptest.XXXXXX";
-	int lfd, mfd, status;
-	pid_t pid;
+	int mfd;
 
 	conf_defaults(&c);
 	snprintf(c.hostname, sizeof(c.hostname), "client.test");
 	c.command_timeout = c.data_timeout = c.connect_timeout = 5;
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    listen(lfd, 1) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &sl) < 0)
-		return -1;
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0)
-		peer(lfd, steps);
-	close(lfd);
 	memset(&a, 0, sizeof(a));
 	snprintf(a.host, sizeof(a.host), "mx.test");
-	memcpy(&a.sa, &sin, sizeof(sin));
-	a.salen = sizeof(sin);
+	memcpy(&a.sa, sin, sizeof(*sin));
+	a.salen = sizeof(*sin);
 	mfd = mkstemp(path);
 	unlink(path);
-	if (write(mfd, msg, strlen(msg)) < 0)
-		return -1;
-	*send_o = OUT_TEMP;
-	*open_o = smtp_open(&s, &a, &c, &plain, res);
-	if (*open_o == OUT_OK) {
+	if (write(mfd, k->msg, strlen(k->msg)) < 0)
+		printf("# cannot write the message\n");
+	s->send = OUT_TEMP;
+	s->open = smtp_open(&sm, &a, &c, &plain, &s->res);
+	if (s->open == OUT_OK) {
 		memset(&t, 0, sizeof(t));
 		t.sender = "a@x.test";
 		t.rcpts = rcpts;
-		t.n = n;
-		t.rres = rres;
+		t.n = k->n;
+		t.rres = s->rres;
 		t.msgfd = mfd;
-		t.size = (off_t)strlen(msg);
-		t.body8 = 0;
+		t.size = (off_t)strlen(k->msg);
 		t.id = "TEST";
-		*send_o = smtp_send(&s, &t, NULL, res);
-		smtp_close(&s, *send_o == OUT_OK);
+		s->send = smtp_send(&sm, &t, NULL, &s->res);
+		smtp_close(&sm, s->send == OUT_OK);
 	}
 	close(mfd);
 	conf_free(&c);
+}
+
+/* run - k's session, the client against a peer playing its script;
+ * s->peer is the peer's exit status */
+static void
+run(const struct scase *k, struct sess *s)
+{
+	struct sockaddr_in sin;
+	int lfd, status;
+	pid_t pid;
+
+	memset(s, 0, sizeof(*s));
+	s->peer = -1;
+	lfd = listen_loopback(&sin);
+	if (lfd < 0)
+		return;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		peer(lfd, k);
+	close(lfd);
+	client(k, &sin, s);
 	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+	s->peer = WIFEXITED(status) ? WEXITSTATUS(status) : 100;
 }
 
 static void
+check_pipelined(const struct sess *s)
+{
+	const struct result *r = &s->rres[1];
+	char text[ERRTEXT_MAX], want[ERRTEXT_MAX];
+
+	ok(r->why == R_REPLY && r->step == STEP_RCPT && r->code == 550 &&
+	    strcmp(r->status, "5.1.1") == 0 &&
+	    strcmp(r->host, "mx.test") == 0 &&
+	    strncmp(r->peer, "[127.0.0.1]:", 12) == 0 &&
+	    strcmp(r->text, "5.1.1 no such user") == 0,
+	    "pipelined: c's result: the server and its reply to RCPT");
+	result_text(r, "c@y.test", text, sizeof(text));
+	snprintf(want, sizeof(want), "mx.test%s said: 550 5.1.1 no such "
+	    "user (in reply to RCPT TO:<c@y.test>)", r->peer);
+	is_str(text, want, "pipelined: c's error in words");
+}
+
+static void
+check_drop(const struct sess *s)
+{
+	const struct result *r = &s->rres[0];
+	char text[ERRTEXT_MAX];
+
+	ok((r->why == R_CLOSED || r->why == R_NETIO) && r->step == STEP_DOT,
+	    "drop after the dot: lost at the end of data");
+	result_text(r, NULL, text, sizeof(text));
+	ok(strlen(text) > 21 && strcmp(text + strlen(text) - 21,
+	    " (possible duplicate)") == 0,
+	    "drop after the dot: flagged as a possible duplicate");
+}
+
+static void
+check_greeting_554(const struct sess *s)
+{
+	const struct result *r = &s->res;
+
+	ok(r->why == R_REPLY && r->step == STEP_GREETING && r->code == 554 &&
+	    strcmp(r->status, "5.3.2") == 0 &&
+	    strcmp(r->text, "5.3.2 go away") == 0, "554 greeting: reason kept");
+}
+
+static void
+check_garbage(const struct sess *s)
+{
+	is_int(s->rres[0].why, R_PROTOCOL, "garbage reply: protocol error");
+}
+
+static void
+check_stray(const struct sess *s)
+{
+	ok(s->res.why == R_PROTOCOL && strcmp(s->res.text,
+	    "unexpected data after a reply") == 0,
+	    "stray reply after EHLO: protocol error (%s)", s->res.text);
+}
+
+static void
+check_mail_451(const struct sess *s)
+{
+	const struct result *r = &s->rres[0];
+
+	ok(r->why == R_REPLY && r->step == STEP_MAIL && r->code == 451 &&
+	    strcmp(r->text, "4.3.0 later") == 0,
+	    "MAIL 451: the MAIL reply is the reason");
+}
+
+/* The parts of the scripts after EHLO. */
+static const struct pstep quit[] = {
+	{ 'C', "QUIT\r\n" },
+	{ 'S', "221 bye\r\n" },
+	{ 0, NULL },
+}, pipelined[] = {
+	{ 'C', "MAIL FROM:<a@x.test> SIZE=25\r\n"
+	    "RCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n" },
+	{ 'S', "250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n" },
+	{ 'C', "Subject: x\r\n\r\n..dot\r\nend\r\n.\r\n" },
+	{ 'S', "250 2.0.0 queued as X\r\n" },
+	{ 0, NULL },
+}, helo_lockstep[] = {
+	{ 'C', "HELO client.test\r\n" },
+	{ 'S', "250 old.test\r\n" },
+	{ 'C', "MAIL FROM:<a@x.test>\r\n" },
+	{ 'S', "250 ok\r\n" },
+	{ 'C', "RCPT TO:<b@y.test>\r\n" },
+	{ 'S', "450 4.2.0 busy\r\n" },
+	{ 'C', "RCPT TO:<c@y.test>\r\n" },
+	{ 'S', "250 ok\r\n" },
+	{ 'C', "DATA\r\n" },
+	{ 'S', "354 go\r\n" },
+	{ 'C', "x\r\n.\r\n" },
+	{ 'S', "250 ok\r\n" },
+	{ 0, NULL },
+}, to_the_dot[] = {		/* lockstep, "x" to b@y.test */
+	{ 'C', "MAIL FROM:<a@x.test>\r\n" },
+	{ 'S', "250 ok\r\n" },
+	{ 'C', "RCPT TO:<b@y.test>\r\n" },
+	{ 'S', "250 ok\r\n" },
+	{ 'C', "DATA\r\n" },
+	{ 'S', "354 go\r\n" },
+	{ 'C', "x\r\n.\r\n" },
+	{ 0, NULL },
+}, drop[] = {
+	{ 'X', "" },
+	{ 0, NULL },
+}, dot_354[] = {
+	{ 'S', "354 what?\r\n" },
+	{ 0, NULL },
+}, garbage[] = {
+	{ 'C', "MAIL FROM:<a@x.test>\r\n" },
+	{ 'S', "hello there\r\n" },
+	{ 0, NULL },
+}, mail_451[] = {
+	{ 'C', "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n" },
+	{ 'S', "451 4.3.0 later\r\n503 no mail\r\n503 no rcpt\r\n" },
+	{ 'C', "RSET\r\n" },
+	{ 'S', "250 ok\r\n" },
+	{ 0, NULL },
+};
+
+static const struct scase scases[] = {
+	{ "pipelined: the server saw exactly the right bytes",
+	    "220 mx.test ESMTP\r\n",
+	    "250-mx.test\r\n250-PIPELINING\r\n250 SIZE\r\n",
+	    { pipelined, quit }, "Subject: x\r\n\r\n.dot\r\nend\r\n", 2,
+	    { OUT_OK, "pipelined: open ok" },
+	    { OUT_OK, "pipelined: connection reusable" },
+	    { { OUT_OK, "pipelined: b accepted" },
+	    { OUT_PERM, "pipelined: c refused for good" } }, check_pipelined },
+	{ "HELO fallback, lockstep: exact bytes", "220 old.test\r\n",
+	    "502 5.5.1 what?\r\n", { helo_lockstep, quit }, "x\r\n", 2,
+	    { 0, NULL }, { 0, NULL },
+	    { { OUT_TEMP, "lockstep: b deferred" },
+	    { OUT_OK, "lockstep: c delivered" } }, NULL },
+	{ "drop after the dot: peer ran", "220 mx.test\r\n", "250 mx.test\r\n",
+	    { to_the_dot, drop }, "x\r\n", 1,
+	    { 0, NULL }, { OUT_TEMP, "drop after the dot: connection lost" },
+	    { { OUT_TEMP, "drop after the dot: deferred" } }, check_drop },
+	{ "554 greeting: QUIT sent", "554 5.3.2 go away\r\n", NULL,
+	    { quit }, "x\r\n", 1,
+	    { OUT_PERM, "554 greeting: open fails" }, { 0, NULL },
+	    { { 0, NULL } }, check_greeting_554 },
+	{ "SIZE limit: no MAIL sent", "220 mx.test\r\n",
+	    "250-mx.test\r\n250 SIZE 10\r\n", { quit },
+	    "0123456789abcdef\r\n", 1,
+	    { 0, NULL }, { 0, NULL },
+	    { { OUT_PERM, "SIZE limit: refused for good" } }, NULL },
+	{ "garbage reply: peer ran", "220 mx.test\r\n", "250 mx.test\r\n",
+	    { garbage }, "x\r\n", 1,
+	    { 0, NULL }, { 0, NULL },
+	    { { OUT_TEMP, "garbage reply: deferred" } }, check_garbage },
+	{ "stray reply after EHLO: peer ran", "220 mx.test\r\n",
+	    "250 mx.test\r\n250 surprise\r\n", { NULL }, "x\r\n", 1,
+	    { OUT_TEMP, "stray reply after EHLO: the session fails" },
+	    { 0, NULL }, { { 0, NULL } }, check_stray },
+	{ "3xx after the end of data: peer ran", "220 mx.test\r\n",
+	    "250 mx.test\r\n", { to_the_dot, dot_354, quit }, "x\r\n", 1,
+	    { 0, NULL }, { 0, NULL },
+	    { { OUT_TEMP, "3xx after the end of data: deferred, not "
+	    "delivered" } }, NULL },
+	{ "MAIL 451 pipelined: all replies read, RSET", "220 mx.test\r\n",
+	    "250-mx.test\r\n250 PIPELINING\r\n", { mail_451, quit }, "x\r\n", 1,
+	    { 0, NULL }, { 0, NULL },
+	    { { OUT_TEMP, "MAIL 451: recipient deferred" } }, check_mail_451 },
+};
+
+/* is_outcome - got is w's outcome, unless w is not checked */
+static void
+is_outcome(enum outcome got, const struct want *w)
+{
+	if (w->name != NULL)
+		is_int(got, w->o, "%s", w->name);
+}
+
+/* test_engine - each of scases: the peer's verdict, the outcomes, then
+ * the case's own checks of the result facts */
+static void
 test_engine(void)
 {
-	struct result rres[3], res;
-	char text[ERRTEXT_MAX], want[ERRTEXT_MAX];
-	enum outcome oo, so;
-	const char *two[] = { "b@y.test", "c@y.test" };
-	const char *one[] = { "b@y.test" };
-	int st;
+	const struct scase *k;
+	struct sess s;
+	size_t i;
 
-	{
-		static const struct pstep s[] = {
-			{ 'S', "220 mx.test ESMTP\r\n" },
-			{ 'C', "EHLO client.test\r\n" },
-			{ 'S', "250-mx.test\r\n250-PIPELINING\r\n250 SIZE\r\n" },
-			{ 'C', "MAIL FROM:<a@x.test> SIZE=25\r\n"
-			    "RCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n" },
-			{ 'S', "250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n"
-			    "354 go\r\n" },
-			{ 'C', "Subject: x\r\n\r\n..dot\r\nend\r\n.\r\n" },
-			{ 'S', "250 2.0.0 queued as X\r\n" },
-			{ 'C', "QUIT\r\n" },
-			{ 'S', "221 bye\r\n" },
-			{ 0, NULL },
-		};
-		st = run(s, "Subject: x\r\n\r\n.dot\r\nend\r\n", two, 2, rres,
-		    &oo, &so, &res);
-		is_int(st, 0, "pipelined: the server saw exactly the right bytes");
-		is_int(oo, OUT_OK, "pipelined: open ok");
-		is_int(so, OUT_OK, "pipelined: connection reusable");
-		is_int(rres[0].o, OUT_OK, "pipelined: b accepted");
-		is_int(rres[1].o, OUT_PERM, "pipelined: c refused for good");
-		ok(rres[1].why == R_REPLY && rres[1].step == STEP_RCPT &&
-		    rres[1].code == 550 && strcmp(rres[1].status, "5.1.1") == 0 &&
-		    strcmp(rres[1].host, "mx.test") == 0 &&
-		    strncmp(rres[1].peer, "[127.0.0.1]:", 12) == 0 &&
-		    strcmp(rres[1].text, "5.1.1 no such user") == 0,
-		    "pipelined: c's result: the server and its reply to RCPT");
-		result_text(&rres[1], "c@y.test", text, sizeof(text));
-		snprintf(want, sizeof(want), "mx.test%s said: 550 5.1.1 no such "
-		    "user (in reply to RCPT TO:<c@y.test>)", rres[1].peer);
-		is_str(text, want, "pipelined: c's error in words");
-	}
-	{
-		static const struct pstep s[] = {
-			{ 'S', "220 old.test\r\n" },
-			{ 'C', "EHLO client.test\r\n" },
-			{ 'S', "502 5.5.1 what?\r\n" },
-			{ 'C', "HELO client.test\r\n" },
-			{ 'S', "250 old.test\r\n" },
-			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
-			{ 'S', "250 ok\r\n" },
-			{ 'C', "RCPT TO:<b@y.test>\r\n" },
-			{ 'S', "450 4.2.0 busy\r\n" },
-			{ 'C', "RCPT TO:<c@y.test>\r\n" },
-			{ 'S', "250 ok\r\n" },
-			{ 'C', "DATA\r\n" },
-			{ 'S', "354 go\r\n" },
-			{ 'C', "x\r\n.\r\n" },
-			{ 'S', "250 ok\r\n" },
-			{ 'C', "QUIT\r\n" },
-			{ 'S', "221 bye\r\n" },
-			{ 0, NULL },
-		};
-		st = run(s, "x\r\n", two, 2, rres, &oo, &so, &res);
-		is_int(st, 0, "HELO fallback, lockstep: exact bytes");
-		is_int(rres[0].o, OUT_TEMP, "lockstep: b deferred");
-		is_int(rres[1].o, OUT_OK, "lockstep: c delivered");
-	}
-	{
-		static const struct pstep s[] = {
-			{ 'S', "220 mx.test\r\n" },
-			{ 'C', "EHLO client.test\r\n" },
-			{ 'S', "250 mx.test\r\n" },
-			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
-			{ 'S', "250 ok\r\n" },
-			{ 'C', "RCPT TO:<b@y.test>\r\n" },
-			{ 'S', "250 ok\r\n" },
-			{ 'C', "DATA\r\n" },
-			{ 'S', "354 go\r\n" },
-			{ 'C', "x\r\n.\r\n" },
-			{ 'X', "" },
-			{ 0, NULL },
-		};
-		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
-		is_int(st, 0, "drop after the dot: peer ran");
-		is_int(so, OUT_TEMP, "drop after the dot: connection lost");
-		is_int(rres[0].o, OUT_TEMP, "drop after the dot: deferred");
-		ok((rres[0].why == R_CLOSED || rres[0].why == R_NETIO) &&
-		    rres[0].step == STEP_DOT, "drop after the dot: lost at the "
-		    "end of data");
-		result_text(&rres[0], NULL, text, sizeof(text));
-		ok(strlen(text) > 21 && strcmp(text + strlen(text) - 21,
-		    " (possible duplicate)") == 0,
-		    "drop after the dot: flagged as a possible duplicate");
-	}
-	{
-		static const struct pstep s[] = {
-			{ 'S', "554 5.3.2 go away\r\n" },
-			{ 'C', "QUIT\r\n" },
-			{ 'S', "221 bye\r\n" },
-			{ 0, NULL },
-		};
-		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
-		is_int(st, 0, "554 greeting: QUIT sent");
-		is_int(oo, OUT_PERM, "554 greeting: open fails");
-		ok(res.why == R_REPLY && res.step == STEP_GREETING &&
-		    res.code == 554 && strcmp(res.status, "5.3.2") == 0 &&
-		    strcmp(res.text, "5.3.2 go away") == 0,
-		    "554 greeting: reason kept");
-	}
-	{
-		static const struct pstep s[] = {
-			{ 'S', "220 mx.test\r\n" },
-			{ 'C', "EHLO client.test\r\n" },
-			{ 'S', "250-mx.test\r\n250 SIZE 10\r\n" },
-			{ 'C', "QUIT\r\n" },
-			{ 'S', "221 bye\r\n" },
-			{ 0, NULL },
-		};
-		st = run(s, "0123456789abcdef\r\n", one, 1, rres, &oo, &so, &res);
-		is_int(st, 0, "SIZE limit: no MAIL sent");
-		is_int(rres[0].o, OUT_PERM, "SIZE limit: refused for good");
-	}
-	{
-		static const struct pstep s[] = {
-			{ 'S', "220 mx.test\r\n" },
-			{ 'C', "EHLO client.test\r\n" },
-			{ 'S', "250 mx.test\r\n" },
-			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
-			{ 'S', "hello there\r\n" },
-			{ 0, NULL },
-		};
-		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
-		is_int(st, 0, "garbage reply: peer ran");
-		is_int(rres[0].o, OUT_TEMP, "garbage reply: deferred");
-		is_int(rres[0].why, R_PROTOCOL, "garbage reply: protocol error");
-	}
-	{
-		static const struct pstep s[] = {
-			{ 'S', "220 mx.test\r\n" },
-			{ 'C', "EHLO client.test\r\n" },
-			{ 'S', "250 mx.test\r\n250 surprise\r\n" },
-			{ 0, NULL },
-		};
-		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
-		is_int(st, 0, "stray reply after EHLO: peer ran");
-		is_int(oo, OUT_TEMP, "stray reply after EHLO: the session fails");
-		ok(res.why == R_PROTOCOL && strcmp(res.text,
-		    "unexpected data after a reply") == 0,
-		    "stray reply after EHLO: protocol error (%s)", res.text);
-	}
-	{
-		static const struct pstep s[] = {
-			{ 'S', "220 mx.test\r\n" },
-			{ 'C', "EHLO client.test\r\n" },
-			{ 'S', "250 mx.test\r\n" },
-			{ 'C', "MAIL FROM:<a@x.test>\r\n" },
-			{ 'S', "250 ok\r\n" },
-			{ 'C', "RCPT TO:<b@y.test>\r\n" },
-			{ 'S', "250 ok\r\n" },
-			{ 'C', "DATA\r\n" },
-			{ 'S', "354 go\r\n" },
-			{ 'C', "x\r\n.\r\n" },
-			{ 'S', "354 what?\r\n" },
-			{ 'C', "QUIT\r\n" },
-			{ 'S', "221 bye\r\n" },
-			{ 0, NULL },
-		};
-		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
-		is_int(st, 0, "3xx after the end of data: peer ran");
-		is_int(rres[0].o, OUT_TEMP, "3xx after the end of data: deferred, "
-		    "not delivered");
-	}
-	{
-		static const struct pstep s[] = {
-			{ 'S', "220 mx.test\r\n" },
-			{ 'C', "EHLO client.test\r\n" },
-			{ 'S', "250-mx.test\r\n250 PIPELINING\r\n" },
-			{ 'C', "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
-			    "DATA\r\n" },
-			{ 'S', "451 4.3.0 later\r\n503 no mail\r\n503 no rcpt\r\n" },
-			{ 'C', "RSET\r\n" },
-			{ 'S', "250 ok\r\n" },
-			{ 'C', "QUIT\r\n" },
-			{ 'S', "221 bye\r\n" },
-			{ 0, NULL },
-		};
-		st = run(s, "x\r\n", one, 1, rres, &oo, &so, &res);
-		is_int(st, 0, "MAIL 451 pipelined: all replies read, RSET");
-		is_int(rres[0].o, OUT_TEMP, "MAIL 451: recipient deferred");
-		ok(rres[0].why == R_REPLY && rres[0].step == STEP_MAIL &&
-		    rres[0].code == 451 && strcmp(rres[0].text, "4.3.0 later") ==
-		    0, "MAIL 451: the MAIL reply is the reason");
+	for (i = 0; i < sizeof(scases) / sizeof(scases[0]); i++) {
+		k = &scases[i];
+		run(k, &s);
+		is_int(s.peer, 0, "%s", k->name);
+		is_outcome(s.open, &k->open);
+		is_outcome(s.send, &k->send);
+		is_outcome(s.rres[0].o, &k->rcpt[0]);
+		is_outcome(s.rres[1].o, &k->rcpt[1]);
+		if (k->check != NULL)
+			k->check(&s);
 	}
 }
 
