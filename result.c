@@ -406,6 +406,27 @@ copy_word(char *dst, size_t cap, const char *v, size_t len)
 	return 0;
 }
 
+/* status_ok - an RFC 3463 status as smtp.c takes it from a reply
+ * (enhanced): a class digit 2 to 5, subject and detail of one to three
+ * digits */
+static int
+status_ok(const char *v, size_t len)
+{
+	size_t i = 1, part, n;
+
+	if (len < 5 || v[0] < '2' || v[0] > '5')
+		return 0;
+	for (part = 0; part < 2; part++) {
+		if (i >= len || v[i++] != '.')
+			return 0;
+		for (n = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++)
+			n++;
+		if (n < 1 || n > 3)
+			return 0;
+	}
+	return i == len;
+}
+
 /* load_word - one key=value of the envelope form */
 static int
 load_word(struct result *r, const char *k, size_t klen, const char *v,
@@ -432,7 +453,8 @@ load_word(struct result *r, const char *k, size_t klen, const char *v,
 		return (i = name_of(step_names, STEP_COUNT, v, vlen)) < 0 ? -1 :
 		    (r->step = (enum smtp_step)i, 0);
 	if (KEY("status"))
-		return copy_word(r->status, sizeof(r->status), v, vlen);
+		return !status_ok(v, vlen) ? -1 :
+		    copy_word(r->status, sizeof(r->status), v, vlen);
 	if (KEY("host"))
 		return copy_word(r->host, sizeof(r->host), v, vlen);
 	if (KEY("peer"))

@@ -46,12 +46,27 @@ fuzz_reply(const uint8_t *p, size_t n)
 	}
 }
 
+/* env_words - r in words and as DSN fields: one bounded line each */
+static void
+env_words(const struct result *r, const char *addr)
+{
+	struct result_dsn d;
+	char t[ERRTEXT_MAX];
+
+	result_text(r, addr, t, sizeof(t));
+	result_dsn(r, addr, &d);
+	if (strlen(t) >= ERRTEXT_MAX || strchr(t, '\n') ||
+	    strlen(d.status) < 5 || strchr(d.diag, '\n'))
+		abort();
+}
+
 static void
 fuzz_env(const uint8_t *p, size_t n)
 {
 	struct envelope e, e2;
 	struct buf b;
 	char err[200];
+	size_t i;
 
 	env_init(&e);
 	buf_init(&b, 0);
@@ -63,6 +78,10 @@ fuzz_env(const uint8_t *p, size_t n)
 		    e2.nr != e.nr || strcmp(e2.sender, e.sender) != 0)
 			abort();
 		env_free(&e2);
+		/* Every result loaded can be worded and reported. */
+		for (i = 0; i < e.nr; i++)
+			if (e.r[i].res)
+				env_words(e.r[i].res, e.r[i].addr);
 	}
 	env_free(&e);
 	buf_free(&b);
