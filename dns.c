@@ -163,10 +163,12 @@ set_port(struct sockaddr_storage *ss, int port)
 /*
  * ip_parse - s as an IPv4 or IPv6 address, in sa.  With brackets it is an
  * address literal (RFC 5321 4.1.3): "[192.0.2.1]", "[IPv6:2001:db8::1]";
- * "[2001:db8::1]" is accepted too.  Returns 1 when it is an address, 0
- * when it is not one (a name), -1 for brackets around something else.
+ * "[2001:db8::1]" is accepted too.  IP_NAME: not an address (a name),
+ * IP_BAD: brackets around something else.
  */
-static int
+enum ip_form { IP_ADDR, IP_NAME, IP_BAD };
+
+static enum ip_form
 ip_parse(const char *s, struct sockaddr_storage *sa, socklen_t *salen)
 {
 	char tmp[INET6_ADDRSTRLEN + 8];
@@ -177,7 +179,7 @@ ip_parse(const char *s, struct sockaddr_storage *sa, socklen_t *salen)
 
 	if (s[0] == '[') {
 		if (len < 3 || s[len - 1] != ']')
-			return -1;
+			return IP_BAD;
 		s++;
 		len -= 2;
 		bracket = 1;
@@ -188,21 +190,21 @@ ip_parse(const char *s, struct sockaddr_storage *sa, socklen_t *salen)
 		}
 	}
 	if (len >= sizeof(tmp))
-		return bracket ? -1 : 0;
+		return bracket ? IP_BAD : IP_NAME;
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
 	memset(sa, 0, sizeof(*sa));
 	if (!v6only && inet_pton(AF_INET, tmp, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		*salen = sizeof(*sin);
-		return 1;
+		return IP_ADDR;
 	}
 	if (inet_pton(AF_INET6, tmp, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		*salen = sizeof(*sin6);
-		return 1;
+		return IP_ADDR;
 	}
-	return bracket ? -1 : 0;
+	return bracket ? IP_BAD : IP_NAME;
 }
 
 /* addr_text - the address of sa as text ("?" if it has none) */
@@ -239,10 +241,12 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 
 /*
  * route_add - append one address; an address already in the route is
- * kept once, at its best preference.  Returns 0, 1 when the route is full
- * (DNS_ADDR_MAX), -1 when out of memory.
+ * kept once, at its best preference.  ROUTE_FULL: DNS_ADDR_MAX reached,
+ * the address left out; ROUTE_NOMEM: out of memory.
  */
-static int
+enum route_add { ROUTE_ADDED, ROUTE_FULL, ROUTE_NOMEM };
+
+static enum route_add
 route_add(struct route *r, const char *host, int pref,
     const struct sockaddr *sa, socklen_t salen, int port)
 {
@@ -252,29 +256,29 @@ route_add(struct route *r, const char *host, int pref,
 
 	if (salen > sizeof(ss) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-		return 0;
+		return ROUTE_ADDED;
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, sa, salen);
 	for (i = 0; i < r->n; i++)
 		if (same_addr(&r->a[i].sa, &ss))
-			return 0;
+			return ROUTE_ADDED;
 	if (r->n >= DNS_ADDR_MAX)
-		return 1;
+		return ROUTE_FULL;
 	m = array_grow(r->a, r->n, &r->cap, sizeof(*r->a), 8);
 	if (m == NULL)
-		return -1;
+		return ROUTE_NOMEM;
 	r->a = m;
 	m = &r->a[r->n];
 	memset(m, 0, sizeof(*m));
 	if (snprintf(m->host, sizeof(m->host), "%s", host) >=
 	    (int)sizeof(m->host))
-		return 0;	/* cannot happen: names are checked */
+		return ROUTE_ADDED;	/* cannot happen: names are checked */
 	m->pref = pref;
 	m->sa = ss;
 	m->salen = salen;
 	set_port(&m->sa, port);
 	r->n++;
-	return 0;
+	return ROUTE_ADDED;
 }
 
 void
@@ -503,22 +507,23 @@ addr_query(ares_channel ch, struct exch *x, int absolute, int *pending)
  * answer, which is returned updated); x's lookup result is freed, and a
  * lookup that succeeded with no address becomes ARES_ENODATA.
  */
-static int
-addr_take(struct route *r, struct exch *x, int port, int full)
+static enum route_add
+addr_take(struct route *r, struct exch *x, int port, enum route_add full)
 {
 	struct ares_addrinfo_node *node;
 	int added = 0;
 
 	if (x->literal)
-		return full ? full : route_add(r, x->name, x->pref,
+		return full != ROUTE_ADDED ? full : route_add(r, x->name, x->pref,
 		    (struct sockaddr *)&x->sa, x->salen, port);
 	if (x->status != ARES_SUCCESS)
 		vlog("dns: %s: no address: %s", x->name, errtext(x->status));
-	for (node = x->ai ? x->ai->nodes : NULL; node != NULL && !full;
+	for (node = x->ai ? x->ai->nodes : NULL; node != NULL &&
+	    full == ROUTE_ADDED;
 	    node = node->ai_next) {
 		full = route_add(r, x->name, x->pref, node->ai_addr,
 		    (socklen_t)node->ai_addrlen, port);
-		if (full > 0)
+		if (full == ROUTE_FULL)
 			vlog("dns: more than %d addresses, the rest from %s "
 			    "on are not used", DNS_ADDR_MAX, x->name);
 		added++;
@@ -541,7 +546,8 @@ static int
 resolve(struct dns *d, ares_channel ch, struct exch *e, size_t n, int port,
     int absolute, struct route *r)
 {
-	int pending = 0, rc = 0, full = 0;
+	enum route_add full = ROUTE_ADDED;
+	int pending = 0, rc = 0;
 	size_t i;
 
 	for (i = 0; i < n; i++)
@@ -549,7 +555,7 @@ resolve(struct dns *d, ares_channel ch, struct exch *e, size_t n, int port,
 	(void)dns_wait(ch, &pending, d->timeout);
 	for (i = 0; i < n; i++) {
 		full = addr_take(r, &e[i], port, full);
-		if (full < 0)
+		if (full == ROUTE_NOMEM)
 			rc = -1;
 	}
 	return rc;
@@ -756,7 +762,7 @@ literal_route(const char *what, const struct sockaddr_storage *sa,
 
 	addr_text(sa, txt, sizeof(txt));
 	if (route_add(r, txt, 0, (const struct sockaddr *)sa, salen,
-	    port) != 0) {
+	    port) != ROUTE_ADDED) {
 		result_set(res, OUT_TEMP, R_NOMEM, "%s", what);
 		return OUT_TEMP;
 	}
@@ -825,7 +831,8 @@ exch_set(struct exch *x, const char *dom, const struct ares_mx_reply *m)
 
 	memset(x, 0, sizeof(*x));
 	x->pref = m->priority;
-	if (ip_parse(m->host, &x->sa, &x->salen) > 0 && m->host[0] != '[') {
+	if (ip_parse(m->host, &x->sa, &x->salen) == IP_ADDR &&
+	    m->host[0] != '[') {
 		x->literal = 1;
 		addr_text(&x->sa, x->name, sizeof(x->name));
 		return 1;
@@ -941,7 +948,7 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 	char dom[HOST_MAX], qname[QNAME_MAX];
 	size_t n = 0;
 	socklen_t salen;
-	int lit;
+	enum ip_form lit;
 	enum outcome o = OUT_TEMP;
 
 	r->a = NULL;
@@ -953,11 +960,11 @@ dns_route(struct dns *d, const char *domain, int port, struct route *r,
 		goto out;
 	}
 	lit = ip_parse(domain, &sa, &salen);
-	if (lit > 0 && domain[0] == '[') {
+	if (lit == IP_ADDR && domain[0] == '[') {
 		o = literal_route(domain, &sa, salen, port, r, res);
 		goto out;
 	}
-	if (lit < 0) {
+	if (lit == IP_BAD) {
 		o = OUT_PERM;
 		result_set(res, o, R_DNS_BAD_NAME, "%s: bad address literal",
 		    domain);
@@ -997,7 +1004,7 @@ dns_host(struct dns *d, const char *host, int port, struct route *r,
 	struct exch e;
 	char p[HOST_MAX];
 	socklen_t salen;
-	int lit;
+	enum ip_form lit;
 	enum outcome o = OUT_TEMP;
 
 	r->a = NULL;
@@ -1008,12 +1015,12 @@ dns_host(struct dns *d, const char *host, int port, struct route *r,
 		goto out;
 	}
 	lit = ip_parse(host, &sa, &salen);
-	if (lit > 0) {
+	if (lit == IP_ADDR) {
 		o = literal_route(p, &sa, salen, port, r, res);
 		goto out;
 	}
 	memset(&e, 0, sizeof(e));
-	if (lit < 0 || !name_ok(host) || snprintf(e.name, sizeof(e.name), "%s",
+	if (lit == IP_BAD || !name_ok(host) || snprintf(e.name, sizeof(e.name), "%s",
 	    host) >= (int)sizeof(e.name)) {
 		result_set(res, OUT_TEMP, R_DNS_BAD_NAME, "%s: bad host name",
 		    p);
