@@ -31,6 +31,13 @@
  *             --check-queue list held messages; the sweep keeps their
  *             ID.env.
  *   tmp/      files being written.  Nothing there is a message yet.
+ *   lock      held by the -q run that sweeps (deliver.c).
+ *   bounce-times  the report rate limit: one line "KEY16HEX UNIXTIME" per
+ *             report of the last hour, KEY a hash of the sender, the
+ *             recipients and their statuses (queue_report_seen, _note).
+ *             In a group queue queue_open creates both with the group
+ *             mode.
+ *   tmp/dest-HASH.lock  a -q run's lock of one destination.
  *
  * A message exists once ID.msg exists: a submission writes the message,
  * its envelope and the footer to tmp/ID.msg, fsyncs it, renames it into
@@ -77,14 +84,6 @@
  *                         envelope without it.  An older mxsend refuses
  *                         such an envelope (unknown key) and so leaves
  *                         the message alone.
- *
- *   lock      held by the -q run that sweeps (deliver.c).
- *   bounce-times  the report rate limit: one line "KEY16HEX UNIXTIME" per
- *             report of the last hour, KEY a hash of the sender, the
- *             recipients and their statuses (queue_report_seen, _note).
- *             In a group queue queue_open creates both with the group
- *             mode.
- *   tmp/dest-HASH.lock  a -q run's lock of one destination.
  *
  * Why the envelope has two homes.  The trailer of ID.msg is written with
  * the message, in the same file and fsync: a submission costs two fsyncs
