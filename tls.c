@@ -177,7 +177,8 @@ ossl_load(struct result *res)
 
 static SSL_CTX *ctx;
 
-/* ssl_err - the newest OpenSSL error as text, or fallback */
+/* ssl_err - the earliest OpenSSL error of the queue as text (the one
+ * that started it), or fallback; the queue is cleared */
 static void
 ssl_err(char *out, size_t outlen, const char *fallback)
 {
@@ -300,7 +301,7 @@ handshake_error(SSL *ssl, int r, int e, enum reason *why_r, char *why,
     size_t whylen)
 {
 	long vr;
-	int lib;
+	unsigned long code;
 
 	*why_r = R_TLS_HANDSHAKE;
 	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
@@ -313,11 +314,14 @@ handshake_error(SSL *ssl, int r, int e, enum reason *why_r, char *why,
 		    "connection closed by server" : strerror(errno));
 		return HS_FAILED;
 	}
-	/* A plain-text reply read as a TLS record */
-	lib = ERR_GET_REASON(ERR_peek_error());
+	/* A plain-text reply read as a TLS record (reason codes are per
+	 * library: only libssl's count) */
+	code = ERR_peek_error();
 	ssl_err(why, whylen, "handshake failed");
-	return lib == SSL_R_WRONG_VERSION_NUMBER ||
-	    lib == SSL_R_PACKET_LENGTH_TOO_LONG ? HS_NOT_TLS : HS_FAILED;
+	return ERR_GET_LIB(code) == ERR_LIB_SSL &&
+	    (ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER ||
+	    ERR_GET_REASON(code) == SSL_R_PACKET_LENGTH_TOO_LONG) ?
+	    HS_NOT_TLS : HS_FAILED;
 }
 
 enum handshake
