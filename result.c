@@ -17,9 +17,11 @@
  *          [size=N] [limit=N] [lifetime=N] [last=NAME]
  *   detail TEXT
  *
- * Names are the reason_names and step_names below; an unknown name or
- * key refuses the envelope (an older mxsend reading a newer one leaves
- * the message alone).  Every value is bounded and printable.
+ * Names are those of the reasons and step_names tables below; an unknown
+ * name or key refuses the envelope (an older mxsend reading a newer one
+ * leaves the message alone).  Every value is bounded and printable, a
+ * status is an RFC 3463 code, and last= goes only with why=expired (an
+ * expiry is never the last error of another).
  */
 #include <errno.h>
 #include <stdarg.h>
