@@ -27,7 +27,8 @@
  * same machine, alternating): submit -odq took 3.81-4.20 ms (median of
  * the medians 3.96 ms, 116 page faults) loaded this way, and 6.10-7.23
  * ms (6.68 ms, 258 page faults) with libssl and libcrypto linked and so
- * mapped at every exec, against 2.15-2.28 ms for /bin/true.  A new
+ * mapped at every exec, against 2.15-2.28 ms for /bin/true; the peak
+ * RSS of a 50 MB submission grew from 2.0 to 3.7 MB.  A new
  * OpenSSL call is added to the table and redirected below.  Security
  * updates of the system's OpenSSL apply as with ordinary linking.
  *
@@ -104,8 +105,8 @@ ossl_load(struct result *res)
 	lc = dlopen(LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
 	ls = dlopen(LIBSSL, RTLD_NOW | RTLD_LOCAL);
 	if (lc == NULL || ls == NULL) {
-		result_set(res, OUT_TEMP, R_TLS_SETUP, "cannot load OpenSSL: %s",
-		    dlerror());
+		result_set(res, OUT_TEMP, R_TLS_SETUP,
+		    "cannot load OpenSSL: %s", dlerror());
 		return -1;
 	}
 #define LOAD(lib, f) if (missing == NULL && \
@@ -118,8 +119,8 @@ ossl_load(struct result *res)
 #undef LOAD_C
 #undef LOAD_S
 	if (missing) {
-		result_set(res, OUT_TEMP, R_TLS_SETUP, "%s or %s lacks %s", LIBSSL,
-		    LIBCRYPTO, missing);
+		result_set(res, OUT_TEMP, R_TLS_SETUP, "%s or %s lacks %s",
+		    LIBSSL, LIBCRYPTO, missing);
 		return -1;
 	}
 	loaded = 1;
