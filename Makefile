@@ -121,7 +121,8 @@ QUEUEDIR  ?= /var/spool/mxsend
 
 install: sendmail
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
-	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/doc/mxsend
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/doc/mxsend
 	install -o root -g $(MAILGROUP) -m 2755 sendmail \
 	  $(DESTDIR)$(PREFIX)/sbin/sendmail
 	install -d -o root -g $(MAILGROUP) -m 2770 $(DESTDIR)$(QUEUEDIR) \
@@ -129,6 +130,8 @@ install: sendmail
 	ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/mailq
 	ln -sf sendmail $(DESTDIR)$(PREFIX)/sbin/newaliases
 	install -m 644 sendmail.8 $(DESTDIR)$(PREFIX)/share/man/man8/sendmail.8
+	install -m 644 mxsend.conf.5 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5/mxsend.conf.5
 	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
 
 clean:

@@ -1,9 +1,10 @@
 /*
  * doctor.c - sendmail --doctor [DOMAIN]: can mail flow from here?
  *
- * One line per check, "ok  WHAT" or "FAIL WHAT: ADVICE", in the order a
- * message travels: the configuration, the queue, the credentials file,
- * DNS, then for each mail exchanger of DOMAIN (or the smarthost) a real
+ * One line per check, "ok  WHAT" or "FAIL WHAT: ADVICE" ("warn WHAT:
+ * ADVICE" where it may be fine), in the order a message travels: the
+ * configuration, the queue, the credentials file, the host name (the EHLO
+ * name), DNS, then for each mail exchanger of DOMAIN (or the smarthost) a real
  * connection with EHLO, STARTTLS and certificate verification, and AUTH
  * when auth_file has credentials.  No mail is sent: each connection ends
  * with QUIT after the checks.  The answer is yes (exit 0) when at least
@@ -17,17 +18,27 @@
  * created and removed, and in a group queue every file must be
  * read-write for the group, or other users' runs cannot deliver it.
  *
+ * The host name must be a fully qualified domain name with an address,
+ * or receivers reject the EHLO.  Whether that address is this machine's
+ * is told only when it is one of the interfaces' addresses, or when an
+ * interface has a public address (then "warn"): behind NAT the public
+ * address is on no interface here, and nothing is said.
+ *
  * Security: nothing secret is printed; credentials are only used for
  * AUTH over TLS, as in delivery.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +57,12 @@ static void
 say_fail(FILE *out, const char *what, const char *advice)
 {
 	fprintf(out, "FAIL %s: %s\n", what, advice);
+}
+
+static void
+say_warn(FILE *out, const char *what, const char *advice)
+{
+	fprintf(out, "warn %s: %s\n", what, advice);
 }
 
 /* id_name - the name of a user (group 0) or group id, or the number */
@@ -285,6 +302,159 @@ doctor_auth(const struct conf *c, const char *h, FILE *out)
 	say_ok(out, what);
 }
 
+/* Names that are never a host's name in the public DNS: localhost
+ * (RFC 6761 6.3), multicast DNS names (RFC 6762) and the "localdomain"
+ * of distributions' /etc/hosts. */
+static const char *const local_names[] = {
+	"localhost", ".localhost", ".local", ".localdomain", NULL
+};
+
+/* not_fqdn - why name is no fully qualified domain name, or NULL; an
+ * address literal ("[192.0.2.1]") is a valid EHLO argument */
+static const char *
+not_fqdn(const char *name)
+{
+	size_t n = strlen(name), k;
+	const char *const *l;
+
+	if (name[0] == '[')
+		return NULL;
+	for (l = local_names; *l != NULL; l++) {
+		k = strlen(*l);
+		if (n >= k && strcasecmp(name + n - k, *l) == 0 &&
+		    ((*l)[0] == '.' || n == k))
+			return "is a local name";
+	}
+	if (strchr(name, '.') == NULL || strchr(name, '.') == name + n - 1)
+		return "has no domain";
+	return NULL;
+}
+
+/* ip_bytes - the address of sa and its length (4 or 16), or NULL */
+static const unsigned char *
+ip_bytes(const struct sockaddr *sa, size_t *len)
+{
+	if (sa == NULL)
+		return NULL;
+	*len = sa->sa_family == AF_INET ? 4 : 16;
+	if (sa->sa_family == AF_INET)
+		return (const unsigned char *)&((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr;
+	if (sa->sa_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr.s6_addr;
+	return NULL;
+}
+
+/* ip_public - is this address reachable from other networks: not
+ * loopback, link-local, private (RFC 1918, 4193) or shared (RFC 6598)? */
+static int
+ip_public(const unsigned char *b, size_t len)
+{
+	static const unsigned char loop6[16] = { [15] = 1 };
+
+	if (len == 4)
+		return !(b[0] == 127 || b[0] == 10 || (b[0] == 172 &&
+		    (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+		    (b[0] == 169 && b[1] == 254) || (b[0] == 100 &&
+		    (b[1] & 0xc0) == 64) || b[0] == 0);
+	return !(memcmp(b, loop6, 16) == 0 || (b[0] == 0xfe &&
+	    (b[1] & 0xc0) == 0x80) || (b[0] & 0xfe) == 0xfc);
+}
+
+/* Whether the host name's addresses are this machine's. */
+enum own_addr {
+	OWN_MATCH,	/* one of them is an address of an interface */
+	OWN_OTHER,	/* none is, and an interface has a public address */
+	OWN_UNKNOWN	/* none is, and no interface has a public address:
+			 * behind NAT, the public address is not here */
+};
+
+/* own_addr - are rt's addresses this machine's (getifaddrs)? */
+static enum own_addr
+own_addr(const struct route *rt)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	const unsigned char *a, *b;
+	enum own_addr v = OWN_UNKNOWN;
+	size_t alen, blen, k;
+
+	if (getifaddrs(&ifs) < 0)
+		return OWN_UNKNOWN;
+	for (i = ifs; i != NULL; i = i->ifa_next) {
+		if ((a = ip_bytes(i->ifa_addr, &alen)) == NULL)
+			continue;
+		if (ip_public(a, alen))
+			v = OWN_OTHER;
+		for (k = 0; k < rt->n; k++) {
+			b = ip_bytes((const struct sockaddr *)(const void *)
+			    &rt->a[k].sa, &blen);
+			if (b != NULL && alen == blen && memcmp(a, b, alen) == 0) {
+				v = OWN_MATCH;
+				goto out;
+			}
+		}
+	}
+out:
+	freeifaddrs(ifs);
+	return v;
+}
+
+/* doctor_hostname - receivers reject an EHLO name that is not a fully
+ * qualified domain name, or that has no address: is hostname one, does
+ * it resolve (through the resolver delivery uses for a smarthost: the
+ * hosts file, then DNS), and to an address of this machine? */
+static void
+doctor_hostname(const struct conf *c, struct dns *dns, FILE *out)
+{
+	char what[4096], addr[INET6_ADDRSTRLEN];
+	struct route rt = { NULL, 0, 0 };
+	const unsigned char *b;
+	struct result res;
+	struct rtext t;
+	const char *why = not_fqdn(c->hostname);
+	size_t len;
+
+	if (why != NULL) {
+		snprintf(what, sizeof(what), "hostname %s %s", c->hostname, why);
+		say_fail(out, what, "receivers reject such EHLO names; set "
+		    "hostname to this machine's fully qualified name in DNS");
+		return;
+	}
+	if (dns_host(dns, c->hostname, 25, &rt, &res) != OUT_OK) {
+		snprintf(what, sizeof(what), "hostname %s has no address (%s)",
+		    c->hostname, result_str(&res, &t));
+		say_fail(out, what, "receivers reject EHLO names that do not "
+		    "resolve; give it an A or AAAA record for this machine, or "
+		    "set hostname to a name that has one");
+		return;
+	}
+	b = ip_bytes((const struct sockaddr *)(const void *)&rt.a[0].sa, &len);
+	if (b == NULL || inet_ntop(len == 4 ? AF_INET : AF_INET6, b, addr,
+	    sizeof(addr)) == NULL)
+		snprintf(addr, sizeof(addr), "?");
+	snprintf(what, sizeof(what), "hostname %s resolves to %s%s",
+	    c->hostname, addr, rt.n > 1 ? " and more" : "");
+	switch (own_addr(&rt)) {
+	case OWN_MATCH:
+		snprintf(what + strlen(what), sizeof(what) - strlen(what),
+		    ", an address of this machine");
+		say_ok(out, what);
+		break;
+	case OWN_OTHER:
+		snprintf(what + strlen(what), sizeof(what) - strlen(what),
+		    ", not an address of this machine");
+		say_warn(out, what, "receivers may reject an EHLO name that "
+		    "names another machine; point it at this one, or set "
+		    "hostname to this machine's name");
+		break;
+	case OWN_UNKNOWN:
+		say_ok(out, what);
+		break;
+	}
+	route_free(&rt);
+}
+
 /* doctor_dns - the addresses mail for domain (or the smarthost) goes to
  * into rt; 0, or -1 when there are none */
 static int
@@ -422,6 +592,7 @@ doctor(const struct conf *c, const char *domain, FILE *out)
 		say_fail(out, "DNS", result_str(&res, &t));
 		goto out;
 	}
+	doctor_hostname(c, dns, out);
 	if (doctor_dns(c, dns, domain, &rt, out) < 0)
 		goto out;
 	for (i = 0; i < rt.n && i < DOCTOR_ADDRS; i++)

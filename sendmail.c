@@ -216,6 +216,52 @@ word_of(const char *v, const char *const *words)
 	return NULL;
 }
 
+/* The summary --help prints: every mode and option of sendmail.8, one
+ * line each. */
+static const char help_text[] =
+"usage: sendmail [options] [--] [recipient ...]   submit a message on stdin\n"
+"       sendmail -q[I|R|S string] | -bs | -bp | -bi | --doctor [domain] ...\n"
+"Modes:\n"
+"  -bm                   read a message on stdin and queue it (the default)\n"
+"  -bs                   speak SMTP on stdin and stdout\n"
+"  -bp, mailq            list the queue\n"
+"  -bi, newaliases       check the aliases file\n"
+"  -q                    run the queue once (-q30m: the interval is ignored)\n"
+"  -qI, -qR, -qS string  run now messages whose ID, recipient, sender has it\n"
+"  --queue-json          list the queue as JSON, one message per line\n"
+"  --check-queue [--warn age] [--crit age]  a monitoring plugin's status\n"
+"  --doctor [domain]     check that mail can flow from here\n"
+"  --help                print this summary\n"
+"  --version             print the version\n"
+"Options:\n"
+"  -t                    recipients also from To:, Cc:, Bcc: (or Resent-*)\n"
+"  -i, -oi               a line with a single dot does not end the message\n"
+"  -f, -r sender         the envelope sender (<> for the null sender)\n"
+"  -F fullname           the full name of a generated From:\n"
+"  -C file               the configuration file (default /etc/mxsend.conf)\n"
+"  -odb                  deliver in a detached child (the default)\n"
+"  -odi                  deliver before exiting\n"
+"  -odq                  only queue\n"
+"  -v                    print the SMTP dialogue on stderr\n"
+"  -B type               7BIT or 8BITMIME: accepted and ignored\n"
+"  -N dsn                DSN notify: never, or success,failure,delay\n"
+"  -R ret                DSN return: full or hdrs\n"
+"  -V envid              DSN envelope ID\n"
+"  -h n, -L tag, -O opt=val, -oX, -oeX, -G, -U, -n, -m   accepted, ignored\n"
+"See sendmail(8) and mxsend.conf(5).\n";
+
+/* info_option - --help, --version: print on stdout and exit 0 */
+static void
+info_option(const char *a)
+{
+	if (strcmp(a, "--help") == 0)
+		fputs(help_text, stdout);
+	else
+		printf("mxsend %s\n", MXSEND_VERSION);
+	exit(fflush(stdout) == 0 && !ferror(stdout) ? exit_code(F_NONE) :
+	    exit_code(F_IOERR));
+}
+
 /* long_option - the options beyond sendmail's (they cannot clash) */
 static void
 long_option(char **argv, int *i, struct opts *o)
@@ -225,6 +271,8 @@ long_option(char **argv, int *i, struct opts *o)
 
 	if (m >= 0)
 		o->mode = m;
+	else if (strcmp(a, "--help") == 0 || strcmp(a, "--version") == 0)
+		info_option(a);
 	else if (strcmp(a, "--warn") == 0 || strcmp(a, "--crit") == 0) {
 		const char *v = optarg_of(argv, i, "", a);
 

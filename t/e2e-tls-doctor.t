@@ -2,7 +2,8 @@
 # e2e-tls-doctor.t - sendmail --doctor [DOMAIN]: one "ok  WHAT" or
 # "FAIL WHAT: advice" line per check; exit 0 only if mail can flow.
 # A good MX, a TLS-broken one, an untrusted one, an unreachable one, a
-# smarthost with AUTH.  Addresses 127.0.0.126-129.
+# smarthost with AUTH; a hostname that is no fully qualified domain name,
+# and one without address.  Addresses 127.0.0.126-129.
 . t/lib.sh
 need_tools
 
@@ -20,7 +21,9 @@ pki_cert broken mx.broken.test DNS:mx.broken.test || exit 1
 pki_self untrusted mx.untrusted.test || exit 1
 CA=$PKI/ca.pem
 
-start_dns \
+# host.good.test, the configured hostname, is 127.0.0.1: an address of
+# this machine wherever the test runs
+start_dns --host-record=host.good.test,127.0.0.1 \
     --mx-host=good.test,mx.good.test,10 --host-record=mx.good.test,$D1 \
     --mx-host=broken.test,mx.broken.test,10 --host-record=mx.broken.test,$D2 \
     --mx-host=untrusted.test,mx.untrusted.test,10 \
@@ -46,11 +49,12 @@ doctor() {
 	out=$(cat "$T/$name.out" "$T/$name.err")
 	fails=$(grep -E '^FAIL' "$T/$name.out" "$T/$name.err" -h)
 }
-# well_formed NAME - every non-empty stdout line is "ok  ..." or "FAIL ...: ..."
+# well_formed NAME - every non-empty stdout line is "ok  ...", "FAIL ...: ..."
+# or "warn ...: ..."
 well_formed() {
 	_wf=$T/$1.out
-	ok '[ -s "$_wf" ] && ! grep -vE "^(ok  [^ ].*|FAIL [^ ].*: .+|)\$" "$_wf" | grep -q .' \
-	    "$1: every line is 'ok  WHAT' or 'FAIL WHAT: advice'" ||
+	ok '[ -s "$_wf" ] && ! grep -vE "^(ok  [^ ].*|(FAIL|warn) [^ ].*: .+|)\$" "$_wf" | grep -q .' \
+	    "$1: every line is 'ok  WHAT', 'FAIL WHAT: advice' or 'warn WHAT: advice'" ||
 	    diag_file "$_wf"
 }
 
@@ -69,6 +73,30 @@ like "$(grep '^ok  ' "$T/good.out")" '(TLS|STARTTLS|[Cc]ertificate)' \
     "good MX: an ok line for STARTTLS / the certificate"
 is "$(rx_count $D1)" 0 "doctor sends no mail"
 ok 'rx_trace $D1 | grep -q "> STARTTLS"' "doctor did STARTTLS with the MX"
+
+like "$out" 'ok  hostname host\.good\.test resolves to 127\.0\.0\.1, an address of this machine' \
+    "good MX: the hostname resolves to an address of this machine"
+
+# --- the hostname: not a fully qualified domain name, or without address ------
+# hostcheck NAME HOSTNAME LINE - --doctor good.test with that hostname: mail
+# still flows (exit 0), and the hostname line is LINE
+hostcheck() {
+	write_conf "hostname $2" "tls verify" "tls_ca_file $CA"
+	doctor "$1" good.test
+	is "$rc" 0 "hostname $2: mail can flow, exit 0"
+	is "$(grep -E '^(ok  |FAIL |warn )hostname ' "$T/$1.out")" "$3" "hostname $2: $3"
+}
+NOFQDN="receivers reject such EHLO names; set hostname to this machine's fully qualified name in DNS"
+hostcheck short mailhost "FAIL hostname mailhost has no domain: $NOFQDN"
+hostcheck dot mailhost. "FAIL hostname mailhost. has no domain: $NOFQDN"
+hostcheck localhost localhost "FAIL hostname localhost is a local name: $NOFQDN"
+hostcheck localdomain box.localdomain \
+    "FAIL hostname box.localdomain is a local name: $NOFQDN"
+hostcheck mdns box.local "FAIL hostname box.local is a local name: $NOFQDN"
+NOADDR="receivers reject EHLO names that do not resolve; give it an A or AAAA record for this machine, or set hostname to a name that has one"
+hostcheck noaddr nohost.good.test "FAIL hostname nohost.good.test has no address \
+(cannot look up address of nohost.good.test: Domain name not found): $NOADDR"
+write_conf "hostname host.good.test" "tls verify" "tls_ca_file $CA"
 
 # --- no DOMAIN: the domain of the configured hostname (host.good.test ->
 # good.test), which is also the sender's domain here --------------------------
