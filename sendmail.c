@@ -6,7 +6,7 @@
  * submit.c, deliver it per -odb/-odi/-odq), -bs (an SMTP session on
  * stdin/stdout, server.c, then delivery of what it queued), -bp (list
  * the queue; also as "mailq"), -q (one queue run), -bi (as
- * "newaliases"), and the long options of mailq.c and doctor.c.
+ * "newaliases"), and the long options of mailq.c, metrics.c and doctor.c.
  *
  * Security: umask 077, fds 0-2 kept open, never setuid.  Installed
  * setgid (the multi-user model, queue.c), the group is dropped before a
@@ -35,7 +35,7 @@
 
 enum mode {
 	M_SUBMIT, M_QUEUE_LIST, M_RUN_QUEUE, M_ALIASES, M_SMTP, M_QUEUE_JSON,
-	M_CHECK_QUEUE, M_DOCTOR
+	M_CHECK_QUEUE, M_DOCTOR, M_METRICS
 };
 enum dmode { D_BACKGROUND, D_INTERACTIVE, D_QUEUE };
 
@@ -183,6 +183,7 @@ static const struct named {
 	{ "-bm", M_SUBMIT }, { "-bp", M_QUEUE_LIST }, { "-bi", M_ALIASES },
 	{ "-bs", M_SMTP }, { "--queue-json", M_QUEUE_JSON },
 	{ "--check-queue", M_CHECK_QUEUE }, { "--doctor", M_DOCTOR },
+	{ "--metrics", M_METRICS },
 }, prognames[] = {
 	{ "mailq", M_QUEUE_LIST }, { "newaliases", M_ALIASES },
 }, dmodes[] = {
@@ -508,7 +509,7 @@ mode_submit(const struct conf *c, struct opts *o)
 	struct subopts so;
 	struct subres sr;
 	struct strlist ids;
-	struct dstats st = { 0, 0, 0, 0, 0 };
+	struct dstats st = { 0 };
 	char err[512], user[64], gecos[128];
 	enum failure f = F_NONE;
 	size_t k;
@@ -582,7 +583,7 @@ bs_queued(const char *id, void *arg)
 {
 	struct bs_queued *b = arg;
 	struct strlist one;
-	struct dstats st = { 0, 0, 0, 0, 0 };
+	struct dstats st = { 0 };
 
 	/* Reap the children of earlier messages that have finished. */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -604,7 +605,7 @@ mode_smtp(const struct conf *c, const struct opts *o)
 {
 	struct subopts so;
 	struct bs_queued bq;
-	struct dstats st = { 0, 0, 0, 0, 0 };
+	struct dstats st = { 0 };
 	char user[64], gecos[128];
 	int fd;
 
@@ -656,7 +657,7 @@ may_run_queue(void)
 static int
 mode_queue(const struct conf *c, const struct opts *o)
 {
-	struct dstats st = { 0, 0, 0, 0, 0 };
+	struct dstats st = { 0 };
 	struct result res;
 	struct rtext t;
 	long long t0 = now_ms();
@@ -787,15 +788,15 @@ drop_group(const char *cfg, enum mode mode)
 	return 0;
 }
 
-/* mode_list - -bp (mailq) or --queue-json */
+/* mode_list - -bp (mailq), --queue-json or --metrics */
 static int
 mode_list(const struct conf *c, const struct opts *o)
 {
 	struct result res;
 	struct rtext t;
 
-	if ((o->mode == M_QUEUE_LIST ? mailq_print : mailq_json)(c, stdout,
-	    &res) >= 0)
+	if ((o->mode == M_QUEUE_LIST ? mailq_print : o->mode == M_QUEUE_JSON ?
+	    mailq_json : metrics_print)(c, stdout, &res) >= 0)
 		return 0;
 	warnx_("%s", result_str(&res, &t));
 	return exit_code(F_TEMP);
@@ -822,6 +823,7 @@ run_mode(const struct conf *c, struct opts *o)
 		return mode_submit(c, o);
 	case M_QUEUE_LIST:
 	case M_QUEUE_JSON:
+	case M_METRICS:
 		return mode_list(c, o);
 	case M_DOCTOR:
 		if (o->nrcpts > 1)
