@@ -169,6 +169,7 @@ metrics_run(const struct conf *c, const struct dstats *st, long long ms)
 		goto out;
 	}
 	fd = -1;
+	errno = 0;	/* a failed write may leave none (ferror) */
 	print_queue(out, &s);
 	print_run(out, st, ms);
 	bad = ferror(out);
