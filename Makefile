@@ -24,7 +24,7 @@ ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-OBJS  = util.o result.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o report.o deliver.o mailq.o doctor.o \
+OBJS  = util.o result.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o report.o deliver.o mailq.o metrics.o doctor.o \
         aliases.o local.o submit.o server.o
 TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay \
          t/mime8test t/aliastest t/localtest t/resulttest t/authtest
@@ -65,7 +65,7 @@ t/fuzzreplay: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(OBJS)
 # the run as a crash does (-fno-sanitize-recover=all).
 FUZZTIME ?= 60
 FUZZ_SAN = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_SRCS = util.c result.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c report.c deliver.c mailq.c doctor.c \
+FUZZ_SRCS = util.c result.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c report.c deliver.c mailq.c metrics.c doctor.c \
   aliases.c local.c submit.c server.c
 fuzz-%: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(FUZZ_SRCS) mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -DFUZZ=$* -I. \

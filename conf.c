@@ -37,6 +37,9 @@
 /* Share of the queue's file system one user (not root) may fill: four
  * users together, each at their limit, still leave room. */
 #define USER_QUEUE_SIZE_PCT_DEFAULT 25
+/* A file path key's longest value, as text: its array (1024) less room
+ * for the ".tmp" of the file written before the rename, and the NUL. */
+#define FILE_PATH_MAX "1019"
 /* queue_min_free when max_message_size is 0 (none): twice the default. */
 #define QUEUE_MIN_FREE_NOLIMIT (2 * MAX_MESSAGE_SIZE_DEFAULT)
 
@@ -234,6 +237,17 @@ static const char *
 set_path(struct conf *c, const struct key *k, char *v)
 {
 	return v[0] == '/' ? set_str(c, k, v) : k->why;
+}
+
+/* set_file_path - an absolute path to a file, with room for ".tmp" */
+static const char *
+set_file_path(struct conf *c, const struct key *k, char *v)
+{
+	if (v[0] != '/' || v[strlen(v) - 1] == '/')
+		return k->why;
+	if (strlen(v) + strlen(".tmp") >= k->size)
+		return "too long (at most " FILE_PATH_MAX " octets)";
+	return set_str(c, k, v);
 }
 
 /* set_host - a host name or [literal] */
@@ -449,6 +463,8 @@ static const struct key keys[] = {
 	{ "user_queue_size", set_user_queue_size, FIELD(user_queue_size),
 	    SIZE_PCT_WHY },
 	{ "queue_min_free", set_size, FIELD(queue_min_free), SIZE_WHY },
+	{ "metrics_file", set_file_path, FIELD(metrics_file),
+	    "not an absolute path to a file" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -719,11 +719,14 @@ job_send(const struct conf *c, struct dns *dns, struct dest *d,
 			smtp_close(&d->s, 1);
 		d->open = 0;
 	}
-	if (!d->open && dest_open(c, dns, d, &res) < 0) {
-		for (i = 0; i < m->n; i++)
-			m->rres[i] = res;
-		job_done(c, m, st);
-		return;
+	if (!d->open) {
+		if (dest_open(c, dns, d, &res) < 0) {
+			for (i = 0; i < m->n; i++)
+				m->rres[i] = res;
+			job_done(c, m, st);
+			return;
+		}
+		st->connections++;
 	}
 	m->t.sender = m->e.sender;
 	m->t.rcpts = m->rcpts;
@@ -935,6 +938,7 @@ add_stats(struct dstats *to, const struct dstats *from)
 	to->deferred += from->deferred;
 	to->failed += from->failed;
 	to->left += from->left;
+	to->connections += from->connections;
 }
 
 /* drain - every worker record waiting in the pipe (non-blocking) */
@@ -1310,7 +1314,8 @@ deliver_message(const struct conf *c, const char *id, struct dstats *st)
 }
 
 /*
- * deliver_queue - -q.  The run that gets queue_dir/lock sweeps; a run
+ * deliver_queue - -q.  The run that gets queue_dir/lock sweeps, and at
+ * its end writes metrics_file (one writer at a time); a run
  * that overlaps it (the first is slow, or stopped) still runs, and
  * leaves the destinations the other is working on to it (destination
  * locks): every run ends within its budget, and none waits for another.
@@ -1320,13 +1325,14 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
     struct dstats *st, struct result *res)
 {
 	struct strlist ids;
-	int lfd;
+	long long t0 = now_ms();
+	int lfd, locked;
 
 	strlist_init(&ids);
 	if ((lfd = queue_shared(c, "lock", res)) < 0)
 		return -1;
 	run_begin(c);
-	if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
+	if ((locked = flock(lfd, LOCK_EX | LOCK_NB) == 0)) {
 		queue_sweep(c, time(NULL));
 		queue_release(c);
 	} else
@@ -1338,6 +1344,8 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
 	}
 	deliver_ids(c, &ids, f, 0, 1, st, st);
 	strlist_free(&ids);
+	if (locked)
+		metrics_run(c, st, now_ms() - t0);
 	close(lfd);
 	return 0;
 }

@@ -353,3 +353,64 @@ mailq_check(const struct conf *c, long warn, long crit, FILE *out)
 	fputc('\n', out);
 	return st;
 }
+
+/* count_message - one readable envelope into s; held: its message is */
+static void
+count_message(const struct envelope *e, int held, time_t now,
+    struct qstate *s)
+{
+	enum qstate_kind k, mk = QS_COUNT;
+	size_t j;
+
+	for (j = 0; j < e->nr; j++) {
+		const struct rcpt *r = &e->r[j];
+
+		if (!listed(r))
+			continue;
+		k = held ? QS_HELD : r->state == RCPT_PENDING ? QS_PENDING :
+		    QS_FAILED;
+		s->rcpts[k]++;
+		if (mk == QS_COUNT || k < mk)
+			mk = k;		/* pending before failed */
+		if (r->state == RCPT_PENDING && r->res &&
+		    r->res->why < R_COUNT)
+			s->by_reason[r->res->why]++;
+	}
+	/* Held mail is mail not done with, whatever its envelope says. */
+	if (held)
+		mk = QS_HELD;
+	if (mk == QS_COUNT)
+		return;		/* done with; its removal is under way */
+	s->msgs[mk]++;
+	s->bytes = e->size > LLONG_MAX - s->bytes ? LLONG_MAX :
+	    s->bytes + e->size;
+	if (now - e->arrival > s->oldest)
+		s->oldest = (long)(now - e->arrival);
+}
+
+int
+mailq_state(const struct conf *c, struct qstate *s, struct result *res)
+{
+	struct qlist l;
+	struct envelope e;
+	struct result r;
+	enum qstatus q;
+	time_t now = time(NULL);
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	if (qlist_get(c, &l, res) < 0) {
+		qlist_free(&l);
+		return -1;
+	}
+	for (i = 0; i < l.ids.n; i++) {
+		if ((q = queue_read_env(c, l.ids.v[i], -1, &e, &r)) != Q_OK) {
+			s->unreadable += q == Q_ERROR;
+			continue;
+		}
+		count_message(&e, l.held[i], now, s);
+		env_free(&e);
+	}
+	qlist_free(&l);
+	return 0;
+}

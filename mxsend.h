@@ -274,6 +274,7 @@ struct conf {
 	int user_queue_size_pct;	/* or this percent of the queue's file
 					 * system (user_queue_size then 0) */
 	long long queue_min_free;	/* octets kept free for root */
+	char metrics_file[1024];	/* -q writes metrics here; "" none */
 };
 
 void conf_defaults(struct conf *);
@@ -824,6 +825,33 @@ int mailq_json(const struct conf *, FILE *, struct result *);
 enum check { CHECK_OK, CHECK_WARNING, CHECK_CRITICAL, CHECK_UNKNOWN };
 enum check mailq_check(const struct conf *, long warn, long crit, FILE *);
 
+/* A message's or a recipient's state, as metrics count them: every
+ * message and recipient not yet done with is in exactly one. */
+enum qstate_kind {
+	QS_PENDING,	/* a recipient still to be tried */
+	QS_FAILED,	/* failed, its report not yet queued */
+	QS_HELD,	/* in a held message (queue.c, ID.hold) */
+	QS_COUNT
+};
+
+/* The queue in figures (mailq_state). */
+struct qstate {
+	size_t msgs[QS_COUNT];		/* a message is held, else pending
+					 * with a pending recipient, else
+					 * failed with a failed one */
+	size_t rcpts[QS_COUNT];		/* recipients of those, by their own
+					 * state (held: any of a held one) */
+	size_t by_reason[R_COUNT];	/* pending recipients (held or not)
+					 * by the reason of their last error */
+	size_t unreadable;		/* envelopes that cannot be read */
+	long long bytes;		/* sizes of the counted messages,
+					 * saturating */
+	long oldest;			/* age in seconds of the oldest
+					 * counted message, 0 when none */
+};
+/* mailq_state - the queue's figures as of now; 0, or -1 with res set */
+int mailq_state(const struct conf *, struct qstate *, struct result *);
+
 /* doctor.c */
 
 /* doctor - --doctor: one line per check; DOCTOR_FLOWS when mail can
@@ -839,6 +867,7 @@ struct dstats {
 	int done, deferred, failed;
 	int left;		/* jobs left for the next run: the budget
 				 * was used up, or another process held them */
+	int connections;	/* SMTP sessions opened */
 };
 
 /* Which messages -q takes: -qI, -qR, -qS select by substring and force. */
@@ -856,6 +885,15 @@ int deliver_message(const struct conf *, const char *id, struct dstats *);
  * queue_run_time; 0, or -1 with res set. */
 int deliver_queue(const struct conf *, const struct qfilter *,
     struct dstats *, struct result *);
+
+/* metrics.c - the Prometheus text format (--metrics, metrics_file) */
+
+/* metrics_print - --metrics: the queue's state; 0, or -1 with res set */
+int metrics_print(const struct conf *, FILE *, struct result *);
+/* metrics_run - after a -q run that took ms: the queue's state and the
+ * run's figures into metrics_file, when set; a failure is logged and
+ * changes nothing else */
+void metrics_run(const struct conf *, const struct dstats *, long long ms);
 
 /* aliases.c - the aliases file (aliases(5)) and recursive expansion. */
 

@@ -6,7 +6,7 @@
  * submit.c, deliver it per -odb/-odi/-odq), -bs (an SMTP session on
  * stdin/stdout, server.c, then delivery of what it queued), -bp (list
  * the queue; also as "mailq"), -q (one queue run), -bi (as
- * "newaliases"), and the long options of mailq.c and doctor.c.
+ * "newaliases"), and the long options of mailq.c, metrics.c and doctor.c.
  *
  * Security: umask 077, fds 0-2 kept open, never setuid.  Installed
  * setgid (the multi-user model, queue.c), the group is dropped before a
@@ -35,7 +35,7 @@
 
 enum mode {
 	M_SUBMIT, M_QUEUE_LIST, M_RUN_QUEUE, M_ALIASES, M_SMTP, M_QUEUE_JSON,
-	M_CHECK_QUEUE, M_DOCTOR
+	M_CHECK_QUEUE, M_DOCTOR, M_METRICS
 };
 enum dmode { D_BACKGROUND, D_INTERACTIVE, D_QUEUE };
 
@@ -183,6 +183,7 @@ static const struct named {
 	{ "-bm", M_SUBMIT }, { "-bp", M_QUEUE_LIST }, { "-bi", M_ALIASES },
 	{ "-bs", M_SMTP }, { "--queue-json", M_QUEUE_JSON },
 	{ "--check-queue", M_CHECK_QUEUE }, { "--doctor", M_DOCTOR },
+	{ "--metrics", M_METRICS },
 }, prognames[] = {
 	{ "mailq", M_QUEUE_LIST }, { "newaliases", M_ALIASES },
 }, dmodes[] = {
@@ -229,6 +230,7 @@ static const char help_text[] =
 "  -q                    run the queue once (-q30m: the interval is ignored)\n"
 "  -qI, -qR, -qS string  run now messages whose ID, recipient, sender has it\n"
 "  --queue-json          list the queue as JSON, one message per line\n"
+"  --metrics             the queue's state for Prometheus (text format)\n"
 "  --check-queue [--warn age] [--crit age]  a monitoring plugin's status\n"
 "  --doctor [domain]     check that mail can flow from here\n"
 "  --help                print this summary\n"
@@ -556,7 +558,7 @@ mode_submit(const struct conf *c, struct opts *o)
 	struct subopts so;
 	struct subres sr;
 	struct strlist ids;
-	struct dstats st = { 0, 0, 0, 0, 0 };
+	struct dstats st = { 0 };
 	char err[512], user[64], gecos[128];
 	enum failure f = F_NONE;
 	size_t k;
@@ -630,7 +632,7 @@ bs_queued(const char *id, void *arg)
 {
 	struct bs_queued *b = arg;
 	struct strlist one;
-	struct dstats st = { 0, 0, 0, 0, 0 };
+	struct dstats st = { 0 };
 
 	/* Reap the children of earlier messages that have finished. */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -652,7 +654,7 @@ mode_smtp(const struct conf *c, const struct opts *o)
 {
 	struct subopts so;
 	struct bs_queued bq;
-	struct dstats st = { 0, 0, 0, 0, 0 };
+	struct dstats st = { 0 };
 	char user[64], gecos[128];
 	int fd;
 
@@ -704,7 +706,7 @@ may_run_queue(void)
 static int
 mode_queue(const struct conf *c, const struct opts *o)
 {
-	struct dstats st = { 0, 0, 0, 0, 0 };
+	struct dstats st = { 0 };
 	struct result res;
 	struct rtext t;
 	long long t0 = now_ms();
@@ -835,15 +837,15 @@ drop_group(const char *cfg, enum mode mode)
 	return 0;
 }
 
-/* mode_list - -bp (mailq) or --queue-json */
+/* mode_list - -bp (mailq), --queue-json or --metrics */
 static int
 mode_list(const struct conf *c, const struct opts *o)
 {
 	struct result res;
 	struct rtext t;
 
-	if ((o->mode == M_QUEUE_LIST ? mailq_print : mailq_json)(c, stdout,
-	    &res) >= 0)
+	if ((o->mode == M_QUEUE_LIST ? mailq_print : o->mode == M_QUEUE_JSON ?
+	    mailq_json : metrics_print)(c, stdout, &res) >= 0)
 		return 0;
 	warnx_("%s", result_str(&res, &t));
 	return exit_code(F_TEMP);
@@ -870,6 +872,7 @@ run_mode(const struct conf *c, struct opts *o)
 		return mode_submit(c, o);
 	case M_QUEUE_LIST:
 	case M_QUEUE_JSON:
+	case M_METRICS:
 		return mode_list(c, o);
 	case M_DOCTOR:
 		if (o->nrcpts > 1)
