@@ -130,6 +130,13 @@ relay_of(const struct conf *c, const char *rcpt, const struct result *r,
 }
 
 void
+deliver_log_queued(const struct envelope *e)
+{
+	logev("qmgr", LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu (queue "
+	    "active)", e->id, e->sender, (long long)e->size, e->nr);
+}
+
+void
 deliver_log_rcpt(const struct conf *c, const struct envelope *e,
     const char *rcpt, const struct result *r, time_t now)
 {
@@ -381,6 +388,7 @@ report_queue(const struct conf *c, const struct envelope *e, int msgfd,
 		    result_str(&res, &t));
 		goto out;
 	}
+	deliver_log_queued(&be);
 	close(q->fd);
 	rc = 0;
 out:

@@ -861,6 +861,9 @@ int deliver_message(const struct conf *, const char *id, struct dstats *);
  * queue_run_time; 0, or -1 with res set. */
 int deliver_queue(const struct conf *, const struct qfilter *,
     struct dstats *, struct result *);
+/* deliver_log_queued - "ID: from=<sender>, size=N, nrcpt=M (queue active)"
+ * as mxsend/qmgr, once e is in the queue for good */
+void deliver_log_queued(const struct envelope *);
 /*
  * deliver_log_rcpt - the log line of one recipient's outcome, in Postfix's
  * shape: "ID: to=<rcpt>, relay=R, delay=S, dsn=X.Y.Z,

@@ -1448,11 +1448,11 @@ commit(struct intake *in)
 	close(in->q.fd);
 	/* Postfix's two lines of a message's arrival, as its pickup and
 	 * qmgr word them: log analysers count a message received from the
-	 * first and take its size from the second. */
+	 * first and take its size from the second (reports, made by
+	 * delivery runs, log only the second, as Postfix's bounces do). */
 	logev("pickup", LOG_INFO, "%s: uid=%ld from=<%s>%s", e->id,
 	    (long)getuid(), e->sender, in->so->smtp ? " (via -bs)" : "");
-	logev("qmgr", LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu (queue "
-	    "active)", e->id, e->sender, (long long)e->size, e->nr);
+	deliver_log_queued(e);
 	vlog("queued as %s", e->id);
 	return SUB_OK;
 }
