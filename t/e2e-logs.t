@@ -11,7 +11,7 @@
 need_tools
 
 [ "$(id -u)" = 0 ] || skip_all "needs root for a private mount namespace"
-command -v pflogsumm >/dev/null || skip_all "no pflogsumm: run make deps"
+command -v pflogsumm >/dev/null || { echo "Bail out! no pflogsumm: run make deps"; exit 255; }
 
 A=127.0.0.236		# ok.test: 450 soft@, 550 bad@, the rest accepted
 start_dns --mx-host=ok.test,mx.ok.test,10 --host-record=mx.ok.test,$A || exit 1
