@@ -14,7 +14,9 @@ need_tools
 command -v pflogsumm >/dev/null || { echo "Bail out! no pflogsumm: run make deps"; exit 255; }
 
 A=127.0.0.236		# ok.test: 450 soft@, 550 bad@, the rest accepted
-start_dns --mx-host=ok.test,mx.ok.test,10 --host-record=mx.ok.test,$A || exit 1
+D=127.0.0.237		# down.test: nothing listens
+start_dns --mx-host=ok.test,mx.ok.test,10 --host-record=mx.ok.test,$A \
+    --mx-host=down.test,mx.down.test,10 --host-record=mx.down.test,$D || exit 1
 start_smtpd $A --rcpt 'soft@ok.test=450 4.2.0 busy' \
     --rcpt 'bad@ok.test=550 5.1.1 no such user' || exit 1
 mkdir -p "$T/mail"
@@ -75,11 +77,13 @@ ID2=$(sed -n 's/^queued as //p' "$T/2.err")
 printf 'Subject: local\n\nx\n' | logged -odi -v -f s@ok.test nobody@localhost >/dev/null 2>"$T/3.err"
 is "$?" 0 "a local user: exit 0"
 ID3=$(sed -n 's/^queued as //p' "$T/3.err")
-ok '[ -n "$ID1" ] && [ -n "$ID2" ] && [ -n "$ID3" ]' "three queue IDs"
+printf 'Subject: down\n\nx\n' | logged -odi -v -f s@ok.test x@down.test >/dev/null 2>"$T/4.err"
+ID4=$(sed -n 's/^queued as //p' "$T/4.err")
+ok '[ -n "$ID1" ] && [ -n "$ID2" ] && [ -n "$ID3" ] && [ -n "$ID4" ]' "four queue IDs"
 is "$(grep -c '^From ' "$T/mail/nobody" 2>/dev/null)" 1 "the local one is in nobody's mbox"
 is "$(rx_rcpt_copies $A s@ok.test)" 1 "the sender got one bounce"
-is "$(q_count)" 1 "the deferred one waits in the queue"
-wait_for '[ "$(wc -l <"$T/syslog.raw")" -ge 20 ]' 2
+is "$(q_count)" 2 "the deferred ones wait in the queue"
+wait_for '[ "$(wc -l <"$T/syslog.raw")" -ge 23 ]' 2
 
 syslog_file >"$T/maillog"
 is "$(grep -c ' not-mail ' "$T/maillog")" 0 "every line has facility mail" ||
@@ -94,16 +98,17 @@ is "$?" 0 "pflogsumm reads the log" || diag_file "$T/summary.err"
 # total WORD - the number before WORD in the Grand Totals
 total() { awk -v w="$1" '$2 == w { print $1; exit }' "$T/summary"; }
 is "$(total received):$(total delivered):$(total deferred):$(total bounced)" \
-    "3:5:1:1" "pflogsumm: 3 received; 5 delivered (a, b, c, the local one, the bounce); 1 deferred; 1 bounced" ||
+    "4:5:2:1" "pflogsumm: 4 received; 5 delivered (a, b, c, the local one, the bounce); 2 deferred; 1 bounced" ||
     diag_file "$T/summary" 40
 # section TITLE - a section of the summary, $SMTP_PORT as PORT
 section() {
-	sed -n "/^$1/,/^\$/p" "$T/summary" | sed "s/:$SMTP_PORT /:PORT /"
+	sed -n "/^$1/,/^\$/p" "$T/summary" | sed "s/:$SMTP_PORT\\([ :]\\)/:PORT\\1/g"
 }
 is "$(section 'message deferral detail')" "message deferral detail
 -----------------------
-  smtp (total: 1)
-         1   4.2.0 busy (in reply to RCPT TO:<soft@ok.test>" "pflogsumm's deferral detail: the server's words" || diag_file "$T/summary" 200
+  smtp (total: 2)
+         1   4.2.0 busy (in reply to RCPT TO:<soft@ok.test>
+         1   mx.down.test[$D]:PORT: connect: Connection refused" "pflogsumm's deferral detail: the server's words" || diag_file "$T/summary" 200
 is "$(section 'message bounce detail')" "message bounce detail (by relay)
 --------------------------------
   mx.ok.test[$A]:PORT (total: 1)
@@ -137,7 +142,10 @@ is "$(lines "$BID" | sed "s/ 000[0-9] / NNNN /")" \
 mxsend/smtp[P]: $BID: to=<s@ok.test>, relay=$R, delay=S, dsn=2.0.0, status=sent ($R said: 250 2.0.0 OK saved NNNN (in reply to end of data))
 mxsend/qmgr[P]: $BID: removed" \
     "the bounce: queued (no pickup line: not received), sent to the sender, removed"
-is "$(grep -c "$ID2: removed" "$T/maillog")" 0 "the deferred message is not removed"
+is "$(lines "$ID4" | grep -v -e pickup -e 'queue active')" \
+    "mxsend/smtp[P]: $ID4: to=<x@down.test>, relay=none, delay=S, dsn=4.4.1, status=deferred (mx.down.test[$D]:PORT: connect: Connection refused)" \
+    "no connection: relay=none, the address in the words"
+is "$(grep -c -e "$ID2: removed" -e "$ID4: removed" "$T/maillog")" 0 "deferred messages are not removed"
 like "$(cat "$T/2.err")" "sendmail: $ID2: to=<bad@ok\\.test>, relay=mx\\.ok\\.test\\[127\\.0\\.0\\.236\\]:$SMTP_PORT, delay=[0-9]+, dsn=5\\.1\\.1, status=bounced" \
     "-v shows the same lines on stderr"
 
