@@ -109,14 +109,57 @@ next_retry(const struct conf *c, int tries, time_t now)
 	return now + c->retry[i];
 }
 
-/* record - one recipient's outcome into the envelope */
+/*
+ * relay_of - the relay= of a recipient's log line, as Postfix words it:
+ * "local" for a local mailbox, host[ip]:port of the server that spoke,
+ * "none" when no server did (no route, no connection, an expiry)
+ */
+static void
+relay_of(const struct conf *c, const char *rcpt, const struct result *r,
+    char *out, size_t outlen)
+{
+	int attempt = r->why != R_EXPIRED;	/* not an expiry */
+
+	if (attempt && conf_local(c, rcpt))
+		snprintf(out, outlen, "local");
+	else if (attempt && r->host[0] && r->peer[0] && r->why != R_CONNECT &&
+	    r->step != STEP_CONNECT)
+		snprintf(out, outlen, "%s%s", r->host, r->peer);
+	else
+		snprintf(out, outlen, "none");
+}
+
+void
+deliver_log_queued(const struct envelope *e)
+{
+	logev("qmgr", LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu (queue "
+	    "active)", e->id, e->sender, (long long)e->size, e->nr);
+}
+
+void
+deliver_log_rcpt(const struct conf *c, const struct envelope *e,
+    const char *rcpt, const struct result *r, time_t now)
+{
+	static const char *const what[] = { "sent", "deferred", "bounced" };
+	char text[ERRTEXT_MAX], relay[HOST_MAX + PEER_MAX];
+	struct result_dsn d;
+
+	result_text(r, rcpt, text, sizeof(text));
+	result_dsn(r, rcpt, &d);
+	relay_of(c, rcpt, r, relay, sizeof(relay));
+	logev(r->why == R_EXPIRED ? "qmgr" : strcmp(relay, "local") == 0 ?
+	    "local" : "smtp", r->o == OUT_OK ? LOG_INFO : LOG_NOTICE,
+	    "%s: to=<%s>, relay=%s, delay=%lld, dsn=%s, status=%s (%s)", e->id,
+	    rcpt, relay, (long long)(now - e->arrival), d.status, what[r->o],
+	    text);
+}
+
+/* record - one recipient's outcome into the envelope, and its log line */
 static void
 record(const struct conf *c, struct envelope *e, size_t i,
     const struct result *r, time_t now, struct dstats *st)
 {
 	struct rcpt *rc = &e->r[i];
-	static const char *const what[] = { "sent", "deferred", "failed" };
-	char text[ERRTEXT_MAX];
 
 	rc->tries++;
 	free(rc->res);
@@ -137,9 +180,7 @@ record(const struct conf *c, struct envelope *e, size_t i,
 		st->failed++;
 		break;
 	}
-	result_text(r, rc->addr, text, sizeof(text));
-	logmsg(r->o == OUT_OK ? LOG_INFO : LOG_NOTICE, "%s: to=<%s>, status=%s "
-	    "(%s)", e->id, rc->addr, what[r->o], text);
+	deliver_log_rcpt(c, e, rc->addr, r, now);
 }
 
 /* lower - s in lower case (ASCII), n octets at most, into out */
@@ -347,6 +388,7 @@ report_queue(const struct conf *c, const struct envelope *e, int msgfd,
 		    result_str(&res, &t));
 		goto out;
 	}
+	deliver_log_queued(&be);
 	close(q->fd);
 	rc = 0;
 out:
@@ -382,8 +424,9 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 	}
 	key = report_key(e, action, dr, n);
 	if (queue_report_seen(c, key, now)) {
-		logmsg(LOG_NOTICE, "%s: %s to <%s> not sent: an identical one "
-		    "went out within the hour", e->id, what, e->sender);
+		logev("bounce", LOG_NOTICE, "%s: %s to <%s> not sent: an "
+		    "identical one went out within the hour", e->id, what,
+		    e->sender);
 		rc = 0;
 		goto out;
 	}
@@ -415,8 +458,9 @@ report(const struct conf *c, const struct envelope *e, int msgfd,
 		goto out;
 	queue_report_note(c, key, now);
 	strlist_add(&reports, q.id);
-	logmsg(LOG_INFO, "%s: %s: %s to <%s> about %zu recipient%s", e->id, q.id,
-	    what, e->sender, n, n == 1 ? "" : "s");
+	/* Postfix's bounce daemon's words. */
+	logev("bounce", LOG_INFO, "%s: sender %s notification: %s", e->id,
+	    action == DSN_FAILED ? "non-delivery" : "delay", q.id);
 	rc = 0;
 out:
 	buf_free(&hdr);
@@ -505,7 +549,8 @@ finish(const struct conf *c, struct envelope *e, int msgfd, time_t now,
 			    "delivered message: %s", strerror(-r));
 			logmsg(LOG_ERR, "%s: %s", e->id, result_str(res, &t));
 			rc = -1;
-		}
+		} else
+			logev("qmgr", LOG_INFO, "%s: removed", e->id);
 	} else if (queue_write_env(c, e, res) == 0)
 		e->has_env = 1;
 	else {

@@ -599,7 +599,7 @@ dotlock(const struct job *j, const char *lock, struct stat *mine,
 				    "lock %s: %s", lock, strerror(errno));
 				return -1;
 			}
-			logmsg(LOG_WARNING, "removed stale lock %s (uid %ld, "
+			logev("local", LOG_WARNING, "removed stale lock %s (uid %ld, "
 			    "mtime %lld): %s", lock, (long)st.st_uid,
 			    (long long)st.st_mtime, why);
 			continue;
@@ -769,18 +769,19 @@ mbox_job(const struct job *j, struct result *res)
 out:
 	mine_now = locked && lock_mine(lock, &mine);
 	if (locked && !mine_now)
-		logmsg(LOG_WARNING, "lock %s was taken over during delivery "
-		    "to %s", lock, j->path);
+		logev("local", LOG_WARNING, "lock %s was taken over during "
+		    "delivery to %s", lock, j->path);
 	if (res->o != OUT_OK && old >= 0) {
 		/* Never leave half a message: back to the old size.  Unless
 		 * the dotlock was broken meanwhile: a writer that took it may
 		 * have appended after our tail, and cutting at old would take
 		 * its message too. */
 		if (!mine_now)
-			logmsg(LOG_ERR, "not truncating %s back to %lld: its "
-			    "lock is no longer ours", j->path, (long long)old);
+			logev("local", LOG_ERR, "not truncating %s back to %lld: "
+			    "its lock is no longer ours", j->path,
+			    (long long)old);
 		else if (ftruncate(fd, old) < 0 || fsync(fd) < 0)
-			logmsg(LOG_ERR, "cannot truncate %s back to %lld: %s",
+			logev("local", LOG_ERR, "cannot truncate %s back to %lld: %s",
 			    j->path, (long long)old, strerror(errno));
 	}
 	if (fd >= 0)
@@ -983,7 +984,7 @@ local_maildir(const char *path, const char *user, const char *sender,
 		}
 		o = as_user(&j, maildir_job, res);
 		if (setegid(keep) < 0)
-			logmsg(LOG_WARNING, "cannot take back group %ld: %s",
+			logev("local", LOG_WARNING, "cannot take back group %ld: %s",
 			    (long)keep, strerror(errno));
 		return o;
 	}

@@ -169,6 +169,11 @@ extern int verbose;		/* -v */
 extern const char *progname;	/* for messages: "sendmail" */
 void log_open(void);
 void logmsg(int prio, const char *, ...) __attribute__((format(printf, 2, 3)));
+/* logev - an event of the mail system's part name ("smtp", "local",
+ * "pickup", "qmgr", "bounce"), logged as mxsend/name; logmsg is logev
+ * as "sendmail" */
+void logev(const char *name, int prio, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
 void vlog(const char *, ...) __attribute__((format(printf, 1, 2)));
 void warnx_(const char *, ...) __attribute__((format(printf, 1, 2)));
 
@@ -885,6 +890,17 @@ int deliver_message(const struct conf *, const char *id, struct dstats *);
  * queue_run_time; 0, or -1 with res set. */
 int deliver_queue(const struct conf *, const struct qfilter *,
     struct dstats *, struct result *);
+/* deliver_log_queued - "ID: from=<sender>, size=N, nrcpt=M (queue active)"
+ * as mxsend/qmgr, once e is in the queue for good */
+void deliver_log_queued(const struct envelope *);
+/*
+ * deliver_log_rcpt - the log line of one recipient's outcome, in Postfix's
+ * shape: "ID: to=<rcpt>, relay=R, delay=S, dsn=X.Y.Z,
+ * status=sent|deferred|bounced (words)", as mxsend/smtp, mxsend/local, or
+ * mxsend/qmgr for an expiry; delay is counted from the arrival
+ */
+void deliver_log_rcpt(const struct conf *, const struct envelope *,
+    const char *rcpt, const struct result *, time_t now);
 
 /* metrics.c - the Prometheus text format (--metrics, metrics_file) */
 

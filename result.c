@@ -290,6 +290,8 @@ dsn_status(const struct result *r)
 {
 	int perm = r->o == OUT_PERM;
 
+	if (r->o == OUT_OK)
+		return "2.0.0";
 	if (r->why == R_DNS_NULL_MX)
 		return "5.1.10";
 	if (perm && r->why == R_DNS_NXDOMAIN)

@@ -973,8 +973,6 @@ expire_marked(struct envelope *cur, const struct conf *c)
 		if (!r->unexpanded)
 			continue;
 		local_part(r->addr, local, sizeof(local));
-		logmsg(LOG_WARNING, "%s: to=<%s>, status=expired (aliases "
-		    "never loaded)", cur->id, r->addr);
 		r->unexpanded = 0;
 		alias_failed(r, "");
 		snprintf(r->res->text, sizeof(r->res->text), PRIVATE_ERR,
@@ -982,6 +980,7 @@ expire_marked(struct envelope *cur, const struct conf *c)
 		r->res->why_last = R_ALIAS;
 		r->res->why = R_EXPIRED;
 		r->res->lifetime = c->queue_lifetime;
+		deliver_log_rcpt(c, cur, r->addr, r->res, time(NULL));
 	}
 }
 
@@ -1447,9 +1446,13 @@ commit(struct intake *in)
 		    "%s", result_str(&in->res, &in->rt));
 	in->have_q = 0;
 	close(in->q.fd);
-	logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpt=%zu, uid=%ld%s",
-	    e->id, e->sender, (long long)e->size, e->nr, (long)getuid(),
-	    in->so->smtp ? ", via -bs" : "");
+	/* Postfix's two lines of a message's arrival, as its pickup and
+	 * qmgr word them: log analysers count a message received from the
+	 * first and take its size from the second (reports, made by
+	 * delivery runs, log only the second, as Postfix's bounces do). */
+	logev("pickup", LOG_INFO, "%s: uid=%ld from=<%s>%s", e->id,
+	    (long)getuid(), e->sender, in->so->smtp ? " (via -bs)" : "");
+	deliver_log_queued(e);
 	vlog("queued as %s", e->id);
 	return SUB_OK;
 }

@@ -5,6 +5,12 @@
  * for overflow and for the buffer's cap, and the contents stay
  * NUL-terminated.  Logging goes to stderr (under -v, or for errors) and to
  * syslog (LOG_MAIL).
+ *
+ * Syslog program names are "mxsend/NAME", Postfix's "postfix/NAME" shape,
+ * so that log analysers (pflogsumm --syslog-name=mxsend) read our lines as
+ * they read Postfix's: logmsg logs as mxsend/sendmail, logev as the part of
+ * the mail system the event belongs to (sendmail.8, LOGGING, lists them
+ * with the lines each logs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +29,8 @@
 int verbose;
 const char *progname = "sendmail";
 static int log_opened;
+/* The ident openlog holds on to: "mxsend/NAME" of the last line logged. */
+static char log_ident[32];
 
 void *
 xmalloc(size_t n)
@@ -234,31 +242,65 @@ printable(char *dst, size_t dstlen, const char *src, size_t srclen)
 	dst[o] = '\0';
 }
 
+/* log_as - syslog's program name mxsend/name from now on (openlog keeps
+ * the pointer, not a copy: log_ident stays put) */
+static void
+log_as(const char *name)
+{
+	char want[sizeof(log_ident)];
+	int n = snprintf(want, sizeof(want), "mxsend/%s", name);
+
+	if (n < 0 || (size_t)n >= sizeof(want) || strcmp(want, log_ident) == 0)
+		return;
+	memcpy(log_ident, want, (size_t)n + 1);
+	openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
 /* log_open - syslog, when there is a syslog daemon to take it (without
  * /dev/log every syslog() call would try to connect again) */
 void
 log_open(void)
 {
 	if (!log_opened && access(_PATH_LOG, W_OK) == 0) {
-		openlog("mxsend", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		log_as("sendmail");
 		log_opened = 1;
 	}
 }
 
-/* logmsg - syslog, and stderr under -v */
+/* vlogev - one line to syslog as mxsend/name, and to stderr under -v */
+static void
+vlogev(const char *name, int prio, const char *fmt, va_list ap)
+{
+	char tmp[1024];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	if (log_opened) {
+		log_as(name);
+		syslog(prio, "%s", tmp);
+	}
+	if (verbose)
+		fprintf(stderr, "%s: %s\n", progname, tmp);
+}
+
+/* logmsg - syslog as mxsend/sendmail, and stderr under -v */
 void
 logmsg(int prio, const char *fmt, ...)
 {
-	char tmp[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	vlogev("sendmail", prio, fmt, ap);
 	va_end(ap);
-	if (log_opened)
-		syslog(prio, "%s", tmp);
-	if (verbose)
-		fprintf(stderr, "%s: %s\n", progname, tmp);
+}
+
+void
+logev(const char *name, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlogev(name, prio, fmt, ap);
+	va_end(ap);
 }
 
 /* vlog - stderr under -v only */

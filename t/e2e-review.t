@@ -103,8 +103,8 @@ CONF=/etc/mxsend.conf write_conf "queue_dir $Q" "aliases $A2" "local_delivery mb
 sleep 1.1
 asroot "$SM" -q -v >"$T/q.out" 2>"$T/q.err"
 is "$?:$(qcount)" "0:0" "root's -q past queue_lifetime: exit 0, the message is gone"
-is "$(grep -F "$ID: to=<staff@test.example>, status=expired" "$T/q.err")" \
-    "sendmail: $ID: to=<staff@test.example>, status=expired (aliases never loaded)" \
+is "$(grep -F "$ID: to=<staff@test.example>, relay=none" "$T/q.err" | sed 's/delay=[0-9]*/delay=S/')" \
+    "sendmail: $ID: to=<staff@test.example>, relay=none, delay=S, dsn=4.4.1, status=bounced (delivery time expired after 1s; last error: alias staff cannot be expanded; $GENERIC)" \
     "the log says it expired" || diag_file "$T/q.err"
 is "$(grep -a -A1 -e '^<staff@' -e '^Diagnostic-Code:' "$MB")" "<staff@test.example>:
     delivery time expired after 1s; last error: alias staff cannot be expanded; $GENERIC

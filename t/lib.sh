@@ -28,7 +28,8 @@
 #   demo 2 (t/demo.sh does not use this file); each later file names its
 #   block in its head comment (e.g. e2e-setgid 160-169, e2e-php 170-179,
 #   e2e-quota 180-189, e2e-faults 190-199, the dns fuzz target 200-209,
-#   e2e-auth-unverified 210-212, e2e-stall 220-229, e2e-review 240-249);
+#   e2e-auth-unverified 210-212, e2e-stall 220-229, e2e-queue-v1 230-231,
+#   e2e-metrics 234-236, e2e-logs 238-239, e2e-review 240-249);
 #   grep t/ for 127.0.0. before taking a new one.
 # Ports are chosen at random and checked free.
 
