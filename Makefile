@@ -152,7 +152,7 @@ deb:
 	else \
 	  tar -c --exclude=./dist -f - . | tar -x -C "$$src"; \
 	fi; \
-	(cd "$$src" && dpkg-buildpackage -us -uc -b) >"$$tmp/build.log" 2>&1 || \
+	(cd "$$src" && dpkg-buildpackage -us -uc -b -J) >"$$tmp/build.log" 2>&1 || \
 	  { tail -n 40 "$$tmp/build.log" >&2; exit 1; }; \
 	mkdir -p dist; rm -f dist/mxsend_*.deb; \
 	mv "$$tmp"/mxsend_*.deb dist/; ls dist/mxsend_*.deb
