@@ -205,7 +205,12 @@ is "$(in_root dpkg-query -W -f='${Conffiles}\n' mxsend | awk 'NF { print $1 }' |
     "/etc/cron.d/mxsend
 /etc/mxsend.conf" "conffiles: /etc/mxsend.conf and /etc/cron.d/mxsend"
 is "$(grep -v '^#' "$R/etc/mxsend.conf" | grep -c .)" 0 \
-    "/etc/mxsend.conf: every key commented out"
+    "/etc/mxsend.conf: nothing but comments"
+# conf.c's table of keys: { "key", set_..., ...
+keys=$(sed -n 's/^[[:space:]]*{ "\([a-z_]*\)", set_.*/\1/p' conf.c | sort)
+is "$(for k in $keys; do grep -q "^#$k[[:space:]]" "$R/etc/mxsend.conf" || echo "$k"; done)" "" \
+    "/etc/mxsend.conf: every key of conf.c there, commented out"
+like "$keys" '^aliases$' "conf.c's keys found"
 is "$(readlink "$R/etc/systemd/system/timers.target.wants/mxsend-queue.timer")" \
     /lib/systemd/system/mxsend-queue.timer "mxsend-queue.timer installed and enabled"
 ok '[ -f "$R/lib/systemd/system/mxsend-queue.service" ]' "mxsend-queue.service installed"
