@@ -136,7 +136,9 @@ install: sendmail
 # leaves debian/ full of build files: it runs on a copy (the files git
 # knows, or everything but dist/ outside a git checkout) in a temporary
 # directory, and only the .deb comes back.  debian/changelog's version
-# must be mxsend.h's MXSEND_VERSION with a Debian revision.
+# must be mxsend.h's MXSEND_VERSION with a Debian revision.  The package
+# is built with dpkg-buildflags' flags only: this make's variables (SAN=1,
+# CC, CFLAGS from make check or the command line) do not reach it.
 VERSION = $(shell sed -n 's/^\#define MXSEND_VERSION "\(.*\)"$$/\1/p' mxsend.h)
 deb:
 	@v=$$(dpkg-parsechangelog -S Version) && case $$v in \
@@ -145,14 +147,16 @@ deb:
 	esac
 	@set -e; tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/mxsend-deb.XXXXXX"); \
 	trap 'rm -rf "$$tmp"' EXIT; src=$$tmp/mxsend-$(VERSION); mkdir "$$src"; \
-	if git rev-parse --git-dir >/dev/null 2>&1; then \
+	if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$$(pwd -P)" ]; then \
 	  git ls-files -z -co --exclude-standard | \
 	    xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
 	    tar -c --null -T - -f - | tar -x -C "$$src"; \
 	else \
 	  tar -c --exclude=./dist -f - . | tar -x -C "$$src"; \
 	fi; \
-	(cd "$$src" && dpkg-buildpackage -us -uc -b -J) >"$$tmp/build.log" 2>&1 || \
+	(cd "$$src" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SAN -u CC \
+	  -u CFLAGS -u CPPFLAGS -u LDFLAGS dpkg-buildpackage -us -uc -b) \
+	  >"$$tmp/build.log" 2>&1 || \
 	  { tail -n 40 "$$tmp/build.log" >&2; exit 1; }; \
 	mkdir -p dist; rm -f dist/mxsend_*.deb; \
 	mv "$$tmp"/mxsend_*.deb dist/; ls dist/mxsend_*.deb
