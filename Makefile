@@ -5,6 +5,7 @@
 #   make demo       deliver one message end to end to a local test MX
 #   make bench      benchmarks (not tests)
 #   make deps       install build and test dependencies (Debian, as root)
+#   make deb        the Debian package, dist/mxsend_VERSION-REV_ARCH.deb
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -134,9 +135,38 @@ install: sendmail
 	  $(DESTDIR)$(PREFIX)/share/man/man5/mxsend.conf.5
 	install -m 644 mxsend.conf.example $(DESTDIR)$(PREFIX)/share/doc/mxsend/
 
+# dpkg-buildpackage writes into the parent of the tree it builds and
+# leaves debian/ full of build files: it runs on a copy (the files git
+# knows, or everything but dist/ outside a git checkout) in a temporary
+# directory, and only the .deb comes back.  debian/changelog's version
+# must be mxsend.h's MXSEND_VERSION with a Debian revision.  The package
+# is built with dpkg-buildflags' flags only: this make's variables (SAN=1,
+# CC, CFLAGS from make check or the command line) do not reach it.
+VERSION = $(shell sed -n 's/^\#define MXSEND_VERSION "\(.*\)"$$/\1/p' mxsend.h)
+deb:
+	@v=$$(dpkg-parsechangelog -S Version) && case $$v in \
+	  $(VERSION)-*) ;; \
+	  *) echo "deb: debian/changelog has $$v, mxsend.h $(VERSION)" >&2; exit 1 ;; \
+	esac
+	@set -e; tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/mxsend-deb.XXXXXX"); \
+	trap 'rm -rf "$$tmp"' EXIT; src=$$tmp/mxsend-$(VERSION); mkdir "$$src"; \
+	if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$$(pwd -P)" ]; then \
+	  git ls-files -z -co --exclude-standard | \
+	    xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+	    tar -c --null -T - -f - | tar -x -C "$$src"; \
+	else \
+	  tar -c --exclude=./dist -f - . | tar -x -C "$$src"; \
+	fi; \
+	(cd "$$src" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SAN -u CC \
+	  -u CFLAGS -u CPPFLAGS -u LDFLAGS dpkg-buildpackage -us -uc -b) \
+	  >"$$tmp/build.log" 2>&1 || \
+	  { tail -n 40 "$$tmp/build.log" >&2; exit 1; }; \
+	mkdir -p dist; rm -f dist/mxsend_*.deb; \
+	mv "$$tmp"/mxsend_*.deb dist/; ls dist/mxsend_*.deb
+
 clean:
 	rm -f sendmail *.o t/*.o $(TPROGS) t/fuzz-reply t/fuzz-env t/fuzz-conf t/fuzz-alias t/fuzz-bs \
 	  t/fuzz-smtp t/fuzz-auth t/fuzz-auth_file t/fuzz-dns t/fuzz-mailq t/fuzz-mbox t/fuzz-submit t/fuzz-bounce t/fuzz_mime8 t/fuzz_msg t/maxrss t/benchrun .flags
 
-.PHONY: all check programs demo bench deps install clean FORCE
+.PHONY: all check programs demo bench deps deb install clean FORCE
 .SECONDARY:

@@ -1,0 +1,7 @@
+# /etc/cron.d/mxsend - run the mail queue every 5 minutes where systemd
+# does not run (containers, other init systems); under systemd the
+# mxsend-queue.timer does it and this line does nothing.
+SHELL=/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+*/5 * * * *	root	[ -d /run/systemd/system ] || /usr/sbin/sendmail -q
