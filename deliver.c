@@ -1389,7 +1389,9 @@ deliver_queue(const struct conf *c, const struct qfilter *f,
 	}
 	deliver_ids(c, &ids, f, 0, 1, st, st);
 	strlist_free(&ids);
-	if (locked)
+	/* The figures are those of the whole queue's runs: a -qI, -qR or -qS
+	 * flush of a few messages does not replace them. */
+	if (locked && (f == NULL || f->kind == 0))
 		metrics_run(c, st, now_ms() - t0);
 	close(lfd);
 	return 0;

@@ -980,8 +980,23 @@ expire_marked(struct envelope *cur, const struct conf *c)
 		r->res->why_last = R_ALIAS;
 		r->res->why = R_EXPIRED;
 		r->res->lifetime = c->queue_lifetime;
-		deliver_log_rcpt(c, cur, r->addr, r->res, time(NULL));
 	}
+}
+
+/* log_expired - the recipients expire_marked failed, once their envelope
+ * is written (a failed write leaves them marked for the next run, which
+ * must not log them twice) */
+static void
+log_expired(const struct envelope *cur, const struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < cur->nr; i++)
+		if (cur->r[i].state == RCPT_FAILED && cur->r[i].res &&
+		    cur->r[i].res->why == R_EXPIRED &&
+		    cur->r[i].res->why_last == R_ALIAS)
+			deliver_log_rcpt(c, cur, cur->r[i].addr, cur->r[i].res,
+			    time(NULL));
 }
 
 /*
@@ -1037,6 +1052,8 @@ submit_expand_queued(const struct conf *c, struct envelope *e)
 		if (ta)
 			logmsg(LOG_INFO, "%s: aliases expanded by a queue run "
 			    "as root, %zu recipients", e->id, cur.nr);
+		else
+			log_expired(&cur, c);
 	}
 	env_free(e);
 	*e = cur;

@@ -280,6 +280,16 @@ is "$(rx_env "$f")" "MAIL FROM:<root@test.example>
 RCPT TO:<kept@deb.test>" "cron.d command: its envelope"
 is "$(rx_body "$f")" "queued across a reinstall"$'\r' "cron.d command: its body"
 is "$(spool_msgs)" "" "cron.d command: the queue is empty"
+# the line outlives the package (a conffile): with another sendmail in
+# its place it must not run that one's queue
+mv "$R/usr/sbin/sendmail" "$R/usr/sbin/sendmail.mxsend"
+printf '#!/bin/sh\necho "$*" >>/tmp/other-mta.log\n' >"$R/usr/sbin/sendmail"
+chmod 755 "$R/usr/sbin/sendmail"
+rm -f "$R/tmp/other-mta.log"
+in_root sh -c "$cmd" >"$T/cron3.out" 2>&1
+is "$?:$(cat "$R/tmp/other-mta.log")" "0:--version" \
+    "cron.d command with another sendmail: asks its version, runs no queue"
+mv "$R/usr/sbin/sendmail.mxsend" "$R/usr/sbin/sendmail"
 
 # --- purge with mail in the queue, install again, purge an empty queue -------------------------
 printf 'Subject: purge\n\nqueued across a purge\n' |
