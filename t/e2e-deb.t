@@ -130,6 +130,16 @@ in_root() {
 	    DEBIAN_FRONTEND=noninteractive "$@"
 }
 
+# queue_one RCPT SUBJECT BODY NAME - a message queued in the root with
+# sendmail -odq (the test NAME: exit 0, the only message queued); its
+# file's name in $qid, its checksum in $qsum
+queue_one() {
+	printf 'Subject: %s\n\n%s\n' "$2" "$3" |
+	    in_root sendmail -odq "$1" 2>"$T/q.err"
+	is "$?:$(spool_msgs | wc -l)" 0:1 "$4"
+	qid=$(spool_msgs)
+	qsum=$(cat "$SPOOL/$qid" | sha256sum)
+}
 # spool_msgs - the queued messages' files in the root, by name
 spool_msgs() { (cd "$SPOOL" 2>/dev/null && ls -1 -- *.msg 2>/dev/null); }
 
@@ -246,11 +256,9 @@ is_file "$T/m1.got" "$T/m1.want" "mail -s: body byte for byte (the lone \".\" to
 ok 'wait_for "[ -z \"\$(spool_msgs)\" ]"' "mail -s: the queue is empty after delivery"
 
 # --- reinstall with mail in the queue ----------------------------------------------------------
-printf 'Subject: kept\n\nqueued across a reinstall\n' |
-    in_root sendmail -odq kept@deb.test 2>"$T/q1.err"
-is "$?:$(spool_msgs | wc -l)" 0:1 "sendmail -odq: one message queued"
-id1=$(spool_msgs)
-sum1=$(cat "$SPOOL/$id1" | sha256sum)
+queue_one kept@deb.test kept "queued across a reinstall" \
+    "sendmail -odq: one message queued"
+id1=$qid sum1=$qsum
 like "$(in_root mailq)" "^${id1%.msg} " "mailq lists the queued message"
 chmod 0700 "$SPOOL/tmp"
 in_root dpkg -i "$PKG" >"$T/re.out" 2>&1
@@ -292,11 +300,9 @@ is "$?:$(cat "$R/tmp/other-mta.log")" "0:--version" \
 mv "$R/usr/sbin/sendmail.mxsend" "$R/usr/sbin/sendmail"
 
 # --- purge with mail in the queue, install again, purge an empty queue -------------------------
-printf 'Subject: purge\n\nqueued across a purge\n' |
-    in_root sendmail -odq purge@deb.test 2>"$T/q2.err"
-is "$?:$(spool_msgs | wc -l)" 0:1 "sendmail -odq: another message queued"
-id2=$(spool_msgs)
-sum2=$(cat "$SPOOL/$id2" | sha256sum)
+queue_one purge@deb.test purge "queued across a purge" \
+    "sendmail -odq: another message queued"
+id2=$qid sum2=$qsum
 in_root apt-get purge -y -q mxsend bsd-mailx >"$T/purge1.out" 2>&1
 is "$?" 0 "apt-get purge mxsend with a message queued" || diag_file "$T/purge1.out"
 like "$(cat "$T/purge1.out")" "mxsend: /var/spool/mxsend still holds 1 message\(s\), so it was not removed" \
