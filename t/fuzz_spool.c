@@ -2,7 +2,7 @@
  * fuzz_spool.c - fuzz entry points for what the queue and local
  * delivery read, included by t/fuzzers.c:
  *
- *   mailq   mailq_print, mailq_json and mailq_check over a scratch queue
+ *   mailq   mailq_print, mailq_json, mailq_check and --metrics over a scratch queue
  *           holding one message A: the input is A.env, NUL, the
  *           envelope at the end of A.msg (no NUL: no A.env);
  *   mbox    local_mbox of the input as a queued message into a scratch
@@ -106,6 +106,32 @@ json_line_ok(const char *p, size_t n)
 	return 1;
 }
 
+/* metrics_check - --metrics over the scratch queue: every line a
+ * comment or "mxsend_NAME[{...}] NUMBER" */
+static void
+metrics_check(const struct conf *c)
+{
+	struct result res;
+	char *out = NULL, *p, *nl;
+	size_t outlen = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&out, &outlen)) == NULL)
+		abort();
+	if (metrics_print(c, f, &res) < 0)
+		abort();
+	fclose(f);
+	for (p = out; p < out + outlen; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(out + outlen - p))) == NULL)
+			abort();
+		if (*p != '#' && (strncmp(p, "mxsend_", 7) != 0 ||
+		    memchr(p, ' ', (size_t)(nl - p)) == NULL ||
+		    nl[-1] < '0' || nl[-1] > '9'))
+			abort();
+	}
+	free(out);
+}
+
 static void
 fuzz_mailq(const uint8_t *p, size_t n)
 {
@@ -179,6 +205,8 @@ fuzz_mailq(const uint8_t *p, size_t n)
 	    out + outlen - 1 || strncmp(out, "MXSEND ", 7) != 0)
 		abort();
 	free(out);
+	out = NULL;
+	metrics_check(&c);
 }
 
 /* me - the current user's name */
