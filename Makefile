@@ -10,22 +10,22 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 DESTDIR ?=
-PKGS     = libcares openssl
+PKGS     = libcares openssl libidn2
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) \
            $(shell pkg-config --cflags $(PKGS))
 # OpenSSL's headers at build time; the library is opened on first use
-# (tls.c), so the binary links c-ares and libc only.
-LIBS     = $(shell pkg-config --libs libcares)
+# (tls.c), so the binary links c-ares, libidn2 (IDNA2008, utf8.c) and libc only.
+LIBS     = $(shell pkg-config --libs libcares libidn2)
 ifeq ($(SAN),1)
 ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-OBJS  = util.o result.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o report.o deliver.o mailq.o metrics.o doctor.o \
+OBJS  = util.o utf8.o result.o conf.o msg.o queue.o dns.o tls.o smtp.o mime.o report.o deliver.o mailq.o metrics.o doctor.o \
         aliases.o local.o submit.o server.o
 TPROGS = t/msgtest t/smtptest t/queuetest t/conftest t/dnstest t/fuzzreplay \
          t/mime8test t/aliastest t/localtest t/resulttest t/authtest
@@ -66,7 +66,7 @@ t/fuzzreplay: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(OBJS)
 # the run as a crash does (-fno-sanitize-recover=all).
 FUZZTIME ?= 60
 FUZZ_SAN = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_SRCS = util.c result.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c report.c deliver.c mailq.c metrics.c doctor.c \
+FUZZ_SRCS = util.c utf8.c result.c conf.c msg.c queue.c dns.c tls.c smtp.c mime.c report.c deliver.c mailq.c metrics.c doctor.c \
   aliases.c local.c submit.c server.c
 fuzz-%: t/fuzzers.c t/fuzz_net.c t/fuzz_spool.c $(FUZZ_SRCS) mxsend.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -DFUZZ=$* -I. \

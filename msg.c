@@ -48,7 +48,6 @@
 /* RFC 1035 2.3.4: a label is at most 63 octets, a name 255 on the wire,
  * which leaves 253 for the dotted text form. */
 #define LABEL_MAX 63
-#define DOMAIN_MAX 253
 /* Qualifying bare addresses lengthens the header ("a,a,..." grows by the
  * domain at every comma); past twice what we take in it is refused
  * rather than built. */
