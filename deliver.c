@@ -780,6 +780,7 @@ job_send(const struct conf *c, struct dns *dns, struct dest *d,
 	m->t.msgfd = m->fd;
 	m->t.size = m->e.size;
 	m->t.body8 = m->e.body8;
+	m->t.shape = m->e.shape;
 	m->t.id = m->e.id;
 	m->t.notify = m->e.dsn_notify;
 	m->t.ret = m->e.dsn_ret;

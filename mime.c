@@ -983,3 +983,69 @@ mime8_end(struct mime8 *m, struct buf *out)
 	m->state = M8_DONE;
 	return 0;
 }
+
+/* The per-server converter, for now the 8-bit downgrade line by line
+ * whatever the flags (replaced by the general converter). */
+struct mimeconv {
+	struct mime8 *m;
+	struct buf line;
+};
+
+struct mimeconv *
+mimeconv_new(unsigned flags)
+{
+	struct mimeconv *c = calloc(1, sizeof(*c));
+
+	(void)flags;
+	if (c == NULL || (c->m = mime8_new()) == NULL) {
+		free(c);
+		return NULL;
+	}
+	buf_init(&c->line, 0);
+	return c;
+}
+
+int
+mimeconv_put(struct mimeconv *c, const char *p, size_t n, struct buf *out)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (buf_add(&c->line, p + start, i + 1 - start) < 0)
+			return -1;
+		start = i + 1;
+		c->line.len -= c->line.len >= 2 &&
+		    c->line.p[c->line.len - 2] == '\r' ? 2 : 1;
+		if (mime8_line(c->m, c->line.p, c->line.len, out) < 0)
+			return -1;
+		buf_reset(&c->line);
+	}
+	return buf_add(&c->line, p + start, n - start);
+}
+
+int
+mimeconv_end(struct mimeconv *c, struct buf *out)
+{
+	if (c->line.len && mime8_line(c->m, c->line.p, c->line.len, out) < 0)
+		return -1;
+	return mime8_end(c->m, out);
+}
+
+int
+mimeconv_signed(const struct mimeconv *c)
+{
+	(void)c;
+	return 0;
+}
+
+void
+mimeconv_free(struct mimeconv *c)
+{
+	if (c == NULL)
+		return;
+	mime8_free(c->m);
+	buf_free(&c->line);
+	free(c);
+}

@@ -103,6 +103,8 @@ enum reason {
 	R_SYSTEM,		/* a system resource failed: text */
 	R_NOMEM,		/* out of memory */
 	R_LEGACY,		/* an older envelope's error: text only */
+	R_NO_SMTPUTF8,		/* no SMTPUTF8, and the address (text) has a
+				 * local part that is not ASCII */
 	R_COUNT
 };
 
@@ -110,7 +112,7 @@ enum reason {
 enum smtp_step {
 	STEP_NONE, STEP_CONNECT, STEP_GREETING, STEP_EHLO, STEP_HELO,
 	STEP_STARTTLS, STEP_TLS, STEP_AUTH, STEP_MAIL, STEP_RCPT, STEP_DATA,
-	STEP_DOT, STEP_RSET, STEP_QUIT, STEP_COUNT
+	STEP_DOT, STEP_RSET, STEP_QUIT, STEP_BDAT, STEP_COUNT
 };
 
 /* Room for a peer "[IPv6 address]:port". */
@@ -721,6 +723,8 @@ ssize_t reply_parse(const char *buf, size_t len, struct reply *,
 #define EXT_DSN		0x10
 #define EXT_AUTH	0x20
 #define EXT_SMTPUTF8	0x40
+#define EXT_CHUNKING	0x80
+#define EXT_BINARYMIME	0x100
 
 #define SMTP_INBUF 16384	/* read buffer: several pipelined replies */
 
@@ -867,6 +871,23 @@ int mime8_line(struct mime8 *, const char *line, size_t len, struct buf *out);
 /* mime8_end - end of the message: what is still held goes out */
 int mime8_end(struct mime8 *, struct buf *out);
 void mime8_free(struct mime8 *);
+
+/*
+ * The per-server converter: the queued message fed in pieces of any
+ * size, converted for what the server takes (flags), appended to out.
+ */
+enum { MC_8BIT = 1,	/* 8BITMIME: 8-bit leaves may stay 8-bit */
+	MC_LONG = 2,	/* BINARYMIME: lines over 998 octets may stay */
+	MC_UTF8HDR = 4,	/* SMTPUTF8: header fields in UTF-8 may stay */
+	MC_BUTF8 = 8	/* the body's 8-bit octets are UTF-8 (SHAPE_BUTF8) */
+};
+struct mimeconv;
+struct mimeconv *mimeconv_new(unsigned flags);	/* NULL: out of memory */
+int mimeconv_put(struct mimeconv *, const char *p, size_t n, struct buf *out);
+int mimeconv_end(struct mimeconv *, struct buf *out);
+/* mimeconv_signed - 1: a part inside a multipart/signed was re-encoded */
+int mimeconv_signed(const struct mimeconv *);
+void mimeconv_free(struct mimeconv *);
 
 /* mailq.c */
 

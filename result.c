@@ -92,11 +92,14 @@ static const struct {
 	[R_EXPIRED] = { "expired", NULL }, [R_QUEUE] = { "queue", NULL },
 	[R_CONFIG] = { "config", NULL }, [R_SYSTEM] = { "system", NULL },
 	[R_NOMEM] = { "nomem", NULL }, [R_LEGACY] = { "legacy", NULL },
+	[R_NO_SMTPUTF8] = { "no-smtputf8", "%H does not offer SMTPUTF8, and "
+	    "the address %T cannot be sent without it: its local part is not "
+	    "ASCII" },
 };
 
 static const char *const step_names[STEP_COUNT] = {
 	"none", "connect", "greeting", "ehlo", "helo", "starttls", "tls",
-	"auth", "mail", "rcpt", "data", "dot", "rset", "quit" };
+	"auth", "mail", "rcpt", "data", "dot", "rset", "quit", "bdat" };
 
 static const char *const outcome_names[] = { "ok", "temp", "perm" };
 
@@ -296,6 +299,13 @@ dsn_status(const struct result *r)
 		return "5.1.10";
 	if (perm && r->why == R_DNS_NXDOMAIN)
 		return "5.1.2";
+	/* RFC 3463 3.4, 3.7; RFC 6531 3.6 */
+	if (r->why == R_TOO_BIG)
+		return perm ? "5.3.4" : "4.3.4";
+	if (r->why == R_8BIT)
+		return perm ? "5.6.3" : "4.6.3";
+	if (r->why == R_NO_SMTPUTF8)
+		return perm ? "5.6.7" : "4.6.7";
 	if (r->why == R_EXPIRED)
 		return "4.4.7";
 	if (perm)
@@ -329,6 +339,13 @@ result_dsn(const struct result *r, const char *rcpt, struct result_dsn *d)
 		    r->text);
 		if (r->status[0])
 			snprintf(d->status, sizeof(d->status), "%s", r->status);
+		else if (r->code == 552 && (r->step == STEP_MAIL ||
+		    r->step == STEP_DATA || r->step == STEP_DOT ||
+		    r->step == STEP_BDAT))
+			/* RFC 5321 4.2.2, RFC 1870 6.1: exceeded storage
+			 * allocation for the message, not the mailbox */
+			snprintf(d->status, sizeof(d->status), "%d.3.4",
+			    r->o == OUT_PERM ? 5 : 4);
 		else
 			snprintf(d->status, sizeof(d->status), "%d.0.0",
 			    r->code >= 400 && r->code < 600 ? r->code / 100 :

@@ -12,9 +12,18 @@
  * timeout, the command timeout for replies, the data timeout for the
  * final reply after the body.
  *
- * A message with 8-bit data goes to a server without 8BITMIME converted
- * to 7-bit MIME on the fly (mime.c); one that cannot be converted fails
- * with 5.6.3-like wording before MAIL is sent.
+ * CHUNKING (RFC 3030): BDAT instead of DATA whenever the server offers
+ * it, the message in chunks, not dot-stuffed; with PIPELINING each
+ * chunk's reply is read while the next is on its way.
+ *
+ * The queued message is the original; what each server gets follows
+ * from its EHLO (plan_of, sendmail.8 CONVERSIONS): as it is with
+ * BODY=BINARYMIME, BODY=8BITMIME or SMTPUTF8 where offered, otherwise
+ * converted on the fly (mime.c: long lines and 8-bit leaves re-encoded,
+ * header fields downgraded) and the envelope's domains sent as A-labels;
+ * a recipient whose local part is not ASCII fails with 5.6.7 (RFC 6531
+ * 3.7.4).  A message that cannot be converted fails with 5.6.3 before
+ * MAIL is sent.
  *
  * Security: replies are parsed strictly (three digits, first 2-5, then
  * space or dash, the same code on every line, bounded line length, line
@@ -352,6 +361,10 @@ ehlo_ext(struct smtp *s, const struct reply *r)
 				s->ext |= EXT_DSN;
 			else if (strcmp(kw, "SMTPUTF8") == 0)
 				s->ext |= EXT_SMTPUTF8;
+			else if (strcmp(kw, "CHUNKING") == 0)
+				s->ext |= EXT_CHUNKING;
+			else if (strcmp(kw, "BINARYMIME") == 0)
+				s->ext |= EXT_BINARYMIME;
 			else if (strncmp(kw, "AUTH", 4) == 0 &&
 			    (p[4] == ' ' || p[4] == '=')) {
 				size_t m = strcspn(p + 5, "\n");
@@ -954,117 +967,180 @@ stuff(struct buf *out, const char *p, size_t n, int *bol)
 	return buf_add(out, p + start, n - start);
 }
 
+/* What one server is sent, from its EHLO and the message's shape. */
+struct plan {
+	int bdat;		/* CHUNKING: BDAT (RFC 3030), no dot-stuffing */
+	int utf8;		/* SMTPUTF8 on MAIL (RFC 6531) */
+	int convert;		/* through mimeconv, with flags conv */
+	unsigned conv;		/* MC_*: what the server takes as it is */
+	const char *body;	/* MAIL's BODY= value, or NULL */
+};
+
 /*
- * downgrade - the message through mime.c's 8-bit to 7-bit conversion,
- * for a server without 8BITMIME (RFC 6152 3).  With send 0 nothing is
- * sent: a dry run that says whether the message can be converted.
- * P_OK, P_LOST when sending failed, P_LOCAL on our side's failure (res
- * set), P_UNCONVERTIBLE.
+ * plan_of - sendmail.8 CONVERSIONS: a message with lines over 998
+ * octets goes as it is with BODY=BINARYMIME where the server offers
+ * CHUNKING and BINARYMIME, and is converted otherwise; 8-bit content
+ * goes as it is with BODY=8BITMIME (or BINARYMIME) and is converted to
+ * 7-bit MIME otherwise; UTF-8 addresses and header fields go as they are
+ * with SMTPUTF8, and header fields are downgraded otherwise (so are
+ * header octets that are not UTF-8, always).  BDAT whenever offered.
  */
+static void
+plan_of(const struct smtp *s, const struct txn *t, struct plan *p)
+{
+	unsigned sh = t->shape;
+	int binary = (sh & SHAPE_LONG) && (s->ext & EXT_CHUNKING) &&
+	    (s->ext & EXT_BINARYMIME);
+	int eight = binary || (s->ext & EXT_8BITMIME);
+	int intl = (sh & SHAPE_EAI) || ((sh & SHAPE_H8) && !(sh & SHAPE_HBAD));
+
+	memset(p, 0, sizeof(*p));
+	p->bdat = (s->ext & EXT_CHUNKING) != 0;
+	p->utf8 = intl && (s->ext & EXT_SMTPUTF8);
+	p->conv = (eight ? MC_8BIT : 0) | (binary ? MC_LONG : 0) |
+	    (p->utf8 ? MC_UTF8HDR : 0) | (sh & SHAPE_BUTF8 ? MC_BUTF8 : 0);
+	p->convert = ((sh & SHAPE_LONG) && !binary) ||
+	    (t->body8 == 1 && !eight) ||
+	    ((sh & SHAPE_H8) && (!p->utf8 || (sh & SHAPE_HBAD)));
+	p->body = binary ? "BINARYMIME" : t->body8 == 1 && eight ?
+	    "8BITMIME" : NULL;
+}
+
+/* The message as one server gets it, a piece at a time. */
+struct src {
+	const struct txn *t;
+	struct mimeconv *conv;	/* or NULL: the queued bytes as they are */
+	off_t off;
+};
+
+/* src_open - b reads t's message, converted when p says so */
 static enum pstep
-downgrade(struct smtp *s, struct txn *t, int send, int *bol,
+src_open(struct src *b, const struct txn *t, const struct plan *p,
     struct result *res)
 {
-	static char chunk[WRITE_BLOCK];
-	struct mime8 *m = mime8_new();
-	struct buf line, conv;
-	off_t off = 0;
-	ssize_t n;
-	size_t i, start;
-	enum pstep rc = P_LOCAL;
+	b->t = t;
+	b->off = 0;
+	b->conv = NULL;
+	if (p->convert && (b->conv = mimeconv_new(p->conv)) == NULL)
+		return oom(res);
+	return P_OK;
+}
 
-	buf_init(&line, 0);
-	buf_init(&conv, 0);
-	if (m == NULL) {
-		result_oom(res);
-		goto out;
-	}
-	while (off < t->size) {
-		if ((n = read_chunk(t, chunk, sizeof(chunk), &off, res)) < 0)
-			goto out;
-		for (start = 0, i = 0; i < (size_t)n; i++) {
-			if (chunk[i] != '\n')
-				continue;
-			if (buf_add(&line, chunk + start, i + 1 - start) < 0)
-				goto nomem;
-			start = i + 1;
-			line.len -= line.len >= 2 && line.p[line.len - 2] == '\r' ?
-			    2 : 1;
-			if (mime8_line(m, line.p, line.len, &conv) < 0) {
-				rc = P_UNCONVERTIBLE;
-				goto out;
-			}
-			buf_reset(&line);
-		}
-		if (buf_add(&line, chunk + start, (size_t)n - start) < 0)
-			goto nomem;
-		if ((line.len && off == t->size &&
-		    mime8_line(m, line.p, line.len, &conv) < 0) ||
-		    (off == t->size && mime8_end(m, &conv) < 0)) {
-			rc = P_UNCONVERTIBLE;
-			goto out;
-		}
-		if (send && conv.len) {
-			if (stuff(&s->out, conv.p, conv.len, bol) < 0)
-				goto nomem;
-			if (s->out.len >= WRITE_BLOCK && off < t->size &&
-			    s_flush(s, s->data_timeout, res) < 0) {
-				rc = P_LOST;
-				goto out;
-			}
-		}
-		buf_reset(&conv);
-	}
-	rc = P_OK;
-	goto out;
-nomem:
-	result_oom(res);
-out:
-	if (m)
-		mime8_free(m);
-	buf_free(&line);
-	buf_free(&conv);
+/* src_next - the next piece appended to out; *end set after the last.
+ * P_OK, P_LOCAL (res set), P_UNCONVERTIBLE. */
+static enum pstep
+src_next(struct src *b, struct buf *out, int *end, struct result *res)
+{
+	static char chunk[WRITE_BLOCK];
+	ssize_t n = 0;
+
+	if (b->off < b->t->size &&
+	    (n = read_chunk(b->t, chunk, sizeof(chunk), &b->off, res)) < 0)
+		return P_LOCAL;
+	*end = b->off >= b->t->size;
+	if (b->conv == NULL)
+		return buf_add(out, chunk, (size_t)n) < 0 ? oom(res) : P_OK;
+	if (mimeconv_put(b->conv, chunk, (size_t)n, out) < 0 ||
+	    (*end && mimeconv_end(b->conv, out) < 0))
+		return P_UNCONVERTIBLE;
+	return P_OK;
+}
+
+/* src_close - the converter's last word: a signature it may have broken */
+static void
+src_close(struct src *b, const struct smtp *s, int sent)
+{
+	if (b->conv && sent && mimeconv_signed(b->conv))
+		logmsg(LOG_WARNING, "%s: %s%s: a part of a multipart/signed was "
+		    "re-encoded for this server: its signature may break",
+		    b->t->id, s->host, s->peer);
+	mimeconv_free(b->conv);
+	b->conv = NULL;
+}
+
+/* convertible - a dry run: can the message be converted as p says? */
+static enum pstep
+convertible(const struct txn *t, const struct plan *p, struct result *res)
+{
+	struct buf scratch;
+	struct src b;
+	enum pstep rc;
+	int end = 0;
+
+	if ((rc = src_open(&b, t, p, res)) != P_OK)
+		return rc;
+	buf_init(&scratch, 0);
+	while (!end && (rc = src_next(&b, &scratch, &end, res)) == P_OK)
+		buf_reset(&scratch);
+	buf_free(&scratch);
+	src_close(&b, NULL, 0);
 	return rc;
 }
 
-/* send_body - the message, dot-stuffed, 7-bit when it has to be, then
- * the final dot in the same write as the last data; with hold, the end
- * stays in the output buffer for the next write (pipelining) */
+/* unconverted - rc, with a conversion that failed halfway made P_LOCAL:
+ * it cannot be taken back, so the connection is abandoned (convertible
+ * said it would not fail) */
 static enum pstep
-send_body(struct smtp *s, struct txn *t, int hold, struct result *res)
+unconverted(const struct smtp *s, enum pstep rc, struct result *res)
 {
-	static char chunk[WRITE_BLOCK];
-	off_t off = 0;
-	int bol = 1;
-	enum pstep p;
-	ssize_t n;
-
-	if (t->body8 == 1 && !(s->ext & EXT_8BITMIME)) {
-		if ((p = downgrade(s, t, 1, &bol, res)) != P_OK)
-			return p == P_LOST ? P_LOST : P_LOCAL;
-		goto end;
-	}
-	while (off < t->size) {
-		if ((n = read_chunk(t, chunk, sizeof(chunk), &off, res)) < 0)
-			return P_LOCAL;
-		if (stuff(&s->out, chunk, (size_t)n, &bol) < 0)
-			goto nomem;
-		if (s->out.len >= WRITE_BLOCK && off < t->size &&
-		    s_flush(s, s->data_timeout, res) < 0)
-			return P_LOST;
-	}
-end:
-	if ((!bol && buf_add(&s->out, "\r\n", 2) < 0) ||
-	    buf_add(&s->out, ".\r\n", 3) < 0)
-		goto nomem;
-	if (verbose)
-		fprintf(stderr, ">>> [%lld octets of message%s]\n>>> .\n",
-		    (long long)t->size, t->body8 == 1 && !(s->ext &
-		    EXT_8BITMIME) ? ", converted to 7-bit MIME" : "");
-	return hold || s_flush(s, s->data_timeout, res) == 0 ? P_OK : P_LOST;
-nomem:
-	result_oom(res);
+	if (rc != P_UNCONVERTIBLE)
+		return rc;
+	result_at(res, OUT_TEMP, R_8BIT, s->host, s->peer, "%s", "");
 	return P_LOCAL;
+}
+
+/* shown - the verbose line of what went out */
+static void
+shown(const struct txn *t, const struct plan *p)
+{
+	if (verbose)
+		fprintf(stderr, ">>> [%lld octets of message%s%s]\n",
+		    (long long)t->size, p->convert ? ", converted" : "",
+		    p->bdat ? " in BDAT chunks" : "");
+}
+
+/* send_data - after DATA's 354: the message, dot-stuffed, then the final
+ * dot in the same write as the last data; with hold, the end stays in
+ * the output buffer for the next write (pipelining) */
+static enum pstep
+send_data(struct smtp *s, struct txn *t, const struct plan *p, int hold,
+    struct result *res)
+{
+	struct buf piece;
+	struct src b;
+	enum pstep rc;
+	int bol = 1, end = 0;
+
+	if ((rc = src_open(&b, t, p, res)) != P_OK)
+		return rc;
+	buf_init(&piece, 0);
+	while (!end) {
+		if ((rc = src_next(&b, &piece, &end, res)) != P_OK)
+			goto out;
+		if (stuff(&s->out, piece.p, piece.len, &bol) < 0) {
+			rc = oom(res);
+			goto out;
+		}
+		buf_reset(&piece);
+		if (s->out.len >= WRITE_BLOCK && !end &&
+		    s_flush(s, s->data_timeout, res) < 0) {
+			rc = P_LOST;
+			goto out;
+		}
+	}
+	if ((!bol && buf_add(&s->out, "\r\n", 2) < 0) ||
+	    buf_add(&s->out, ".\r\n", 3) < 0) {
+		rc = oom(res);
+		goto out;
+	}
+	shown(t, p);
+	if (verbose)
+		fprintf(stderr, ">>> .\n");
+	rc = hold || s_flush(s, s->data_timeout, res) == 0 ? P_OK : P_LOST;
+out:
+	src_close(&b, s, rc == P_OK);
+	buf_free(&piece);
+	return unconverted(s, rc, res);
 }
 
 /* set_all - the same result for every recipient still undecided */
@@ -1153,34 +1229,123 @@ struct xfer {
 	struct smtp *s;
 	struct txn *t;
 	int pipe;		/* MAIL, RCPT and DATA in one write */
+	struct plan plan;
 	int *acc;		/* recipients the server took */
 	size_t nacc;
+	const char *from;	/* the sender as sent */
+	const char **to;	/* each recipient as sent; NULL: decided here */
+	struct strlist owned;	/* the strings of from and to made here */
+	size_t nto;		/* recipients sent */
 	char params[512];	/* MAIL's parameters */
 	char notify[48];	/* RCPT's */
 };
 
-/* decided_here - a message the server cannot take, by what it said at
- * EHLO: over its SIZE, or 8-bit without 8BITMIME and not convertible.
- * Every recipient's result is set; 1 when decided. */
+/* too_big - over the server's SIZE (RFC 1870): every recipient fails */
 static int
-decided_here(struct smtp *s, struct txn *t)
+too_big(struct smtp *s, struct txn *t)
 {
 	struct result tmp;
-	int bol = 1;
 
-	if ((s->ext & EXT_SIZE) && s->maxsize > 0 &&
-	    (unsigned long long)t->size > s->maxsize) {
-		result_at(&tmp, OUT_PERM, R_TOO_BIG, s->host, s->peer, "%s", "");
-		tmp.size = (long long)t->size;
-		tmp.limit = s->maxsize > (unsigned long long)LLONG_MAX ?
-		    LLONG_MAX : (long long)s->maxsize;
-		set_all(t, NULL, &tmp);
-		return 1;
+	if (!(s->ext & EXT_SIZE) || s->maxsize == 0 ||
+	    (unsigned long long)t->size <= s->maxsize)
+		return 0;
+	result_at(&tmp, OUT_PERM, R_TOO_BIG, s->host, s->peer, "%s", "");
+	tmp.size = (long long)t->size;
+	tmp.limit = s->maxsize > (unsigned long long)LLONG_MAX ?
+	    LLONG_MAX : (long long)s->maxsize;
+	set_all(t, NULL, &tmp);
+	return 1;
+}
+
+/* no_utf8 - rres: addr cannot be sent to s without SMTPUTF8 (5.6.7) */
+static void
+no_utf8(struct result *rres, const struct smtp *s, const char *addr)
+{
+	result_at(rres, OUT_PERM, R_NO_SMTPUTF8, s->host, s->peer, "%s", addr);
+}
+
+/* owned - a copy of a kept with x, or NULL when out of memory */
+static const char *
+owned(struct xfer *x, const char *a)
+{
+	return strlist_add(&x->owned, a) < 0 ? NULL :
+	    x->owned.v[x->owned.n - 1];
+}
+
+/*
+ * wire_addrs - the envelope as this server gets it (RFC 6531 3.7.4): as
+ * given in an SMTPUTF8 session or when it is ASCII; otherwise domains as
+ * A-labels, and a recipient whose local part is not ASCII decided here
+ * (5.6.7), every recipient when the sender's is not.  x->nto counts what
+ * is left to send.
+ */
+static void
+wire_addrs(struct xfer *x)
+{
+	struct txn *t = x->t;
+	char a[2 * ADDR_MAX];
+	size_t i;
+
+	x->from = t->sender;
+	x->nto = 0;
+	for (i = 0; i < t->n; i++)
+		x->to[i] = t->rcpts[i];
+	if (x->plan.utf8 || !(t->shape & SHAPE_EAI)) {
+		x->nto = t->n;
+		return;
 	}
-	if (t->body8 != 1 || (s->ext & EXT_8BITMIME))
+	if (has8(t->sender, strlen(t->sender))) {
+		if (addr_alabel(t->sender, a, sizeof(a)) != AD_OK) {
+			for (i = 0; i < t->n; i++) {
+				no_utf8(&t->rres[i], x->s, t->sender);
+				x->to[i] = NULL;
+			}
+			return;
+		}
+		if ((x->from = owned(x, a)) == NULL) {
+			for (i = 0; i < t->n; i++) {
+				result_oom(&t->rres[i]);
+				x->to[i] = NULL;
+			}
+			return;
+		}
+	}
+	for (i = 0; i < t->n; i++) {
+		if (!has8(t->rcpts[i], strlen(t->rcpts[i]))) {
+			x->nto++;
+			continue;
+		}
+		if (addr_alabel(t->rcpts[i], a, sizeof(a)) != AD_OK) {
+			no_utf8(&t->rres[i], x->s, t->rcpts[i]);
+			x->to[i] = NULL;
+			continue;
+		}
+		if ((x->to[i] = owned(x, a)) == NULL)
+			result_oom(&t->rres[i]);
+		else
+			x->nto++;
+	}
+}
+
+/* decided_here - a message the server cannot take, by what it said at
+ * EHLO: over its SIZE, no recipient it can be sent to, or not
+ * convertible to what it takes.  Every recipient's result is set; 1
+ * when decided. */
+static int
+decided_here(struct xfer *x)
+{
+	struct smtp *s = x->s;
+	struct txn *t = x->t;
+	struct result tmp;
+
+	if (too_big(s, t))
+		return 1;
+	if (x->nto == 0)
+		return 1;
+	if (!x->plan.convert)
 		return 0;
 	/* RFC 6152 3: convert, or refuse; find out before MAIL. */
-	switch (downgrade(s, t, 0, &bol, &tmp)) {
+	switch (convertible(t, &x->plan, &tmp)) {
 	case P_UNCONVERTIBLE:
 		result_at(&tmp, OUT_PERM, R_8BIT, s->host, s->peer, "%s", "");
 		set_all(t, NULL, &tmp);
@@ -1193,8 +1358,9 @@ decided_here(struct smtp *s, struct txn *t)
 	}
 }
 
-/* mail_params - MAIL's parameters (RFC 1870, RFC 6152, RFC 3461) and
- * RCPT's NOTIFY, as far as the server takes them */
+/* mail_params - MAIL's parameters (RFC 1870, RFC 6152, RFC 3030,
+ * RFC 6531, RFC 3461) and RCPT's NOTIFY, as far as the server takes
+ * them */
 static void
 mail_params(struct xfer *x)
 {
@@ -1208,8 +1374,11 @@ mail_params(struct xfer *x)
 	if (s->ext & EXT_SIZE)
 		snprintf(p, len, " SIZE=%lld", (long long)t->size);
 	n = strlen(p);
-	if (t->body8 == 1 && (s->ext & EXT_8BITMIME))
-		snprintf(p + n, len - n, " BODY=8BITMIME");
+	if (x->plan.body)
+		snprintf(p + n, len - n, " BODY=%s", x->plan.body);
+	n = strlen(p);
+	if (x->plan.utf8)
+		snprintf(p + n, len - n, " SMTPUTF8");
 	n = strlen(p);
 	if ((s->ext & EXT_DSN) && t->ret)
 		snprintf(p + n, len - n, " RET=%s", t->ret);
@@ -1220,15 +1389,30 @@ mail_params(struct xfer *x)
 		snprintf(x->notify, sizeof(x->notify), " NOTIFY=%s", t->notify);
 }
 
+/* rcpt_cmd - RCPT for recipient i, with NOTIFY and ORCPT (RFC 3461 4.2:
+ * the address as it was given) where the server offers DSN */
+static int
+rcpt_cmd(struct xfer *x, size_t i)
+{
+	char orcpt[4 * ADDR_MAX + 32] = "";
+
+	if (x->s->ext & EXT_DSN)
+		orcpt_param(orcpt, sizeof(orcpt), x->t->rcpts[i], x->plan.utf8);
+	return s_cmd(x->s, "RCPT TO:<%s>%s%s", x->to[i], x->notify, orcpt);
+}
+
 /* mail_refused - MAIL's reply r refused: every recipient gets it */
 static void
 mail_refused(struct xfer *x, const struct reply *r)
 {
 	struct result tmp;
+	size_t i;
 
 	say(&tmp, class_of(r->code) == OUT_OK ? OUT_TEMP : class_of(r->code),
 	    x->s, r, STEP_MAIL);
-	set_all(x->t, NULL, &tmp);
+	for (i = 0; i < x->t->n; i++)
+		if (x->to[i])
+			x->t->rres[i] = tmp;
 }
 
 /* rcpt_reply - recipient i's reply r to RCPT */
@@ -1244,8 +1428,9 @@ rcpt_reply(struct xfer *x, size_t i, const struct reply *r)
 }
 
 /* envelope_pipelined - RFC 2920 3.1: the previous message's content and
- * end of data, then MAIL, every RCPT and DATA, in one write; the replies
- * come back in that order.  P_OK with DATA's reply in r. */
+ * end of data, then MAIL, every RCPT and DATA (not with BDAT), in one
+ * write; the replies come back in that order.  P_OK with DATA's reply
+ * in r. */
 static enum pstep
 envelope_pipelined(struct xfer *x, struct txn *prev, struct reply *r,
     struct result *res)
@@ -1254,10 +1439,10 @@ envelope_pipelined(struct xfer *x, struct txn *prev, struct reply *r,
 	size_t i;
 	int mail_ok, bad;
 
-	bad = s_cmd(s, "MAIL FROM:<%s>%s", x->t->sender, x->params);
+	bad = s_cmd(s, "MAIL FROM:<%s>%s", x->from, x->params);
 	for (i = 0; i < x->t->n && !bad; i++)
-		bad = s_cmd(s, "RCPT TO:<%s>%s", x->t->rcpts[i], x->notify);
-	if (bad || s_cmd(s, "DATA") < 0)
+		bad = x->to[i] && rcpt_cmd(x, i) < 0;
+	if (bad || (!x->plan.bdat && s_cmd(s, "DATA") < 0))
 		return oom(res);
 	if (s_flush(s, s->cmd_timeout, res) < 0 ||
 	    (prev && finish_txn(s, prev, 1, res) != OUT_OK) ||
@@ -1266,26 +1451,30 @@ envelope_pipelined(struct xfer *x, struct txn *prev, struct reply *r,
 	if (!(mail_ok = r->code / 100 == 2))
 		mail_refused(x, r);
 	for (i = 0; i < x->t->n; i++) {
+		if (x->to[i] == NULL)
+			continue;
 		if (s_reply(s, r, s->cmd_timeout, res) < 0)
 			return P_LOST;
 		if (mail_ok)
 			rcpt_reply(x, i, r);
 	}
+	if (x->plan.bdat)
+		return s_none(s, res) < 0 ? P_LOST : mail_ok ? P_OK : P_REFUSED;
 	if (s_reply(s, r, s->cmd_timeout, res) < 0 || s_none(s, res) < 0)
 		return P_LOST;
 	return P_OK;
 }
 
 /* envelope_lockstep - MAIL, then each RCPT, a reply at a time, and DATA
- * when a recipient was taken: P_OK with DATA's reply in r; P_REFUSED
- * when MAIL or every RCPT was refused */
+ * (not with BDAT) when a recipient was taken: P_OK with DATA's reply in
+ * r; P_REFUSED when MAIL or every RCPT was refused */
 static enum pstep
 envelope_lockstep(struct xfer *x, struct reply *r, struct result *res)
 {
 	struct smtp *s = x->s;
 	size_t i;
 
-	if (s_cmd(s, "MAIL FROM:<%s>%s", x->t->sender, x->params) < 0)
+	if (s_cmd(s, "MAIL FROM:<%s>%s", x->from, x->params) < 0)
 		return oom(res);
 	if (ask(s, r, res) != P_OK)
 		return P_LOST;
@@ -1294,7 +1483,9 @@ envelope_lockstep(struct xfer *x, struct reply *r, struct result *res)
 		return P_REFUSED;
 	}
 	for (i = 0; i < x->t->n; i++) {
-		if (s_cmd(s, "RCPT TO:<%s>%s", x->t->rcpts[i], x->notify) < 0)
+		if (x->to[i] == NULL)
+			continue;
+		if (rcpt_cmd(x, i) < 0)
 			return oom(res);
 		if (ask(s, r, res) != P_OK)
 			return P_LOST;
@@ -1302,19 +1493,107 @@ envelope_lockstep(struct xfer *x, struct reply *r, struct result *res)
 	}
 	if (x->nacc == 0)
 		return P_REFUSED;
+	if (x->plan.bdat)
+		return P_OK;
 	if (s_cmd(s, "DATA") < 0)
 		return oom(res);
 	return ask(s, r, res) != P_OK || s_none(s, res) < 0 ? P_LOST : P_OK;
 }
 
-/* content - after DATA's reply r: the body and its end (the final reply
- * not read), or P_REFUSED when there is nothing to send */
+/* bdat_replies - read the replies owed to chunks sent, down to keep; the
+ * first that is not 2xx becomes the result of every recipient taken
+ * (*failed set), later ones are read and dropped */
+static enum pstep
+bdat_replies(struct xfer *x, int *owed, int keep, int *failed,
+    struct result *res)
+{
+	struct smtp *s = x->s;
+	struct result tmp;
+	struct reply r;
+
+	while (*owed > keep) {
+		if (s_flush(s, s->data_timeout, res) < 0 ||
+		    s_reply(s, &r, s->data_timeout, res) < 0)
+			return P_LOST;
+		(*owed)--;
+		if (r.code / 100 == 2 || *failed)
+			continue;
+		say(&tmp, class_of(r.code) == OUT_OK ? OUT_TEMP :
+		    class_of(r.code), s, &r, STEP_BDAT);
+		set_all(x->t, x->acc, &tmp);
+		*failed = 1;
+	}
+	return P_OK;
+}
+
+/* BDAT chunk size: large enough that a chunk's reply costs nothing. */
+#define BDAT_CHUNK (4 * WRITE_BLOCK)
+
+/*
+ * send_bdat - RFC 3030 2: the message in BDAT chunks, not dot-stuffed,
+ * the last one "BDAT n LAST", whose reply is the final reply (read as
+ * after DATA's dot, or left pending with hold).  With PIPELINING a
+ * chunk's reply is read while the next chunk is on its way; without,
+ * each in turn.  A chunk refused ends the transaction: P_REFUSED, the
+ * recipients taken get that reply.
+ */
+static enum pstep
+send_bdat(struct xfer *x, int hold, struct result *res)
+{
+	struct smtp *s = x->s;
+	struct buf data;
+	struct src b;
+	enum pstep rc;
+	int end = 0, owed = 0, failed = 0;
+
+	if ((rc = src_open(&b, x->t, &x->plan, res)) != P_OK)
+		return rc;
+	buf_init(&data, 0);
+	while (!failed) {
+		if ((rc = src_next(&b, &data, &end, res)) != P_OK)
+			goto out;
+		if (data.len < BDAT_CHUNK && !end)
+			continue;
+		if (buf_printf(&s->out, "BDAT %zu%s\r\n", data.len,
+		    end ? " LAST" : "") < 0 ||
+		    buf_add(&s->out, data.p, data.len) < 0) {
+			rc = oom(res);
+			goto out;
+		}
+		buf_reset(&data);
+		if (end)
+			break;
+		owed++;
+		if ((rc = bdat_replies(x, &owed, x->pipe, &failed, res)) !=
+		    P_OK)
+			goto out;
+	}
+	if ((rc = bdat_replies(x, &owed, 0, &failed, res)) != P_OK)
+		goto out;
+	shown(x->t, &x->plan);
+	if (failed)
+		rc = P_REFUSED;
+	else
+		rc = hold || s_flush(s, s->data_timeout, res) == 0 ? P_OK :
+		    P_LOST;
+out:
+	src_close(&b, s, rc == P_OK);
+	buf_free(&data);
+	return unconverted(s, rc, res);
+}
+
+/* content - after the envelope (and DATA's reply r): the body and its
+ * end (the final reply not read), or P_REFUSED when there is nothing to
+ * send */
 static enum pstep
 content(struct xfer *x, struct reply *r, struct result *res)
 {
 	struct smtp *s = x->s;
 	struct result tmp;
+	int hold = x->t->may_pend && x->pipe;
 
+	if (x->plan.bdat)
+		return x->nacc == 0 ? P_REFUSED : send_bdat(x, hold, res);
 	if (r->code != 354) {
 		if (x->nacc > 0) {
 			say(&tmp, class_of(r->code) == OUT_OK ? OUT_TEMP :
@@ -1330,7 +1609,7 @@ content(struct xfer *x, struct reply *r, struct result *res)
 			return P_LOST;
 		return P_REFUSED;
 	}
-	return send_body(s, x->t, x->t->may_pend && x->pipe, res);
+	return send_data(s, x->t, &x->plan, hold, res);
 }
 
 /* rset - end a transaction that sent nothing; OUT_OK when the
@@ -1366,32 +1645,57 @@ send_lost(struct smtp *s, struct txn *t, struct txn *prev,
 			t->rres[i] = *res;
 }
 
+/* xfer_init - x for t on s: the plan, the envelope as sent; -1 when out
+ * of memory */
+static int
+xfer_init(struct xfer *x, struct smtp *s, struct txn *t)
+{
+	memset(x, 0, sizeof(*x));
+	x->s = s;
+	x->t = t;
+	strlist_init(&x->owned);
+	/* RFC 2920 3.1: a client must not fill the server's output while
+	 * it is not reading; past PIPE_RCPT_MAX recipients go in lockstep. */
+	x->pipe = (s->ext & EXT_PIPELINING) && t->n <= PIPE_RCPT_MAX;
+	plan_of(s, t, &x->plan);
+	if ((x->acc = calloc(t->n ? t->n : 1, sizeof(int))) == NULL ||
+	    (x->to = calloc(t->n ? t->n : 1, sizeof(char *))) == NULL)
+		return -1;
+	wire_addrs(x);
+	return 0;
+}
+
+static void
+xfer_free(struct xfer *x)
+{
+	free(x->acc);
+	free(x->to);
+	strlist_free(&x->owned);
+}
+
 enum outcome
 smtp_send(struct smtp *s, struct txn *t, struct txn *prev, struct result *res)
 {
-	struct xfer x = { s, t, 0, NULL, 0, "", "" };
+	struct xfer x;
 	struct result tmp;
 	struct reply r;
 	enum outcome rc = OUT_TEMP;
 	enum pstep p;
 
-	/* RFC 2920 3.1: a client must not fill the server's output while
-	 * it is not reading; past PIPE_RCPT_MAX recipients go in lockstep. */
-	x.pipe = (s->ext & EXT_PIPELINING) && t->n <= PIPE_RCPT_MAX;
 	t->pending = 0;
 	t->acc = NULL;
 	/* Until a server says otherwise, every recipient is deferred. */
 	result_at(&tmp, OUT_TEMP, R_UNFINISHED, s->host, s->peer, "%s", "");
 	set_all(t, NULL, &tmp);
-	if ((x.acc = calloc(t->n ? t->n : 1, sizeof(int))) == NULL) {
+	if (xfer_init(&x, s, t) < 0) {
 		result_oom(res);
 		set_all(t, NULL, res);
 		if (prev)
 			(void)smtp_finish(s, prev, res);
-		return OUT_TEMP;
+		goto out;
 	}
 	s->ntxn++;
-	if (decided_here(s, t)) {
+	if (decided_here(&x)) {
 		/* Without a word to the server. */
 		rc = !prev || smtp_finish(s, prev, res) == OUT_OK ? OUT_OK :
 		    OUT_TEMP;
@@ -1411,7 +1715,9 @@ end:
 	switch (p) {
 	case P_OK:
 		t->acc = x.acc;
+		x.acc = NULL;
 		t->pending = 1;
+		xfer_free(&x);
 		if (t->may_pend && x.pipe)
 			return OUT_OK;	/* the caller reads the final reply */
 		return smtp_finish(s, t, res);
@@ -1430,7 +1736,7 @@ end:
 		break;
 	}
 out:
-	free(x.acc);
+	xfer_free(&x);
 	if (rc != OUT_OK && res->o == OUT_OK)
 		result_at(res, OUT_TEMP, R_NOT_REUSABLE, s->host, s->peer, "%s",
 		    "");
